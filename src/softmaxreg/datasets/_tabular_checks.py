@@ -1,0 +1,160 @@
+"""Checks shared by the tabular readers: file kind, target column, numeric and finite values."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from softmaxreg.errors import DataError, DataNotFoundError
+
+FORMATS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".npy": "npy",
+    ".npz": "npz",
+    ".svm": "svmlight",
+    ".svmlight": "svmlight",
+    ".libsvm": "svmlight",
+}
+COMPRESSED = (".gz",)
+TARGET_NAMES = ("label", "target", "y")
+ACCEPTED_TEXT = (
+    "CSV (.csv, .tsv, optionally gzipped .gz), Parquet (.parquet, .pq), "
+    "NumPy (.npy, .npz with arrays X and y), LIBSVM/svmlight (.svm, .svmlight, .libsvm)"
+)
+
+Target = str | int | None
+
+
+def file_format(path: Path) -> str:
+    """The reader to use for ``path``, from its extension (compressed CSV/TSV allowed)."""
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in COMPRESSED and len(suffixes) >= 2:
+        kind = FORMATS.get(suffixes[-2])
+        if kind in ("csv", "tsv"):
+            return kind
+    kind = FORMATS.get(suffixes[-1]) if suffixes else None
+    if kind is None:
+        raise DataError(
+            f"{path}: unknown file extension {path.suffix or '(none)'!r}; accepted: {ACCEPTED_TEXT}"
+        )
+    return kind
+
+
+def checked_file(path: str | os.PathLike) -> Path:
+    """``path`` as a Path after checking it is an existing, readable, regular file."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise DataError(f"{path} is a directory; expected a data file ({ACCEPTED_TEXT})")
+    if not path.exists():
+        raise DataNotFoundError(f"data file not found: {path}")
+    try:
+        with open(path, "rb") as handle:
+            handle.read(1)
+    except OSError as error:
+        raise DataError(f"cannot read {path}: {error.strerror or error}") from None
+    return path
+
+
+def target_column(columns: list[str], target: Target | str, path: Path) -> str | None:
+    """Resolve ``target`` against column names.
+
+    ``"auto"``: a column named label/target/y (any case), else the last column; a name:
+    that column; an int: that position (negative counts from the end); None: no target.
+    """
+    if target is None:
+        return None
+    if target == "auto":
+        for name in columns:
+            if str(name).strip().lower() in TARGET_NAMES:
+                return name
+        if len(columns) < 2:
+            raise DataError(
+                f"{path}: needs at least two columns (features and a target), found {len(columns)}"
+            )
+        return columns[-1]
+    if isinstance(target, (int, np.integer)) and not isinstance(target, bool):
+        if not -len(columns) <= target < len(columns):
+            raise DataError(
+                f"{path}: target column index {target} out of range for {len(columns)} columns"
+            )
+        return columns[int(target)]
+    if isinstance(target, str):
+        if target in columns:
+            return target
+        raise DataError(f"{path}: no target column {target!r}; columns are {list(columns)}")
+    raise DataError(f"target must be a column name, an index, 'auto' or None; got {target!r}")
+
+
+def feature_matrix(
+    frame: pd.DataFrame, path: Path, *, first_row: int = 1, dtype=np.float64
+) -> np.ndarray:
+    """Numeric, finite feature matrix of ``frame``; errors name columns and rows (1-based)."""
+    bad = [str(c) for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c].dtype)]
+    if bad:
+        raise DataError(
+            f"{path}: non-numeric feature column(s) {bad}; features must be numbers "
+            "(encode categories as numbers, or name the label column with target=)"
+        )
+    X = frame.to_numpy(dtype=dtype, na_value=np.nan)
+    check_finite(X, path, columns=[str(c) for c in frame.columns], first_row=first_row)
+    return X
+
+
+def check_finite(
+    X: np.ndarray, path: Path, *, columns: list[str] | None = None, first_row: int = 1
+) -> None:
+    """Raise a DataError naming the first NaN/inf (row and column) when ``X`` has any."""
+    finite = np.isfinite(X)
+    if finite.all():
+        return
+    row, col = (int(i) for i in np.argwhere(~finite)[0])
+    value = X[row, col]
+    column = repr(columns[col]) if columns else str(col)
+    kind = "missing value (NaN)" if np.isnan(value) else f"infinite value ({value})"
+    count = int((~finite).sum())
+    raise DataError(
+        f"{path}: {kind} in data row {first_row + row}, column {column} "
+        f"({count} non-finite value{'s' if count > 1 else ''} in all); "
+        "remove or impute them before training"
+    )
+
+
+def target_values(series: pd.Series, path: Path, *, first_row: int = 1) -> np.ndarray:
+    """Labels as int64 when integral numbers, float64 when other numbers, else strings."""
+    missing = series.isna().to_numpy()
+    if missing.any():
+        row = int(np.argmax(missing)) + first_row
+        raise DataError(f"{path}: missing label in data row {row} of column {series.name!r}")
+    if pd.api.types.is_bool_dtype(series.dtype):
+        return series.to_numpy(dtype=np.int64)
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        values = series.to_numpy(dtype=np.float64)
+        if not np.isfinite(values).all():
+            row = int(np.argmax(~np.isfinite(values))) + first_row
+            raise DataError(f"{path}: infinite label in data row {row}")
+        if np.all(values == np.round(values)):
+            return values.astype(np.int64)
+        return values
+    return series.astype(str).to_numpy(dtype=object)
+
+
+def short_csv_row(path: Path, sep: str, n_fields: int, header: bool) -> tuple[int, int] | None:
+    """First (data row, field count) with fewer than ``n_fields`` fields, or None."""
+    import gzip
+
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rt", encoding="utf-8", newline="") as handle:
+        rows = (row for row in csv.reader(handle, delimiter=sep) if row)
+        if header:
+            next(rows, None)
+        for number, row in enumerate(rows, start=1):
+            if len(row) < n_fields:
+                return number, len(row)
+    return None

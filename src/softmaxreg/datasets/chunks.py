@@ -1,0 +1,155 @@
+"""Reading a tabular file in blocks of rows, in bounded memory, for streaming prediction.
+
+CSV/TSV are parsed ``chunk_rows`` rows at a time (pandas ``chunksize``), Parquet one record
+batch at a time (pyarrow ``iter_batches``) and NPY through a read-only memory map, so memory
+stays proportional to ``chunk_rows`` whatever the file size. NPZ and LIBSVM files cannot be
+read partially; they are loaded whole and then handed out in blocks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse
+
+from softmaxreg.datasets._tabular_checks import (
+    Target,
+    check_finite,
+    checked_file,
+    feature_matrix,
+    file_format,
+    target_column,
+)
+from softmaxreg.datasets.tabular import (
+    check_short_rows,
+    csv_errors,
+    csv_reader_options,
+    load_npy,
+    read_tabular,
+)
+from softmaxreg.errors import DataError
+
+
+def iter_tabular_chunks(
+    path: str | Path,
+    chunk_rows: int,
+    target: Target | str = None,
+    *,
+    dtype=np.float64,
+) -> Iterator[np.ndarray | scipy.sparse.csr_matrix]:
+    """Yield the feature rows of ``path`` as consecutive blocks of at most ``chunk_rows`` rows.
+
+    Concatenating the blocks gives ``read_tabular(path, target).X`` (cast to ``dtype``).
+    ``target``: None (default) means every column is a feature (prediction input); a column
+    name, an index or ``"auto"`` names a label column to leave out. Each block is checked like
+    :func:`read_tabular` (numeric columns, no NaN/inf; rows are numbered from the file start).
+    """
+    if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, (int, np.integer)):
+        raise DataError(f"chunk_rows must be a positive integer, got {chunk_rows!r}")
+    if chunk_rows <= 0:
+        raise DataError(f"chunk_rows must be a positive integer, got {chunk_rows}")
+    path = checked_file(path)
+    kind = file_format(path)
+    if kind in ("csv", "tsv"):
+        yield from _csv_chunks(path, "\t" if kind == "tsv" else ",", chunk_rows, target, dtype)
+    elif kind == "parquet":
+        yield from _parquet_chunks(path, chunk_rows, target, dtype)
+    elif kind == "npy":
+        yield from _npy_chunks(path, chunk_rows, target, dtype)
+    else:
+        X = read_tabular(path, target).X
+        X = X.astype(dtype) if scipy.sparse.issparse(X) else np.asarray(X, dtype=dtype)
+        for start in range(0, X.shape[0], chunk_rows):
+            yield X[start : start + chunk_rows]
+
+
+def tabular_feature_names(path: str | Path, target: Target | str = None) -> list[str] | None:
+    """Column names of the features in ``path`` (None for NumPy and LIBSVM files)."""
+    path = checked_file(path)
+    kind = file_format(path)
+    if kind in ("csv", "tsv"):
+        import pandas as pd
+
+        sep = "\t" if kind == "tsv" else ","
+        options = csv_reader_options(path, sep)
+        with csv_errors(path, sep, header="header" not in options):
+            head = pd.read_csv(path, nrows=1, **options)
+        columns = _csv_columns(head, options)
+    elif kind == "parquet":
+        columns = _parquet_file(path).schema_arrow.names
+    else:
+        return None
+    label = target_column(columns, target, path)
+    return [str(c) for c in columns if c != label]
+
+
+def _csv_columns(frame, options) -> list[str]:
+    if "header" in options:
+        return [f"x{k}" for k in range(frame.shape[1])]
+    return [str(c) for c in frame.columns]
+
+
+def _csv_chunks(path: Path, sep: str, chunk_rows: int, target, dtype) -> Iterator[np.ndarray]:
+    import pandas as pd
+
+    options = csv_reader_options(path, sep)
+    header = "header" not in options
+    first_row = 1
+    label = None
+    with csv_errors(path, sep, header=header):
+        for chunk in pd.read_csv(path, chunksize=chunk_rows, **options):
+            chunk.columns = _csv_columns(chunk, options)
+            if first_row == 1:
+                label = target_column(list(chunk.columns), target, path)
+            features = chunk.drop(columns=[label]) if label is not None else chunk
+            check_short_rows(chunk, path, sep, header=header)
+            yield feature_matrix(features, path, first_row=first_row, dtype=dtype)
+            first_row += chunk.shape[0]
+    if first_row == 1:
+        raise DataError(f"{path} has a header but no data rows")
+
+
+def _parquet_file(path: Path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as error:
+        raise DataError(f"{path}: not a readable Parquet file ({error})") from None
+
+
+def _parquet_chunks(path: Path, chunk_rows: int, target, dtype) -> Iterator[np.ndarray]:
+    import pyarrow as pa
+
+    parquet = _parquet_file(path)
+    columns = list(parquet.schema_arrow.names)
+    label = target_column(columns, target, path)
+    keep = [c for c in columns if c != label]
+    if parquet.metadata.num_rows == 0:
+        raise DataError(f"{path} holds no rows")
+    first_row = 1
+    try:
+        for batch in parquet.iter_batches(batch_size=chunk_rows, columns=keep):
+            frame = batch.to_pandas()
+            yield feature_matrix(frame, path, first_row=first_row, dtype=dtype)
+            first_row += batch.num_rows
+    except pa.ArrowException as error:
+        where = f"after row {first_row - 1}"
+        raise DataError(f"{path}: damaged Parquet data {where} ({error})") from None
+
+
+def _npy_chunks(path: Path, chunk_rows: int, target, dtype) -> Iterator[np.ndarray]:
+    array = load_npy(path, mmap=True)
+    columns = list(range(array.shape[1]))
+    if isinstance(target, str) and target != "auto":
+        raise DataError(f"{path}: a .npy file has no column names; give the target as an index")
+    label = target_column(columns, target, path)
+    keep = slice(None) if label is None else [c for c in columns if c != label]
+    names = [str(c) for c in columns if c != label]
+    for start in range(0, array.shape[0], chunk_rows):
+        block = np.array(array[start : start + chunk_rows, keep], dtype=dtype)
+        check_finite(block, path, columns=names, first_row=start + 1)
+        yield block
