@@ -97,8 +97,7 @@ def load_dataset(
     path = Path(key).expanduser()
     if not path.exists() and path.suffix == "" and "/" not in key:
         raise DataNotFoundError(
-            f"unknown data set {key!r}: not a known name ({', '.join(NAMES)}) "
-            "and no such file"
+            f"unknown data set {key!r}: not a known name ({', '.join(NAMES)}) and no such file"
         )
     return _from_files(path, target, test_file, test_size, seed, standardize)
 

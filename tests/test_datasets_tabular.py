@@ -1,0 +1,228 @@
+"""Tabular files: every format round trip, the target option, and every error message."""
+
+from __future__ import annotations
+
+import gzip
+import socket
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse
+from sklearn.datasets import dump_svmlight_file
+
+from softmaxreg.datasets import read_tabular
+from softmaxreg.errors import DataError, DataNotFoundError
+
+RNG = np.random.default_rng(0)
+FEATURES = np.round(RNG.normal(size=(12, 3)), 4)
+LABELS = np.array([0, 1, 2] * 4)
+
+
+def frame() -> pd.DataFrame:
+    data = pd.DataFrame(FEATURES, columns=["height", "width", "depth"])
+    data["label"] = LABELS
+    return data
+
+
+def write(path, kind):
+    data = frame()
+    if kind == "csv":
+        data.to_csv(path, index=False)
+    elif kind == "tsv":
+        data.to_csv(path, index=False, sep="\t")
+    elif kind == "csv.gz":
+        path.write_bytes(gzip.compress(data.to_csv(index=False).encode()))
+    elif kind == "parquet":
+        data.to_parquet(path)
+    elif kind == "npy":
+        np.save(path, np.column_stack([FEATURES, LABELS]))
+    elif kind == "npz":
+        np.savez(path, X=FEATURES, y=LABELS)
+    elif kind == "svm":
+        dump_svmlight_file(FEATURES, LABELS, str(path))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["csv", "tsv", "csv.gz", "parquet", "npy", "npz", "svm"])
+def test_round_trip(tmp_path, kind):
+    data = read_tabular(write(tmp_path / f"data.{kind}", kind))
+    X = data.X.toarray() if scipy.sparse.issparse(data.X) else data.X
+    np.testing.assert_allclose(X, FEATURES, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(data.y, LABELS)
+    assert data.y.dtype == np.int64
+    if kind in ("csv", "tsv", "csv.gz", "parquet"):
+        assert data.feature_names == ["height", "width", "depth"]
+        assert data.target_name == "label"
+    if kind == "svm":
+        assert data.X.format == "csr"
+
+
+def test_target_by_name_index_last_column_and_none(tmp_path):
+    data = frame().rename(columns={"label": "kind"})
+    data.insert(0, "y", [10, 20, 30] * 4)
+    path = tmp_path / "d.csv"
+    data.to_csv(path, index=False)
+    auto = read_tabular(path)  # a column named "y" wins over the last column
+    assert auto.target_name == "y" and auto.y.tolist() == [10, 20, 30] * 4
+    assert auto.feature_names == ["height", "width", "depth", "kind"]
+    by_name = read_tabular(path, target="kind")
+    np.testing.assert_array_equal(by_name.y, LABELS)
+    by_index = read_tabular(path, target=-1)
+    np.testing.assert_array_equal(by_index.y, LABELS)
+    assert read_tabular(path, target=None).y is None
+    plain = tmp_path / "plain.csv"
+    frame().rename(columns={"label": "last"}).to_csv(plain, index=False)
+    assert read_tabular(plain).target_name == "last"  # no label-like name: last column
+
+
+def test_string_and_float_labels_keep_their_type(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("a,species\n1,setosa\n2,virginica\n")
+    assert read_tabular(path).y.tolist() == ["setosa", "virginica"]
+    path.write_text("a,score\n1,0.5\n2,1\n")
+    labels = read_tabular(path).y
+    assert labels.dtype == np.float64 and labels.tolist() == [0.5, 1.0]
+
+
+def test_csv_without_header_gets_generated_names(tmp_path):
+    path = tmp_path / "raw.csv"
+    path.write_text("1.5,2,0\n3,4.5,1\n")
+    data = read_tabular(path)
+    assert data.feature_names == ["x0", "x1"]
+    np.testing.assert_array_equal(data.X, [[1.5, 2], [3, 4.5]])
+    np.testing.assert_array_equal(data.y, [0, 1])
+
+
+def test_npz_and_npy_target_choices(tmp_path):
+    path = np.save(tmp_path / "m.npy", np.column_stack([LABELS, FEATURES])) or tmp_path / "m.npy"
+    data = read_tabular(path, target=0)
+    np.testing.assert_array_equal(data.y, LABELS)
+    np.testing.assert_allclose(data.X, FEATURES)
+    assert read_tabular(path, target=None).X.shape == (12, 4)
+    npz = tmp_path / "f.npz"
+    np.savez(npz, X=FEATURES)
+    assert read_tabular(npz, target=None).y is None
+
+
+def unix_socket(path):
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(path))
+    return server
+
+
+ERROR_CASES = {
+    "missing": (lambda p: p / "absent.csv", DataNotFoundError, r"data file not found: .*absent"),
+    "directory": (lambda p: p, DataError, r"is a directory; expected a data file"),
+    "unknown extension": (
+        lambda p: write_text(p / "d.xlsx", "a"),
+        DataError,
+        r"d.xlsx: unknown file extension '.xlsx'; accepted: CSV",
+    ),
+    "non-UTF-8": (
+        lambda p: write_bytes(p / "d.csv", b"a,b\n1,\xe9\n"),
+        DataError,
+        r"d.csv is not UTF-8 text .*iconv",
+    ),
+    "empty": (lambda p: write_text(p / "d.csv", ""), DataError, r"d.csv is empty"),
+    "header only": (lambda p: write_text(p / "d.csv", "a,b\n"), DataError, "no data rows"),
+    "short row": (
+        lambda p: write_text(p / "d.csv", "a,b,c\n1,2,0\n3,4\n"),
+        DataError,
+        r"d.csv: ragged rows: data row 2 has 2 fields, expected 3",
+    ),
+    "long row": (
+        lambda p: write_text(p / "d.csv", "a,b,c\n1,2,0\n3,4,5,6\n"),
+        DataError,
+        r"d.csv: ragged rows: line 3 has 4 fields, expected 3",
+    ),
+    "non-numeric": (
+        lambda p: write_text(p / "d.csv", "city,size,colour,label\nx,1,red,0\ny,2,blue,1\n"),
+        DataError,
+        r"non-numeric feature column\(s\) \['city', 'colour'\]",
+    ),
+    "NaN": (
+        lambda p: write_text(p / "d.csv", "a,b,label\n1,2,0\n3,,1\n"),
+        DataError,
+        r"d.csv: missing value \(NaN\) in data row 2, column 'b'",
+    ),
+    "inf": (
+        lambda p: write_text(p / "d.csv", "a,b,label\n1,2,0\n-inf,1,1\n"),
+        DataError,
+        r"infinite value \(-inf\) in data row 2, column 'a'",
+    ),
+    "missing label": (
+        lambda p: write_text(p / "d.csv", "a,label\n1,0\n2,\n"),
+        DataError,
+        r"missing label in data row 2 of column 'label'",
+    ),
+    "unknown target": (
+        lambda p: write_text(p / "d.csv", "a,b\n1,0\n"),
+        DataError,
+        r"no target column 'klass'; columns are \['a', 'b'\]",
+    ),
+    "single column": (
+        lambda p: write_text(p / "d.csv", "a\n1\n"),
+        DataError,
+        r"needs at least two columns",
+    ),
+    "damaged parquet": (
+        lambda p: write_bytes(p / "d.parquet", b"PAR1 not really"),
+        DataError,
+        r"d.parquet: not a readable Parquet file",
+    ),
+    "pickled npy": (
+        lambda p: np.save(p / "d.npy", np.array([{"a": 1}], dtype=object)) or p / "d.npy",
+        DataError,
+        r"d.npy: not a plain numeric .npy array",
+    ),
+    "3-D npy": (
+        lambda p: np.save(p / "d.npy", np.zeros((2, 2, 2))) or p / "d.npy",
+        DataError,
+        r"d.npy: array has shape \(2, 2, 2\); expected 2-D",
+    ),
+    "npz without X": (
+        lambda p: np.savez(p / "d.npz", data=np.zeros((2, 2))) or p / "d.npz",
+        DataError,
+        r"an .npz file needs an array named 'X'; found \['data'\]",
+    ),
+    "npz y length": (
+        lambda p: np.savez(p / "d.npz", X=np.zeros((3, 2)), y=np.zeros(2)) or p / "d.npz",
+        DataError,
+        r"'y' has shape \(2,\); expected \(3,\)",
+    ),
+    "malformed svmlight": (
+        lambda p: write_text(p / "d.svm", "1 1:0.5 oops\n"),
+        DataError,
+        r"d.svm: malformed LIBSVM/svmlight file",
+    ),
+}
+
+
+def write_text(path, text):
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def write_bytes(path, data):
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("case", list(ERROR_CASES))
+def test_error_messages(tmp_path, case):
+    make, kind, message = ERROR_CASES[case]
+    path = make(tmp_path)
+    target = "klass" if case == "unknown target" else "auto"
+    with pytest.raises(kind, match=message):
+        read_tabular(path, target=target)
+
+
+def test_unreadable_file(tmp_path):
+    path = tmp_path / "s.csv"
+    server = unix_socket(path)  # exists, is not a directory, cannot be opened (even by root)
+    try:
+        with pytest.raises(DataError, match=r"cannot read .*s.csv"):
+            read_tabular(path)
+    finally:
+        server.close()
