@@ -1,9 +1,14 @@
 """Reading a tabular file in blocks of rows, in bounded memory, for streaming prediction.
 
 CSV/TSV are parsed ``chunk_rows`` rows at a time (pandas ``chunksize``), Parquet one record
-batch at a time (pyarrow ``iter_batches``) and NPY through a read-only memory map, so memory
-stays proportional to ``chunk_rows`` whatever the file size. NPZ and LIBSVM files cannot be
-read partially; they are loaded whole and then handed out in blocks.
+batch at a time (pyarrow ``iter_batches``, without pre-buffering) and NPY through a read-only
+memory map, so memory stays proportional to ``chunk_rows`` whatever the number of rows.
+NPZ and LIBSVM files cannot be read partially; they are loaded whole, then handed out in blocks.
+
+Parquet caveat: a reader holds the current data page (and dictionary page) of every column,
+so memory is also bounded by the file's layout. Big float files stream best when written
+with moderate row groups and without dictionary encoding, e.g.
+``pyarrow.parquet.write_table(table, path, row_group_size=50_000, use_dictionary=False)``.
 """
 
 from __future__ import annotations
@@ -116,7 +121,7 @@ def _parquet_file(path: Path):
     import pyarrow.parquet as pq
 
     try:
-        return pq.ParquetFile(path)
+        return pq.ParquetFile(path, pre_buffer=False)
     except (pa.ArrowException, OSError) as error:
         raise DataError(f"{path}: not a readable Parquet file ({error})") from None
 

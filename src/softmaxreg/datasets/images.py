@@ -26,7 +26,8 @@ def load_digit_images(paths: str | Path | Iterable[str | Path]) -> np.ndarray:
     light, invert ``g := 1 - g``; subtract the background and rescale so the darkest ink is
     1; crop to the bounding box of pixels above 0.1; resize so the longer side is 20 pixels;
     paste into a 28x28 field with the centre of mass ``(sum_ij g_ij (i, j)) / sum_ij g_ij``
-    at the field's centre (13.5, 13.5), clamped so the digit stays inside; flatten row-major.
+    at (14, 14), where MNIST's digits have theirs, clamped so the digit stays inside;
+    flatten row-major.
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
@@ -97,7 +98,7 @@ def _centre_by_mass(digit: np.ndarray) -> np.ndarray:
     mass = digit.sum()
     centre_row = float((digit.sum(axis=1) * np.arange(height)).sum() / mass)
     centre_col = float((digit.sum(axis=0) * np.arange(width)).sum() / mass)
-    middle = (SIDE - 1) / 2
+    middle = SIDE / 2  # MNIST's own digits have their centre of mass at (14, 14) on average
     top = int(np.clip(round(middle - centre_row), 0, SIDE - height))
     left = int(np.clip(round(middle - centre_col), 0, SIDE - width))
     field = np.zeros((SIDE, SIDE))

@@ -124,12 +124,12 @@ def _lecture_iris(standardize: bool | None) -> Dataset:
 
 
 def _from_files(path: Path, target, test_file, test_size, seed, standardize) -> Dataset:
-    data = read_tabular(path, target)
-    if data.y is None:
+    if target is None:
         raise DataError(f"{path}: training needs a label column; target=None reads none")
+    data = read_tabular(path, target)
     if test_file is not None:
         test = read_tabular(test_file, target)
-        if test.y is None or test.X.shape[1] != data.X.shape[1]:
+        if test.X.shape[1] != data.X.shape[1]:
             raise DataError(
                 f"{test_file}: has {test.X.shape[1]} feature columns, the training file "
                 f"{path} has {data.X.shape[1]}; both need the same columns"
