@@ -9,10 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sklearn.datasets import dump_svmlight_file
 
-from softmaxreg.datasets import read_tabular
-from softmaxreg.errors import DataError, DataNotFoundError
+from softmaxreg.datasets import iter_tabular_chunks, read_tabular
+from softmaxreg.errors import DataError, DataNotFoundError, SoftmaxregError
 
 RNG = np.random.default_rng(0)
 FEATURES = np.round(RNG.normal(size=(12, 3)), 4)
@@ -226,3 +228,29 @@ def test_unreadable_file(tmp_path):
             read_tabular(path)
     finally:
         server.close()
+
+
+PIECES = [*",0123456789.-+eE \t\n\r\"'", "nan", "inf", "label", "x", "\u00e9", "\x00"]
+
+
+@settings(
+    max_examples=150, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    text=st.lists(st.sampled_from(PIECES), max_size=50).map("".join),
+    encoding=st.sampled_from(["utf-8", "latin-1"]),
+    suffix=st.sampled_from([".csv", ".tsv", ".svm"]),
+)
+def test_random_text_gives_data_or_the_library_error(tmp_path, text, encoding, suffix):
+    path = tmp_path / f"random{suffix}"
+    path.write_bytes(text.encode(encoding))
+    for read in (lambda: read_tabular(path), lambda: list(iter_tabular_chunks(path, 2))):
+        try:
+            result = read()
+        except SoftmaxregError as error:
+            assert isinstance(error, DataError) and "random" in str(error)
+            continue
+        blocks = result if isinstance(result, list) else [result.X]
+        for block in blocks:
+            dense = block.toarray() if scipy.sparse.issparse(block) else block
+            assert np.isfinite(dense).all()

@@ -83,7 +83,8 @@ def tabular_feature_names(path: str | Path, target: Target | str = None) -> list
             head = pd.read_csv(path, nrows=1, **options)
         columns = _csv_columns(head, options)
     elif kind == "parquet":
-        columns = _parquet_file(path).schema_arrow.names
+        with _parquet_file(path) as parquet:
+            columns = list(parquet.schema_arrow.names)
     else:
         return None
     label = target_column(columns, target, path)
@@ -103,8 +104,11 @@ def _csv_chunks(path: Path, sep: str, chunk_rows: int, target, dtype) -> Iterato
     header = "header" not in options
     first_row = 1
     label = None
-    with csv_errors(path, sep, header=header):
-        for chunk in pd.read_csv(path, chunksize=chunk_rows, **options):
+    with (
+        csv_errors(path, sep, header=header),
+        pd.read_csv(path, chunksize=chunk_rows, **options) as reader,
+    ):
+        for chunk in reader:
             chunk.columns = _csv_columns(chunk, options)
             if first_row == 1:
                 label = target_column(list(chunk.columns), target, path)
@@ -129,21 +133,21 @@ def _parquet_file(path: Path):
 def _parquet_chunks(path: Path, chunk_rows: int, target, dtype) -> Iterator[np.ndarray]:
     import pyarrow as pa
 
-    parquet = _parquet_file(path)
-    columns = list(parquet.schema_arrow.names)
-    label = target_column(columns, target, path)
-    keep = [c for c in columns if c != label]
-    if parquet.metadata.num_rows == 0:
-        raise DataError(f"{path} holds no rows")
-    first_row = 1
-    try:
-        for batch in parquet.iter_batches(batch_size=chunk_rows, columns=keep):
-            frame = batch.to_pandas()
-            yield feature_matrix(frame, path, first_row=first_row, dtype=dtype)
-            first_row += batch.num_rows
-    except pa.ArrowException as error:
-        where = f"after row {first_row - 1}"
-        raise DataError(f"{path}: damaged Parquet data {where} ({error})") from None
+    with _parquet_file(path) as parquet:
+        columns = list(parquet.schema_arrow.names)
+        label = target_column(columns, target, path)
+        keep = [c for c in columns if c != label]
+        if parquet.metadata.num_rows == 0:
+            raise DataError(f"{path} holds no rows")
+        first_row = 1
+        try:
+            for batch in parquet.iter_batches(batch_size=chunk_rows, columns=keep):
+                frame = batch.to_pandas()
+                yield feature_matrix(frame, path, first_row=first_row, dtype=dtype)
+                first_row += batch.num_rows
+        except pa.ArrowException as error:
+            where = f"after row {first_row - 1}"
+            raise DataError(f"{path}: damaged Parquet data {where} ({error})") from None
 
 
 def _npy_chunks(path: Path, chunk_rows: int, target, dtype) -> Iterator[np.ndarray]:

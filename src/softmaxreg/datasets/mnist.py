@@ -89,7 +89,10 @@ def load_mnist(
             raise DataNotFoundError(_not_found_message(split, root, str(error))) from error
     images_path = _locate(folder, images_file.name)
     labels_path = _locate(folder, labels_file.name)
-    assert images_path is not None and labels_path is not None
+    if images_path is None or labels_path is None:  # removed by someone else meanwhile
+        raise DataNotFoundError(
+            _not_found_message(split, root, "files vanished from " + str(folder))
+        )
     return _load_pair(images_path, labels_path)
 
 
