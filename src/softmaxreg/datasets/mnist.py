@@ -183,7 +183,7 @@ def _not_found_message(split: str, root, download_error: str | None) -> str:
     else:
         lines.append("Download failed: " + download_error)
     lines.append(
-        f"Place the four MNIST files in one of these folders, set {DATA_ENV} to a folder "
+        f"Place the files named above in one of these folders, set {DATA_ENV} to a folder "
         f"whose mnist/ subfolder holds them, or pass root=; set {MIRRORS_ENV} to use "
         "another mirror."
     )
