@@ -1,0 +1,285 @@
+"""The penalised negative log-likelihood of a linear model, the objective every solver minimises.
+
+For parameters ``W`` (``K x m``) and ``b`` (``K``), net inputs ``Z = X W^T + b`` and
+per-sample cross-entropies ``CE_i`` of the model's activations (sigmoid for "binary",
+softmax for "multinomial", independent sigmoids for "multilabel"):
+
+    f(W, b) = C * sum_i s_i * CE_i + 0.5 * ||W||^2       (b is not penalised)
+
+which is exactly the objective scikit-learn's ``LogisticRegression`` minimises. One object
+owns the value, the gradient and the Hessian-vector product (in the spirit of
+scikit-learn's ``_linear_loss.py``); the solvers see nothing else.
+
+The data is converted once to ``dtype`` on ``device``; the parameter vector ``theta``
+(``W`` row-major, then ``b``) is kept in float64 so that the solvers' bookkeeping
+(line searches, L-BFGS memory) is exact; only the two products with ``X`` run in
+``dtype``. Values are always returned as float64.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from softmaxreg._design_matrix import make_design
+
+KINDS = ("binary", "multinomial", "multilabel")
+PARAM_DTYPE = torch.float64
+
+
+class LinearObjective:
+    """``f(theta) = C * sum_i s_i CE_i(X W^T + b) + 0.5 ||W||^2`` with gradient and Hessian."""
+
+    def __init__(
+        self,
+        X,
+        targets,
+        kind: str,
+        *,
+        C: float = 1.0,
+        penalize: bool = True,
+        fit_intercept: bool = True,
+        sample_weight=None,
+        dtype: torch.dtype = torch.float32,
+        device="cpu",
+    ):
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        if not dtype.is_floating_point:
+            raise TypeError(f"dtype must be a floating dtype such as torch.float32, got {dtype}")
+        if not np.isfinite(C) or C <= 0:
+            raise ValueError(f"C must be a positive finite number, got {C!r}")
+        self.kind, self.C, self.penalize = kind, float(C), bool(penalize)
+        self.fit_intercept, self.dtype = bool(fit_intercept), dtype
+        self.device = torch.device(device)
+        self.design = make_design(X, dtype, self.device)
+        self.n_samples, self.n_features = self.design.n_samples, self.design.n_features
+        self.targets = self._convert_targets(targets)
+        self.n_outputs = 1 if kind == "binary" else int(self._n_outputs)
+        self.n_params = self.n_outputs * (self.n_features + int(self.fit_intercept))
+        self.sample_weight = self._convert_weights(sample_weight)
+        self.weight_sum = (
+            float(self.n_samples)
+            if self.sample_weight is None
+            else float(self.sample_weight.sum(dtype=torch.float64))
+        )
+
+    # ------------------------------------------------------------------ input checks
+    def _convert_targets(self, targets) -> torch.Tensor:
+        t = targets if isinstance(targets, torch.Tensor) else torch.as_tensor(np.asarray(targets))
+        t = t.detach().to(self.device)
+        n = self.n_samples
+        if self.kind == "multinomial":
+            if t.ndim != 1 or t.shape[0] != n:
+                raise ValueError(f"multinomial targets must be class indices of shape ({n},)")
+            if t.is_floating_point() and not torch.equal(t, t.round()):
+                raise ValueError("multinomial targets must be integer class indices 0..K-1")
+            t = t.long()
+            if n and int(t.min()) < 0:
+                raise ValueError("multinomial class indices must be >= 0")
+            self._n_outputs = int(t.max()) + 1 if n else 0
+            if self._n_outputs < 2:
+                raise ValueError("multinomial targets need at least 2 classes (indices 0..K-1)")
+            return t
+        expected = (n,) if self.kind == "binary" else None
+        if self.kind == "binary" and tuple(t.shape) != expected:
+            raise ValueError(f"binary targets must have shape ({n},), got {tuple(t.shape)}")
+        if self.kind == "multilabel" and (t.ndim != 2 or t.shape[0] != n):
+            raise ValueError(f"multilabel targets must have shape ({n}, K), got {tuple(t.shape)}")
+        t = t.to(self.dtype)
+        if not bool(((t == 0) | (t == 1)).all()):
+            raise ValueError(f"{self.kind} targets must be 0 or 1")
+        self._n_outputs = 1 if self.kind == "binary" else t.shape[1]
+        return t.reshape(n, -1)
+
+    def _convert_weights(self, sample_weight) -> torch.Tensor | None:
+        if sample_weight is None:
+            return None
+        s = sample_weight if isinstance(sample_weight, torch.Tensor) else torch.as_tensor(
+            np.asarray(sample_weight, dtype=np.float64)
+        )
+        s = s.detach().to(device=self.device, dtype=self.dtype)
+        if tuple(s.shape) != (self.n_samples,):
+            raise ValueError(
+                f"sample_weight must have shape ({self.n_samples},), got {tuple(s.shape)}"
+            )
+        if not bool(torch.isfinite(s).all()) or bool((s < 0).any()):
+            raise ValueError("sample_weight must be finite and >= 0")
+        return s
+
+    # ------------------------------------------------------------------ parameters
+    def pack(self, W, b=None) -> torch.Tensor:
+        """``theta = [vec(W) (row-major, K x m), b (K)]`` as a float64 vector."""
+        W = torch.as_tensor(W, dtype=PARAM_DTYPE, device=self.device).reshape(-1)
+        if not self.fit_intercept:
+            return W.clone()
+        if b is None:
+            b = torch.zeros(self.n_outputs, dtype=PARAM_DTYPE, device=self.device)
+        b = torch.as_tensor(b, dtype=PARAM_DTYPE, device=self.device).reshape(-1)
+        return torch.cat([W, b])
+
+    def unpack(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(W (K, m), b (K,) or None)`` as views of ``theta``."""
+        if theta.shape != (self.n_params,):
+            raise ValueError(f"theta must have shape ({self.n_params},), got {tuple(theta.shape)}")
+        K, m = self.n_outputs, self.n_features
+        W = theta[: K * m].view(K, m)
+        b = theta[K * m :] if self.fit_intercept else None
+        return W, b
+
+    def zeros(self) -> torch.Tensor:
+        """The starting point ``theta = 0`` (float64, on the objective's device)."""
+        return torch.zeros(self.n_params, dtype=PARAM_DTYPE, device=self.device)
+
+    def gradient_scale(self) -> float:
+        """``C * sum_i s_i``: dividing by it gives scikit-learn's mean-loss gradient."""
+        return self.C * self.weight_sum
+
+    # ------------------------------------------------------------------ core math
+    def _net_input(self, design, theta: torch.Tensor) -> torch.Tensor:
+        W, b = self.unpack(theta.to(device=self.device, dtype=PARAM_DTYPE))
+        return design.linear(W.to(self.dtype), None if b is None else b.to(self.dtype))
+
+    def _loss_and_residual(self, Z: torch.Tensor, targets: torch.Tensor, weights):
+        """Per-sample ``CE_i`` and ``dCE_i/dZ_i`` (``A - Y``), times ``s_i`` when weighted.
+
+        binary/multilabel: ``CE = sum_k softplus(z_k) - y_k z_k``, ``dCE/dz = sigma(z) - y``;
+        multinomial: ``CE = logsumexp(z) - z_y``, ``dCE/dz = softmax(z) - onehot(y)``.
+        """
+        if self.kind == "multinomial":
+            log_a = torch.log_softmax(Z, dim=1)
+            loss = -log_a.gather(1, targets.unsqueeze(1)).squeeze(1)
+            residual = log_a.exp_()
+            residual.scatter_add_(
+                1, targets.unsqueeze(1), torch.full_like(loss, -1.0).unsqueeze(1)
+            )
+        else:
+            loss = (F.softplus(Z) - targets * Z).sum(dim=1)
+            residual = torch.sigmoid(Z) - targets
+        if weights is not None:
+            loss = loss * weights
+            residual = residual * weights.unsqueeze(1)
+        return loss, residual
+
+    def _penalty(self, theta: torch.Tensor) -> tuple[float, torch.Tensor]:
+        W, _ = self.unpack(theta)
+        grad = torch.zeros_like(theta)
+        if not self.penalize:
+            return 0.0, grad
+        grad[: W.numel()] = W.reshape(-1)
+        return 0.5 * float(W.pow(2).sum()), grad
+
+    def value(self, theta: torch.Tensor) -> float:
+        """``f(theta) = C * sum_i s_i CE_i + 0.5 ||W||^2`` (float64)."""
+        theta = theta.to(device=self.device, dtype=PARAM_DTYPE)
+        Z = self._net_input(self.design, theta)
+        if self.kind == "multinomial":
+            loss = torch.logsumexp(Z, dim=1) - Z.gather(1, self.targets.unsqueeze(1)).squeeze(1)
+        else:
+            loss = (F.softplus(Z) - self.targets * Z).sum(dim=1)
+        if self.sample_weight is not None:
+            loss = loss * self.sample_weight
+        return self.C * float(loss.sum(dtype=torch.float64)) + self._penalty(theta)[0]
+
+    def value_and_grad(self, theta: torch.Tensor) -> tuple[float, torch.Tensor]:
+        """``f(theta)`` and its gradient.
+
+        ``grad_W = C (S (A - Y))^T X + W`` and ``grad_b = C sum_i s_i (a_i - y_i)``.
+        """
+        theta = theta.to(device=self.device, dtype=PARAM_DTYPE)
+        Z = self._net_input(self.design, theta)
+        loss, residual = self._loss_and_residual(Z, self.targets, self.sample_weight)
+        penalty_value, grad = self._penalty(theta)
+        value = self.C * float(loss.sum(dtype=torch.float64)) + penalty_value
+        self._add_data_gradient(grad, self.design, residual, self.C)
+        return value, grad
+
+    def _add_data_gradient(self, grad, design, residual, scale: float) -> None:
+        K, m = self.n_outputs, self.n_features
+        residual = residual * scale
+        grad[: K * m] += design.transposed_product(residual).reshape(-1).to(PARAM_DTYPE)
+        if self.fit_intercept:
+            grad[K * m :] += residual.sum(dim=0, dtype=PARAM_DTYPE)
+
+    def batch_value_and_grad(self, theta: torch.Tensor, rows: torch.Tensor):
+        """Estimate of ``f / (C n)`` and its gradient on ``rows``:
+        ``sum_{i in rows} s_i CE_i / |rows| + ||W||^2 / (2 C n)``.
+
+        The value is returned as a 0-dim float64 tensor (no device synchronisation).
+        """
+        theta = theta.to(device=self.device, dtype=PARAM_DTYPE)
+        rows = rows.to(self.device)
+        design = self.design.rows(rows)
+        weights = None if self.sample_weight is None else self.sample_weight[rows]
+        Z = self._net_input(design, theta)
+        loss, residual = self._loss_and_residual(Z, self.targets[rows], weights)
+        count = rows.numel()
+        penalty_value, grad = self._penalty(theta)
+        grad *= 1.0 / (self.C * self.n_samples)
+        self._add_data_gradient(grad, design, residual, 1.0 / count)
+        value = loss.sum(dtype=torch.float64) / count + penalty_value / (self.C * self.n_samples)
+        return value, grad
+
+    # ------------------------------------------------------------------ second order
+    def hessian_operator(
+        self, theta: torch.Tensor, rows: torch.Tensor | None = None, with_diagonal: bool = False
+    ) -> tuple[Callable[[torch.Tensor], torch.Tensor], torch.Tensor | None]:
+        """The Hessian at ``theta`` as a function ``v -> H v``, and (if asked) its diagonal.
+
+        ``H v = C sum_i s_i J_i^T H_i J_i v + [V, 0]`` with the per-sample curvature
+        ``H_i = diag(a_i) - a_i a_i^T`` (softmax) or ``diag(a_i (1 - a_i))`` (sigmoids).
+        With ``rows`` the data term is estimated on those rows only (scaled by
+        ``sum_i s_i / sum_{i in rows} s_i``): a subsampled Hessian for Newton-CG.
+        """
+        theta = theta.to(device=self.device, dtype=PARAM_DTYPE)
+        design, weights, scale = self.design, self.sample_weight, self.C
+        if rows is not None:
+            rows = rows.to(self.device)
+            design = design.rows(rows)
+            weights = None if weights is None else weights[rows]
+            part = float(rows.numel()) if weights is None else float(weights.sum(torch.float64))
+            scale = self.C * self.weight_sum / max(part, 1e-300)
+        Z = self._net_input(design, theta)
+        A = torch.softmax(Z, dim=1) if self.kind == "multinomial" else torch.sigmoid(Z)
+        row_weight = torch.full_like(A[:, 0], scale) if weights is None else weights * scale
+        curvature = A * (1 - A) * row_weight.unsqueeze(1)
+        K, m = self.n_outputs, self.n_features
+
+        diagonal = None
+        if with_diagonal:
+            diagonal = self._hessian_diagonal(design, curvature)
+
+        def hvp(v: torch.Tensor) -> torch.Tensor:
+            v = v.to(device=self.device, dtype=PARAM_DTYPE)
+            dZ = self._net_input(design, v)
+            if self.kind == "multinomial":
+                R = A * dZ
+                R = R - A * R.sum(dim=1, keepdim=True)
+                R = R * row_weight.unsqueeze(1)
+            else:
+                R = curvature * dZ
+            out = torch.zeros_like(v)
+            if self.penalize:
+                out[: K * m] = v[: K * m]
+            self._add_data_gradient(out, design, R, 1.0)
+            return out
+
+        return hvp, diagonal
+
+    def _hessian_diagonal(self, design, curvature: torch.Tensor) -> torch.Tensor:
+        """``diag H``: ``C sum_i s_i a_ik (1 - a_ik) x_ij^2 (+ 1)`` for ``W``, the sum for ``b``."""
+        K, m = self.n_outputs, self.n_features
+        diagonal = torch.zeros(self.n_params, dtype=PARAM_DTYPE, device=self.device)
+        diagonal[: K * m] = design.squared().transposed_product(curvature).reshape(-1).double()
+        if self.penalize:
+            diagonal[: K * m] += 1.0
+        if self.fit_intercept:
+            diagonal[K * m :] = curvature.sum(dim=0, dtype=PARAM_DTYPE)
+        return diagonal
+
+    def hessian_vector_product(self, theta: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """``H(theta) v``, the exact Hessian of ``f`` applied to ``v`` (see hessian_operator)."""
+        return self.hessian_operator(theta)[0](v)

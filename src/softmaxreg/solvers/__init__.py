@@ -1,0 +1,87 @@
+"""Solvers that see only a :class:`~softmaxreg.objective.LinearObjective`.
+
+``solve(objective, method, theta0, *, max_iter, tol, ...)`` dispatches to one of
+``SOLVERS``; each lives in its own file:
+
+- ``"lbfgs"`` (lbfgs.py): L-BFGS, two-loop recursion, strong-Wolfe line search.
+- ``"newton-cg"`` (newton_cg.py): truncated Newton, Jacobi-preconditioned CG on the
+  Hessian-vector product (subsampled rows on large data), strong-Wolfe line search.
+- ``"gd"`` (gd.py): full-batch gradient descent (fixed ``learning_rate`` on the mean-scaled
+  gradient, or a line search when ``learning_rate=None``).
+- ``"sgd"`` (sgd.py): minibatch SGD, seeded shuffling each epoch, ``max_iter`` = epochs.
+- ``"sample-sgd"`` (sample_sgd.py): the lecture's per-sample rule.
+
+Convergence rule of the full-batch solvers (scikit-learn's lbfgs rule, which hands scipy the
+objective divided by ``C * sum_i s_i`` and ``gtol=tol``): converged when
+
+    max_j |d f / d theta_j| / (C * sum_i s_i) <= tol.
+
+L-BFGS also stops (converged, like scipy's ``ftol``) when the relative decrease of ``f`` in
+an iteration is below ``64 * eps``. The minibatch solvers use scikit-learn's SGDClassifier
+rule instead (see sgd.py); ``tol=None`` disables it. A solver that stops without meeting its
+rule (``max_iter`` reached, or a line search that finds no decrease) warns with
+``sklearn.exceptions.ConvergenceWarning``; a callback that returns True stops it silently.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from softmaxreg.solvers._common import SolverResult
+from softmaxreg.solvers.gd import gradient_descent
+from softmaxreg.solvers.lbfgs import lbfgs
+from softmaxreg.solvers.newton_cg import newton_cg
+from softmaxreg.solvers.sample_sgd import sample_sgd
+from softmaxreg.solvers.sgd import minibatch_sgd
+
+SOLVERS = {
+    "lbfgs": lbfgs,
+    "newton-cg": newton_cg,
+    "gd": gradient_descent,
+    "sgd": minibatch_sgd,
+    "sample-sgd": sample_sgd,
+}
+MINIBATCH_SOLVERS = ("sgd", "sample-sgd")
+DEFAULT_SOLVER = "newton-cg"
+
+__all__ = ["DEFAULT_SOLVER", "MINIBATCH_SOLVERS", "SOLVERS", "SolverResult", "solve"]
+
+
+def solve(
+    objective,
+    method: str,
+    theta0=None,
+    *,
+    max_iter: int,
+    tol: float | None,
+    batch_size: int | None = None,
+    learning_rate: float | None = None,
+    random_state: int | None = None,
+    verbose: int = 0,
+    callback=None,
+) -> SolverResult:
+    """Minimise ``f(theta) = C sum_i s_i CE_i + 0.5 ||W||^2`` with ``method`` from ``theta0``.
+
+    ``theta0=None`` starts from zeros. ``max_iter`` counts iterations (full batch) or epochs
+    (minibatch); ``tol`` is the tolerance of the method's stopping rule (see module doc).
+    """
+    if method not in SOLVERS:
+        raise ValueError(f"solver must be one of {sorted(SOLVERS)}, got {method!r}")
+    if not isinstance(max_iter, int) or max_iter < 1:
+        raise ValueError(f"max_iter must be an integer >= 1, got {max_iter!r}")
+    if tol is None and method not in MINIBATCH_SOLVERS:
+        raise ValueError(f"tol=None (no early stopping) is only for {MINIBATCH_SOLVERS}")
+    if tol is not None and not tol >= 0:
+        raise ValueError(f"tol must be >= 0 or None, got {tol!r}")
+    if theta0 is None:
+        theta0 = objective.zeros()
+    theta0 = torch.as_tensor(theta0).to(device=objective.device, dtype=torch.float64)
+    if theta0.shape != (objective.n_params,):
+        raise ValueError(
+            f"theta0 must have shape ({objective.n_params},), got {tuple(theta0.shape)}"
+        )
+    return SOLVERS[method](
+        objective, theta0, max_iter=max_iter, tol=tol, batch_size=batch_size,
+        learning_rate=learning_rate, random_state=random_state, verbose=verbose,
+        callback=callback,
+    )

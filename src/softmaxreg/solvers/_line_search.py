@@ -1,0 +1,119 @@
+"""A line search that satisfies the strong Wolfe conditions (Nocedal & Wright, Alg. 3.5/3.6).
+
+Along a descent direction ``d`` with ``phi(alpha) = f(theta + alpha d)`` it finds a step with
+
+    sufficient decrease   phi(alpha) <= phi(0) + c1 alpha phi'(0)
+    curvature             |phi'(alpha)| <= c2 |phi'(0)|
+
+by bracketing and then zooming in with safeguarded cubic interpolation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class LineSearchResult:
+    """The accepted step ``alpha``, ``f`` and ``grad f`` there, and how many evaluations it took."""
+
+    alpha: float
+    value: float
+    grad: torch.Tensor
+    n_evals: int
+
+
+def _cubic_minimiser(a, fa, ga, b, fb, gb):
+    """Minimiser of the cubic through ``(a, fa, ga)`` and ``(b, fb, gb)``, or None."""
+    d1 = ga + gb - 3.0 * (fa - fb) / (a - b)
+    discriminant = d1 * d1 - ga * gb
+    if discriminant < 0:
+        return None
+    d2 = math.copysign(math.sqrt(discriminant), b - a)
+    denominator = gb - ga + 2.0 * d2
+    if denominator == 0:
+        return None
+    return b - (b - a) * (gb + d2 - d1) / denominator
+
+
+def wolfe_line_search(
+    value_and_grad,
+    theta: torch.Tensor,
+    value0: float,
+    grad0: torch.Tensor,
+    direction: torch.Tensor,
+    alpha0: float = 1.0,
+    c1: float = 1e-4,
+    c2: float = 0.9,
+    max_evals: int = 25,
+) -> LineSearchResult | None:
+    """Step ``alpha`` along ``direction`` meeting the strong Wolfe conditions.
+
+    Returns None when ``direction`` is not a descent direction or no step decreasing ``f``
+    was found within ``max_evals`` evaluations; when the budget runs out after a decrease
+    was found, the best decreasing step is returned (sufficient decrease holds for it).
+    """
+    slope0 = float(grad0 @ direction)
+    if not slope0 < 0:
+        return None
+    evals = 0
+
+    def phi(alpha):
+        nonlocal evals
+        evals += 1
+        value, grad = value_and_grad(theta + alpha * direction)
+        return value, grad, float(grad @ direction)
+
+    def armijo(alpha, value):
+        return value <= value0 + c1 * alpha * slope0
+
+    def zoom(lo, hi):
+        # lo, hi = (alpha, value, grad, slope); lo satisfies sufficient decrease.
+        while evals < max_evals:
+            a_lo, f_lo, _, s_lo = lo
+            a_hi, f_hi, _, s_hi = hi
+            width = a_hi - a_lo
+            trial = _cubic_minimiser(a_lo, f_lo, s_lo, a_hi, f_hi, s_hi)
+            low_bound, high_bound = sorted((a_lo + 0.1 * width, a_hi - 0.1 * width))
+            if trial is None or not low_bound <= trial <= high_bound:
+                trial = a_lo + 0.5 * width
+            f_t, g_t, s_t = phi(trial)
+            point = (trial, f_t, g_t, s_t)
+            if not armijo(trial, f_t) or f_t >= f_lo:
+                hi = point
+            else:
+                if abs(s_t) <= -c2 * slope0:
+                    return point
+                if s_t * (a_hi - a_lo) >= 0:
+                    hi = lo
+                lo = point
+        return lo if lo[0] > 0 else None
+
+    previous = (0.0, value0, grad0, slope0)
+    alpha = alpha0
+    point = None
+    while evals < max_evals:
+        f_a, g_a, s_a = phi(alpha)
+        current = (alpha, f_a, g_a, s_a)
+        if not math.isfinite(f_a):
+            alpha = 0.5 * (previous[0] + alpha)
+            continue
+        if not armijo(alpha, f_a) or (previous[0] > 0 and f_a >= previous[1]):
+            point = zoom(previous, current)
+            break
+        if abs(s_a) <= -c2 * slope0:
+            point = current
+            break
+        if s_a >= 0:
+            point = zoom(current, previous)
+            break
+        previous = current
+        alpha = 4.0 * alpha
+    else:
+        point = previous if previous[0] > 0 else None
+    if point is None:
+        return None
+    return LineSearchResult(alpha=point[0], value=point[1], grad=point[2], n_evals=evals)

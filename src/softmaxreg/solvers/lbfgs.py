@@ -1,0 +1,81 @@
+"""Limited-memory BFGS with a strong-Wolfe line search (Nocedal & Wright, Alg. 7.4/7.5).
+
+The search direction ``d = -H_k grad f`` applies the inverse-Hessian estimate built from the
+last ``memory`` pairs ``s_j = theta_{j+1} - theta_j``, ``y_j = grad_{j+1} - grad_j`` with the
+two-loop recursion, starting from ``H_0 = (s^T y / y^T y) I``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from softmaxreg.solvers._common import (
+    SolverResult,
+    gradient_converged,
+    scaled_gradient_norm,
+    wants_stop,
+    warn_gradient_not_converged,
+)
+from softmaxreg.solvers._line_search import wolfe_line_search
+
+# scipy's L-BFGS-B (used by scikit-learn) also stops when the relative decrease of f is
+# below this factor times machine epsilon: no further progress is possible in float64.
+RELATIVE_DECREASE_FLOOR = 64 * np.finfo(np.float64).eps
+
+
+def two_loop_direction(grad: torch.Tensor, pairs: list) -> torch.Tensor:
+    """``d = -H grad`` by the L-BFGS two-loop recursion over ``(s, y, 1 / y^T s)`` pairs."""
+    q = grad.clone()
+    alphas = []
+    for s, y, rho in reversed(pairs):
+        alpha = rho * float(s @ q)
+        q -= alpha * y
+        alphas.append(alpha)
+    if pairs:
+        s, y, _ = pairs[-1]
+        q *= float(s @ y) / float(y @ y)
+    for (s, y, rho), alpha in zip(pairs, reversed(alphas), strict=True):
+        beta = rho * float(y @ q)
+        q += (alpha - beta) * s
+    return -q
+
+
+def lbfgs(
+    objective, theta0, *, max_iter=100, tol=1e-4, memory=10, verbose=0, callback=None, **_unused
+) -> SolverResult:
+    """Minimise ``f`` with L-BFGS until ``max|grad f| / (C sum s_i) <= tol`` or ``max_iter``."""
+    theta = theta0.clone()
+    value, grad = objective.value_and_grad(theta)
+    history, pairs = [], []
+    converged = gradient_converged(objective, grad, tol)
+    n_iter, stalled = 0, False
+    while not converged and n_iter < max_iter:
+        direction = two_loop_direction(grad, pairs)
+        alpha0 = 1.0 if pairs else min(1.0, 1.0 / float(grad.abs().sum()))
+        step = wolfe_line_search(objective.value_and_grad, theta, value, grad, direction, alpha0)
+        if step is None:
+            stalled = True
+            break
+        n_iter += 1
+        s = step.alpha * direction
+        y = step.grad - grad
+        curvature = float(s @ y)
+        if curvature > 1e-10 * float(y @ y):
+            pairs.append((s, y, 1.0 / curvature))
+            pairs = pairs[-memory:]
+        previous_value = value
+        theta, value, grad = theta + s, step.value, step.grad
+        history.append(value)
+        if verbose:
+            print(f"lbfgs iter {n_iter}: f = {value:.6f}, "
+                  f"scaled |grad| = {scaled_gradient_norm(objective, grad):.3e}")
+        converged = gradient_converged(objective, grad, tol)
+        decrease = (previous_value - value) / max(abs(previous_value), abs(value), 1.0)
+        if decrease <= RELATIVE_DECREASE_FLOOR:
+            converged = True
+        if wants_stop(callback, n_iter, theta, value):
+            break
+    if not converged and (n_iter >= max_iter or stalled):
+        warn_gradient_not_converged("lbfgs", n_iter, objective, grad, tol, stalled)
+    return SolverResult(theta=theta, n_iter=n_iter, converged=converged, history=history)

@@ -1,0 +1,68 @@
+"""Minibatch stochastic gradient descent, the lecture's MNIST recipe.
+
+Each epoch shuffles the rows with a seeded ``torch.Generator`` and, for each batch ``B``,
+
+    theta := theta - eta * grad [ sum_{i in B} s_i CE_i / |B| + ||W||^2 / (2 C n) ]
+
+(with penalize=False and no sample weights this is the mean cross-entropy of the batch,
+exactly ``F.cross_entropy`` + ``torch.optim.SGD``). ``max_iter`` counts epochs. Early
+stopping follows scikit-learn's ``SGDClassifier``: stop when the epoch's mean batch loss has
+not improved on the best by more than ``tol`` for ``n_iter_no_change`` epochs in a row;
+``tol=None`` runs all ``max_iter`` epochs.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from softmaxreg.solvers._common import SolverResult, wants_stop, warn_not_converged
+
+DEFAULT_LEARNING_RATE = 0.1
+DEFAULT_BATCH_SIZE = 256
+N_ITER_NO_CHANGE = 5
+
+
+def minibatch_sgd(
+    objective, theta0, *, max_iter=25, tol=None, batch_size=None, learning_rate=None,
+    random_state=None, verbose=0, callback=None, shuffle=True, method_name="sgd", **_unused,
+) -> SolverResult:
+    """Epochs of minibatch SGD; history holds ``C n`` times each epoch's mean batch loss."""
+    eta = DEFAULT_LEARNING_RATE if learning_rate is None else float(learning_rate)
+    batch = DEFAULT_BATCH_SIZE if batch_size is None else int(batch_size)
+    if eta <= 0 or batch < 1:
+        raise ValueError(f"learning_rate must be > 0 and batch_size >= 1, got {eta}, {batch}")
+    n = objective.n_samples
+    generator = torch.Generator().manual_seed(0 if random_state is None else int(random_state))
+    theta = theta0.clone()
+    history, best, no_change, converged = [], float("inf"), 0, False
+    epoch = 0
+    for epoch in range(1, max_iter + 1):
+        order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+        order = order.to(objective.device)
+        epoch_loss = torch.zeros((), dtype=torch.float64, device=objective.device)
+        for start in range(0, n, batch):
+            rows = order[start : start + batch]
+            loss, grad = objective.batch_value_and_grad(theta, rows)
+            theta.add_(grad, alpha=-eta)
+            epoch_loss += loss * rows.numel()
+        mean_loss = float(epoch_loss) / n
+        history.append(mean_loss * objective.C * n)
+        if verbose:
+            print(f"sgd epoch {epoch}: mean batch loss = {mean_loss:.6f}")
+        if wants_stop(callback, epoch, theta, history[-1]):
+            break
+        if tol is not None:
+            no_change = no_change + 1 if mean_loss > best - tol else 0
+            best = min(best, mean_loss)
+            if no_change >= N_ITER_NO_CHANGE:
+                converged = True
+                break
+    if tol is None:
+        converged = True  # all requested epochs ran; there is no stopping rule to meet
+    elif not converged and epoch >= max_iter:
+        warn_not_converged(
+            method_name, epoch,
+            f"the epoch loss still improved by more than tol = {tol} within the last "
+            f"{N_ITER_NO_CHANGE} epochs",
+        )
+    return SolverResult(theta=theta, n_iter=epoch, converged=converged, history=history)
