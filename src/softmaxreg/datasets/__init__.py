@@ -38,6 +38,8 @@ _EXPORTS = {
     "Dataset": "softmaxreg.datasets.registry",
     "NAMES": "softmaxreg.datasets.registry",
     "load_digit_images": "softmaxreg.datasets.images",
+    "Shards": "softmaxreg.datasets.shards",
+    "write_shards": "softmaxreg.datasets.shards",
 }
 
 __all__ = sorted(_EXPORTS)
