@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse
 
+from softmaxreg import preprocessing
 from softmaxreg.datasets.bundled import BUNDLED, load_bundled
 from softmaxreg.datasets.lecture import (
     IRIS_CLASSES,
@@ -41,7 +42,9 @@ class Dataset:
     ``X_*``: (n, m) float arrays (CSR sparse for LIBSVM files); ``y_*``: (n,) labels
     (int64 for the named sets; a file's labels keep their type). ``class_names[k]`` names
     label ``k`` for the named sets (None for files); ``image_shape`` is (rows, cols) when
-    each row of X is an image (MNIST, digits), else None.
+    each row of X is an image (MNIST, digits), else None. ``preprocessing`` is the transform
+    already applied to the file's raw features, ``x' = (x - shift) * scale`` (see
+    :mod:`softmaxreg.preprocessing`), so a saved model can apply it to new raw input.
     """
 
     name: str
@@ -52,6 +55,7 @@ class Dataset:
     feature_names: list[str] | None
     class_names: list[str] | None
     image_shape: tuple[int, int] | None
+    preprocessing: dict | None = None
 
 
 def load_dataset(
@@ -85,15 +89,16 @@ def load_dataset(
         return _mnist(root, download, standardize)
     if key == "toy":
         X, y = load_toy()
-        parts = toy_notebook_split(X, y, standardize=standardize is not False)
-        return Dataset("toy", *parts, list(TOY_FEATURES), ["0", "1"], None)
+        parts = toy_notebook_split(X, y, standardize=False)
+        parts, spec = _standardized(parts, standardize is not False, ddof=0)
+        return Dataset("toy", *parts, list(TOY_FEATURES), ["0", "1"], None, spec)
     if key == "iris":
         return _lecture_iris(standardize)
     if key in BUNDLED:
         data = load_bundled(key)
         parts = _stratified_split(data.X, data.y, test_size, seed)
-        parts = _standardized(parts, standardize)
-        return Dataset(key, *parts, data.feature_names, data.class_names, data.image_shape)
+        parts, spec = _standardized(parts, standardize)
+        return Dataset(key, *parts, data.feature_names, data.class_names, data.image_shape, spec)
     path = Path(key).expanduser()
     if not path.exists() and path.suffix == "" and "/" not in key:
         raise DataNotFoundError(
@@ -107,9 +112,14 @@ def _mnist(root, download: bool, standardize: bool | None) -> Dataset:
     X_test, y_test = load_mnist("test", root=root, download=download)
     X_train = X_train.astype(np.float32) / np.float32(255)
     X_test = X_test.astype(np.float32) / np.float32(255)
-    parts = _standardized((X_train, y_train, X_test, y_test), standardize)
+    parts, spec = _standardized((X_train, y_train, X_test, y_test), standardize)
+    # raw pixels p -> p / 255, then (if asked) -> (p / 255 - mu) / sigma
+    spec = spec or preprocessing.affine(0.0, 1.0)
+    spec = preprocessing.affine(
+        np.asarray(spec["shift"]) * 255.0, np.asarray(spec["scale"]) / 255.0
+    )
     classes = [str(k) for k in range(10)]
-    return Dataset("mnist", *parts, None, classes, IMAGE_SHAPE)
+    return Dataset("mnist", *parts, None, classes, IMAGE_SHAPE, spec)
 
 
 def _lecture_iris(standardize: bool | None) -> Dataset:
@@ -118,9 +128,10 @@ def _lecture_iris(standardize: bool | None) -> Dataset:
     except DataNotFoundError:
         data = load_bundled("iris")
         X, y = data.X, data.y
-    parts = iris_notebook_split(X[:, [1, 3]], y, standardize=standardize is not False)
+    parts = iris_notebook_split(X[:, [1, 3]], y, standardize=False)
+    parts, spec = _standardized(parts, standardize is not False, ddof=1)
     names = [IRIS_FEATURES[1], IRIS_FEATURES[3]]
-    return Dataset("iris", *parts, names, list(IRIS_CLASSES), None)
+    return Dataset("iris", *parts, names, list(IRIS_CLASSES), None, spec)
 
 
 def _from_files(path: Path, target, test_file, test_size, seed, standardize) -> Dataset:
@@ -137,8 +148,8 @@ def _from_files(path: Path, target, test_file, test_size, seed, standardize) -> 
         parts = (data.X, data.y, test.X, test.y)
     else:
         parts = _stratified_split(data.X, data.y, test_size, seed)
-    parts = _standardized(parts, standardize)
-    return Dataset(path.name, *parts, data.feature_names, None, None)
+    parts, spec = _standardized(parts, standardize)
+    return Dataset(path.name, *parts, data.feature_names, None, None, spec)
 
 
 def _stratified_split(X, y, test_size: float, seed: int):
@@ -159,14 +170,18 @@ def _stratified_split(X, y, test_size: float, seed: int):
     return X_train, y_train, X_test, y_test
 
 
-def _standardized(parts, standardize: bool | None):
-    """``x := (x - mu) / sigma`` with the train mean and std (constant columns: sigma = 1)."""
+def _standardized(parts, standardize: bool | None, ddof: int = 0):
+    """``x := (x - mu) / sigma`` with the train mean and std (constant columns: sigma = 1).
+
+    Returns the parts and the preprocessing spec (None when nothing was applied).
+    """
     if not standardize:
-        return parts
+        return parts, None
     X_train, y_train, X_test, y_test = parts
     if scipy.sparse.issparse(X_train):
         raise DataError("standardize=True would densify a sparse (LIBSVM) matrix; leave it off")
     mu = X_train.mean(axis=0)
-    sigma = X_train.std(axis=0)
+    sigma = X_train.std(axis=0, ddof=ddof)
     sigma[sigma == 0] = 1
-    return (X_train - mu) / sigma, y_train, (X_test - mu) / sigma, y_test
+    spec = preprocessing.standardization(mu, sigma)
+    return ((X_train - mu) / sigma, y_train, (X_test - mu) / sigma, y_test), spec
