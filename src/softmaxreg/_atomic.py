@@ -1,0 +1,120 @@
+"""Atomic file writes: a reader sees the old file or the new one, never half of either.
+
+Recipe (POSIX): write to a temporary file in the target's own folder, flush, ``fsync`` the
+file, ``os.replace`` it over the target (an atomic rename on one file system), then ``fsync``
+the folder so the rename itself survives a power cut. A process killed at any moment leaves
+the target untouched or completely replaced; at worst a stray ``.NAME.*.tmp`` file remains.
+
+Every module of softmaxreg that writes a file (models, ONNX graphs, checkpoints, predictions,
+reports) goes through :func:`atomic_write` or :func:`write_bytes_atomic`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from softmaxreg.errors import DataError, DataNotFoundError
+
+TEMPORARY_SUFFIX = ".tmp"
+
+
+def check_output_path(path: str | os.PathLike) -> Path:
+    """Refuse, before any work is done, an output path that cannot become a file.
+
+    Accepted: a path whose folder exists and which is not itself a folder (an existing file
+    there is replaced).
+    """
+    target = Path(path)
+    if target.name in ("", ".", ".."):
+        raise DataError(f"cannot write to {str(path)!r}: it names a folder, not a file")
+    if target.is_dir():
+        raise DataError(
+            f"cannot write to {str(target)!r}: it is a folder; give a file path such as "
+            f"{str(target / 'model.safetensors')!r}"
+        )
+    folder = target.parent
+    if not folder.exists():
+        raise DataNotFoundError(
+            f"cannot write {str(target)!r}: the folder {str(folder)!r} does not exist; "
+            "create it first or choose an existing folder"
+        )
+    if not folder.is_dir():
+        raise DataError(f"cannot write {str(target)!r}: {str(folder)!r} is a file, not a folder")
+    return target
+
+
+def _temporary_path(target: Path) -> Path:
+    token = secrets.token_hex(4)
+    return target.with_name(f".{target.name}.{os.getpid()}.{token}{TEMPORARY_SUFFIX}")
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make a rename inside ``folder`` durable (no-op where folders cannot be opened)."""
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
+    try:
+        descriptor = os.open(folder, flags)
+    except OSError:  # e.g. Windows, where folders cannot be opened for fsync
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:  # some file systems refuse fsync on folders; the rename is still atomic
+        pass
+    finally:
+        os.close(descriptor)
+
+
+@contextlib.contextmanager
+def atomic_write(
+    path: str | os.PathLike,
+    mode: str = "wb",
+    *,
+    encoding: str | None = None,
+    newline: str | None = None,
+) -> Iterator[IO]:
+    """Open a temporary file for writing; on success it atomically replaces ``path``.
+
+    ``with atomic_write("preds.csv", "w", encoding="utf-8") as f: f.write(...)``.
+    If the block raises (or the process dies), ``path`` keeps its previous content and the
+    temporary file is removed (on an exception) or left as ``.NAME.PID.TOKEN.tmp`` (on a
+    kill). ``mode`` is "wb" or "w".
+    """
+    if mode not in ("wb", "w"):
+        raise ValueError(f"atomic_write writes files: mode 'wb' or 'w', not {mode!r}")
+    target = check_output_path(path)
+    temporary = _temporary_path(target)
+    # 0o666 masked by the umask: the same permissions a plain open(path, "w") would give
+    try:
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except PermissionError:
+        raise DataError(
+            f"cannot write {str(target)!r}: no permission to create files in the folder "
+            f"{str(target.parent)!r}"
+        ) from None
+    try:
+        try:
+            handle = os.fdopen(descriptor, mode, encoding=encoding, newline=newline)
+        except BaseException:
+            os.close(descriptor)
+            raise
+        with handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    fsync_folder(target.parent)
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_write`); returns the path."""
+    with atomic_write(path, "wb") as handle:
+        handle.write(data)
+    return Path(path)

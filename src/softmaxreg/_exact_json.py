@@ -1,0 +1,176 @@
+"""JSON that gives back exactly what went in: Python and NumPy scalars and arrays, by type.
+
+Plain JSON loses types (``np.int32(3)``, ``3`` and ``3.0`` look alike, tuples become lists,
+dict keys become strings, ``nan`` is not JSON at all). A saved model's class labels must come
+back with their original types, so values are written as plain JSON where that is exact and
+as one-key tagged objects otherwise:
+
+- ``None``, ``bool``, ``int``, ``str``, finite ``float``: themselves (Python's float repr is
+  exact); non-finite floats: ``{"$float": "nan" | "inf" | "-inf"}``
+- ``bytes``: ``{"$bytes": base64}``; ``tuple``: ``{"$tuple": [...]}``
+- NumPy scalar: ``{"$numpy": [dtype, value]}`` e.g. ``{"$numpy": ["<i8", 3]}``
+- NumPy array: ``{"$ndarray": [dtype, shape, [items...]]}`` (items encoded one by one, so
+  object arrays of mixed labels survive)
+- ``dict`` with string keys not starting with "$": itself; any other dict:
+  ``{"$dict": [[key, value], ...]}``
+
+Decoding builds only these types (no code is ever run; dtypes are limited to booleans,
+numbers, strings, bytes and objects).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+from typing import Any
+
+import numpy as np
+
+# NumPy dtype kinds a file may ask for: bool, int, uint, float, unicode, bytes, object
+ALLOWED_DTYPE_KINDS = "biufUSO"
+_NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
+class UnsupportedValueError(TypeError):
+    """A value this encoding cannot write exactly (e.g. an arbitrary object)."""
+
+
+def encode(value: Any) -> Any:
+    """Encode ``value`` into JSON-ready Python objects that :func:`decode` inverts exactly."""
+    # NumPy first: np.str_ is a str and np.float64 a float, but they must come back as such
+    if isinstance(value, np.ndarray):
+        return _encode_array(value)
+    if isinstance(value, np.generic):
+        return _encode_numpy_scalar(value)
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        value = float(value)
+        if math.isfinite(value):
+            return value
+        return {"$float": "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")}
+    if isinstance(value, bytes):
+        return {"$bytes": base64.b64encode(value).decode("ascii")}
+    if isinstance(value, tuple):
+        return {"$tuple": [encode(item) for item in value]}
+    if isinstance(value, list):
+        return [encode(item) for item in value]
+    if isinstance(value, dict):
+        if all(isinstance(key, str) and not key.startswith("$") for key in value):
+            return {key: encode(item) for key, item in value.items()}
+        return {"$dict": [[encode(key), encode(item)] for key, item in value.items()]}
+    raise UnsupportedValueError(
+        f"cannot store a value of type {type(value).__name__} ({value!r:.80}); accepted: None, "
+        "bool, int, float, str, bytes, NumPy scalars and arrays of those, and lists, tuples "
+        "and dicts of them"
+    )
+
+
+def _encode_numpy_scalar(value: np.generic) -> dict:
+    dtype = _checked_dtype(value.dtype.str)
+    return {"$numpy": [dtype.str, encode(value.item())]}
+
+
+def _encode_array(array: np.ndarray) -> dict:
+    dtype = _checked_dtype(array.dtype.str)
+    # object arrays give back their items as they are (NumPy scalars stay NumPy scalars),
+    # other dtypes give the equivalent Python scalars, which the dtype restores exactly
+    items = [encode(item) for item in array.ravel().tolist()]
+    return {"$ndarray": [dtype.str, list(array.shape), items]}
+
+
+def decode(value: Any) -> Any:
+    """Invert :func:`encode`; raises ValueError/TypeError on anything it did not write."""
+    if value is None or isinstance(value, (bool, str, int, float)):
+        return value
+    if isinstance(value, list):
+        return [decode(item) for item in value]
+    if not isinstance(value, dict):
+        raise TypeError(f"unexpected JSON value of type {type(value).__name__}")
+    tags = [key for key in value if key.startswith("$")]
+    if not tags:
+        return {key: decode(item) for key, item in value.items()}
+    if len(value) != 1:
+        raise ValueError(f"a tagged value has exactly one key, got {sorted(value)}")
+    tag, payload = tags[0], value[tags[0]]
+    if tag == "$float":
+        if payload not in _NONFINITE:
+            raise ValueError(f"$float must be 'nan', 'inf' or '-inf', got {payload!r}")
+        return _NONFINITE[payload]
+    if tag == "$bytes":
+        if not isinstance(payload, str):
+            raise TypeError("$bytes holds a base64 string")
+        try:
+            return base64.b64decode(payload.encode("ascii"), validate=True)
+        except (binascii.Error, UnicodeEncodeError) as error:
+            raise ValueError(f"$bytes is not valid base64: {error}") from None
+    if tag == "$tuple":
+        return tuple(decode(item) for item in _as_list(payload, "$tuple"))
+    if tag == "$dict":
+        pairs = _as_list(payload, "$dict")
+        if not all(isinstance(pair, list) and len(pair) == 2 for pair in pairs):
+            raise ValueError("$dict holds a list of [key, value] pairs")
+        return {decode(key): decode(item) for key, item in pairs}
+    if tag == "$numpy":
+        dtype_text, item = _as_list(payload, "$numpy", length=2)
+        return _scalar(_checked_dtype(dtype_text), decode(item))
+    if tag == "$ndarray":
+        dtype_text, shape, items = _as_list(payload, "$ndarray", length=3)
+        return _array(_checked_dtype(dtype_text), shape, _as_list(items, "$ndarray items"))
+    raise ValueError(f"unknown tag {tag!r}")
+
+
+def _as_list(payload: Any, what: str, length: int | None = None) -> list:
+    if not isinstance(payload, list) or (length is not None and len(payload) != length):
+        expected = "a list" if length is None else f"a list of {length} items"
+        raise ValueError(f"{what} holds {expected}, got {payload!r:.80}")
+    return payload
+
+
+def _checked_dtype(text: Any) -> np.dtype:
+    if not isinstance(text, str):
+        raise TypeError(f"a dtype is written as a string, got {text!r:.80}")
+    try:
+        dtype = np.dtype(text)
+    except TypeError as error:
+        raise ValueError(f"unknown dtype {text!r:.80}: {error}") from None
+    if dtype.kind not in ALLOWED_DTYPE_KINDS or dtype.fields is not None or dtype.subdtype:
+        raise ValueError(
+            f"dtype {text!r:.80} is not allowed; only booleans, numbers, strings, bytes and "
+            "objects are stored"
+        )
+    return dtype
+
+
+def _scalar(dtype: np.dtype, item: Any) -> np.generic:
+    if dtype.kind == "O":
+        raise ValueError("a NumPy scalar cannot have the object dtype")
+    if isinstance(item, (list, dict, tuple)) or item is None:
+        raise ValueError(f"a NumPy scalar of dtype {dtype.str} holds one value, got {item!r:.80}")
+    return np.array(item, dtype=dtype)[()]
+
+
+def _array(dtype: np.dtype, shape: Any, items: list) -> np.ndarray:
+    if not (isinstance(shape, list) and all(_is_size(size) for size in shape)):
+        raise ValueError(f"an array shape is a list of non-negative ints, got {shape!r:.80}")
+    if math.prod(shape) != len(items):
+        raise ValueError(
+            f"an array of shape {shape} needs {math.prod(shape)} items, got {len(items)}"
+        )
+    values = [decode(item) for item in items]
+    if dtype.kind == "O":
+        array = np.empty(len(values), dtype=object)
+        for position, item in enumerate(values):
+            array[position] = item
+    else:
+        if any(isinstance(item, (list, dict, tuple)) or item is None for item in values):
+            raise ValueError(f"an array of dtype {dtype.str} holds plain values only")
+        array = np.array(values, dtype=dtype) if values else np.empty(0, dtype=dtype)
+    return array.reshape(shape)
+
+
+def _is_size(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

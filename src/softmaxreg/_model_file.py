@@ -1,0 +1,275 @@
+"""The model file container: one safetensors file whose header also carries the metadata.
+
+Layout (the safetensors format, https://github.com/huggingface/safetensors)::
+
+    8 bytes      N, the header length, unsigned little-endian
+    N bytes      JSON header: {"__metadata__": {"softmaxreg": "<metadata JSON>"},
+                               "coef": {"dtype": "F64", "shape": [K, m],
+                                        "data_offsets": [begin, end]}, ...}
+    rest         the tensors' raw little-endian bytes, back to back
+
+The metadata JSON holds ``format`` ("softmaxreg-model"), ``format_version``,
+``library_version`` and ``weights_sha256``: the SHA-256 over, for each tensor in name
+order, its UTF-8 name, one zero byte and its little-endian C-order bytes. One file holds
+weights and metadata, so one atomic rename replaces both together.
+
+Reading validates every byte's place before anything is decoded, and refuses, with a
+:class:`~softmaxreg.errors.ModelFileError` that says what is wrong, a truncated file, a
+checksum mismatch, an unknown format version, and pickles / ``torch.save`` archives (which
+are recognised by their first bytes and never unpickled).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import struct
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from softmaxreg._atomic import write_bytes_atomic
+from softmaxreg.errors import ModelFileError
+
+FORMAT_NAME = "softmaxreg-model"
+FORMAT_VERSION = 1
+METADATA_KEY = "softmaxreg"
+SUFFIX = ".safetensors"
+
+# safetensors dtype names this format writes, and their little-endian NumPy dtypes
+TENSOR_DTYPES = {"F64": np.dtype("<f8"), "F32": np.dtype("<f4")}
+# the safetensors reference implementation refuses headers above 100 MB; so do we
+MAX_HEADER_BYTES = 100_000_000
+
+_FOREIGN_FORMATS = (
+    (
+        lambda head: len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5,
+        "is a Python pickle (pickle.dump, joblib or a legacy torch.save)",
+    ),
+    (lambda head: head.startswith(b"PK\x03\x04"), "is a ZIP archive (torch.save or np.savez)"),
+    (lambda head: head.startswith(b"\x93NUMPY"), "is a NumPy .npy file"),
+)
+
+
+def weights_sha256(tensors: dict[str, np.ndarray]) -> str:
+    """SHA-256 (hex) over ``name, 0x00, little-endian C-order bytes`` of each tensor by name."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        array = tensors[name]
+        digest.update(name.encode("utf-8") + b"\x00")
+        digest.update(np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes())
+    return digest.hexdigest()
+
+
+def encode_model_file(
+    tensors: dict[str, np.ndarray], fields: dict[str, Any], library_version: str
+) -> bytes:
+    """The bytes of a model file holding ``tensors`` and the JSON-ready ``fields``."""
+    from safetensors.numpy import save as safetensors_save
+
+    for name, array in tensors.items():
+        if array.dtype.newbyteorder("<") not in TENSOR_DTYPES.values():
+            raise ModelFileError(
+                f"cannot save tensor {name!r} of dtype {array.dtype}: model files store "
+                "float32 or float64 weights"
+            )
+    little_endian = {
+        name: np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
+        for name, array in tensors.items()
+    }
+    metadata = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "library_version": library_version,
+        "weights_sha256": weights_sha256(little_endian),
+        **fields,
+    }
+    text = json.dumps(metadata, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return safetensors_save(little_endian, metadata={METADATA_KEY: text})
+
+
+def write_model_file(
+    path: str | os.PathLike,
+    tensors: dict[str, np.ndarray],
+    fields: dict[str, Any],
+    library_version: str,
+) -> Path:
+    """Write a model file atomically (temporary file, fsync, rename, fsync folder)."""
+    return write_bytes_atomic(path, encode_model_file(tensors, fields, library_version))
+
+
+def read_model_file(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """``(tensors, metadata)`` of the model file at ``path``, after every check above."""
+    source = Path(path)
+    if source.is_dir():
+        hint = ""
+        if (source / f"model{SUFFIX}").is_file():
+            hint = f"; did you mean {str(source / f'model{SUFFIX}')!r}?"
+        raise ModelFileError(
+            f"{str(source)!r} is a folder; a softmaxreg model is one {SUFFIX} file{hint}"
+        )
+    try:
+        data = source.read_bytes()
+    except FileNotFoundError:
+        raise ModelFileError(f"no model file at {str(source)!r}: the file does not exist") from None
+    except OSError as error:
+        raise ModelFileError(f"cannot read model file {str(source)!r}: {error}") from None
+    return decode_model_file(data, str(source))
+
+
+def decode_model_file(data: bytes, source: str = "<bytes>") -> tuple[dict, dict]:
+    """Validate and decode the bytes of a model file; ``source`` names it in errors."""
+    where = repr(source)
+    _refuse_foreign_formats(data, where)
+    header, body = _split_header(data, where)
+    metadata = _parse_metadata(header, where)
+    layout = _tensor_layout(header, len(body), where)
+    tensors = _decode_tensors(body, layout)
+    expected = metadata["weights_sha256"]
+    actual = weights_sha256(tensors)
+    if actual != expected:
+        raise ModelFileError(
+            f"{where}: checksum mismatch, the weights are corrupted (SHA-256 {actual}, the "
+            f"file records {expected}); restore the model from a good copy"
+        )
+    return tensors, metadata
+
+
+def _refuse_foreign_formats(data: bytes, where: str) -> None:
+    for matches, description in _FOREIGN_FORMATS:
+        if matches(data[:8]):
+            raise ModelFileError(
+                f"{where} {description}, not a softmaxreg model. softmaxreg never unpickles "
+                "files (loading a pickle can run arbitrary code); save the model with "
+                "softmaxreg.save(model, path) and load that file"
+            )
+
+
+def _split_header(data: bytes, where: str) -> tuple[dict, bytes]:
+    if len(data) < 8:
+        state = "empty" if not data else f"only {len(data)} bytes long"
+        raise ModelFileError(
+            f"{where} is {state}: it is truncated or not a softmaxreg model file (a model "
+            "file starts with an 8-byte header length and a JSON header)"
+        )
+    (header_length,) = struct.unpack("<Q", data[:8])
+    looks_like_safetensors = data[8:9] == b"{"
+    if not looks_like_safetensors or header_length < 2 or header_length > MAX_HEADER_BYTES:
+        raise ModelFileError(
+            f"{where} is not a softmaxreg model file: it does not start with a safetensors "
+            "header (8-byte length, then a JSON object)"
+        )
+    if 8 + header_length > len(data):
+        raise ModelFileError(
+            f"{where} is truncated: its header announces {header_length} bytes but only "
+            f"{len(data) - 8} bytes follow the length field"
+        )
+    try:
+        header = json.loads(data[8 : 8 + header_length].decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise ModelFileError(
+            f"{where} has a damaged header: it is not valid UTF-8 JSON ({error})"
+        ) from None
+    if not isinstance(header, dict):
+        raise ModelFileError(f"{where} has a damaged header: it is not a JSON object")
+    return header, data[8 + header_length :]
+
+
+def _parse_metadata(header: dict, where: str) -> dict:
+    file_metadata = header.get("__metadata__")
+    if not isinstance(file_metadata, dict) or not isinstance(file_metadata.get(METADATA_KEY), str):
+        raise ModelFileError(
+            f"{where} is a safetensors file but not a softmaxreg model: its header has no "
+            f"'{METADATA_KEY}' metadata (only files written by softmaxreg.save can be loaded)"
+        )
+    try:
+        metadata = json.loads(file_metadata[METADATA_KEY])
+    except (ValueError, RecursionError) as error:
+        raise ModelFileError(f"{where} has damaged metadata: not valid JSON ({error})") from None
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT_NAME:
+        raise ModelFileError(
+            f"{where} has damaged metadata: it does not name the format {FORMAT_NAME!r}"
+        )
+    version = metadata.get("format_version")
+    if not _is_count(version) or version != FORMAT_VERSION:
+        newer = _is_count(version) and version > FORMAT_VERSION
+        advice = (
+            "it was written by a newer softmaxreg; upgrade softmaxreg to load it"
+            if newer
+            else "this is not a format any softmaxreg version wrote"
+        )
+        raise ModelFileError(
+            f"{where} has unknown format version {version!r}; this softmaxreg reads format "
+            f"version {FORMAT_VERSION}: {advice}"
+        )
+    checksum = metadata.get("weights_sha256")
+    if not (isinstance(checksum, str) and len(checksum) == 64):
+        raise ModelFileError(f"{where} has damaged metadata: no valid 'weights_sha256'")
+    return metadata
+
+
+def _tensor_layout(header: dict, body_length: int, where: str) -> list[tuple]:
+    """``[(name, dtype, shape, begin, end)]`` after checking that the tensors tile the body."""
+    layout = []
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        if not (
+            isinstance(entry, dict)
+            and entry.get("dtype") in TENSOR_DTYPES
+            and isinstance(entry.get("shape"), list)
+            and all(_is_count(size) for size in entry["shape"])
+            and isinstance(entry.get("data_offsets"), list)
+            and len(entry["data_offsets"]) == 2
+            and all(_is_count(offset) for offset in entry["data_offsets"])
+        ):
+            raise ModelFileError(
+                f"{where} has a damaged header: the entry of tensor {name!r:.80} is not a "
+                "float32/float64 tensor with a shape and data offsets"
+            )
+        dtype, shape = TENSOR_DTYPES[entry["dtype"]], tuple(entry["shape"])
+        begin, end = entry["data_offsets"]
+        if end - begin != math.prod(shape) * dtype.itemsize:
+            raise ModelFileError(
+                f"{where} has a damaged header: tensor {name!r:.80} of shape {shape} needs "
+                f"{math.prod(shape) * dtype.itemsize} bytes, its offsets span {end - begin}"
+            )
+        layout.append((name, dtype, shape, begin, end))
+    layout.sort(key=lambda item: item[3])
+    position = 0
+    for name, _, _, begin, end in layout:
+        if begin != position:
+            raise ModelFileError(
+                f"{where} has a damaged header: tensor {name!r:.80} starts at byte {begin}, "
+                f"expected {position} (tensors are stored back to back)"
+            )
+        position = end
+    if position > body_length:
+        raise ModelFileError(
+            f"{where} is truncated: the weights need {position} bytes after the header but "
+            f"only {body_length} are present"
+        )
+    if position < body_length:
+        raise ModelFileError(
+            f"{where} is damaged: {body_length - position} unexpected bytes follow the weights"
+        )
+    return layout
+
+
+def _decode_tensors(body: bytes, layout: list[tuple]) -> dict[str, np.ndarray]:
+    tensors = {}
+    for name, dtype, shape, begin, _end in layout:
+        native = dtype.newbyteorder("=")
+        if math.prod(shape) == 0:
+            tensors[name] = np.zeros(shape, dtype=native)
+            continue
+        array = np.frombuffer(body, dtype=dtype, count=math.prod(shape), offset=begin)
+        tensors[name] = array.reshape(shape).astype(native, copy=True)
+    return tensors
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

@@ -1,0 +1,274 @@
+"""Save and load fitted models: one safetensors file, never a pickle.
+
+``softmaxreg.save(model, "model.safetensors")`` writes the weights ``W`` (``coef``, (K, m)),
+``b`` (``intercept``, (K,)) and the loss history as tensors, and everything else as JSON in
+the same file's header (see :mod:`softmaxreg._model_file`): kind, class labels with their
+original types, feature names, hyper-parameters, optional preprocessing and training
+metrics, format and library versions, and the SHA-256 of the tensors. The write is atomic.
+
+``softmaxreg.load(path)`` checks all of it and gives back a fitted ``LogisticRegression``
+whose ``predict`` / ``predict_proba`` equal the saved model's bit for bit.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from softmaxreg import __version__
+from softmaxreg._exact_json import UnsupportedValueError, decode, encode
+from softmaxreg._model_file import read_model_file, write_model_file
+from softmaxreg.errors import ModelFileError
+
+KINDS = ("binary", "multinomial", "ovr", "multilabel")
+REQUIRED_TENSORS = ("coef", "intercept")
+OPTIONAL_TENSORS = ("loss_history",)
+
+
+def save(
+    model: Any,
+    path: str | os.PathLike,
+    *,
+    preprocessing: dict | None = None,
+    metrics: dict | None = None,
+) -> Path:
+    """Write a fitted model to ``path`` (one ``.safetensors`` file), atomically.
+
+    Stores ``W`` (``coef_``), ``b`` (``intercept_``) with ``z = W x + b`` and the metadata
+    needed to predict ``classes_[argmax_t z_t]`` again. ``preprocessing`` (e.g.
+    ``{"scale": 1 / 255}``) and ``metrics`` (e.g. ``{"test_accuracy": 0.92}``) are optional
+    dicts of plain values; when omitted, the model's ``preprocessing_`` / ``metrics_`` (set
+    by :func:`load`) are kept. Returns the path.
+    """
+    tensors, fields = _model_state(model, preprocessing, metrics)
+    return write_model_file(path, tensors, fields, __version__)
+
+
+def load(path: str | os.PathLike, cls: type | None = None) -> Any:
+    """Read a model written by :func:`save`; returns a fitted ``cls`` (``LogisticRegression``).
+
+    Raises :class:`~softmaxreg.errors.ModelFileError` for a missing file, a folder, a
+    truncated or corrupted file (SHA-256 mismatch), an unknown format version, shapes that
+    disagree with the metadata, and pickles or ``torch.save`` files (never unpickled).
+    """
+    if cls is None:
+        from softmaxreg.estimator import LogisticRegression as cls
+    state = _read_state(path)
+    model = cls()
+    known = model.get_params(deep=False)
+    unknown = sorted(set(state["params"]) - set(known))
+    if unknown:
+        warnings.warn(
+            f"{str(path)!r} was saved with parameters this softmaxreg does not know "
+            f"({', '.join(unknown)}); they are ignored, predictions are not affected",
+            UserWarning,
+            stacklevel=2,
+        )
+    model.set_params(**{name: value for name, value in state["params"].items() if name in known})
+    model.coef_ = state["tensors"]["coef"]
+    model.intercept_ = state["tensors"]["intercept"]
+    model.classes_ = state["classes"]
+    model.kind_ = state["kind"]
+    model.n_features_in_ = state["n_features"]
+    if state["feature_names"] is not None:
+        model.feature_names_in_ = state["feature_names"]
+    if state["label_dtype"] is not None:
+        model._label_dtype = state["label_dtype"]
+    model.n_iter_ = state["n_iter"]
+    model.loss_history_ = [float(value) for value in state["tensors"].get("loss_history", [])]
+    if state["preprocessing"] is not None:
+        model.preprocessing_ = state["preprocessing"]
+    if state["metrics"] is not None:
+        model.metrics_ = state["metrics"]
+    return model
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The checked, decoded metadata of the model file at ``path`` (no estimator is built).
+
+    Keys: format_version, library_version, weights_sha256, estimator, kind, classes,
+    n_features, n_outputs, feature_names, label_dtype, n_iter, params, preprocessing,
+    metrics. Every check of :func:`load` is made, the checksum included.
+    """
+    state = _read_state(path)
+    del state["tensors"]
+    return state
+
+
+def _read_state(path: str | os.PathLike) -> dict[str, Any]:
+    tensors, metadata = read_model_file(path)
+    where = repr(str(path))
+    try:
+        state = _decode_fields(metadata)
+    except (KeyError, TypeError, ValueError, RecursionError) as error:
+        raise ModelFileError(f"{where} has damaged metadata: {error}") from None
+    _check_tensors(tensors, state, where)
+    state["tensors"] = tensors
+    return state
+
+
+# ------------------------------------------------------------------------------------------
+# model -> file
+# ------------------------------------------------------------------------------------------
+
+
+def _model_state(model: Any, preprocessing: dict | None, metrics: dict | None):
+    if not hasattr(model, "coef_"):
+        raise ModelFileError(
+            f"cannot save {type(model).__name__}: it is not fitted (it has no coef_); call "
+            "fit(X, y) first"
+        )
+    coef, intercept = np.asarray(model.coef_), np.asarray(model.intercept_)
+    classes = np.asarray(model.classes_)
+    feature_names = getattr(model, "feature_names_in_", None)
+    # the estimator predicts multi-label indicators in the dtype of the training y
+    label_dtype = getattr(model, "_label_dtype", np.int64) if model.kind_ == "multilabel" else None
+    if preprocessing is None:
+        preprocessing = getattr(model, "preprocessing_", None)
+    if metrics is None:
+        metrics = getattr(model, "metrics_", None)
+    params = model.get_params(deep=False) if hasattr(model, "get_params") else {}
+    tensors = {"coef": coef, "intercept": intercept}
+    history = getattr(model, "loss_history_", None)
+    if history is not None:
+        tensors["loss_history"] = np.asarray(history, dtype=np.float64).reshape(-1)
+    state = {
+        "kind": model.kind_,
+        "classes": classes,
+        "n_features": int(model.n_features_in_),
+        "n_outputs": int(coef.shape[0]) if coef.ndim == 2 else -1,
+        "feature_names": None if feature_names is None else np.asarray(feature_names),
+        "label_dtype": None if label_dtype is None else np.dtype(label_dtype),
+    }
+    _check_tensors(tensors, state, f"cannot save {type(model).__name__}:")
+    fields = {
+        "estimator": f"{type(model).__module__}.{type(model).__qualname__}",
+        "kind": state["kind"],
+        "classes": _encoded("classes_", classes),
+        "n_features": state["n_features"],
+        "n_outputs": state["n_outputs"],
+        "feature_names": _encoded("feature_names_in_", state["feature_names"]),
+        "label_dtype": None if label_dtype is None else state["label_dtype"].str,
+        "n_iter": _encoded("n_iter_", getattr(model, "n_iter_", None)),
+        "params": {name: _encoded(f"parameter {name}", value) for name, value in params.items()},
+        "preprocessing": _encoded("preprocessing", _dict_or_none("preprocessing", preprocessing)),
+        "metrics": _encoded("metrics", _dict_or_none("metrics", metrics)),
+    }
+    return tensors, fields
+
+
+def _encoded(what: str, value: Any) -> Any:
+    try:
+        return encode(value)
+    except UnsupportedValueError as error:
+        raise ModelFileError(
+            f"cannot save {what}: {error}. Replace it with a plain value (e.g. an int seed "
+            "instead of a random generator) and save again"
+        ) from None
+
+
+def _dict_or_none(what: str, value: Any) -> dict | None:
+    if value is not None and not isinstance(value, dict):
+        raise ModelFileError(
+            f"cannot save {what}={value!r:.80}: it must be a dict such as "
+            "{'scale': 1 / 255} or None"
+        )
+    return value
+
+
+# ------------------------------------------------------------------------------------------
+# file -> model
+# ------------------------------------------------------------------------------------------
+
+
+def _decode_fields(metadata: dict) -> dict[str, Any]:
+    classes = decode(metadata["classes"])
+    if not (isinstance(classes, np.ndarray) and classes.ndim == 1):
+        raise ValueError("'classes' must be a 1-D array")
+    feature_names = decode(metadata["feature_names"])
+    if feature_names is not None and not (
+        isinstance(feature_names, np.ndarray) and feature_names.ndim == 1
+    ):
+        raise ValueError("'feature_names' must be a 1-D array or null")
+    label_dtype = metadata["label_dtype"]
+    if label_dtype is not None:
+        label_dtype = np.dtype(str(label_dtype))
+        if label_dtype.kind not in "biuf":
+            raise ValueError(f"'label_dtype' must be a numeric dtype, got {label_dtype}")
+    params = decode(metadata["params"])
+    if not isinstance(params, dict) or not all(isinstance(name, str) for name in params):
+        raise ValueError("'params' must map parameter names to values")
+    state = {
+        "format_version": metadata["format_version"],
+        "library_version": metadata.get("library_version"),
+        "weights_sha256": metadata["weights_sha256"],
+        "estimator": metadata.get("estimator"),
+        "kind": metadata["kind"],
+        "classes": classes,
+        "n_features": metadata["n_features"],
+        "n_outputs": metadata["n_outputs"],
+        "feature_names": feature_names,
+        "label_dtype": label_dtype,
+        "n_iter": decode(metadata.get("n_iter")),
+        "params": params,
+        "preprocessing": decode(metadata.get("preprocessing")),
+        "metrics": decode(metadata.get("metrics")),
+    }
+    for name in ("n_features", "n_outputs"):
+        if not (isinstance(state[name], int) and not isinstance(state[name], bool)):
+            raise ValueError(f"{name!r} must be an integer")
+    return state
+
+
+def _check_tensors(tensors: dict[str, np.ndarray], state: dict[str, Any], where: str) -> None:
+    """Refuse weights whose shapes disagree with the kind, the classes and the features.
+
+    ``coef``: (K, m) with m = n_features and K = 1 for two classes (binary, or multinomial
+    stored as the difference ``w_1 - w_0``), else K = number of classes / labels;
+    ``intercept``: (K,); ``loss_history``: 1-D.
+    """
+    kind, classes = state["kind"], state["classes"]
+    if kind not in KINDS:
+        raise ModelFileError(f"{where} unknown model kind {kind!r}; expected one of {KINDS}")
+    missing = [name for name in REQUIRED_TENSORS if name not in tensors]
+    unexpected = sorted(set(tensors) - set(REQUIRED_TENSORS) - set(OPTIONAL_TENSORS))
+    if missing or unexpected:
+        raise ModelFileError(
+            f"{where} the tensors must be {REQUIRED_TENSORS} (and optionally "
+            f"{OPTIONAL_TENSORS}); missing {missing}, unexpected {unexpected}"
+        )
+    if classes.ndim != 1 or len(classes) < 2:
+        raise ModelFileError(
+            f"{where} a model has at least 2 classes (or labels), found {classes.shape}"
+        )
+    if kind == "binary" and len(classes) != 2:
+        raise ModelFileError(f"{where} a binary model has 2 classes, found {len(classes)}")
+    n_outputs = 1 if kind != "multilabel" and len(classes) == 2 else len(classes)
+    n_features = state["n_features"]
+    coef, intercept = tensors["coef"], tensors["intercept"]
+    if coef.shape != (n_outputs, n_features) or state["n_outputs"] != n_outputs:
+        raise ModelFileError(
+            f"{where} shapes disagree with the metadata: a {kind} model with "
+            f"{len(classes)} classes and {n_features} features has coef of shape "
+            f"{(n_outputs, n_features)}, found {coef.shape} (n_outputs recorded as "
+            f"{state['n_outputs']})"
+        )
+    if intercept.shape != (n_outputs,):
+        raise ModelFileError(
+            f"{where} shapes disagree with the metadata: intercept must have shape "
+            f"{(n_outputs,)}, found {intercept.shape}"
+        )
+    names = state["feature_names"]
+    if names is not None and names.shape != (n_features,):
+        raise ModelFileError(
+            f"{where} shapes disagree with the metadata: {names.shape[0]} feature names for "
+            f"{n_features} features"
+        )
+    if "loss_history" in tensors and tensors["loss_history"].ndim != 1:
+        raise ModelFileError(f"{where} loss_history must be 1-D")
+    if kind == "multilabel" and state["label_dtype"] is None:
+        raise ModelFileError(f"{where} a multilabel model records the dtype of its labels")

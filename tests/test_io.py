@@ -1,0 +1,405 @@
+"""softmaxreg.save / softmaxreg.load: exact round trips, and refusal of every bad file."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import re
+import struct
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from safetensors import safe_open
+from safetensors.numpy import load_file
+from safetensors.numpy import save as safetensors_save
+
+import softmaxreg
+from softmaxreg import LogisticRegression
+from softmaxreg._atomic import atomic_write, write_bytes_atomic
+from softmaxreg._model_file import decode_model_file
+from softmaxreg.errors import DataError, DataNotFoundError, ModelFileError
+from softmaxreg.io import load, read_metadata, save
+
+SOURCE = Path(softmaxreg.__file__).parent
+
+
+def _data(seed=0, n=120, m=4):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, m)), rng
+
+
+def _fitted(kind: str, labels=None):
+    """A genuinely fitted model of each kind (small data, converges in milliseconds)."""
+    X, rng = _data()
+    if kind == "multilabel":
+        y = (X[:, :3] + rng.normal(scale=0.5, size=(len(X), 3)) > 0).astype(np.int64)
+    else:
+        n_classes = 2 if kind == "binary" else 4
+        score = X @ rng.normal(size=(X.shape[1], n_classes))
+        y = np.argmax(score + rng.gumbel(size=score.shape), axis=1)
+        if labels is not None:
+            y = np.asarray(labels, dtype=object)[y] if isinstance(labels, list) else labels[y]
+    multi_class = {"ovr": "ovr", "multinomial": "multinomial"}.get(kind, "auto")
+    model = LogisticRegression(multi_class=multi_class, C=0.7, tol=1e-6).fit(X, y)
+    assert model.kind_ == kind
+    return model, X
+
+
+def _same_labels(a: np.ndarray, b: np.ndarray) -> bool:
+    return (
+        a.dtype == b.dtype
+        and a.shape == b.shape
+        and all(type(x) is type(y) and x == y for x, y in zip(a.tolist(), b.tolist(), strict=True))
+        and all(type(x) is type(y) for x, y in zip(a, b, strict=True))
+    )
+
+
+# ---------------------------------------------------------------------------- round trips
+@pytest.mark.parametrize("kind", ["binary", "multinomial", "ovr", "multilabel"])
+def test_round_trip_predicts_bit_for_bit(tmp_path, kind):
+    model, X = _fitted(kind)
+    path = save(model, tmp_path / "model.safetensors")
+    loaded = softmaxreg.load(path)
+    assert isinstance(loaded, LogisticRegression) and loaded.kind_ == kind
+    assert np.array_equal(loaded.coef_, model.coef_) and loaded.coef_.dtype == np.float64
+    assert np.array_equal(loaded.intercept_, model.intercept_)
+    assert np.array_equal(loaded.decision_function(X), model.decision_function(X))
+    assert np.array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    predicted = loaded.predict(X)
+    assert np.array_equal(predicted, model.predict(X)) and predicted.dtype == model.predict(X).dtype
+    assert loaded.get_params() == model.get_params()
+    assert np.array_equal(loaded.n_iter_, model.n_iter_) and loaded.n_iter_.dtype == np.int32
+    assert loaded.loss_history_ == model.loss_history_ and len(loaded.loss_history_) > 0
+    assert loaded.n_features_in_ == X.shape[1]
+    assert _same_labels(loaded.classes_, model.classes_)
+
+
+@pytest.mark.xfail(
+    not hasattr(LogisticRegression, "save"),
+    reason="LogisticRegression.save/load are added to estimator.py by its owner",
+    strict=True,
+)
+def test_method_style_save_and_load(tmp_path):
+    model, X = _fitted("multinomial")
+    model.save(tmp_path / "m.safetensors")
+    loaded = LogisticRegression.load(tmp_path / "m.safetensors")
+    assert type(loaded) is LogisticRegression
+    assert np.array_equal(loaded.predict_proba(X), model.predict_proba(X))
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        np.array([3, -7, 10**12, 42], dtype=np.int64),
+        np.array([3, 1, 2, 250], dtype=np.uint8),
+        np.array([5, 6, 7, 8], dtype=np.int32),
+        np.array([1.0, -2.0, 1e15, 7.0]),  # integral: scikit-learn's rule for labels
+        np.array([0.0, 1.0, 2.0, 3.0], dtype=np.float32),
+        np.array(["cat", "dog", "", "äöü ✓"]),
+        ["cat", 2, 3.5, True],
+        [np.int32(4), np.float32(0.25), np.str_("x"), np.int64(9)],
+    ],
+    ids=["int64", "uint8", "int32", "float64", "float32", "str", "mixed", "numpy-scalars"],
+)
+def test_class_labels_keep_their_types(tmp_path, labels):
+    model, X = _fitted("multinomial", labels=labels)
+    save(model, tmp_path / "m.safetensors")
+    loaded = load(tmp_path / "m.safetensors")
+    assert _same_labels(loaded.classes_, model.classes_), (loaded.classes_, model.classes_)
+    assert np.array_equal(loaded.predict(X), model.predict(X))
+    assert all(
+        type(x) is type(y)
+        for x, y in zip(loaded.predict(X[:10]), model.predict(X[:10]), strict=True)
+    )
+
+
+def test_boolean_labels_round_trip(tmp_path):
+    X, rng = _data(1)
+    y = X[:, 0] + rng.normal(size=len(X)) > 0
+    model = LogisticRegression().fit(X, y)
+    save(model, tmp_path / "m.safetensors")
+    loaded = load(tmp_path / "m.safetensors")
+    assert _same_labels(loaded.classes_, model.classes_) and loaded.classes_.dtype == bool
+    assert np.array_equal(loaded.predict(X), model.predict(X))
+
+
+def test_feature_names_params_preprocessing_and_metrics(tmp_path):
+    X, rng = _data(2)
+    frame = pd.DataFrame(X, columns=["height", "weight", "âge", "x 4"])
+    y = np.where(X[:, 1] > 0, "heavy", "light")
+    model = LogisticRegression(C=np.float32(0.5), class_weight={"heavy": 2.0, "light": 1}).fit(
+        frame, y
+    )
+    path = tmp_path / "m.safetensors"
+    save(model, path, preprocessing={"scale": 1 / 255}, metrics={"accuracy": 0.9, "nll": np.inf})
+    loaded = load(path)
+    assert list(loaded.feature_names_in_) == ["height", "weight", "âge", "x 4"]
+    assert np.array_equal(loaded.predict_proba(frame), model.predict_proba(frame))
+    assert loaded.get_params() == model.get_params()
+    assert type(loaded.get_params()["C"]) is np.float32
+    assert loaded.preprocessing_ == {"scale": 1 / 255}
+    assert loaded.metrics_ == {"accuracy": 0.9, "nll": np.inf}
+    # loading and saving again keeps the optional metadata
+    save(loaded, tmp_path / "again.safetensors")
+    again = read_metadata(tmp_path / "again.safetensors")
+    assert again["preprocessing"] == {"scale": 1 / 255} and again["metrics"]["nll"] == np.inf
+
+
+def test_metadata_and_checksum_are_readable_with_plain_safetensors(tmp_path):
+    model, _ = _fitted("ovr")
+    path = save(model, tmp_path / "m.safetensors")
+    tensors = load_file(path)  # the reference reader understands the file
+    assert np.array_equal(tensors["coef"], model.coef_)
+    assert np.array_equal(tensors["intercept"], model.intercept_)
+    with safe_open(path, framework="numpy") as handle:
+        metadata = json.loads(handle.metadata()["softmaxreg"])
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        digest.update(name.encode() + b"\x00" + tensors[name].astype("<f8").tobytes())
+    assert metadata["weights_sha256"] == digest.hexdigest()
+    assert metadata["format"] == "softmaxreg-model" and metadata["format_version"] == 1
+    assert metadata["library_version"] == softmaxreg.__version__
+    assert metadata["kind"] == "ovr" and metadata["n_outputs"] == 4
+    summary = read_metadata(path)
+    assert summary["n_features"] == 4 and list(summary["classes"]) == [0, 1, 2, 3]
+
+
+def test_saving_twice_gives_identical_bytes(tmp_path):
+    model, _ = _fitted("binary")
+    first = save(model, tmp_path / "a.safetensors").read_bytes()
+    assert save(model, tmp_path / "b.safetensors").read_bytes() == first
+
+
+# ---------------------------------------------------------------------------- refusals
+_VALID_FILES: dict[str, bytes] = {}
+
+
+def _valid_bytes(tmp_path, kind="binary") -> bytes:
+    """The bytes of a good model file of ``kind`` (fitted once), also written to tmp_path."""
+    if kind not in _VALID_FILES:
+        model, _ = _fitted(kind)
+        _VALID_FILES[kind] = save(model, tmp_path / "valid.safetensors").read_bytes()
+    (tmp_path / "valid.safetensors").write_bytes(_VALID_FILES[kind])
+    return _VALID_FILES[kind]
+
+
+def _rewrite(data: bytes, change) -> bytes:
+    """The same file after ``change(metadata, tensors)``, checksum left as it was."""
+    (length,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + length])
+    metadata = json.loads(header["__metadata__"]["softmaxreg"])
+    tensors = decode_model_file(data)[0]
+    change(metadata, tensors)
+    return safetensors_save(tensors, metadata={"softmaxreg": json.dumps(metadata)})
+
+
+def _refused(tmp_path, data: bytes, message: str) -> str:
+    path = tmp_path / "bad.safetensors"
+    path.write_bytes(data)
+    with pytest.raises(ModelFileError, match=message) as caught:
+        load(path)
+    return str(caught.value)
+
+
+def test_missing_file_and_folder_are_refused(tmp_path):
+    with pytest.raises(ModelFileError, match="does not exist"):
+        load(tmp_path / "nothing.safetensors")
+    with pytest.raises(ModelFileError, match="is a folder"):
+        load(tmp_path)
+    save(_fitted("binary")[0], tmp_path / "model.safetensors")
+    with pytest.raises(ModelFileError, match=r"did you mean .*model\.safetensors"):
+        load(tmp_path)
+
+
+def test_every_truncation_is_refused(tmp_path):
+    data = _valid_bytes(tmp_path)
+    for length in range(len(data)):
+        with pytest.raises(ModelFileError, match="truncated|empty|not a softmaxreg model"):
+            decode_model_file(data[:length])
+    message = _refused(tmp_path, data[:-3], "truncated")
+    assert "weights need" in message
+
+
+def test_checksum_mismatch_is_refused(tmp_path):
+    data = bytearray(_valid_bytes(tmp_path))
+    data[-5] ^= 0x01  # one bit of the last weight
+    _refused(tmp_path, bytes(data), "checksum mismatch")
+
+
+@pytest.mark.parametrize(
+    ("version", "message"), [(2, "newer softmaxreg"), (0, "not a format"), ("1", "not a format")]
+)
+def test_unknown_format_version_is_refused(tmp_path, version, message):
+    data = _rewrite(_valid_bytes(tmp_path), lambda meta, _: meta.update(format_version=version))
+    _refused(tmp_path, data, f"unknown format version.*{message}")
+
+
+def test_shapes_that_disagree_with_metadata_are_refused(tmp_path):
+    def extra_row(meta, tensors):
+        tensors["coef"] = np.vstack([tensors["coef"], tensors["coef"]])
+        tensors["intercept"] = np.concatenate([tensors["intercept"]] * 2)
+        digest = hashlib.sha256()
+        for name in sorted(tensors):
+            digest.update(name.encode() + b"\x00" + tensors[name].astype("<f8").tobytes())
+        meta["weights_sha256"] = digest.hexdigest()  # only the shapes are wrong
+
+    _refused(tmp_path, _rewrite(_valid_bytes(tmp_path), extra_row), "shapes disagree")
+
+    def more_features(meta, _):
+        meta["n_features"] += 1
+
+    _refused(tmp_path, _rewrite(_valid_bytes(tmp_path), more_features), "shapes disagree")
+
+    def three_classes(meta, _):
+        meta["classes"]["$ndarray"][1] = [3]
+        meta["classes"]["$ndarray"][2].append(9)
+
+    _refused(tmp_path, _rewrite(_valid_bytes(tmp_path), three_classes), "2 classes")
+
+
+def test_damaged_metadata_is_refused(tmp_path):
+    data = _valid_bytes(tmp_path)
+    _refused(tmp_path, _rewrite(data, lambda m, _: m.pop("kind")), "damaged metadata")
+    _refused(tmp_path, _rewrite(data, lambda m, _: m.update(kind="tree")), "unknown model kind")
+    bad_dtype = _rewrite(data, lambda m, _: m["classes"]["$ndarray"].__setitem__(0, "V8"))
+    _refused(tmp_path, bad_dtype, "damaged metadata.*not allowed")
+    plain = safetensors_save({"coef": np.zeros((1, 3))}, metadata={"other": "tool"})
+    _refused(tmp_path, plain, "not a softmaxreg model")
+
+
+class _Trap:
+    """Unpickling this would create a file: proof that nothing was unpickled."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.marker),))
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_pickles_are_refused_without_unpickling(tmp_path, protocol):
+    marker = tmp_path / "unpickled"
+    data = pickle.dumps({"coef": _Trap(str(marker))}, protocol=protocol)
+    message = _refused(tmp_path, data, "pickle")
+    assert "never unpickles" in message
+    assert not marker.exists()
+
+
+def test_torch_save_files_are_refused(tmp_path):
+    marker = tmp_path / "unpickled"
+    zipped, legacy = tmp_path / "zip.pt", tmp_path / "legacy.pt"
+    torch.save({"coef": torch.zeros(2, 3), "trap": _Trap(str(marker))}, zipped)
+    torch.save({"coef": torch.zeros(2, 3)}, legacy, _use_new_zipfile_serialization=False)
+    with pytest.raises(ModelFileError, match="ZIP archive .torch.save"):
+        load(zipped)
+    with pytest.raises(ModelFileError, match="pickle"):
+        load(legacy)
+    np.save(tmp_path / "w.npy", np.zeros(3))
+    with pytest.raises(ModelFileError, match="NumPy .npy"):
+        load(tmp_path / "w.npy")
+    assert not marker.exists()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=4096))
+def test_random_bytes_raise_model_file_error(data):
+    with pytest.raises(ModelFileError):
+        decode_model_file(data)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_damaged_valid_file_is_refused_or_unchanged(tmp_path_factory, data):
+    """Flip, drop or insert bytes of a good file: load refuses it, or gives the same model."""
+    folder = tmp_path_factory.mktemp("damage")
+    original = _valid_bytes(folder, "multinomial")
+    X = _data()[0]
+    expected = load(folder / "valid.safetensors").predict_proba(X)
+    damaged = bytearray(original)
+    for _ in range(data.draw(st.integers(1, 4))):
+        position = data.draw(st.integers(0, len(damaged) - 1))
+        action = data.draw(st.sampled_from(["flip", "drop", "insert"]))
+        if action == "flip":
+            damaged[position] ^= data.draw(st.integers(1, 255))
+        elif action == "drop":
+            del damaged[position]
+        else:
+            damaged.insert(position, data.draw(st.integers(0, 255)))
+    path = folder / "damaged.safetensors"
+    path.write_bytes(bytes(damaged))
+    try:
+        model = load(path)
+    except ModelFileError:
+        return
+    assert np.array_equal(model.predict_proba(X), expected)
+
+
+# ---------------------------------------------------------------------------- saving
+def test_unfitted_model_and_unstorable_parameters_are_refused(tmp_path):
+    with pytest.raises(ModelFileError, match="not fitted"):
+        save(LogisticRegression(), tmp_path / "m.safetensors")
+    model, _ = _fitted("binary")
+    model.set_params(random_state=np.random.RandomState(0))
+    with pytest.raises(ModelFileError, match="parameter random_state.*RandomState"):
+        save(model, tmp_path / "m.safetensors")
+    with pytest.raises(ModelFileError, match="preprocessing.*must be a dict"):
+        save(_fitted("binary")[0], tmp_path / "m.safetensors", preprocessing=[1 / 255])
+    assert os.listdir(tmp_path) == []
+
+
+def test_bad_output_paths_are_refused_and_leave_nothing(tmp_path):
+    model, _ = _fitted("binary")
+    with pytest.raises(DataNotFoundError, match="folder .* does not exist"):
+        save(model, tmp_path / "missing" / "m.safetensors")
+    with pytest.raises(DataError, match="is a folder"):
+        save(model, tmp_path)
+    assert os.listdir(tmp_path) == []
+
+
+def test_save_replaces_an_existing_model(tmp_path):
+    first, X = _fitted("binary")
+    second, _ = _fitted("multinomial")
+    path = tmp_path / "m.safetensors"
+    save(first, path)
+    save(second, path)
+    assert np.array_equal(load(path).predict_proba(X), second.predict_proba(X))
+    assert os.listdir(tmp_path) == ["m.safetensors"]
+
+
+def test_atomic_write_keeps_old_content_when_the_writer_fails(tmp_path):
+    path = tmp_path / "out.csv"
+    write_bytes_atomic(path, b"old")
+    with pytest.raises(RuntimeError, match="disk on fire"), atomic_write(path, "w") as handle:
+        handle.write("half of the new")
+        raise RuntimeError("disk on fire")
+    assert path.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["out.csv"]
+    with atomic_write(path, "w", encoding="utf-8") as handle:
+        handle.write("new ✓")
+    assert path.read_text(encoding="utf-8") == "new ✓"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_library_never_unpickles():
+    """No pickle, torch.load or allow_pickle=True anywhere in the package's source."""
+    forbidden = re.compile(
+        r"^\s*(import pickle|from pickle|import dill|import joblib|import cloudpickle)"
+        r"|torch\.load\(|allow_pickle\s*=\s*True|pickle\.loads?\(",
+        re.MULTILINE,
+    )
+    offenders = [
+        str(path.relative_to(SOURCE))
+        for path in SOURCE.rglob("*.py")
+        if forbidden.search(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []
