@@ -1,0 +1,263 @@
+"""Fitting ``softmaxreg.LogisticRegression`` on shards, in one process or data-parallel.
+
+- :func:`fit_sharded`: one process, data bigger than memory (a shards directory);
+  full-batch solvers accumulate block by block, SGD streams the shards in shuffled order.
+- :func:`train_distributed`: inside a torch.distributed job, each rank sums its own rows
+  and all-reduces (see :mod:`softmaxreg.distributed.allreduce_objective`).
+- :func:`run_distributed_training`: the entry of ``softmaxreg train DATA --distributed``
+  under torchrun: joins the job, trains, checks that all ranks agree, and rank 0 writes
+  ``model.safetensors`` and ``training.json``.
+
+All of them minimise ``C * sum_i s_i * CE_i + 0.5 * ||W||^2`` exactly as
+``LogisticRegression.fit`` does on the same rows held in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from softmaxreg._atomic import write_bytes_atomic
+from softmaxreg._problems import choose_kind
+from softmaxreg._validation import check_parameters
+from softmaxreg.datasets.shards import MANIFEST_NAME, Shards, row_range
+from softmaxreg.distributed.allreduce_objective import (
+    allreduce_objective,
+    allreduce_sum,
+    check_identical,
+)
+from softmaxreg.distributed.process_group import (
+    DEFAULT_TIMEOUT_S,
+    ProcessContext,
+    close_process_group,
+    init_process_group_from_env,
+)
+from softmaxreg.distributed.row_sources import ArrayRows, as_row_source
+from softmaxreg.distributed.shard_stream import ShardStreamObjective
+from softmaxreg.distributed.sharded_objective import ShardedObjective
+from softmaxreg.estimator import LogisticRegression, _combined_history
+from softmaxreg.solvers import DEFAULT_SOLVER, MINIBATCH_SOLVERS, solve
+
+SGD_ORDERS = ("shards", "global")
+MODEL_NAME = "model.safetensors"
+REPORT_NAME = "training.json"
+
+
+def fit_sharded(data, *, sgd_order: str = "shards", block_rows: int = 65_536, callback=None,
+                **params) -> LogisticRegression:
+    """Fit ``LogisticRegression(**params)`` on a shards directory, in bounded memory.
+
+    ``sgd_order="shards"``: minibatches stream the shards (shuffled shard order, shuffled
+    rows within a shard, seeded by ``random_state``); ``"global"``: the solver's own
+    permutation of all rows (random reads; equals in-memory SGD step for step).
+    """
+    if sgd_order not in SGD_ORDERS:
+        raise ValueError(f"sgd_order must be one of {SGD_ORDERS}, got {sgd_order!r}")
+    source = as_row_source(data)
+
+    def make(kind, positive_class, class_weights, dtype, device, seed, solver):
+        objective = ShardedObjective(
+            source, kind, C=params.get("C", 1.0), penalize=params.get("penalty", "l2") == "l2",
+            fit_intercept=params.get("fit_intercept", True), positive_class=positive_class,
+            class_weights=class_weights, dtype=dtype, device=device, block_rows=block_rows,
+        )
+        streaming = solver in MINIBATCH_SOLVERS and sgd_order == "shards"
+        if streaming and isinstance(source, Shards):
+            return ShardStreamObjective(objective, 0 if seed is None else seed)
+        return objective
+
+    return _fit(source, params, make, class_counts=_local_class_counts(source, 0, None),
+                callback=callback)
+
+
+def train_distributed(source, params: dict, context: ProcessContext, *,
+                      block_rows: int = 65_536, callback=None) -> LogisticRegression:
+    """Fit on all ranks' rows together; every rank returns the same fitted estimator.
+
+    Rank ``r`` evaluates only its rows ``[floor(r n / P), floor((r + 1) n / P))`` of
+    ``source`` (a shards directory read in place, or an ``ArrayRows`` holding that range);
+    minibatch SGD draws the same global permutation on every rank (same ``random_state``),
+    each rank sums the gradient over the rows of the batch it holds, and the all-reduced
+    sum is divided by the global batch size.
+    """
+    source = as_row_source(source)
+    reduce = allreduce_sum(context)
+    start, stop = row_range(source.n_rows, context.rank, context.world_size)
+    counts = reduce(torch.as_tensor(_local_class_counts(source, start, stop))).numpy()
+
+    def make(kind, positive_class, class_weights, dtype, device, seed, solver):
+        return allreduce_objective(
+            source, kind, context, C=params.get("C", 1.0),
+            penalize=params.get("penalty", "l2") == "l2",
+            fit_intercept=params.get("fit_intercept", True), positive_class=positive_class,
+            class_weights=class_weights, dtype=dtype, device=device, block_rows=block_rows,
+        )
+
+    model = _fit(source, {**params, "device": str(context.device)}, make, class_counts=counts,
+                 callback=callback)
+    check_identical(torch.from_numpy(np.concatenate([model.coef_.ravel(), model.intercept_])),
+                    context)
+    return model
+
+
+def run_distributed_training(
+    dataset_or_shards,
+    estimator_params: dict,
+    out_dir,
+    *,
+    target="auto",
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    block_rows: int = 65_536,
+    callback=None,
+) -> LogisticRegression:
+    """``softmaxreg train DATA --distributed``: run under torchrun; rank 0 writes the results.
+
+    ``dataset_or_shards``: a shards directory (each rank reads its row range in place) or a
+    data set name / file for ``softmaxreg.datasets.load_dataset`` (each rank keeps its row
+    range of the training split). ``estimator_params`` are ``LogisticRegression``'s
+    (``device="cuda"`` selects NCCL and ``cuda:LOCAL_RANK``). Writes
+    ``out_dir/model.safetensors`` and ``out_dir/training.json`` from rank 0 only; returns the
+    fitted model on every rank.
+    """
+    context = init_process_group_from_env(estimator_params.get("device", "cpu"), timeout_s)
+    try:
+        began = time.perf_counter()
+        source, test, name = _rank_data(dataset_or_shards, target, context)
+        model = train_distributed(source, estimator_params, context, block_rows=block_rows,
+                                  callback=callback)
+        seconds = time.perf_counter() - began
+        if context.is_main:
+            summary = {
+                "data": name, "n_rows": int(source.n_rows), "n_features": int(source.n_features),
+                "world_size": context.world_size, "backend": context.backend,
+                "solver": _solver_name(estimator_params), "n_iter": model.n_iter_.tolist(),
+                "seconds": seconds, "final_objective": model.loss_history_[-1]
+                if model.loss_history_ else None,
+                "weights_identical_on_all_ranks": True,
+            }
+            if test is not None:
+                summary["test_accuracy"] = float(np.mean(model.predict(test[0]) == test[1]))
+            _write_results(model, summary, Path(out_dir))
+        torch.distributed.barrier()
+        return model
+    finally:
+        close_process_group()
+
+
+# ---------------------------------------------------------------------------------- pieces
+def _fit(source, params: dict, make_objective, *, class_counts, callback) -> LogisticRegression:
+    """Solve the problems of ``LogisticRegression(**params)`` with ``make_objective``."""
+    model = LogisticRegression(**params)
+    settings = check_parameters(model, DEFAULT_SOLVER)
+    if model.warm_start:
+        raise ValueError("warm_start is not supported for sharded or distributed training")
+    classes = np.asarray(source.classes)
+    kind = choose_kind(model.multi_class, len(classes))
+    if len(classes) < 2:
+        raise ValueError(f"the data holds only the class {classes.tolist()}; "
+                         "a classifier needs at least 2 classes")
+    dtype = settings.dtype or (torch.float32 if source.dtype == np.float32 else torch.float64)
+    problems = ([("binary", k) for k in range(len(classes))] if kind == "ovr"
+                else [("binary", 1)] if kind == "binary" else [("multinomial", 0)])
+    fits = []
+    for problem_kind, positive in problems:
+        weights = _class_weights(model.class_weight, classes, class_counts,
+                                 positive if kind == "ovr" else None)
+        objective = make_objective(problem_kind, positive, weights, dtype, settings.device,
+                                   settings.random_state, settings.solver)
+        result = solve(
+            objective, settings.solver, objective.zeros(), max_iter=model.max_iter,
+            tol=model.tol, batch_size=model.batch_size, learning_rate=model.learning_rate,
+            random_state=settings.random_state, verbose=model.verbose, callback=callback,
+        )
+        W, b = objective.unpack(result.theta)
+        W = W.detach().to("cpu", torch.float64).numpy().copy()
+        b = np.zeros(W.shape[0]) if b is None else b.detach().to("cpu", torch.float64).numpy()
+        fits.append((W, b.copy(), result))
+    coef = np.vstack([W for W, _, _ in fits])
+    intercept = np.concatenate([b for _, b, _ in fits])
+    if kind == "multinomial" and len(classes) == 2:
+        coef, intercept = coef[1:] - coef[:1], intercept[1:] - intercept[:1]
+    model.classes_, model.kind_ = classes, kind
+    model.coef_, model.intercept_ = coef, intercept
+    model.n_iter_ = np.array([result.n_iter for _, _, result in fits], dtype=np.int32)
+    model.n_features_in_ = int(source.n_features)
+    model.loss_history_ = _combined_history([result.history for _, _, result in fits])
+    return model
+
+
+def _local_class_counts(source, start: int, stop: int | None) -> np.ndarray:
+    """How many of the rows ``[start, stop)`` fall in each class (float64, for reducing)."""
+    stop = source.n_rows if stop is None else stop
+    counts = np.zeros(len(source.classes))
+    for _, _, t in source.iter_blocks(start, stop):
+        counts += np.bincount(t, minlength=len(counts))
+    return counts
+
+
+def _class_weights(class_weight, classes, counts, positive) -> np.ndarray | None:
+    """``w_k`` per class: None, a dict ``{label: w}``, or "balanced" ``n / (K n_k)``.
+
+    For a one-vs-rest problem with positive class ``p``, "balanced" balances the two sides:
+    ``n / (2 n_p)`` for class ``p`` and ``n / (2 (n - n_p))`` for every other class.
+    """
+    if class_weight is None:
+        return None
+    counts = np.asarray(counts, dtype=np.float64)
+    n = counts.sum()
+    if isinstance(class_weight, str) and class_weight == "balanced":
+        if positive is not None:
+            weights = np.full(len(classes), n / (2 * (n - counts[positive])))
+            weights[positive] = n / (2 * counts[positive])
+            return weights
+        if (counts == 0).any():
+            raise ValueError("class_weight='balanced' needs every class to occur in the data")
+        return n / (len(classes) * counts)
+    if isinstance(class_weight, dict):
+        weights = np.ones(len(classes))
+        labels = classes.tolist()
+        for label, weight in class_weight.items():
+            if label not in labels:
+                raise ValueError(f"class_weight names the label {label!r}, which is not among "
+                                 f"the classes {labels}")
+            weights[labels.index(label)] = float(weight)
+        return weights
+    raise ValueError(f"class_weight must be None, 'balanced' or a dict {{label: weight}}, "
+                     f"got {class_weight!r}")
+
+
+def _rank_data(data, target, context: ProcessContext):
+    """``(row source, test split or None, name)`` for this rank."""
+    path = Path(str(data)).expanduser()
+    if path.is_dir() and (path / MANIFEST_NAME).is_file():
+        return Shards(path), None, str(path)
+    from softmaxreg.datasets.registry import load_dataset
+
+    dataset = load_dataset(str(data), target=target)
+    classes, t = np.unique(dataset.y_train, return_inverse=True)
+    n = len(t)
+    start, stop = row_range(n, context.rank, context.world_size)
+    X = np.ascontiguousarray(dataset.X_train[start:stop])
+    source = ArrayRows(X, t[start:stop], classes, offset=start, n_rows=n)
+    test = (dataset.X_test, dataset.y_test) if context.is_main else None
+    return source, test, dataset.name
+
+
+def _solver_name(params: dict) -> str:
+    solver = params.get("solver", "auto")
+    return DEFAULT_SOLVER if solver == "auto" else solver
+
+
+def _write_results(model: LogisticRegression, summary: dict, out_dir: Path) -> None:
+    """Rank 0: ``model.safetensors`` (softmaxreg.io.save) and ``training.json``, atomically."""
+    from softmaxreg.io import save
+
+    os.makedirs(out_dir, exist_ok=True)
+    metrics = {key: summary[key] for key in ("test_accuracy",) if key in summary}
+    save(model, out_dir / MODEL_NAME, metrics=metrics or None)
+    write_bytes_atomic(out_dir / REPORT_NAME, json.dumps(summary, indent=1).encode())
