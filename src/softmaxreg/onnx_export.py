@@ -1,0 +1,244 @@
+"""Export a fitted model as an ONNX graph (built with ``onnx.helper``; no torch.onnx).
+
+The graph takes ``X`` (float32, shape (N, m)) and mirrors the estimator exactly:
+
+- net input ``Z = X W^T + b``, computed in float64 like ``decision_function``;
+- ``probabilities`` (float32): ``[sigma(-z), sigma(z)]`` for two classes, ``softmax(Z)``
+  for multinomial, ``sigma(Z) / sum_k sigma(Z_k)`` for one-vs-rest, ``sigma(Z)`` per label
+  for multi-label;
+- ``label``: ``classes[1 if z > 0 else 0]`` for two classes, ``classes[argmax_t z_t]``
+  otherwise (a Gather from a constant tensor, so string labels come out as strings), and
+  the (N, K) indicator ``[Z > 0]`` for multi-label.
+
+The model's preprocessing ``x' = (x - shift) * scale`` can be built in front (so the graph
+takes raw features, e.g. MNIST pixels 0..255). The metadata (kind, classes, feature names,
+preprocessing, library version) travels in the ONNX ``metadata_props``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from softmaxreg import __version__
+from softmaxreg._atomic import write_bytes_atomic
+from softmaxreg._exact_json import encode
+from softmaxreg.errors import ModelFileError
+
+OPSET = 17
+IR_VERSION = 8  # the IR version of opset 17: readable by onnxruntime >= 1.12
+INPUT_NAME = "X"
+LABEL_OUTPUT = "label"
+PROBABILITIES_OUTPUT = "probabilities"
+
+
+def to_onnx(model: Any, preprocessing: dict | str | None = "auto") -> onnx.ModelProto:
+    """The ONNX graph ``X -> (label, probabilities)`` of a fitted model (see module doc).
+
+    ``preprocessing``: the affine transform ``x' = (x - shift) * scale`` to build into the
+    graph (as :func:`softmaxreg.preprocessing.apply` does, rounding ``x'`` to float32), so the
+    graph takes raw features; "auto" uses the model's ``preprocessing_`` (recorded in its
+    model file) when it has one, None builds none in.
+    """
+    if not hasattr(model, "coef_"):
+        raise ModelFileError(
+            f"cannot export {type(model).__name__} to ONNX: it is not fitted; call fit first"
+        )
+    coef = np.asarray(model.coef_, dtype=np.float64)
+    intercept = np.asarray(model.intercept_, dtype=np.float64)
+    n_outputs, n_features = coef.shape
+    kind = model.kind_
+    if isinstance(preprocessing, str) and preprocessing == "auto":
+        preprocessing = getattr(model, "preprocessing_", None)
+    initializers = [
+        numpy_helper.from_array(coef, "W"),
+        numpy_helper.from_array(intercept, "b"),
+    ]
+    nodes = [helper.make_node("Cast", [INPUT_NAME], ["X64"], to=TensorProto.DOUBLE)]
+    features = "X64"
+    if preprocessing:
+        features = _preprocessing_nodes(preprocessing, n_features, nodes, initializers)
+    nodes.append(helper.make_node("Gemm", [features, "W", "b"], ["Z"], transB=1))
+    if kind == "multilabel" or n_outputs == 1:  # both compare Z > 0
+        initializers.append(numpy_helper.from_array(np.array(0.0), "zero"))
+    if kind == "multilabel":
+        label_type, label_shape = _multilabel_nodes(model, nodes)
+    else:
+        classes = _classes_tensor(np.asarray(model.classes_))
+        initializers.append(classes)
+        label_type, label_shape = classes.data_type, ["N"]
+        if n_outputs == 1:
+            _two_class_nodes(nodes, initializers)
+        else:
+            _many_class_nodes(kind, nodes, initializers)
+    nodes.append(helper.make_node("Cast", ["P64"], [PROBABILITIES_OUTPUT], to=TensorProto.FLOAT))
+    n_columns = 2 if n_outputs == 1 and kind != "multilabel" else n_outputs
+    graph = helper.make_graph(
+        nodes,
+        "softmaxreg_" + kind,
+        inputs=[helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["N", n_features])],
+        outputs=[
+            helper.make_tensor_value_info(LABEL_OUTPUT, label_type, label_shape),
+            helper.make_tensor_value_info(
+                PROBABILITIES_OUTPUT, TensorProto.FLOAT, ["N", n_columns]
+            ),
+        ],
+        initializer=initializers,
+    )
+    onnx_model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", OPSET)],
+        ir_version=IR_VERSION,
+        producer_name="softmaxreg",
+        producer_version=__version__,
+        doc_string=f"softmaxreg {kind} logistic regression: X (N, {n_features}) float32 -> "
+        f"label, probabilities (N, {n_columns})",
+    )
+    props = _metadata_props(model)
+    if preprocessing:
+        props["preprocessing"] = json.dumps(encode(preprocessing), allow_nan=False)
+    helper.set_model_props(onnx_model, props)
+    onnx.checker.check_model(onnx_model)
+    return onnx_model
+
+
+def export_onnx(
+    model: Any, path: str | os.PathLike, preprocessing: dict | str | None = "auto"
+) -> Path:
+    """Write :func:`to_onnx` of ``model`` to ``path`` atomically; returns the path."""
+    return write_bytes_atomic(path, to_onnx(model, preprocessing).SerializeToString())
+
+
+def _preprocessing_nodes(spec: Any, n_features: int, nodes: list, initializers: list) -> str:
+    """``x' = float32((x - shift) * scale)`` in float64, as ``preprocessing.apply`` does."""
+    if not isinstance(spec, dict) or not set(spec) <= {"shift", "scale"}:
+        raise ModelFileError(
+            f"cannot build preprocessing {spec!r:.80} into the ONNX graph: expected a dict "
+            "with 'shift' and/or 'scale' (x' = (x - shift) * scale)"
+        )
+    for name, default in (("shift", 0.0), ("scale", 1.0)):
+        values = np.asarray(spec.get(name, default), dtype=np.float64)
+        if values.ndim > 1 or (values.ndim == 1 and values.shape[0] != n_features):
+            raise ModelFileError(
+                f"cannot export: the preprocessing {name} has shape {values.shape}; expected "
+                f"one number or one per feature ({n_features})"
+            )
+        initializers.append(numpy_helper.from_array(values, name))
+    nodes += [
+        helper.make_node("Sub", ["X64", "shift"], ["shifted"]),
+        helper.make_node("Mul", ["shifted", "scale"], ["scaled"]),
+        helper.make_node("Cast", ["scaled"], ["scaled32"], to=TensorProto.FLOAT),
+        helper.make_node("Cast", ["scaled32"], ["features"], to=TensorProto.DOUBLE),
+    ]
+    return "features"
+
+
+def _two_class_nodes(nodes: list, initializers: list) -> None:
+    """``P = sigma([-z, z])``, ``label = classes[int(z > 0)]``."""
+    initializers.append(numpy_helper.from_array(np.array([-1], dtype=np.int64), "flat"))
+    nodes += [
+        helper.make_node("Neg", ["Z"], ["minus_Z"]),
+        helper.make_node("Concat", ["minus_Z", "Z"], ["pair"], axis=1),
+        helper.make_node("Sigmoid", ["pair"], ["P64"]),
+        helper.make_node("Greater", ["Z", "zero"], ["positive"]),
+        helper.make_node("Cast", ["positive"], ["index_column"], to=TensorProto.INT64),
+        helper.make_node("Reshape", ["index_column", "flat"], ["index"]),
+        helper.make_node("Gather", ["classes", "index"], [LABEL_OUTPUT], axis=0),
+    ]
+
+
+def _many_class_nodes(kind: str, nodes: list, initializers: list) -> None:
+    """``label = classes[argmax_t z_t]``; P = softmax(Z), or sigma(Z) / row sum for 'ovr'."""
+    if kind == "ovr":
+        initializers.append(numpy_helper.from_array(np.array([1], dtype=np.int64), "axis1"))
+        nodes += [
+            helper.make_node("Sigmoid", ["Z"], ["S"]),
+            helper.make_node("ReduceSum", ["S", "axis1"], ["S_total"], keepdims=1),
+            helper.make_node("Div", ["S", "S_total"], ["P64"]),
+        ]
+    else:
+        nodes.append(helper.make_node("Softmax", ["Z"], ["P64"], axis=1))
+    nodes += [
+        helper.make_node("ArgMax", ["Z"], ["index"], axis=1, keepdims=0),
+        helper.make_node("Gather", ["classes", "index"], [LABEL_OUTPUT], axis=0),
+    ]
+
+
+def _multilabel_nodes(model: Any, nodes: list) -> tuple[int, list]:
+    """``P = sigma(Z)``, ``label = [Z > 0]`` in the dtype of the training indicator matrix."""
+    label_dtype = np.dtype(getattr(model, "_label_dtype", np.int64))
+    label_type = helper.np_dtype_to_tensor_dtype(label_dtype)
+    nodes += [
+        helper.make_node("Sigmoid", ["Z"], ["P64"]),
+        helper.make_node("Greater", ["Z", "zero"], ["positive"]),
+        helper.make_node("Cast", ["positive"], [LABEL_OUTPUT], to=label_type),
+    ]
+    return label_type, ["N", int(model.coef_.shape[0])]
+
+
+def _classes_tensor(classes: np.ndarray) -> onnx.TensorProto:
+    """A constant tensor of the class labels (strings, ints, floats or booleans)."""
+    if classes.dtype.kind == "O":
+        classes = _uniform_object_labels(classes)
+    if classes.dtype.kind == "U":
+        return helper.make_tensor(
+            "classes",
+            TensorProto.STRING,
+            [len(classes)],
+            [label.encode("utf-8") for label in classes.tolist()],
+        )
+    if classes.dtype.kind in "biuf":
+        return numpy_helper.from_array(np.ascontiguousarray(classes), "classes")
+    raise ModelFileError(
+        f"cannot export class labels of dtype {classes.dtype} to ONNX; labels must be "
+        "strings, integers, floats or booleans"
+    )
+
+
+def _uniform_object_labels(classes: np.ndarray) -> np.ndarray:
+    """Object-dtype labels as a typed array when they all share one kind of value."""
+    kinds = {_label_kind(label) for label in classes.tolist()}
+    if kinds == {"str"}:
+        return classes.astype(str)
+    if kinds == {"int"}:
+        return classes.astype(np.int64)
+    if kinds == {"float"}:
+        return classes.astype(np.float64)
+    if kinds == {"bool"}:
+        return classes.astype(bool)
+    raise ModelFileError(
+        f"cannot export class labels of mixed types ({', '.join(sorted(kinds))}) to ONNX, "
+        "whose tensors hold one element type; refit with labels of one type (e.g. all "
+        "strings)"
+    )
+
+
+def _label_kind(label: Any) -> str:
+    if isinstance(label, (bool, np.bool_)):
+        return "bool"
+    if isinstance(label, (int, np.integer)):
+        return "int"
+    if isinstance(label, (float, np.floating)):
+        return "float"
+    if isinstance(label, (str, np.str_)):
+        return "str"
+    return type(label).__name__
+
+
+def _metadata_props(model: Any) -> dict[str, str]:
+    props = {
+        "softmaxreg_version": __version__,
+        "kind": model.kind_,
+        "classes": json.dumps(encode(np.asarray(model.classes_)), allow_nan=False),
+        "n_features": str(int(model.n_features_in_)),
+    }
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        props["feature_names"] = json.dumps([str(name) for name in names])
+    return props

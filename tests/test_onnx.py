@@ -1,0 +1,164 @@
+"""ONNX export: the graph, run in onnxruntime, gives the estimator's labels and probabilities."""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from softmaxreg import LogisticRegression
+from softmaxreg.errors import ModelFileError
+from softmaxreg.onnx_export import export_onnx, to_onnx
+from softmaxreg.preprocessing import apply, standardization
+
+
+def _run(onnx_model: onnx.ModelProto, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(
+        onnx_model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+    label, probabilities = session.run(["label", "probabilities"], {"X": X})
+    return label, probabilities
+
+
+def _data(seed: int = 0, n: int = 300, m: int = 6) -> tuple[np.ndarray, np.random.Generator]:
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, m)).astype(np.float32), rng
+
+
+def _labels_for(X, rng, n_classes: int) -> np.ndarray:
+    score = X @ rng.normal(size=(X.shape[1], n_classes))
+    return np.argmax(score + rng.gumbel(size=score.shape), axis=1)
+
+
+CASES = {
+    # name: (multi_class, labels per class index or None for multi-label, expected kind_)
+    "binary-int": ("auto", np.array([0, 1]), "binary"),
+    "binary-str": ("auto", np.array(["spam", "ham"]), "binary"),
+    "binary-bool": ("auto", np.array([False, True]), "binary"),
+    "binary-softmax": ("multinomial", np.array([3, 7]), "multinomial"),
+    "multinomial-int": ("auto", np.array([4, 1, 9, 2]), "multinomial"),
+    "multinomial-str": ("auto", np.array(["cat", "dog", "bird", "äö"]), "multinomial"),
+    "multinomial-float": ("auto", np.array([1.0, 2.0, 4.0, 8.0]), "multinomial"),
+    "multinomial-object-str": ("auto", ["x", "yy", "zzz"], "multinomial"),
+    "ovr-int": ("ovr", np.array([0, 1, 2, 3, 4]), "ovr"),
+    "ovr-str": ("ovr", np.array(["a", "b", "c"]), "ovr"),
+    "multilabel": ("auto", None, "multilabel"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_onnx_matches_predict_and_predict_proba(case):
+    multi_class, labels, kind = CASES[case]
+    X, rng = _data(seed=len(case))
+    if labels is None:
+        y = (X[:, :4] + rng.normal(size=(len(X), 4)) > 0).astype(np.int64)
+    else:
+        indices = _labels_for(X, rng, len(labels))
+        y = (
+            np.asarray(labels, dtype=object)[indices]
+            if isinstance(labels, list)
+            else labels[indices]
+        )
+    model = LogisticRegression(multi_class=multi_class).fit(X, y)
+    assert model.kind_ == kind
+    onnx_model = to_onnx(model)
+    onnx.checker.check_model(onnx_model, full_check=True)
+    label, probabilities = _run(onnx_model, X)
+    expected = model.predict(X)
+    assert probabilities.dtype == np.float32
+    assert probabilities.shape == model.predict_proba(X).shape
+    np.testing.assert_allclose(probabilities, model.predict_proba(X), rtol=0, atol=1e-6)
+    assert label.shape == expected.shape
+    assert label.tolist() == expected.tolist()
+    if kind != "multilabel":
+        assert len(set(label.tolist())) > 1  # both / several classes are predicted
+    # strings come back as strings, numbers with their values
+    assert {type(v) for v in label.ravel().tolist()} == {type(v) for v in expected.ravel().tolist()}
+
+
+def test_graph_interface_and_metadata():
+    X, rng = _data(1)
+    y = np.array(["no", "yes"])[_labels_for(X, rng, 2)]
+    model = LogisticRegression().fit(X, y)
+    onnx_model = to_onnx(model)
+    graph = onnx_model.graph
+    assert [value.name for value in graph.input] == ["X"]
+    assert [value.name for value in graph.output] == ["label", "probabilities"]
+    dims = graph.input[0].type.tensor_type.shape.dim
+    assert dims[0].dim_param == "N" and dims[1].dim_value == X.shape[1]
+    assert graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.STRING
+    props = {prop.key: prop.value for prop in onnx_model.metadata_props}
+    assert props["kind"] == "binary" and props["n_features"] == str(X.shape[1])
+    assert json.loads(props["classes"])["$ndarray"][2] == ["no", "yes"]
+    assert {node.domain for node in graph.node} == {""}  # standard operators only
+
+
+def test_export_writes_the_file_atomically(tmp_path):
+    X, rng = _data(2)
+    model = LogisticRegression().fit(X, _labels_for(X, rng, 3))
+    path = export_onnx(model, tmp_path / "model.onnx")
+    assert sorted(os.listdir(tmp_path)) == ["model.onnx"]
+    label, probabilities = _run(onnx.load(path), X)
+    np.testing.assert_allclose(probabilities, model.predict_proba(X), rtol=0, atol=1e-6)
+    assert np.array_equal(label, model.predict(X))
+
+
+def test_preprocessing_is_built_into_the_graph():
+    X, rng = _data(3)
+    raw = (X * 40 + 100).astype(np.float32)
+    spec = standardization(raw.mean(axis=0), raw.std(axis=0))
+    y = _labels_for(X, rng, 3)
+    model = LogisticRegression().fit(apply(raw, spec), y)
+    model.preprocessing_ = spec  # as softmaxreg.load sets it from the model file
+    label, probabilities = _run(to_onnx(model), raw)
+    prepared = apply(raw, spec)
+    np.testing.assert_allclose(probabilities, model.predict_proba(prepared), rtol=0, atol=1e-6)
+    assert np.array_equal(label, model.predict(prepared))
+    _, without = _run(to_onnx(model, preprocessing=None), prepared)
+    np.testing.assert_allclose(without, model.predict_proba(prepared), rtol=0, atol=1e-6)
+    with pytest.raises(ModelFileError, match="one per feature"):
+        to_onnx(model, preprocessing={"scale": [1.0, 2.0]})
+    with pytest.raises(ModelFileError, match="'shift' and/or 'scale'"):
+        to_onnx(model, preprocessing={"log": True})
+
+
+def test_unexportable_models_are_refused():
+    with pytest.raises(ModelFileError, match="not fitted"):
+        to_onnx(LogisticRegression())
+    X, rng = _data(4)
+    model = LogisticRegression().fit(X, _labels_for(X, rng, 3))
+    model.classes_ = np.array([1, "two", 3.5], dtype=object)  # labels of three types
+    with pytest.raises(ModelFileError, match="mixed types .*float, int, str"):
+        to_onnx(model)
+
+
+@pytest.mark.mnist
+def test_mnist_model_in_onnxruntime():
+    if not os.environ.get("SOFTMAXREG_DATA"):
+        pytest.skip("SOFTMAXREG_DATA is not set (CI sets it)")
+    from softmaxreg.datasets import load_mnist
+
+    X_train, y_train = load_mnist("train", download=False)
+    X_test, y_test = load_mnist("test", download=False)
+    spec = {"shift": 0.0, "scale": 1 / 255}
+    train = apply(X_train[:10000].astype(np.float32), spec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a quick fit: two epochs do not converge
+        model = LogisticRegression(
+            solver="sgd", max_iter=2, batch_size=256, learning_rate=0.1, random_state=0
+        ).fit(train, y_train[:10000])
+    model.preprocessing_ = spec
+    pixels = X_test.astype(np.float32)  # raw 0..255: the graph scales them itself
+    label, probabilities = _run(to_onnx(model), pixels)
+    expected = model.predict_proba(apply(pixels, spec))
+    np.testing.assert_allclose(probabilities, expected, rtol=0, atol=1e-5)
+    assert np.array_equal(label, model.predict(apply(pixels, spec)))
+    assert np.mean(label == y_test) > 0.8  # a working classifier, not a lucky one
