@@ -29,6 +29,9 @@ import numpy as np
 
 # NumPy dtype kinds a file may ask for: bool, int, uint, float, unicode, bytes, object
 ALLOWED_DTYPE_KINDS = "biufUSO"
+# a file cannot make decode allocate more than this for one array (e.g. "<U1000000000")
+MAX_ITEM_BYTES = 1 << 20
+MAX_ARRAY_BYTES = 1 << 28
 _NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
@@ -83,7 +86,7 @@ def _encode_array(array: np.ndarray) -> dict:
 
 
 def decode(value: Any) -> Any:
-    """Invert :func:`encode`; raises ValueError/TypeError on anything it did not write."""
+    """Invert :func:`encode`; raises ValueError/TypeError/OverflowError on anything else."""
     if value is None or isinstance(value, (bool, str, int, float)):
         return value
     if isinstance(value, list):
@@ -142,6 +145,8 @@ def _checked_dtype(text: Any) -> np.dtype:
             f"dtype {text!r:.80} is not allowed; only booleans, numbers, strings, bytes and "
             "objects are stored"
         )
+    if dtype.itemsize > MAX_ITEM_BYTES:
+        raise ValueError(f"dtype {text!r:.80} is too wide ({dtype.itemsize} bytes per item)")
     return dtype
 
 
@@ -160,6 +165,8 @@ def _array(dtype: np.dtype, shape: Any, items: list) -> np.ndarray:
         raise ValueError(
             f"an array of shape {shape} needs {math.prod(shape)} items, got {len(items)}"
         )
+    if math.prod(shape) * dtype.itemsize > MAX_ARRAY_BYTES:
+        raise ValueError(f"an array of shape {shape} and dtype {dtype.str} is too large")
     values = [decode(item) for item in items]
     if dtype.kind == "O":
         array = np.empty(len(values), dtype=object)

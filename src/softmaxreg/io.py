@@ -104,7 +104,7 @@ def _read_state(path: str | os.PathLike) -> dict[str, Any]:
     where = repr(str(path))
     try:
         state = _decode_fields(metadata)
-    except (KeyError, TypeError, ValueError, RecursionError) as error:
+    except (KeyError, TypeError, ValueError, ArithmeticError, RecursionError) as error:
         raise ModelFileError(f"{where} has damaged metadata: {error}") from None
     _check_tensors(tensors, state, where)
     state["tensors"] = tensors
