@@ -93,8 +93,8 @@ class LogisticRegressionModule(_ZeroInitLinearModel):
 
     @torch.no_grad()
     def predict_labels(self, x: ArrayLike) -> torch.Tensor:
-        """``1 if sigma(z) > 0.5 else 0`` (int64, shape ``(n,)``)."""
-        return functional.threshold(self(self.features(x))[1], 0.5)
+        """``1 if sigma(z) > 0.5 else 0``, computed as ``1 if z > 0 else 0`` (int64, ``(n,)``)."""
+        return functional.threshold(self.net_input(self.features(x)), 0.0)
 
 
 class SoftmaxRegressionModule(_ZeroInitLinearModel):
@@ -130,8 +130,8 @@ class SoftmaxRegressionModule(_ZeroInitLinearModel):
 
     @torch.no_grad()
     def predict_labels(self, x: ArrayLike) -> torch.Tensor:
-        """``argmax_t P(y = t | x)`` (int64, shape ``(n,)``)."""
-        return functional.argmax_labels(self(self.features(x))[0])
+        """``argmax_t P(y = t | x) = argmax_t z_t`` (int64, shape ``(n,)``)."""
+        return functional.argmax_labels(self.net_input(self.features(x)))
 
 
 class IndependentSigmoidsModule(_ZeroInitLinearModel):
@@ -169,8 +169,8 @@ class IndependentSigmoidsModule(_ZeroInitLinearModel):
 
     @torch.no_grad()
     def predict_labels(self, x: ArrayLike) -> torch.Tensor:
-        """Label sets ``1 if sigma(z_k) > 0.5 else 0`` (int64, shape ``(n, K)``)."""
-        return functional.threshold(self(self.features(x))[1], 0.5)
+        """Label sets ``1 if sigma(z_k) > 0.5 else 0`` = ``1 if z_k > 0`` (int64, ``(n, K)``)."""
+        return functional.threshold(self.net_input(self.features(x)), 0.0)
 
 
 LectureModule = LogisticRegressionModule | SoftmaxRegressionModule | IndependentSigmoidsModule

@@ -156,8 +156,11 @@ class LogisticRegression(_ManualGradientModel):
         return self.forward(x)
 
     def predict_labels(self, x: ArrayLike) -> torch.Tensor:
-        """``1 if sigma(z) > 0.5 else 0`` (int64), the same as ``1 if z > 0 else 0``."""
-        return functional.threshold(self.forward(x), 0.5)
+        """``1 if sigma(z) > 0.5 else 0`` (int64), computed as the identical ``1 if z > 0 else 0``.
+
+        (On the net input the rule is exact even where ``sigma(z)`` rounds to 0.5.)
+        """
+        return functional.threshold(self.net_input(x), 0.0)
 
     def cost(self, x: ArrayLike, y: ArrayLike) -> float:
         """Mean negative log-likelihood ``1/n sum_i -(y log a + (1 - y) log(1 - a))``."""
@@ -330,8 +333,8 @@ class IndependentSigmoids(_ManualGradientModel):
         return self.forward(x)[1]
 
     def predict_labels(self, x: ArrayLike) -> torch.Tensor:
-        """Label sets ``1 if sigma(z_k) > 0.5 else 0`` for every k (int64, shape ``(n, K)``)."""
-        return functional.threshold(self.predict_proba(x), 0.5)
+        """Label sets ``1 if sigma(z_k) > 0.5 else 0`` = ``1 if z_k > 0`` (int64, ``(n, K)``)."""
+        return functional.threshold(self.net_input(x), 0.0)
 
     def cost(self, x: ArrayLike, y: ArrayLike) -> float:
         """Mean over samples of ``sum_k -(Y log A + (1 - Y) log(1 - A))[i, k]``."""
