@@ -37,6 +37,27 @@ def _accuracy(predictions: torch.Tensor, labels: np.ndarray) -> float:
     return float(np.mean(predictions.cpu().numpy() == labels))
 
 
+@contextlib.contextmanager
+def _intra_op_threads(num_threads: int | None) -> Iterator[None]:
+    """Run the block with ``torch.set_num_threads(num_threads)``, then restore the old value.
+
+    The lecture's tensors are small (at most 256 x 784 per step): one thread runs them
+    fastest, and more threads slow down sharply when the cores are shared with other work.
+    ``None`` leaves torch's setting alone.
+    """
+    if num_threads is None:
+        yield
+        return
+    if not isinstance(num_threads, int) or num_threads < 1:
+        raise ValueError(f"num_threads must be None or an integer >= 1, got {num_threads!r}")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(num_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 @dataclass(frozen=True)
 class ToyLogisticResult:
     """What the toy notebook prints and plots; the data are standardised with train statistics."""
@@ -62,7 +83,7 @@ class ToyLogisticResult:
 
 
 def toy_logistic_regression(
-    *, num_epochs: int = 30, learning_rate: float = 0.1
+    *, num_epochs: int = 30, learning_rate: float = 0.1, num_threads: int | None = 1
 ) -> ToyLogisticResult:
     """The toy notebook: ``a = sigma(w^T x + b)`` by full-batch GD on the summed gradient.
 
@@ -71,19 +92,21 @@ def toy_logistic_regression(
     ``w := w - eta sum_i (a[i] - y[i]) x[i]`` with ``eta = 0.1``. Both the manual-gradient
     :class:`softmaxreg.scratch.LogisticRegression` and :class:`softmaxreg.nn.
     LogisticRegressionModule` (autograd, ``torch.optim.SGD``, summed BCE) are trained.
+    ``num_threads``: torch's intra-op threads while training (see :func:`_intra_op_threads`).
     """
     from softmaxreg.datasets import load_toy, toy_notebook_split
 
     X, y = load_toy()
     X_train, y_train, X_test, y_test = toy_notebook_split(X.astype(np.float32), y)
 
-    manual = scratch.LogisticRegression(num_features=2)
-    cost_trace = manual.train(X_train, y_train, num_epochs, learning_rate, gradient="sum")
+    with _intra_op_threads(num_threads):
+        manual = scratch.LogisticRegression(num_features=2)
+        cost_trace = manual.train(X_train, y_train, num_epochs, learning_rate, gradient="sum")
 
-    module = nn.LogisticRegressionModule(num_features=2)
-    cost_trace_autograd = nn.train(
-        module, X_train, y_train, num_epochs, learning_rate, gradient="sum"
-    )
+        module = nn.LogisticRegressionModule(num_features=2)
+        cost_trace_autograd = nn.train(
+            module, X_train, y_train, num_epochs, learning_rate, gradient="sum"
+        )
 
     return ToyLogisticResult(
         train_accuracy=_accuracy(manual.predict_labels(X_train), y_train),
@@ -125,7 +148,7 @@ class IrisSoftmaxResult:
 
 
 def iris_softmax_regression(
-    *, num_epochs: int = 50, learning_rate: float = 0.1
+    *, num_epochs: int = 50, learning_rate: float = 0.1, num_threads: int | None = 1
 ) -> IrisSoftmaxResult:
     """The iris notebook: ``A = softmax(X W^T + b)`` by full-batch GD on the mean gradient.
 
@@ -134,6 +157,7 @@ def iris_softmax_regression(
     :func:`softmaxreg.datasets.iris_notebook_split`), standardised with the train mean and
     sample std; ``W = 0, b = 0``; 50 epochs of ``W := W + eta/n (X^T (Y - A))^T`` and the
     *correct* per-class bias step ``b := b + eta/n sum_i (Y - A)[i]``, ``eta = 0.1``.
+    ``num_threads``: torch's intra-op threads while training (see :func:`_intra_op_threads`).
     """
     from softmaxreg.datasets import iris_notebook_split, load_iris
 
@@ -142,13 +166,14 @@ def iris_softmax_regression(
         X[:, list(IRIS_FEATURE_COLUMNS)].astype(np.float32), y
     )
 
-    manual = scratch.SoftmaxRegression(num_features=2, num_classes=3)
-    cost_trace = manual.train(X_train, y_train, num_epochs, learning_rate, gradient="mean")
+    with _intra_op_threads(num_threads):
+        manual = scratch.SoftmaxRegression(num_features=2, num_classes=3)
+        cost_trace = manual.train(X_train, y_train, num_epochs, learning_rate, gradient="mean")
 
-    module = nn.SoftmaxRegressionModule(num_features=2, num_classes=3)
-    cost_trace_autograd = nn.train(
-        module, X_train, y_train, num_epochs, learning_rate, gradient="mean"
-    )
+        module = nn.SoftmaxRegressionModule(num_features=2, num_classes=3)
+        cost_trace_autograd = nn.train(
+            module, X_train, y_train, num_epochs, learning_rate, gradient="mean"
+        )
 
     return IrisSoftmaxResult(
         train_accuracy=_accuracy(manual.predict_labels(X_train), y_train),
@@ -180,22 +205,6 @@ class MnistSoftmaxResult:
     training_seconds: float
 
 
-@contextlib.contextmanager
-def _intra_op_threads(num_threads: int | None) -> Iterator[None]:
-    """Run the block with ``torch.set_num_threads(num_threads)``, then restore the old value."""
-    if num_threads is None:
-        yield
-        return
-    if not isinstance(num_threads, int) or num_threads < 1:
-        raise ValueError(f"num_threads must be None or an integer >= 1, got {num_threads!r}")
-    previous = torch.get_num_threads()
-    torch.set_num_threads(num_threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def mnist_softmax_regression(
     *,
     num_epochs: int = 25,
@@ -215,8 +224,7 @@ def mnist_softmax_regression(
 
     Speed: the images are converted to one float32 tensor once and batches are taken by
     indexing it (no DataLoader). ``num_threads`` sets torch's intra-op threads while training
-    (``None`` leaves them alone): batches of 256 x 784 run fastest on one thread, and more
-    threads slow down sharply when the cores are shared. The old setting is restored.
+    on the CPU (see :func:`_intra_op_threads`); the old setting is restored.
     """
     from softmaxreg.datasets import load_mnist
 
