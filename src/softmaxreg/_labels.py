@@ -1,0 +1,107 @@
+"""Class labels for the estimator: original labels <-> class indices, and indicator targets.
+
+A classifier learns on class indices ``0 .. K-1`` (what the objective's one-hot encoding
+``Y[i, k] = 1 if y[i] == k`` needs) and answers in the user's own labels. Labels may be any
+hashable values NumPy can hold in a 1-D array: numbers, booleans, strings, or Python objects.
+Sortable labels are put in sorted order (as scikit-learn does); labels of mixed types that
+cannot be compared keep the order in which they first appear.
+
+A 2-D 0/1 indicator matrix ``Y`` (``n x K``, K >= 2) is a multi-label target: every column is
+its own yes/no question, answered by an independent sigmoid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+
+
+@dataclass(frozen=True)
+class EncodedLabels:
+    """``classes[indices[i]] == y[i]``: the distinct labels and each sample's class index."""
+
+    classes: np.ndarray
+    indices: np.ndarray  # int64, shape (n,)
+
+
+def is_indicator_target(y) -> bool:
+    """True when ``y`` is 2-D with more than one column (a multi-label indicator matrix).
+
+    A single column ``(n, 1)`` is a column vector of ordinary labels, not multi-label.
+    """
+    if sp.issparse(y):
+        return y.shape[1] > 1
+    shape = getattr(y, "shape", None)
+    if shape is None:
+        shape = np.shape(np.asarray(y, dtype=object))
+    return len(shape) == 2 and shape[1] > 1
+
+
+def check_indicator_target(Y) -> np.ndarray:
+    """Return a multi-label target as a dense ``(n, K)`` array after checking it is 0/1.
+
+    ``Y[i, k] = 1`` means sample ``i`` carries label ``k``; anything other than 0 and 1 is an
+    error (a 2-D target of arbitrary values would be multi-output multi-class, which a linear
+    sigmoid/softmax model of this kind does not fit).
+    """
+    target_type = type_of_target(Y, input_name="y")
+    if target_type != "multilabel-indicator":
+        raise ValueError(
+            "a 2-D y must be a multi-label indicator matrix of 0s and 1s (one column per "
+            f"label); got a target of type {target_type!r}. For ordinary classification "
+            "pass y as a 1-D array of labels."
+        )
+    dense = Y.toarray() if sp.issparse(Y) else np.asarray(Y)
+    if not np.all((dense == 0) | (dense == 1)):
+        raise ValueError(
+            "a multi-label indicator y must hold only 0 and 1 (or False and True); got the "
+            f"values {np.unique(dense).tolist()}"
+        )
+    return dense
+
+
+def encode_labels(y: np.ndarray) -> EncodedLabels:
+    """Map labels to class indices: ``classes = unique(y)``, ``y[i] = classes[indices[i]]``.
+
+    Continuous (regression) targets are refused with scikit-learn's "Unknown label type"
+    error; a 1-D array of arbitrary hashable Python objects is accepted as labels.
+    """
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"labels must be a 1-D array, got shape {y.shape}")
+    target_type = type_of_target(y, input_name="y")
+    if not (target_type == "unknown" and y.dtype == object):
+        check_classification_targets(y)
+    try:
+        classes, indices = np.unique(y, return_inverse=True)
+    except TypeError:  # labels of mixed types that cannot be sorted
+        classes, indices = _unique_in_order_of_appearance(y)
+    return EncodedLabels(classes=classes, indices=np.asarray(indices, dtype=np.int64).ravel())
+
+
+def _unique_in_order_of_appearance(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    positions: dict = {}
+    indices = np.empty(len(y), dtype=np.int64)
+    for i, label in enumerate(y):
+        try:
+            indices[i] = positions.setdefault(label, len(positions))
+        except TypeError as error:
+            raise TypeError(
+                f"class labels must be hashable values, got {type(label).__name__} at position {i}"
+            ) from error
+    classes = np.empty(len(positions), dtype=object)
+    for label, position in positions.items():
+        classes[position] = label
+    return classes, indices
+
+
+def class_indices_of(classes: np.ndarray, labels) -> np.ndarray:
+    """Indices ``k`` with ``classes[k] == label`` for each of ``labels`` (KeyError names misses)."""
+    lookup = {label: k for k, label in enumerate(classes.tolist())}
+    missing = [label for label in labels if label not in lookup]
+    if missing:
+        raise KeyError(missing)
+    return np.array([lookup[label] for label in labels], dtype=np.int64)

@@ -1,0 +1,337 @@
+"""``softmaxreg.LogisticRegression``: a scikit-learn compatible logistic / softmax regression.
+
+The estimator wires data -> objective -> solver. It minimises scikit-learn's objective
+
+    f(W, b) = C * sum_i s_i * CE_i + 0.5 * ||W||^2            (b is not penalised)
+
+with the lecture's models on top of the net input ``z = W x + b``:
+
+- binary (2 classes): ``P(y = 1 | x) = sigma(z)``, ``coef_`` of shape ``(1, m)``;
+- multinomial (softmax regression): ``P(y = t | x) = e^{z_t} / sum_j e^{z_j}``;
+- one-vs-rest: K independent binary problems, probabilities normalised to sum to 1;
+- multi-label (2-D 0/1 indicator ``y``): independent sigmoids ``sigma(W x + b)``, not
+  mutually exclusive.
+
+Prediction follows the lecture: the label is ``argmax_t z_t`` (``1 if z > 0`` for binary,
+identical to ``sigma(z) > 0.5``), a separate step after the model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from softmaxreg import functional
+from softmaxreg._labels import check_indicator_target, encode_labels, is_indicator_target
+from softmaxreg._problems import (
+    Problem,
+    choose_kind,
+    multilabel_problem,
+    single_label_problems,
+)
+from softmaxreg._validation import Settings, as_tensor, check_parameters
+from softmaxreg._weights import check_sample_weight
+from softmaxreg.objective import LinearObjective
+from softmaxreg.solvers import DEFAULT_SOLVER, solve
+
+_NUMPY_DTYPES = {
+    None: [np.float64, np.float32],
+    torch.float32: np.float32,
+    torch.float64: np.float64,
+}
+
+
+class LogisticRegression(ClassifierMixin, BaseEstimator):
+    """Logistic regression (sigmoid) and softmax regression with an L2 penalty.
+
+    Minimises ``C * sum_i s_i * CE_i + 0.5 * ||W||^2`` (scikit-learn's objective; the
+    intercept is not penalised) with the lecture's models: ``sigma(w^T x + b)`` for two
+    classes, ``softmax(W x + b)`` for K classes, K one-vs-rest sigmoids, or independent
+    sigmoids for a multi-label 0/1 indicator ``y``.
+
+    Parameters
+    ----------
+    C : float, default=1.0
+        Inverse regularisation strength (larger C = weaker penalty).
+    penalty : {'l2', None}, default='l2'
+        ``None`` drops the ``0.5 * ||W||^2`` term.
+    fit_intercept : bool, default=True
+        Learn the bias ``b``.
+    solver : {'auto', 'lbfgs', 'newton-cg', 'gd', 'sgd', 'sample-sgd'}, default='auto'
+        'auto' is the fastest full-batch solver (``softmaxreg.solvers.DEFAULT_SOLVER``);
+        'sgd' is minibatch SGD, 'sample-sgd' the lecture's per-sample learning rule.
+    max_iter : int, default=1000
+        Iteration limit of a full-batch solver; the number of epochs for 'sgd'/'sample-sgd'.
+    tol : float or None, default=1e-4
+        Stop when the gradient is this small (scikit-learn's rule, see the solvers);
+        ``None`` turns early stopping off for the minibatch solvers.
+    class_weight : None, 'balanced' or dict {label: weight}, default=None
+        Multiplies the weight of every sample of a class.
+    multi_class : {'auto', 'multinomial', 'ovr'}, default='auto'
+        'auto': binary for 2 classes, multinomial (softmax) for more. A 2-D 0/1 indicator
+        ``y`` is always multi-label.
+    batch_size, learning_rate : int, float or None, default=None
+        Minibatch size and step size of 'sgd'/'sample-sgd'/'gd' (None: the solver's default).
+    random_state : int, RandomState or None, default=None
+        Seed of the minibatch shuffling.
+    warm_start : bool, default=False
+        Start from the previous fit's ``coef_``/``intercept_``.
+    device : str, default='cpu'
+        'cpu', 'cuda' or 'cuda:N' (where the objective is evaluated).
+    dtype : {None, 'float32', 'float64'}, default=None
+        Compute precision; None follows X (float32 stays float32, anything else float64).
+    verbose : int, default=0
+        Print solver progress when > 0.
+
+    Attributes
+    ----------
+    coef_ : ndarray (K, m), or (1, m) for two classes
+    intercept_ : ndarray (K,), or (1,) for two classes
+    classes_ : ndarray of the original labels (``arange(K)`` for multi-label)
+    n_iter_ : ndarray of int, (1,) or (K,) for one-vs-rest
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str, when fitted on a DataFrame with string column names
+    kind_ : {'binary', 'multinomial', 'ovr', 'multilabel'}
+    loss_history_ : list of float, the objective after each iteration (epoch for SGD)
+    """
+
+    def __init__(
+        self,
+        C=1.0,
+        *,
+        penalty="l2",
+        fit_intercept=True,
+        solver="auto",
+        max_iter=1000,
+        tol=1e-4,
+        class_weight=None,
+        multi_class="auto",
+        batch_size=None,
+        learning_rate=None,
+        random_state=None,
+        warm_start=False,
+        device="cpu",
+        dtype=None,
+        verbose=0,
+    ):
+        self.C = C
+        self.penalty = penalty
+        self.fit_intercept = fit_intercept
+        self.solver = solver
+        self.max_iter = max_iter
+        self.tol = tol
+        self.class_weight = class_weight
+        self.multi_class = multi_class
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.device = device
+        self.dtype = dtype
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.classifier_tags.multi_label = True
+        return tags
+
+    # ------------------------------------------------------------------------------ fit
+    def fit(self, X, y, sample_weight=None):
+        """Minimise ``C * sum_i s_i * CE_i + 0.5 * ||W||^2`` over ``W``, ``b``; returns self.
+
+        X: (n, m) array-like, DataFrame or scipy.sparse matrix. y: (n,) labels of any
+        hashable type, or an (n, K) 0/1 indicator matrix (multi-label). sample_weight: (n,)
+        non-negative weights ``s_i`` (``s_i = 2`` is the same as repeating the sample).
+        """
+        settings = check_parameters(self, DEFAULT_SOLVER)
+        multilabel = y is not None and is_indicator_target(y)
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse="csr",
+            dtype=_NUMPY_DTYPES[settings.dtype],
+            order="C",
+            multi_output=multilabel,
+        )
+        weights = check_sample_weight(sample_weight, X.shape[0])
+        if multilabel:
+            if self.multi_class == "multinomial":
+                raise ValueError(
+                    "multi_class='multinomial' needs one label per sample, but y is a 2-D "
+                    "indicator matrix (multi-label); use multi_class='auto' or 'ovr'"
+                )
+            if self.class_weight is not None:
+                raise ValueError(
+                    "class_weight is not supported for a multi-label indicator y (every "
+                    "column is its own yes/no problem); pass per-sample weights as "
+                    "sample_weight instead"
+                )
+            Y = check_indicator_target(y)
+            self._label_dtype = Y.dtype
+            classes, kind, problems = (
+                np.arange(Y.shape[1]),
+                "multilabel",
+                [multilabel_problem(Y, weights)],
+            )
+        else:
+            labels = encode_labels(y)
+            classes = labels.classes
+            kind = choose_kind(self.multi_class, len(classes))
+            problems = single_label_problems(kind, labels, weights, self.class_weight)
+
+        starts = self._warm_starts(kind, classes, X.shape[1], len(problems))
+        dtype = settings.dtype or (torch.float32 if X.dtype == np.float32 else torch.float64)
+        data = X if sp.issparse(X) else as_tensor(X, dtype)
+        fits = [
+            self._solve(problem, data, dtype, settings, start)
+            for problem, start in zip(problems, starts, strict=True)
+        ]
+        coef = np.vstack([W for W, _, _ in fits])
+        intercept = np.concatenate([b for _, b, _ in fits])
+        if kind == "multinomial" and len(classes) == 2:
+            # softmax over two classes: P(y = 1) = sigma((w_1 - w_0)^T x + b_1 - b_0)
+            coef, intercept = coef[1:] - coef[:1], intercept[1:] - intercept[:1]
+        elif kind == "multinomial":
+            # softmax(z) = softmax(z + c): of all equivalent parameters keep those with
+            # sum_k b_k = 0 (and sum_k w_k = 0 when W is unpenalised; the penalised optimum
+            # has it already), as scikit-learn's solution has; f(W, b) is unchanged.
+            intercept = intercept - intercept.mean()
+            if self.penalty is None:
+                coef = coef - coef.mean(axis=0)
+
+        self.classes_ = classes
+        self.kind_ = kind
+        self.coef_ = coef
+        self.intercept_ = intercept
+        self.n_iter_ = np.array([result.n_iter for _, _, result in fits], dtype=np.int32)
+        self.loss_history_ = _combined_history([result.history for _, _, result in fits])
+        return self
+
+    def _warm_starts(self, kind, classes, n_features, n_problems):
+        """Initial ``(W, b)`` per problem: zeros, or the previous fit's when ``warm_start``."""
+        if not (self.warm_start and hasattr(self, "coef_")):
+            return [None] * n_problems
+        same_classes = len(classes) == len(self.classes_) and np.array_equal(classes, self.classes_)
+        if kind != self.kind_ or not same_classes or self.coef_.shape[1] != n_features:
+            raise ValueError(
+                "warm_start=True continues the previous fit, which had "
+                f"kind {self.kind_!r}, classes {list(self.classes_)} and "
+                f"{self.coef_.shape[1]} features; this call has kind {kind!r}, classes "
+                f"{list(classes)} and {n_features} features. Set warm_start=False to start "
+                "from zero."
+            )
+        coef, intercept = self.coef_, self.intercept_
+        if kind == "ovr":
+            return [(coef[k : k + 1], intercept[k : k + 1]) for k in range(n_problems)]
+        if kind == "multinomial" and len(classes) == 2:
+            # the symmetric pair (w_0, w_1) = (-w / 2, w / 2) has the stored difference w
+            return [(np.vstack([-coef / 2, coef / 2]), np.concatenate([-intercept, intercept]) / 2)]
+        return [(coef, intercept)]
+
+    def _solve(self, problem: Problem, data, dtype, settings: Settings, start):
+        objective = LinearObjective(
+            data,
+            problem.targets,
+            problem.kind,
+            C=self.C,
+            penalize=self.penalty == "l2",
+            fit_intercept=self.fit_intercept,
+            sample_weight=problem.sample_weight,
+            dtype=dtype,
+            device=settings.device,
+        )
+        theta0 = objective.zeros() if start is None else objective.pack(*start)
+        result = solve(
+            objective,
+            settings.solver,
+            theta0,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            random_state=settings.random_state,
+            verbose=self.verbose,
+        )
+        W, b = objective.unpack(result.theta)
+        W = W.detach().to("cpu", torch.float64).numpy().copy()
+        if b is None:
+            b = np.zeros(W.shape[0])
+        else:
+            b = b.detach().to("cpu", torch.float64).numpy().copy()
+        return W, b, result
+
+    # ------------------------------------------------------------------------------ predict
+    def decision_function(self, X):
+        """Net inputs ``z = X W^T + b``: shape (n,) for two classes, else (n, K)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False)
+        scores = np.asarray(X @ self.coef_.T, dtype=np.float64) + self.intercept_
+        return scores.ravel() if scores.shape[1] == 1 else scores
+
+    def predict_proba(self, X):
+        """Class probabilities, shape (n, K).
+
+        binary: ``[1 - sigma(z), sigma(z)]``; multinomial: ``softmax(z)``; one-vs-rest:
+        ``sigma(z_k) / sum_j sigma(z_j)``; multi-label: ``sigma(z_k)`` per label (rows need
+        not sum to 1).
+        """
+        scores = self.decision_function(X)
+        if self.kind_ == "multilabel":
+            return functional.sigmoid(scores)
+        if scores.ndim == 1:
+            return functional.sigmoid(np.column_stack([-scores, scores]))
+        if self.kind_ == "ovr":
+            probabilities = functional.sigmoid(scores)
+            return probabilities / probabilities.sum(axis=1, keepdims=True)
+        return functional.softmax(scores)
+
+    def predict_log_proba(self, X):
+        """``log predict_proba(X)``, from the net inputs with log-sigmoid / log-softmax."""
+        scores = self.decision_function(X)
+        if self.kind_ == "multilabel":
+            return functional.log_sigmoid(scores)
+        if scores.ndim == 1:
+            return functional.log_sigmoid(np.column_stack([-scores, scores]))
+        if self.kind_ == "ovr":
+            log_sigmoids = functional.log_sigmoid(scores)
+            return log_sigmoids - _logsumexp_rows(log_sigmoids)
+        return functional.log_softmax(scores)
+
+    def predict(self, X):
+        """Labels: ``classes_[argmax_t z_t]`` (``1 if z > 0`` for two classes).
+
+        Multi-label: the (n, K) indicator ``[z_k > 0]`` in the dtype of the training ``y``.
+        """
+        scores = self.decision_function(X)
+        if self.kind_ == "multilabel":
+            return (scores > 0).astype(self._label_dtype)
+        if scores.ndim == 1:
+            return self.classes_[(scores > 0).astype(np.int64)]
+        return self.classes_[np.argmax(scores, axis=1)]
+
+
+def _logsumexp_rows(values: np.ndarray) -> np.ndarray:
+    """``log sum_j e^{v_j}`` per row, shape (n, 1), shifted by the row maximum."""
+    top = values.max(axis=1, keepdims=True)
+    return top + np.log(np.exp(values - top).sum(axis=1, keepdims=True))
+
+
+def _combined_history(histories: list[list[float]]) -> list[float]:
+    """The total objective per iteration of separately solved problems.
+
+    The one-vs-rest objective is the sum of its K binary objectives; a problem that stopped
+    earlier contributes its final value to the later iterations.
+    """
+    histories = [[float(value) for value in history] for history in histories]
+    if len(histories) == 1:
+        return histories[0]
+    length = max((len(history) for history in histories), default=0)
+    return [
+        sum(history[min(t, len(history) - 1)] for history in histories if history)
+        for t in range(length)
+    ]
