@@ -120,6 +120,10 @@ def test_string_labels_keep_their_class_order_and_serialise():
     assert metrics["confusion_matrix"] == [[1, 0, 0], [0, 0, 1], [0, 1, 1]]
     assert metrics["log_loss"] == pytest.approx(-np.mean(np.log([0.7, 0.8, 0.3, 0.3])))
     json.dumps(metrics)
+    named = classification_metrics(
+        y_true, proba=proba, classes=classes, class_names={"setosa": "S", "virginica": "V"}
+    )
+    assert named["class_names"] == ["S", "versicolor", "V"]
 
 
 @pytest.mark.parametrize(
@@ -477,9 +481,12 @@ def test_write_report_on_the_toy_data_draws_decision_regions(tmp_path, data_root
         X_train=X_train,
         y_train=y_train,
         X_test=X_test,
+        history={"objective": [30.0, 12.0, 9.5]},
+        history_unit="iteration",
         dpi=40,
     )
     assert set(files.figures) == {
+        "loss_curve",
         "confusion_matrix",
         "confusion_matrix_normalized",
         "decision_regions",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -53,9 +53,12 @@ def as_classes(classes, y_arrays: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def as_class_names(class_names, classes: np.ndarray) -> list[str]:
-    """Display names, one per class; the labels themselves when no names are given."""
+    """Display names, one per class: a sequence aligned with ``classes``, or a mapping
+    label -> name (labels it lacks show as themselves); the labels themselves when None."""
     if class_names is None:
         return [str(label) for label in classes.tolist()]
+    if isinstance(class_names, Mapping):
+        return [str(class_names.get(label, label)) for label in classes.tolist()]
     names = [str(name) for name in class_names]
     if len(names) != len(classes):
         raise DataError(

@@ -82,7 +82,7 @@ def confusion_matrix_figure(
     colorbar = figure.colorbar(image, ax=axes, shrink=0.9)
     colorbar.set_label(NORMALIZED_UNITS[normalize])
     ticks = np.arange(n_classes)
-    rotate = max(len(name) for name in names) > 3
+    rotate = sum(len(name) + 2 for name in names) > 60  # labels would collide side by side
     axes.set_xticks(ticks, names, rotation=45 if rotate else 0, ha="right" if rotate else "center")
     axes.set_yticks(ticks, names)
     axes.set_xlabel("predicted class")

@@ -188,7 +188,7 @@ def _format(value, kind: str) -> str:
 def _plain(value) -> str:
     if isinstance(value, float) and math.isfinite(value) and len(repr(value)) > 10:
         return f"{value:.6g}"
-    return "" if value is None else str(value)
+    return str(value)
 
 
 def _anchor(heading: str) -> str:

@@ -21,13 +21,15 @@ def loss_curve_figure(
     train_accuracy=None,
     test_accuracy=None,
     unit: str = "epoch",
+    loss_label: str = "mean cross-entropy (log loss)",
     dpi: int = DEFAULT_DPI,
 ) -> Path:
     """Plot ``L = -1/n sum_i log a_{y_i}[i]`` after each epoch (train, and test when given).
 
     With ``train_accuracy`` / ``test_accuracy`` a second panel shows
     ``ACC = 1/n sum_i 1[y_hat_i = y_i]``. ``epochs`` defaults to 1, 2, ...; ``unit`` names the
-    x axis ("epoch" for minibatch solvers, "iteration" for full-batch ones). The PNG is
+    x axis ("epoch" for minibatch solvers, "iteration" for full-batch ones); ``loss_label``
+    names the y axis (e.g. "objective" for an estimator's ``loss_history_``). The PNG is
     ``LOSS_CURVE_INCHES * dpi`` pixels (1000 x 420 at dpi 100). Returns ``path``.
     """
     train = _series(train_loss, "train_loss")
@@ -53,7 +55,7 @@ def loss_curve_figure(
         loss_axes.plot(steps, test, marker=marker, markersize=3, label="test", color="C1")
     loss_axes.set_title("loss per " + unit)
     loss_axes.set_xlabel(unit)
-    loss_axes.set_ylabel("mean cross-entropy (log loss)")
+    loss_axes.set_ylabel(loss_label)
     loss_axes.grid(True, alpha=0.3)
     loss_axes.legend()
     if accuracy_axes:

@@ -60,7 +60,8 @@ def classification_metrics(
     Per class k: ``precision_k = TP_k / (TP_k + FP_k)``, ``recall_k = TP_k / (TP_k + FN_k)``,
     ``F1_k = 2 precision_k recall_k / (precision_k + recall_k)`` (0 where undefined),
     ``support_k = #{i : y_i = k}``. ``y_pred`` defaults to ``classes[argmax_k proba[i, k]]``;
-    ``log_loss`` is present only when ``proba`` is given. Returns a JSON-ready dict::
+    ``log_loss`` is present only when ``proba`` is given. ``class_names``: a sequence aligned
+    with ``classes`` or a mapping label -> name. Returns a JSON-ready dict::
 
         {"n_samples", "accuracy", "log_loss"?, "classes", "class_names",
          "per_class": [{"class", "name", "precision", "recall", "f1", "support"}, ...],

@@ -21,6 +21,7 @@ from softmaxreg.report.reliability_diagram import reliability_diagram_figure
 from softmaxreg.report.weight_templates import weight_templates_figure
 
 REPORT_FILE = "report.html"
+OBJECTIVE_LABEL = "objective (negative log-likelihood + penalty)"
 FIGURE_FILES = {
     "loss_curve": "loss_curve.png",
     "weight_templates": "weight_templates.png",
@@ -40,7 +41,8 @@ HEADINGS = {
     "reliability": "reliability diagram (test)",
 }
 CAPTIONS = {
-    "loss_curve": "Mean cross-entropy -1/n sum_i log a_{y_i} after each step, train and test.",
+    "loss_curve": "The loss after each step: the mean cross-entropy -1/n sum_i log a_{y_i} "
+    "(train and test), or the solver's objective.",
     "weight_templates": "Each class's weights w_k reshaped to the image: red pixels raise the "
     "score z_k = w_k^T x + b_k, blue ones lower it; one colour scale centred at 0.",
     "confusion_matrix": "Rows: true class, columns: predicted class; counts of test samples.",
@@ -90,12 +92,14 @@ def write_report(
     Test metrics (accuracy ``1/n sum_i 1[y_hat_i = y_i]``, log loss ``-1/n sum_i log a_{y_i}``,
     per-class precision / recall / F1, confusion matrix) are computed from ``y_test`` and
     ``test_proba`` (the (n, K) ``predict_proba`` of the test part, columns in the order of
-    ``classes``), with ``y_hat_i = classes[argmax_k test_proba[i, k]]``. Figures written when
-    their inputs are given:
+    ``classes``), with ``y_hat_i = classes[argmax_k test_proba[i, k]]``. ``class_names``: one
+    display name per class, or a mapping label -> name (e.g. ``dict(enumerate(names))``).
+    Figures written when their inputs are given:
 
     - always: confusion_matrix.png, confusion_matrix_normalized.png, reliability.png;
     - ``history`` (``EpochHistory.as_dict()``: "epoch", "train_loss", "test_loss",
-      "train_accuracy", "test_accuracy"; missing or empty lists are skipped): loss_curve.png;
+      "train_accuracy", "test_accuracy"; missing or empty lists are skipped; with no
+      "train_loss", its "objective" list, e.g. an estimator's ``loss_history_``): loss_curve.png;
     - ``coef`` (K x m) and ``image_shape`` (rows, cols) with rows*cols = m:
       weight_templates.png;
     - ``X_test`` and ``image_shape``: misclassified.png;
@@ -125,6 +129,7 @@ def write_report(
         return folder / FIGURE_FILES[name]
 
     train_loss = list((history or {}).get("train_loss") or [])
+    objective = list((history or {}).get("objective") or [])
     if train_loss:
         figures["loss_curve"] = loss_curve_figure(
             train_loss,
@@ -134,6 +139,15 @@ def write_report(
             train_accuracy=_optional_series(history, "train_accuracy"),
             test_accuracy=_optional_series(history, "test_accuracy"),
             unit=history_unit,
+            dpi=dpi,
+        )
+    elif objective:
+        figures["loss_curve"] = loss_curve_figure(
+            objective,
+            target("loss_curve"),
+            epochs=_optional_series(history, "epoch"),
+            unit=history_unit,
+            loss_label=OBJECTIVE_LABEL,
             dpi=dpi,
         )
     is_image = image_shape is not None
