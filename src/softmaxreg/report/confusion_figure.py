@@ -11,6 +11,12 @@ from softmaxreg.report._canvas import DEFAULT_DPI, checked_png_target, new_figur
 
 NORMALIZATIONS = (None, "true", "pred", "all")
 ANNOTATE_UP_TO = 20
+DEFAULT_TITLES = {
+    None: "confusion matrix (counts)",
+    "true": "confusion matrix, % of each true class (recall on the diagonal)",
+    "pred": "confusion matrix, % of each predicted class (precision on the diagonal)",
+    "all": "confusion matrix, % of all samples",
+}
 NORMALIZED_UNITS = {
     None: "count",
     "true": "% of the true class (each row sums to 100)",
@@ -82,12 +88,15 @@ def confusion_matrix_figure(
     colorbar = figure.colorbar(image, ax=axes, shrink=0.9)
     colorbar.set_label(NORMALIZED_UNITS[normalize])
     ticks = np.arange(n_classes)
-    rotate = sum(len(name) + 2 for name in names) > 60  # labels would collide side by side
+    # rotate the column labels when the longest (about 0.085 inch per character) would
+    # not fit in its cell (the axes take the figure width less ~1.5 inch for labels and bar)
+    cell_inches = (figure.get_figwidth() - 1.5) / n_classes
+    rotate = 0.085 * max(len(name) for name in names) + 0.1 > cell_inches
     axes.set_xticks(ticks, names, rotation=45 if rotate else 0, ha="right" if rotate else "center")
     axes.set_yticks(ticks, names)
     axes.set_xlabel("predicted class")
     axes.set_ylabel("true class")
-    axes.set_title(title or "confusion matrix" + ("" if normalize is None else ", %"))
+    axes.set_title(title or DEFAULT_TITLES[normalize])
     if n_classes <= ANNOTATE_UP_TO:
         fontsize = 10 if n_classes <= 10 else 8
         for j in range(n_classes):
