@@ -140,8 +140,8 @@ class LinearObjective:
 
     # ------------------------------------------------------------------ core math
     def _net_input(self, design, theta: torch.Tensor) -> torch.Tensor:
-        W, b = self.unpack(theta.to(device=self.device, dtype=PARAM_DTYPE))
-        return design.linear(W.to(self.dtype), None if b is None else b.to(self.dtype))
+        W, b = self._data_parameters(theta.to(device=self.device, dtype=PARAM_DTYPE))
+        return design.linear(W, b)
 
     def _loss_and_residual(self, Z: torch.Tensor, targets: torch.Tensor, weights):
         """Per-sample ``CE_i`` and ``dCE_i/dZ_i`` (``A - Y``), times ``s_i`` when weighted.
@@ -187,22 +187,40 @@ class LinearObjective:
     def value_and_grad(self, theta: torch.Tensor) -> tuple[float, torch.Tensor]:
         """``f(theta)`` and its gradient.
 
-        ``grad_W = C (S (A - Y))^T X + W`` and ``grad_b = C sum_i s_i (a_i - y_i)``.
+        ``grad_W = C (S (A - Y))^T X + W`` and ``grad_b = C sum_i s_i (a_i - y_i)``, computed
+        in one fused pass over row blocks of ``X`` (each block feeds both products).
         """
         theta = theta.to(device=self.device, dtype=PARAM_DTYPE)
-        Z = self._net_input(self.design, theta)
-        loss, residual = self._loss_and_residual(Z, self.targets, self.sample_weight)
+        W, b = self._data_parameters(theta)
+        loss_total = torch.zeros((), dtype=torch.float64, device=self.device)
+
+        def block_residual(Z, rows):
+            nonlocal loss_total
+            weights = None if self.sample_weight is None else self.sample_weight[rows]
+            loss, residual = self._loss_and_residual(Z, self.targets[rows], weights)
+            loss_total += loss.sum(dtype=torch.float64)
+            return residual
+
+        product, column_sums = self.design.fused_transposed_product(W, b, block_residual)
         penalty_value, grad = self._penalty(theta)
-        value = self.C * float(loss.sum(dtype=torch.float64)) + penalty_value
-        self._add_data_gradient(grad, self.design, residual, self.C)
-        return value, grad
+        self._add_products(grad, product, column_sums, self.C)
+        return self.C * float(loss_total) + penalty_value, grad
+
+    def _data_parameters(self, theta: torch.Tensor):
+        W, b = self.unpack(theta)
+        return W.to(self.dtype), None if b is None else b.to(self.dtype)
+
+    def _add_products(self, grad, product, column_sums, scale: float) -> None:
+        K, m = self.n_outputs, self.n_features
+        grad[: K * m] += product.reshape(-1).to(PARAM_DTYPE) * scale
+        if self.fit_intercept:
+            grad[K * m :] += column_sums * scale
 
     def _add_data_gradient(self, grad, design, residual, scale: float) -> None:
-        K, m = self.n_outputs, self.n_features
-        residual = residual * scale
-        grad[: K * m] += design.transposed_product(residual).reshape(-1).to(PARAM_DTYPE)
-        if self.fit_intercept:
-            grad[K * m :] += residual.sum(dim=0, dtype=PARAM_DTYPE)
+        self._add_products(
+            grad, design.transposed_product(residual), residual.sum(dim=0, dtype=PARAM_DTYPE),
+            scale,
+        )
 
     def batch_value_and_grad(self, theta: torch.Tensor, rows: torch.Tensor):
         """Estimate of ``f / (C n)`` and its gradient on ``rows``:
@@ -240,7 +258,7 @@ class LinearObjective:
             rows = rows.to(self.device)
             design = design.rows(rows)
             weights = None if weights is None else weights[rows]
-            part = float(rows.numel()) if weights is None else float(weights.sum(torch.float64))
+            part = float(rows.numel()) if weights is None else float(weights.sum(dtype=torch.float64))
             scale = self.C * self.weight_sum / max(part, 1e-300)
         Z = self._net_input(design, theta)
         A = torch.softmax(Z, dim=1) if self.kind == "multinomial" else torch.sigmoid(Z)
@@ -252,19 +270,22 @@ class LinearObjective:
         if with_diagonal:
             diagonal = self._hessian_diagonal(design, curvature)
 
+        def block_curvature_product(dZ, rows):
+            if self.kind != "multinomial":
+                return curvature[rows] * dZ
+            A_block = A[rows]
+            R = A_block * dZ
+            R -= A_block * R.sum(dim=1, keepdim=True)
+            return R * row_weight[rows].unsqueeze(1)
+
         def hvp(v: torch.Tensor) -> torch.Tensor:
             v = v.to(device=self.device, dtype=PARAM_DTYPE)
-            dZ = self._net_input(design, v)
-            if self.kind == "multinomial":
-                R = A * dZ
-                R = R - A * R.sum(dim=1, keepdim=True)
-                R = R * row_weight.unsqueeze(1)
-            else:
-                R = curvature * dZ
+            V, vb = self._data_parameters(v)
+            product, column_sums = design.fused_transposed_product(V, vb, block_curvature_product)
             out = torch.zeros_like(v)
             if self.penalize:
                 out[: K * m] = v[: K * m]
-            self._add_data_gradient(out, design, R, 1.0)
+            self._add_products(out, product, column_sums, 1.0)
             return out
 
         return hvp, diagonal
