@@ -81,11 +81,10 @@ class LogisticRegressionModule(_ZeroInitLinearModel):
         logits = self.net_input(x)
         return logits, torch.sigmoid(logits)
 
-    def targets(self, y: ArrayLike) -> torch.Tensor:
-        """``y`` in {0, 1} as a float tensor of shape ``(n,)``."""
+    def targets(self, y: ArrayLike, n_samples: int) -> torch.Tensor:
+        """``y`` in {0, 1} as a float tensor of shape ``(n,)``, or a clear error."""
         weight = self.linear.weight
-        labels = torch.as_tensor(y)
-        return as_binary_targets(labels, (labels.shape[0],), weight.dtype, weight.device)
+        return as_binary_targets(y, (n_samples,), weight.dtype, weight.device)
 
     def loss(self, logits: torch.Tensor, targets: torch.Tensor, reduction: str) -> torch.Tensor:
         """Binary cross-entropy ``-(y log sigma(z) + (1 - y) log(1 - sigma(z)))``, reduced."""
@@ -118,11 +117,9 @@ class SoftmaxRegressionModule(_ZeroInitLinearModel):
         logits = self.net_input(x)
         return logits, torch.softmax(logits, dim=1)
 
-    def targets(self, y: ArrayLike) -> torch.Tensor:
+    def targets(self, y: ArrayLike, n_samples: int) -> torch.Tensor:
         """Integer class indices in ``[0, K)`` as an int64 tensor of shape ``(n,)``."""
-        labels = torch.as_tensor(y)
-        n_samples = labels.shape[0] if labels.ndim else -1
-        return as_class_labels(labels, n_samples, self.num_classes, self.linear.weight.device)
+        return as_class_labels(y, n_samples, self.num_classes, self.linear.weight.device)
 
     def loss(self, logits: torch.Tensor, targets: torch.Tensor, reduction: str) -> torch.Tensor:
         """Cross-entropy on logits, ``L_i = -log softmax(z_i)_{y_i}`` (``F.cross_entropy``)."""
@@ -155,12 +152,10 @@ class IndependentSigmoidsModule(_ZeroInitLinearModel):
         logits = self.net_input(x)
         return logits, torch.sigmoid(logits)
 
-    def targets(self, y: ArrayLike) -> torch.Tensor:
-        """``Y`` in {0, 1}^K as a float tensor of shape ``(n, K)``."""
+    def targets(self, y: ArrayLike, n_samples: int) -> torch.Tensor:
+        """``Y`` in {0, 1}^K as a float tensor of shape ``(n, K)``, or a clear error."""
         weight = self.linear.weight
-        labels = torch.as_tensor(y)
-        shape = (labels.shape[0] if labels.ndim else -1, self.num_labels)
-        return as_binary_targets(labels, shape, weight.dtype, weight.device)
+        return as_binary_targets(y, (n_samples, self.num_labels), weight.dtype, weight.device)
 
     def loss(self, logits: torch.Tensor, targets: torch.Tensor, reduction: str) -> torch.Tensor:
         """Per sample ``sum_k -(Y log sigma(Z) + (1 - Y) log(1 - sigma(Z)))[i, k]``, reduced."""
@@ -192,21 +187,16 @@ def train(
 
     For every batch: forward pass to the logits, loss (``reduction=gradient``: ``"sum"`` or
     ``"mean"`` over the batch), ``zero_grad``, ``backward``, ``step``. ``batch_size=1`` is
-    per-sample SGD,
-    ``None`` the full batch; ``shuffle=True`` (with ``seed``) permutes the rows every epoch
-    exactly as :mod:`softmaxreg.scratch` does. Returns the mean loss over the training set
-    after each epoch.
+    per-sample SGD, ``None`` the full batch; ``shuffle=True`` (with ``seed``) permutes the
+    rows every epoch exactly as :mod:`softmaxreg.scratch` does. Returns the cost trace: the
+    mean loss over the whole training set after each epoch.
     """
     check_training_arguments(num_epochs, learning_rate, batch_size, gradient, shuffle, seed)
-    features = model.features(x)
-    targets = model.targets(y)
-    if targets.shape[0] != features.shape[0]:
-        raise ValueError(
-            f"X has {features.shape[0]} rows but y has {targets.shape[0]}; they must match"
-        )
+    features = model.features(x).detach()  # the data are constants, only W and b learn
+    n_samples = features.shape[0]
+    targets = model.targets(y, n_samples)
     optimizer = torch.optim.SGD(model.parameters(), lr=learning_rate)
     order_generator = order_generator_for(shuffle, seed)
-    n_samples = features.shape[0]
     gather_buffer = _batch_buffer(features, batch_size, order_generator)
     cost_trace = []
     for _ in range(num_epochs):
