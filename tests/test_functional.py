@@ -516,3 +516,10 @@ def test_mismatched_probabilities_and_one_hot_targets_are_refused():
 def test_non_numeric_input_is_refused():
     with pytest.raises(TypeError, match="expected numbers"):
         F.sigmoid(np.array(["a", "b"]))
+
+
+def test_python_scalars_keep_their_shape():
+    assert np.shape(F.sigmoid(0.0)) == ()
+    assert F.sigmoid(0.0) == 0.5
+    reversed_view = np.arange(3.0)[::-1]
+    np.testing.assert_allclose(F.softmax(reversed_view), F.softmax(reversed_view.copy()))

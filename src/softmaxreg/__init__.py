@@ -16,6 +16,10 @@ _LAZY_EXPORTS = {
     "load": "softmaxreg.io",
     "functional": "softmaxreg.functional",
     "datasets": "softmaxreg.datasets",
+    "scratch": "softmaxreg.scratch",
+    "nn": "softmaxreg.nn",
+    "recipes": "softmaxreg.recipes",
+    "report": "softmaxreg.report",
 }
 
 __all__ = ["__version__", *_LAZY_EXPORTS]

@@ -22,7 +22,8 @@ def to_tensor(x: ArrayLike, dtype: torch.dtype | None = None) -> torch.Tensor:
     array = np.asarray(x)
     if array.dtype.kind not in "biuf":
         raise TypeError(f"expected numbers, got an array of dtype {array.dtype}")
-    tensor = torch.from_numpy(np.ascontiguousarray(array))
+    # (np.ascontiguousarray would turn a 0-d scalar into shape (1,))
+    tensor = torch.from_numpy(array if array.flags.c_contiguous else array.copy())
     return tensor if dtype is None else tensor.to(dtype)
 
 
