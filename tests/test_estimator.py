@@ -444,6 +444,16 @@ def test_loss_history_ends_at_the_objective_of_the_fitted_model():
     assert len(model.loss_history_) >= 1
 
 
+def test_verbose_reports_progress_and_is_quiet_by_default(capsys):
+    X, y = load("iris")
+    quiet = LogisticRegression().fit(X, y)
+    assert capsys.readouterr().out == ""
+    LogisticRegression(verbose=1).fit(X, y)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == quiet.n_iter_[0]
+    assert f"{quiet.loss_history_[-1]:.6f}" in lines[-1]
+
+
 def test_is_exported_from_the_package():
     assert softmaxreg.LogisticRegression is LogisticRegression
 

@@ -95,7 +95,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     n_features_in_ : int
     feature_names_in_ : ndarray of str, when fitted on a DataFrame with string column names
     kind_ : {'binary', 'multinomial', 'ovr', 'multilabel'}
-    loss_history_ : list of float, the objective after each iteration (epoch for SGD)
+    loss_history_ : list of float
+        The objective ``f`` after each iteration (the sum over classes for one-vs-rest); for
+        'sgd'/'sample-sgd', ``C * n`` times each epoch's mean minibatch loss (an estimate of f).
     """
 
     def __init__(
@@ -172,21 +174,18 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                     "sample_weight instead"
                 )
             Y = check_indicator_target(y)
-            self._label_dtype = Y.dtype
-            classes, kind, problems = (
-                np.arange(Y.shape[1]),
-                "multilabel",
-                [multilabel_problem(Y, weights)],
-            )
+            label_dtype, classes, kind = Y.dtype, np.arange(Y.shape[1]), "multilabel"
+            problems = [multilabel_problem(Y, weights)]
         else:
             labels = encode_labels(y)
-            classes = labels.classes
+            label_dtype, classes = labels.classes.dtype, labels.classes
             kind = choose_kind(self.multi_class, len(classes))
             problems = single_label_problems(kind, labels, weights, self.class_weight)
 
         starts = self._warm_starts(kind, classes, X.shape[1], len(problems))
         dtype = settings.dtype or (torch.float32 if X.dtype == np.float32 else torch.float64)
-        data = X if sp.issparse(X) else as_tensor(X, dtype)
+        # dense data goes to the device once, shared by the K problems of one-vs-rest
+        data = X if sp.issparse(X) else as_tensor(X, dtype).to(settings.device)
         fits = [
             self._solve(problem, data, dtype, settings, start)
             for problem, start in zip(problems, starts, strict=True)
@@ -205,6 +204,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                 coef = coef - coef.mean(axis=0)
 
         self.classes_ = classes
+        self._label_dtype = label_dtype
         self.kind_ = kind
         self.coef_ = coef
         self.intercept_ = intercept
