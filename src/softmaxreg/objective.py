@@ -134,6 +134,20 @@ class LinearObjective:
         """The starting point ``theta = 0`` (float64, on the objective's device)."""
         return torch.zeros(self.n_params, dtype=PARAM_DTYPE, device=self.device)
 
+    def remove_flat_directions(self, direction: torch.Tensor) -> torch.Tensor:
+        """Project out the directions in which ``f`` is constant.
+
+        For the multinomial model with an intercept, ``softmax(z + c 1) = softmax(z)`` and
+        ``b`` is not penalised, so ``f(W, b + c 1) = f(W, b)``: the intercept part of the
+        direction is centred (``b_k - mean_k b_k``). Other models have no flat direction.
+        """
+        if self.kind != "multinomial" or not self.fit_intercept:
+            return direction
+        direction = direction.clone()
+        intercept = direction[self.n_outputs * self.n_features :]
+        intercept -= intercept.mean()
+        return direction
+
     def gradient_scale(self) -> float:
         """``C * sum_i s_i``: dividing by it gives scikit-learn's mean-loss gradient."""
         return self.C * self.weight_sum
@@ -232,13 +246,20 @@ class LinearObjective:
         rows = rows.to(self.device)
         design = self.design.rows(rows)
         weights = None if self.sample_weight is None else self.sample_weight[rows]
-        Z = self._net_input(design, theta)
-        loss, residual = self._loss_and_residual(Z, self.targets[rows], weights)
+        W, b = self._data_parameters(theta)
+        loss, residual = self._loss_and_residual(design.linear(W, b), self.targets[rows], weights)
         count = rows.numel()
-        penalty_value, grad = self._penalty(theta)
-        grad *= 1.0 / (self.C * self.n_samples)
-        self._add_data_gradient(grad, design, residual, 1.0 / count)
-        value = loss.sum(dtype=torch.float64) / count + penalty_value / (self.C * self.n_samples)
+        K, m = self.n_outputs, self.n_features
+        grad = torch.empty_like(theta)
+        grad[: K * m] = design.transposed_product(residual).reshape(-1)
+        if self.fit_intercept:
+            grad[K * m :] = residual.sum(dim=0, dtype=PARAM_DTYPE)
+        grad /= count
+        value = loss.sum(dtype=PARAM_DTYPE) / count
+        if self.penalize:
+            W64 = theta[: K * m]
+            grad[: K * m] += W64 / (self.C * self.n_samples)
+            value = value + 0.5 * W64.dot(W64) / (self.C * self.n_samples)
         return value, grad
 
     # ------------------------------------------------------------------ second order
@@ -258,7 +279,7 @@ class LinearObjective:
             rows = rows.to(self.device)
             design = design.rows(rows)
             weights = None if weights is None else weights[rows]
-            part = float(rows.numel()) if weights is None else float(weights.sum(dtype=torch.float64))
+            part = rows.numel() if weights is None else float(weights.sum(dtype=torch.float64))
             scale = self.C * self.weight_sum / max(part, 1e-300)
         Z = self._net_input(design, theta)
         A = torch.softmax(Z, dim=1) if self.kind == "multinomial" else torch.sigmoid(Z)

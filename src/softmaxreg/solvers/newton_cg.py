@@ -85,6 +85,8 @@ def newton_cg(
         direction, cg_iter = preconditioned_cg(
             hvp, -grad, 1.0 / diagonal.clamp_min(1e-12), forcing, MAX_CG_ITER
         )
+        # the Jacobi preconditioner would otherwise drift along f's flat directions
+        direction = objective.remove_flat_directions(direction)
         step = wolfe_line_search(objective.value_and_grad, theta, value, grad, direction, 1.0)
         if step is None:
             stalled = True
