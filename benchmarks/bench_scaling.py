@@ -59,6 +59,7 @@ def rows_scaling(args) -> None:
     from softmaxreg.objective import LinearObjective
     from softmaxreg.solvers import solve
 
+    torch.set_num_threads(args.threads)
     for n_rows in args.sizes:
         folder = None
         if n_rows <= args.in_memory_max:
@@ -124,10 +125,10 @@ def process_worker(args) -> None:
 
 
 def processes(args) -> None:
-    """The same all-reduced passes with 1 process (all threads) and with ``--nproc`` ranks."""
+    """The same passes in 1 process (1 thread, then all cores' threads) and ``--nproc`` ranks."""
     threads = os.cpu_count() or 1
-    for nproc in (1, args.nproc):
-        env = {**os.environ, "OMP_NUM_THREADS": str(max(1, threads // nproc))}
+    for nproc, per_rank in ((1, 1), (1, threads), (args.nproc, max(1, threads // args.nproc))):
+        env = {**os.environ, "OMP_NUM_THREADS": str(per_rank)}
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                    f"--nproc-per-node={nproc}", __file__, "worker", "--rows", str(args.rows),
                    "--passes", str(args.passes), "--device", args.device,
@@ -148,6 +149,7 @@ def main() -> None:
     parser.add_argument("--in-memory-max", type=int, default=2_000_000)
     parser.add_argument("--sgd-max", type=int, default=10_000_000)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads in 'rows' mode")
     args = parser.parse_args()
     {"rows": rows_scaling, "processes": processes, "worker": process_worker}[args.mode](args)
 

@@ -115,6 +115,11 @@ class ShardedObjective:
         """The starting point ``theta = 0``."""
         return self._template.zeros()
 
+    def remove_flat_directions(self, direction: torch.Tensor) -> torch.Tensor:
+        """Centre the intercept part of a multinomial direction (``softmax(z + c 1)`` is
+        ``softmax(z)``), as :meth:`LinearObjective.remove_flat_directions` does."""
+        return self._template.remove_flat_directions(direction)
+
     def gradient_scale(self) -> float:
         """``C * sum_i s_i`` over all rows of all processes."""
         return self.C * self.weight_sum
