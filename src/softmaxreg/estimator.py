@@ -35,7 +35,7 @@ from softmaxreg._problems import (
 from softmaxreg._validation import Settings, as_tensor, check_parameters
 from softmaxreg._weights import check_sample_weight
 from softmaxreg.objective import LinearObjective
-from softmaxreg.solvers import DEFAULT_SOLVER, solve
+from softmaxreg.solvers import DEFAULT_SOLVER, MINIBATCH_SOLVERS, solve
 
 _NUMPY_DTYPES = {
     None: [np.float64, np.float32],
@@ -142,12 +142,23 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         return tags
 
     # ------------------------------------------------------------------------------ fit
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, callback=None, batch_callback=None,
+            initial_epoch=0):
         """Minimise ``C * sum_i s_i * CE_i + 0.5 * ||W||^2`` over ``W``, ``b``; returns self.
 
         X: (n, m) array-like, DataFrame or scipy.sparse matrix. y: (n,) labels of any
         hashable type, or an (n, K) 0/1 indicator matrix (multi-label). sample_weight: (n,)
         non-negative weights ``s_i`` (``s_i = 2`` is the same as repeating the sample).
+
+        Watching and resuming long fits (progress bars, checkpoints):
+
+        - ``callback(model, iteration, objective)`` after every iteration (every epoch for
+          'sgd'/'sample-sgd'); ``model`` is this estimator holding the current ``coef_``,
+          ``intercept_``, ``classes_`` and ``kind_``, so it can predict or be saved. Return
+          True to stop early.
+        - ``batch_callback(epoch, batch, n_batches, loss)`` after every minibatch step.
+        - ``initial_epoch=e`` with ``warm_start=True`` and a model saved after epoch ``e``:
+          continue a minibatch run as if it had never stopped (same seed, same row orders).
         """
         settings = check_parameters(self, DEFAULT_SOLVER)
         multilabel = y is not None and is_indicator_target(y)
@@ -186,12 +197,31 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         dtype = settings.dtype or (torch.float32 if X.dtype == np.float32 else torch.float64)
         # dense data goes to the device once, shared by the K problems of one-vs-rest
         data = X if sp.issparse(X) else as_tensor(X, dtype).to(settings.device)
+        watch = _Watcher(self, callback, kind, classes, X.shape[1], len(problems), starts)
         fits = [
-            self._solve(problem, data, dtype, settings, start)
-            for problem, start in zip(problems, starts, strict=True)
+            self._solve(
+                problem, data, dtype, settings, start,
+                callback=watch.for_problem(index) if callback is not None else None,
+                minibatch_options=_minibatch_options(settings, batch_callback, initial_epoch),
+            )
+            for index, (problem, start) in enumerate(zip(problems, starts, strict=True))
         ]
-        coef = np.vstack([W for W, _, _ in fits])
-        intercept = np.concatenate([b for _, b, _ in fits])
+        coef, intercept = self._combined_parameters(
+            kind, classes, [W for W, _, _ in fits], [b for _, b, _ in fits]
+        )
+        self.classes_ = classes
+        self._label_dtype = label_dtype
+        self.kind_ = kind
+        self.coef_ = coef
+        self.intercept_ = intercept
+        self.n_iter_ = np.array([result.n_iter for _, _, result in fits], dtype=np.int32)
+        self.loss_history_ = _combined_history([result.history for _, _, result in fits])
+        return self
+
+    def _combined_parameters(self, kind, classes, Ws, bs):
+        """``coef_`` and ``intercept_`` from the solved problems' ``(W, b)``."""
+        coef = np.vstack(Ws)
+        intercept = np.concatenate(bs)
         if kind == "multinomial" and len(classes) == 2:
             # softmax over two classes: P(y = 1) = sigma((w_1 - w_0)^T x + b_1 - b_0)
             coef, intercept = coef[1:] - coef[:1], intercept[1:] - intercept[:1]
@@ -202,15 +232,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             intercept = intercept - intercept.mean()
             if self.penalty is None:
                 coef = coef - coef.mean(axis=0)
-
-        self.classes_ = classes
-        self._label_dtype = label_dtype
-        self.kind_ = kind
-        self.coef_ = coef
-        self.intercept_ = intercept
-        self.n_iter_ = np.array([result.n_iter for _, _, result in fits], dtype=np.int32)
-        self.loss_history_ = _combined_history([result.history for _, _, result in fits])
-        return self
+        return coef, intercept
 
     def _warm_starts(self, kind, classes, n_features, n_problems):
         """Initial ``(W, b)`` per problem: zeros, or the previous fit's when ``warm_start``."""
@@ -233,7 +255,10 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             return [(np.vstack([-coef / 2, coef / 2]), np.concatenate([-intercept, intercept]) / 2)]
         return [(coef, intercept)]
 
-    def _solve(self, problem: Problem, data, dtype, settings: Settings, start):
+    def _solve(
+        self, problem: Problem, data, dtype, settings: Settings, start, *, callback=None,
+        minibatch_options=None,
+    ):
         objective = LinearObjective(
             data,
             problem.targets,
@@ -256,13 +281,10 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             learning_rate=self.learning_rate,
             random_state=settings.random_state,
             verbose=self.verbose,
+            callback=None if callback is None else _theta_callback(objective, callback),
+            **(minibatch_options or {}),
         )
-        W, b = objective.unpack(result.theta)
-        W = W.detach().to("cpu", torch.float64).numpy().copy()
-        if b is None:
-            b = np.zeros(W.shape[0])
-        else:
-            b = b.detach().to("cpu", torch.float64).numpy().copy()
+        W, b = _numpy_parameters(objective, result.theta)
         return W, b, result
 
     # ------------------------------------------------------------------------------ predict
@@ -313,6 +335,68 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         if scores.ndim == 1:
             return self.classes_[(scores > 0).astype(np.int64)]
         return self.classes_[np.argmax(scores, axis=1)]
+
+
+def _numpy_parameters(objective, theta) -> tuple[np.ndarray, np.ndarray]:
+    """``(W, b)`` of a flat parameter vector as float64 NumPy (``b = 0`` without intercept)."""
+    W, b = objective.unpack(theta)
+    W = W.detach().to("cpu", torch.float64).numpy().copy()
+    if b is None:
+        return W, np.zeros(W.shape[0])
+    return W, b.detach().to("cpu", torch.float64).numpy().copy()
+
+
+def _theta_callback(objective, callback):
+    """Adapt the solvers' ``callback(iteration, theta, value)`` to ``callback(W, b, ...)``."""
+
+    def on_iteration(iteration, theta, value):
+        W, b = _numpy_parameters(objective, theta)
+        return callback(W, b, iteration, value)
+
+    return on_iteration
+
+
+def _minibatch_options(settings: Settings, batch_callback, initial_epoch) -> dict:
+    """The solver options that exist only for the minibatch solvers."""
+    if settings.solver not in MINIBATCH_SOLVERS:
+        if batch_callback is not None or initial_epoch:
+            raise ValueError(
+                "batch_callback and initial_epoch are for the minibatch solvers "
+                f"{MINIBATCH_SOLVERS}, not solver={settings.solver!r}"
+            )
+        return {}
+    return {"batch_callback": batch_callback, "start_epoch": int(initial_epoch)}
+
+
+class _Watcher:
+    """Shows a fit's user ``callback`` the whole model at the current iterate.
+
+    Problems solved one after the other (one-vs-rest) contribute their final ``(W, b)``
+    once done; the problem being solved contributes its current one; later ones their
+    start (zeros, or the warm start).
+    """
+
+    def __init__(self, model, callback, kind, classes, n_features, n_problems, starts):
+        self.model, self.callback = model, callback
+        self.kind, self.classes = kind, classes
+        self.current = []
+        for start in starts:
+            if start is None:
+                rows = len(classes) if kind in ("multinomial", "multilabel") else 1
+                start = (np.zeros((rows, n_features)), np.zeros(rows))
+            self.current.append(start)
+
+    def for_problem(self, index: int):
+        def on_iteration(W, b, iteration, value):
+            self.current[index] = (W, b)
+            model = self.model
+            model.classes_, model.kind_ = self.classes, self.kind
+            model.coef_, model.intercept_ = model._combined_parameters(
+                self.kind, self.classes, *zip(*self.current, strict=True)
+            )
+            return self.callback(model, iteration, value)
+
+        return on_iteration
 
 
 def _logsumexp_rows(values: np.ndarray) -> np.ndarray:

@@ -59,11 +59,15 @@ def solve(
     random_state: int | None = None,
     verbose: int = 0,
     callback=None,
+    batch_callback=None,
+    start_epoch: int = 0,
 ) -> SolverResult:
     """Minimise ``f(theta) = C sum_i s_i CE_i + 0.5 ||W||^2`` with ``method`` from ``theta0``.
 
     ``theta0=None`` starts from zeros. ``max_iter`` counts iterations (full batch) or epochs
     (minibatch); ``tol`` is the tolerance of the method's stopping rule (see module doc).
+    Minibatch methods only: ``batch_callback(epoch, batch, n_batches, loss)`` after each step,
+    and ``start_epoch`` to resume after that many epochs (see sgd.py).
     """
     if method not in SOLVERS:
         raise ValueError(f"solver must be one of {sorted(SOLVERS)}, got {method!r}")
@@ -80,8 +84,13 @@ def solve(
         raise ValueError(
             f"theta0 must have shape ({objective.n_params},), got {tuple(theta0.shape)}"
         )
+    minibatch_options = {}
+    if method in MINIBATCH_SOLVERS:
+        minibatch_options = {"batch_callback": batch_callback, "start_epoch": start_epoch}
+    elif batch_callback is not None or start_epoch:
+        raise ValueError(f"batch_callback and start_epoch are only for {MINIBATCH_SOLVERS}")
     return SOLVERS[method](
         objective, theta0, max_iter=max_iter, tol=tol, batch_size=batch_size,
         learning_rate=learning_rate, random_state=random_state, verbose=verbose,
-        callback=callback,
+        callback=callback, **minibatch_options,
     )

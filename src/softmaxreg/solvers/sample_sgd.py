@@ -16,11 +16,12 @@ from softmaxreg.solvers.sgd import minibatch_sgd
 
 def sample_sgd(
     objective, theta0, *, max_iter=25, tol=None, learning_rate=None, random_state=None,
-    verbose=0, callback=None, **_unused,
+    verbose=0, callback=None, batch_callback=None, start_epoch=0, **_unused,
 ) -> SolverResult:
     """The per-sample rule: minibatch SGD with batch size 1, rows in data-set order."""
     return minibatch_sgd(
         objective, theta0, max_iter=max_iter, tol=tol, batch_size=1,
         learning_rate=learning_rate, random_state=random_state, verbose=verbose,
         callback=callback, shuffle=False, method_name="sample-sgd",
+        batch_callback=batch_callback, start_epoch=start_epoch,
     )

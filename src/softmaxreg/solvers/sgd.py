@@ -43,20 +43,32 @@ def _threads_for(batch: int, device: torch.device):
 
 def minibatch_sgd(
     objective, theta0, *, max_iter=25, tol=None, batch_size=None, learning_rate=None,
-    random_state=None, verbose=0, callback=None, shuffle=True, method_name="sgd", **_unused,
+    random_state=None, verbose=0, callback=None, shuffle=True, method_name="sgd",
+    batch_callback=None, start_epoch=0, **_unused,
 ) -> SolverResult:
-    """Epochs of ``theta := theta - eta grad_B``; history holds ``C n`` x each epoch's mean loss."""
+    """Epochs of ``theta := theta - eta grad_B``; history holds ``C n`` x each epoch's mean loss.
+
+    ``batch_callback(epoch, batch, n_batches, loss)`` is called after every step (progress
+    bars). ``start_epoch = e`` resumes a run after its epoch ``e`` (from a checkpoint's
+    ``theta``): the shuffling generator is first advanced past the ``e`` permutations already
+    used, so the remaining epochs see the same row orders as an uninterrupted run.
+    """
     eta = DEFAULT_LEARNING_RATE if learning_rate is None else float(learning_rate)
     batch = DEFAULT_BATCH_SIZE if batch_size is None else int(batch_size)
     if eta <= 0 or batch < 1:
         raise ValueError(f"learning_rate must be > 0 and batch_size >= 1, got {eta}, {batch}")
     generator = torch.Generator().manual_seed(0 if random_state is None else int(random_state))
+    if not 0 <= start_epoch < max_iter:
+        raise ValueError(f"start_epoch must be in [0, max_iter={max_iter}), got {start_epoch}")
+    if shuffle:
+        for _ in range(start_epoch):
+            torch.randperm(objective.n_samples, generator=generator)
     theta = theta0.clone()
     history: list[float] = []
     with _threads_for(batch, objective.device):
         epoch, converged = _run_epochs(
             objective, theta, history, batch, eta, max_iter, tol,
-            generator if shuffle else None, verbose, callback,
+            generator if shuffle else None, verbose, callback, batch_callback, start_epoch,
         )
     if not converged and tol is not None and epoch >= max_iter:
         warn_not_converged(
@@ -68,24 +80,27 @@ def minibatch_sgd(
 
 
 def _run_epochs(objective, theta, history, batch, eta, max_iter, tol, generator, verbose,
-                callback):
+                callback, batch_callback=None, start_epoch=0):
     """The epoch loop (updates ``theta`` in place); returns ``(epochs done, converged)``.
 
     With ``tol=None`` there is no stopping rule and a full run counts as converged.
     """
     n = objective.n_samples
     best, no_change = float("inf"), 0
-    epoch = 0
-    for epoch in range(1, max_iter + 1):
+    epoch = start_epoch
+    n_batches = -(-n // batch)
+    for epoch in range(start_epoch + 1, max_iter + 1):
         order = torch.randperm(n, generator=generator) if generator is not None \
             else torch.arange(n)
         order = order.to(objective.device)
         epoch_loss = torch.zeros((), dtype=torch.float64, device=objective.device)
-        for start in range(0, n, batch):
+        for step, start in enumerate(range(0, n, batch), start=1):
             rows = order[start : start + batch]
             loss, grad = objective.batch_value_and_grad(theta, rows)
             theta.add_(grad, alpha=-eta)
             epoch_loss += loss * rows.numel()
+            if batch_callback is not None:
+                batch_callback(epoch, step, n_batches, float(loss))
         mean_loss = float(epoch_loss) / n
         history.append(mean_loss * objective.C * n)
         if verbose:
