@@ -1,0 +1,43 @@
+"""The ``softmaxreg`` command: train, evaluate, predict, export, serve, shard, bench.
+
+Each sub-command lives in its own module; this one builds the typer application and turns
+the library's own errors into a one-line message on stderr and a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from rich.markup import escape
+
+from softmaxreg.cli.app import app
+from softmaxreg.errors import SoftmaxregError
+
+EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``softmaxreg`` console script."""
+    # Register the sub-commands (each module adds itself to ``app`` when imported).
+    from softmaxreg.cli import (  # noqa: F401
+        evaluate_command,
+        export_command,
+        predict_command,
+        train_command,
+    )
+    from softmaxreg.cli.console import error_console
+
+    try:
+        app(args=argv, prog_name="softmaxreg")
+    except (SoftmaxregError, ValueError, OSError) as error:
+        # Refused input (the library's errors, scikit-learn's parameter checks, files that
+        # cannot be read or written): one line on stderr, no traceback.
+        error_console.print("[bold red]error:[/]", escape(str(error)))
+        sys.exit(EXIT_FAILURE)
+    except KeyboardInterrupt:
+        error_console.print("interrupted")
+        sys.exit(EXIT_INTERRUPTED)
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,67 @@
+"""``softmaxreg evaluate DIR DATASET``: accuracy, log loss, per-class scores, confusion matrix.
+
+DATASET is a named set (its test part, prepared as in training) or a tabular file (every
+row, with the model's stored preprocessing applied to the raw features).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from softmaxreg.cli.app import app
+from softmaxreg.cli.console import console
+from softmaxreg.cli.model_loading import load_model
+
+
+@app.command()
+def evaluate(
+    model_dir: Annotated[Path, typer.Argument(help="Run folder (or model file) to evaluate.")],
+    dataset: Annotated[
+        str, typer.Argument(help="A named data set (its test part) or a labelled tabular file.")
+    ],
+    target: Annotated[
+        str, typer.Option(help="Label column of a tabular file (name, index or auto).")
+    ] = "auto",
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the metrics to this JSON file.")
+    ] = None,
+) -> None:
+    """Score a saved model on a data set."""
+    from softmaxreg._atomic import atomic_write, check_output_path
+    from softmaxreg.report import classification_metrics, confusion_table, per_class_table
+
+    if json_out is not None:
+        check_output_path(json_out)
+    model = load_model(model_dir)
+    X, y, class_names = _evaluation_data(model, dataset, target)
+    metrics = classification_metrics(
+        y,
+        proba=model.predict_proba(X),
+        classes=model.classes_,
+        class_names=dict(enumerate(class_names)) if class_names else None,
+    )
+    console.print(
+        f"{dataset}: accuracy {metrics['accuracy']:.2%}, log loss {metrics['log_loss']:.4f} "
+        f"({metrics['n_samples']} rows)"
+    )
+    console.print(per_class_table(metrics))
+    console.print(confusion_table(metrics))
+    if json_out is not None:
+        with atomic_write(json_out, "w", encoding="utf-8") as handle:
+            json.dump(metrics, handle, indent=2)
+
+
+def _evaluation_data(model, dataset: str, target: str):
+    from softmaxreg import preprocessing
+    from softmaxreg.datasets import NAMES, load_dataset, read_tabular
+
+    if dataset in NAMES:
+        data = load_dataset(dataset)
+        return data.X_test, data.y_test, data.class_names
+    table = read_tabular(dataset, int(target) if target.lstrip("-").isdigit() else target)
+    spec = getattr(model, "preprocessing_", None)
+    return preprocessing.apply(table.X, spec, model.n_features_in_), table.y, None

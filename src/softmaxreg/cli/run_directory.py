@@ -1,0 +1,44 @@
+"""The layout of a training run's output folder, shared by every sub-command.
+
+::
+
+    DIR/model.safetensors      the fitted model (weights + metadata, one file)
+    DIR/checkpoint.safetensors the latest checkpoint of a long minibatch run
+    DIR/metrics.json           the summary metrics and the per-epoch history
+    DIR/report.html, *.png     the pictures and the one-page report
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from softmaxreg.errors import DataError, DataNotFoundError
+
+MODEL_FILE = "model.safetensors"
+CHECKPOINT_FILE = "checkpoint.safetensors"
+METRICS_FILE = "metrics.json"
+
+
+def model_path(location: str | Path) -> Path:
+    """The model file for ``location``: a run folder (its model.safetensors) or a file."""
+    path = Path(location).expanduser()
+    if path.is_dir():
+        path = path / MODEL_FILE
+        if not path.exists():
+            raise DataNotFoundError(
+                f"{str(location)!r} is a folder without a {MODEL_FILE}; give the folder a "
+                "`softmaxreg train ... --out DIR` wrote, or the model file itself"
+            )
+        return path
+    if not path.exists():
+        raise DataNotFoundError(f"no model at {str(location)!r}: no such file or folder")
+    return path
+
+
+def prepare_output_folder(folder: str | Path) -> Path:
+    """Create the run folder (and its parents); refuse a path that is a file."""
+    path = Path(folder).expanduser()
+    if path.exists() and not path.is_dir():
+        raise DataError(f"--out {str(folder)!r} is a file; give a folder for the run")
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,35 @@
+"""Shared test set-up: the MNIST marker's rule and the in-process CLI runner."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``mnist`` need the MNIST files.
+
+    With ``SOFTMAXREG_DATA`` set (as in CI) they always run, and fail loudly if the files are
+    missing. Without it they run when MNIST is already in the user cache, and are skipped
+    with a reason otherwise (the test suite never downloads).
+    """
+    if os.environ.get("SOFTMAXREG_DATA"):
+        return
+    from softmaxreg.datasets.mnist import find_mnist_folder
+
+    if find_mnist_folder("train") and find_mnist_folder("test"):
+        return
+    skip = pytest.mark.skip(reason="MNIST not found: set SOFTMAXREG_DATA (CI sets it)")
+    for item in items:
+        if "mnist" in item.keywords:
+            item.add_marker(skip)
+
+
+def run_cli(*args) -> int:
+    """Run the ``softmaxreg`` command in-process; returns its exit status."""
+    from softmaxreg.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main([str(arg) for arg in args])
+    return int(exited.value.code or 0)

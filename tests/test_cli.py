@@ -1,0 +1,171 @@
+"""The ``softmaxreg`` command end to end: train, evaluate, predict, export, and its errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from conftest import run_cli
+from PIL import Image
+
+from softmaxreg.datasets import load_dataset
+
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("toy-run")
+    assert run_cli("train", "toy", "--solver", "lbfgs", "--C", "10", "--out", folder, "-q") == 0
+    return folder
+
+
+def test_train_writes_model_metrics_and_report(toy_run):
+    for name in (
+        "model.safetensors",
+        "metrics.json",
+        "report.html",
+        "loss_curve.png",
+        "decision_regions.png",
+        "confusion_matrix.png",
+        "reliability.png",
+    ):
+        assert (toy_run / name).is_file(), name
+    assert not (toy_run / "checkpoint.safetensors").exists()
+    metrics = json.loads((toy_run / "metrics.json").read_text())
+    assert metrics["summary"]["test_accuracy"] >= 0.92
+    assert len(metrics["history"]["train_loss"]) == len(metrics["history"]["epoch"]) > 0
+    with Image.open(toy_run / "decision_regions.png") as picture:
+        assert picture.size[0] > 400 and np.asarray(picture).std() > 0
+    html = (toy_run / "report.html").read_text(encoding="utf-8")
+    assert "data:image/png;base64," in html and "toy" in html
+
+
+def test_default_sgd_recipe_trains_toy(tmp_path, capsys):
+    assert run_cli("train", "toy", "--out", tmp_path, "--no-report", "-q") == 0
+    summary = json.loads((tmp_path / "metrics.json").read_text())["summary"]
+    assert summary["test_accuracy"] >= 0.88
+    assert len(json.loads((tmp_path / "metrics.json").read_text())["history"]["epoch"]) == 25
+    assert "accuracy" in capsys.readouterr().out
+
+
+def test_evaluate_prints_accuracy_and_per_class_scores(toy_run, tmp_path, capsys):
+    out = tmp_path / "scores.json"
+    assert run_cli("evaluate", toy_run, "toy", "--json", out) == 0
+    printed = capsys.readouterr().out
+    assert "accuracy" in printed and "precision" in printed and "confusion" in printed
+    scores = json.loads(out.read_text())
+    trained = json.loads((toy_run / "metrics.json").read_text())["summary"]
+    assert scores["accuracy"] == pytest.approx(trained["test_accuracy"])
+    assert np.asarray(scores["confusion_matrix"]).sum() == 25
+
+
+def test_predict_file_applies_the_stored_standardisation(toy_run, tmp_path):
+    from softmaxreg import io
+    from softmaxreg.datasets import load_toy
+
+    X, _ = load_toy()
+    source = tmp_path / "raw.csv"
+    np.savetxt(source, X, delimiter=",", header="x1,x2", comments="")
+    out = tmp_path / "preds.csv"
+    assert run_cli("predict", toy_run, source, "--out", out, "--chunk-rows", "7") == 0
+    with out.open() as handle:
+        rows = list(csv.DictReader(handle))
+    model = io.load(toy_run / "model.safetensors")
+    data = load_dataset("toy")
+    expected = model.predict(
+        (X - np.asarray(data.preprocessing["shift"])) * np.asarray(data.preprocessing["scale"])
+    )
+    assert [int(row["label"]) for row in rows] == expected.tolist()
+    assert set(rows[0]) == {"label", "p_0", "p_1"}
+    assert all(abs(float(r["p_0"]) + float(r["p_1"]) - 1) < 1e-9 for r in rows)
+
+
+def test_predict_writes_json(toy_run, tmp_path):
+    source = tmp_path / "raw.npy"
+    np.save(source, np.array([[0.0, 0.0], [5.0, 5.0]]))
+    out = tmp_path / "preds.json"
+    assert run_cli("predict", toy_run, source, "--out", out) == 0
+    written = json.loads(out.read_text())
+    assert written["classes"] == [0, 1] and len(written["predictions"]) == 2
+
+
+def test_export_writes_an_onnx_graph_that_runs(toy_run, tmp_path):
+    import onnxruntime
+
+    from softmaxreg import io
+
+    target = tmp_path / "toy.onnx"
+    assert run_cli("export", toy_run, "--onnx", target) == 0
+    session = onnxruntime.InferenceSession(str(target), providers=["CPUExecutionProvider"])
+    X = np.array([[0.5, -1.0], [3.0, 2.0]], dtype=np.float32)
+    labels, probabilities = session.run(None, {session.get_inputs()[0].name: X})
+    model = io.load(toy_run / "model.safetensors")
+    spec = model.preprocessing_
+    expected = model.predict_proba((X - np.asarray(spec["shift"])) * np.asarray(spec["scale"]))
+    np.testing.assert_allclose(probabilities, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "no-such-set"], "unknown data set"),
+        (["train", "toy", "--solver", "magic"], "solver"),
+        (["evaluate", "missing-run", "toy"], "no model at"),
+        (["predict", "missing-run", "x.csv"], "no model at"),
+    ],
+)
+def test_errors_exit_non_zero_with_a_message_on_stderr(args, message, capsys, tmp_path):
+    assert run_cli(*args, *(["--out", tmp_path / "o"] if args[0] == "train" else [])) == 1
+    captured = capsys.readouterr()
+    assert message in captured.err
+    assert "Traceback" not in captured.err
+
+
+@pytest.mark.parametrize("option", [["--epochs", "0"], ["--lr", "-1"], ["--batch-size", "0"]])
+def test_bad_numbers_are_usage_errors(option, capsys):
+    assert run_cli("train", "toy", *option) == 2
+    assert "must be > 0" in capsys.readouterr().err
+
+
+def test_output_file_with_unknown_extension_is_refused_before_work(toy_run, tmp_path, capsys):
+    source = tmp_path / "raw.npy"
+    np.save(source, np.zeros((2, 2)))
+    assert run_cli("predict", toy_run, source, "--out", tmp_path / "preds.xlsx") == 1
+    assert ".csv, .json, .jsonl" in capsys.readouterr().err
+    assert not (tmp_path / "preds.xlsx").exists()
+
+
+def test_out_that_is_a_file_is_refused(tmp_path, capsys):
+    occupied = tmp_path / "taken"
+    occupied.write_text("x")
+    assert run_cli("train", "toy", "--out", occupied) == 1
+    assert "is a file" in capsys.readouterr().err
+
+
+def test_help_works_for_every_command(capsys):
+    for command in ("train", "evaluate", "predict", "export"):
+        assert run_cli(command, "--help") == 0
+        assert "Usage" in capsys.readouterr().out
+
+
+@pytest.mark.mnist
+def test_train_mnist_default_is_the_lecture_model(tmp_path):
+    folder = tmp_path / "mnist"
+    assert run_cli("train", "mnist", "--out", folder, "-q") == 0
+    summary = json.loads((folder / "metrics.json").read_text())["summary"]
+    assert summary["test_accuracy"] >= 0.92
+    for name, size in (("weight_templates.png", (1100, 500)), ("misclassified.png", None)):
+        with Image.open(folder / name) as picture:
+            assert size is None or picture.size == size
+            assert np.asarray(picture).std() > 0
+
+    # a real test digit written as a PNG (white digit on black, like MNIST) is predicted
+    data = load_dataset("mnist")
+    digit = (data.X_test[0].reshape(28, 28) * 255).astype(np.uint8)
+    Image.fromarray(digit).resize((112, 112)).save(tmp_path / "seven.png")
+    out = tmp_path / "digits.csv"
+    assert run_cli("predict", folder, tmp_path / "seven.png", "--out", out) == 0
+    with out.open() as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert row["file"] == "seven.png" and row["label"] == "7"
