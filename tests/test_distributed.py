@@ -118,6 +118,17 @@ def test_a_failing_rank_fails_the_whole_job_quickly(tmp_path):
     assert not (tmp_path / "results.json").exists()
 
 
+def test_a_hanging_rank_times_out_instead_of_blocking_the_job(tmp_path):
+    """Rank 1 stops answering (sleeps 300 s): rank 0's all-reduce gives up after the 3 s
+    timeout with a message saying so, and torchrun ends the job long before 300 s."""
+    X, y = _data(2_000, seed=2)
+    write_shards((X, y), tmp_path / "shards", 500, dtype="float64")
+    done, seconds = _torchrun(2, __file__, "hang", str(tmp_path / "shards"), str(tmp_path))
+    assert done.returncode != 0
+    assert "did not answer within the 3 s timeout" in done.stdout + done.stderr
+    assert seconds < 90
+
+
 def test_init_outside_torchrun_says_how_to_start(monkeypatch):
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         monkeypatch.delenv(name, raising=False)
@@ -145,12 +156,14 @@ def _worker(scenario: str, shards_dir: str, out_dir: str) -> None:
     from softmaxreg.distributed.row_sources import ArrayRows
     from softmaxreg.distributed.train import train_distributed
 
-    context = init_process_group_from_env("cpu", timeout_s=30)
+    context = init_process_group_from_env("cpu", timeout_s=3 if scenario == "hang" else 30)
     try:
         shards = Shards(shards_dir)
-        if scenario == "fail":
+        if scenario in ("fail", "hang"):
             def fail_on_rank_1(iteration, theta, value):
                 if context.rank == 1 and iteration == 2:
+                    if scenario == "hang":
+                        time.sleep(300)
                     raise RuntimeError("injected failure on rank 1")
 
             train_distributed(shards, WORKER_PARAMS["lbfgs"], context, callback=fail_on_rank_1)
