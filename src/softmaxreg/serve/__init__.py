@@ -1,0 +1,87 @@
+"""``softmaxreg serve``: an HTTP prediction API and a page to draw a digit on.
+
+``create_app(model_path)`` builds the FastAPI app; ``run(model_dir)`` serves it with
+uvicorn on 127.0.0.1 unless another host is given. Endpoints: ``POST /predict``,
+``POST /predict/image``, ``GET /model``, ``GET /model/templates/{k}.png``, ``GET /healthz``,
+``GET /`` (the page), ``/openapi.json`` and ``/docs``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from softmaxreg.serve.app import (
+    DEFAULT_MAX_BATCH_ROWS,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_IMAGE_BYTES,
+    create_app,
+)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+
+
+def run(
+    model_dir: str | os.PathLike,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    workers: int = 1,
+    max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    log_level: str = "info",
+) -> None:
+    """Serve the model at ``model_dir`` (run folder or model file) until interrupted.
+
+    The model is loaded (and checked) before the server starts listening, in every worker
+    process; a bad model file raises ``ModelFileError`` / ``DataNotFoundError`` here.
+    """
+    import uvicorn
+
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a whole number >= 1, got {workers!r}")
+    settings = {
+        "model_path": os.fspath(model_dir),
+        "max_batch_rows": max_batch_rows,
+        "max_body_bytes": max_body_bytes,
+    }
+    app = create_app(**settings)  # fails early, in this process, on a bad model or limit
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": log_level,
+        "server_header": False,
+        "timeout_keep_alive": 5,
+    }
+    if workers == 1:
+        uvicorn.run(app, **options)
+        return
+    os.environ[_SETTINGS_VARIABLE] = _encode(settings)
+    uvicorn.run("softmaxreg.serve:_app_from_environment", factory=True, workers=workers, **options)
+
+
+_SETTINGS_VARIABLE = "SOFTMAXREG_SERVE_SETTINGS"
+
+
+def _encode(settings: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(settings)
+
+
+def _app_from_environment():
+    """The app for one of several worker processes (uvicorn imports it by name)."""
+    import json
+
+    return create_app(**json.loads(os.environ[_SETTINGS_VARIABLE]))
+
+
+__all__ = [
+    "DEFAULT_HOST",
+    "DEFAULT_MAX_BATCH_ROWS",
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_IMAGE_BYTES",
+    "DEFAULT_PORT",
+    "create_app",
+    "run",
+]

@@ -1,0 +1,254 @@
+"""The FastAPI application: prediction endpoints, model facts, the drawing page.
+
+``create_app(model_path)`` loads the model once. Every refusal is a 4xx JSON body
+``{"error": "<what is wrong and what is accepted>", "status": <code>}``; unexpected
+failures are a 500 with the same shape and no stack trace. Nothing is written to disk and
+no endpoint accepts a model.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import FastAPI, File, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+
+from softmaxreg import __version__
+from softmaxreg.errors import SoftmaxregError
+from softmaxreg.serve.body_limit import BodySizeLimit
+from softmaxreg.serve.docs_page import docs_html
+from softmaxreg.serve.images import ImageError, upload_to_pixels
+from softmaxreg.serve.instances import InstancesError, instances_matrix
+from softmaxreg.serve.schemas import (
+    ErrorResponse,
+    Health,
+    ImagePrediction,
+    ModelInfo,
+    PredictRequest,
+    PredictResponse,
+)
+from softmaxreg.serve.served_model import ServedModel, load_served_model
+
+DEFAULT_MAX_BATCH_ROWS = 1024
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+# Starlette keeps an upload in memory up to 1 MiB and spools larger ones to a temporary
+# file; image requests stay under that so no endpoint ever writes to disk.
+DEFAULT_MAX_IMAGE_BYTES = 1024 * 1024 - 4096
+IMAGE_PATH = "/predict/image"
+ERRORS = {code: {"model": ErrorResponse} for code in (400, 404, 413, 415, 422)}
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+        "img-src 'self' data: blob:; connect-src 'self'; form-action 'none'; "
+        "base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def create_app(
+    model_path: str | os.PathLike,
+    *,
+    max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
+) -> FastAPI:
+    """An ASGI app answering with the model saved at ``model_path`` (run folder or file).
+
+    ``max_batch_rows``: most rows in one /predict request; ``max_body_bytes``: most bytes in
+    any request body (checked before the body is read); ``max_image_bytes``: most bytes of
+    a /predict/image request (at most 1 MiB - 4 KiB so uploads are held in memory only).
+    """
+    for name, value in (
+        ("max_batch_rows", max_batch_rows),
+        ("max_body_bytes", max_body_bytes),
+        ("max_image_bytes", max_image_bytes),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive whole number, got {value!r}")
+    max_image_bytes = min(max_image_bytes, max_body_bytes, DEFAULT_MAX_IMAGE_BYTES)
+    served = load_served_model(model_path)
+    app = FastAPI(
+        docs_url=None,
+        redoc_url=None,
+        title="softmaxreg",
+        version=__version__,
+        description=(
+            "Predictions of a softmax / logistic regression model "
+            f"({served.model.kind_}, {served.n_features} features, "
+            f"{len(served.classes)} classes). Errors: JSON {{error, status}}."
+        ),
+    )
+    app.state.served = served
+    _add_error_handlers(app)
+    _add_routes(app, served, max_batch_rows, max_body_bytes, max_image_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        limit_for=lambda path: max_image_bytes if path == IMAGE_PATH else max_body_bytes,
+    )
+    return app
+
+
+def _add_routes(
+    app: FastAPI, served: ServedModel, max_rows: int, max_body: int, max_image: int
+) -> None:
+    page = resources.files("softmaxreg.serve").joinpath("page.html").read_text("utf-8")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def drawing_page() -> HTMLResponse:
+        return HTMLResponse(page, headers=PAGE_HEADERS)
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    async def api_docs() -> HTMLResponse:
+        return HTMLResponse(docs_html(app.openapi()), headers=PAGE_HEADERS)
+
+    @app.get("/healthz", response_model=Health)
+    async def healthz() -> dict:
+        """The server is up and the model is loaded."""
+        return {"status": "ok"}
+
+    @app.get("/model", response_model=ModelInfo)
+    async def model_info() -> dict:
+        """Classes, feature names, metrics, format version and the request limits."""
+        meta = served.metadata
+        return {
+            "kind": served.model.kind_,
+            "classes": served.classes,
+            "n_features": served.n_features,
+            "feature_names": served.feature_names,
+            "image_input": served.image_input,
+            "n_templates": len(served.templates),
+            "metrics": meta.get("metrics"),
+            "preprocessing": meta.get("preprocessing"),
+            "format_version": meta.get("format_version"),
+            "library_version": meta.get("library_version"),
+            "weights_sha256": meta.get("weights_sha256"),
+            "max_batch_rows": max_rows,
+            "max_body_bytes": max_body,
+            "max_image_bytes": max_image,
+        }
+
+    @app.get(
+        "/model/templates/{k}.png",
+        response_class=Response,
+        responses={200: {"content": {"image/png": {}}}, 404: ERRORS[404]},
+    )
+    async def template(k: int) -> Response:
+        """Row ``w_k`` of ``W`` as a 28x28 image (red positive, blue negative weights)."""
+        if not served.templates:
+            raise HTTPException(
+                404, "this model does not take 28x28 images, so it has no weight templates"
+            )
+        if not 0 <= k < len(served.templates):
+            raise HTTPException(
+                404, f"no template {k}: this model has templates 0..{len(served.templates) - 1}"
+            )
+        return Response(served.templates[k], media_type="image/png")
+
+    @app.post("/predict", response_model=PredictResponse, responses=ERRORS)
+    async def predict(request: PredictRequest) -> dict:
+        """Labels and class probabilities ``a = softmax(W x' + b)`` for each row."""
+        X = instances_matrix(request.instances, served.n_features, served.feature_names, max_rows)
+        labels, probabilities = await run_in_threadpool(served.predict, X)
+        _check_finite(probabilities)
+        return {
+            "classes": served.classes,
+            "predictions": [
+                {"label": label, "probabilities": row.tolist()}
+                for label, row in zip(labels, probabilities, strict=True)
+            ],
+        }
+
+    @app.post(IMAGE_PATH, response_model=ImagePrediction, responses=ERRORS)
+    async def predict_image(
+        file: Annotated[UploadFile, File(description="A PNG or JPEG of one digit")],
+    ) -> dict:
+        """One digit image -> 28x28 the MNIST way -> label and class probabilities."""
+        if not served.image_input:
+            raise HTTPException(
+                422,
+                f"this model takes {served.n_features} features, not 28x28 images "
+                "(784 pixels); send rows to /predict",
+            )
+        data = await file.read()
+        pixels = upload_to_pixels(data, repr(file.filename or "upload"))
+        labels, probabilities = await run_in_threadpool(served.predict, pixels[None] * 255.0)
+        return {
+            "label": labels[0],
+            "probabilities": probabilities[0].tolist(),
+            "classes": served.classes,
+            "pixels": [round(float(value), 4) for value in pixels],
+        }
+
+
+def _check_finite(probabilities: np.ndarray) -> None:
+    """Refuse rows whose scores ``z = W x' + b`` overflow float64 (so ``a`` is undefined)."""
+    bad = np.flatnonzero(~np.isfinite(probabilities).all(axis=1))
+    if bad.size:
+        raise InstancesError(
+            f"instances[{int(bad[0])}]: the class scores z = W x + b overflow for these "
+            "feature values (magnitudes near 1e308); send values on the scale of the "
+            "training data"
+        )
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        errors = error.errors()
+        content_type = request.headers.get("content-type", "")
+        if request.url.path == "/predict" and "json" not in content_type.lower():
+            return _error(
+                415,
+                "send the body as JSON with the header Content-Type: application/json "
+                f"(got {content_type or 'no Content-Type'!r})",
+            )
+        status = 400 if any(item.get("type") == "json_invalid" for item in errors) else 422
+        return _error(status, _validation_message(errors))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, error: HTTPException) -> JSONResponse:
+        return _error(error.status_code, str(error.detail), getattr(error, "headers", None))
+
+    @app.exception_handler(InstancesError)
+    async def bad_instances(request: Request, error: InstancesError) -> JSONResponse:
+        return _error(error.status, str(error))
+
+    @app.exception_handler(ImageError)
+    async def bad_image(request: Request, error: ImageError) -> JSONResponse:
+        return _error(error.status, str(error))
+
+    @app.exception_handler(SoftmaxregError)
+    async def refused(request: Request, error: SoftmaxregError) -> JSONResponse:
+        return _error(422, str(error))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        return _error(500, f"internal error ({type(error).__name__}); the request was not served")
+
+
+def _validation_message(errors: list[dict[str, Any]]) -> str:
+    """Pydantic's error list as one sentence naming where in the request each problem is."""
+    parts = []
+    for item in errors[:5]:
+        where = ".".join(str(part) for part in item.get("loc", ()) if part != "body") or "body"
+        message = str(item.get("msg", "invalid"))
+        if item.get("type") == "json_invalid":
+            where, message = "body", "is not valid JSON"
+        elif item.get("type") == "missing":
+            message = "is required"
+        elif item.get("type") == "model_attributes_type":
+            message = 'must be a JSON object like {"instances": [[...], ...]}'
+        parts.append(f"{where} {message}" if not message.startswith(where) else message)
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    return "; ".join(parts) + more
+
+
+def _error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": message, "status": status}, status_code=status, headers=headers)

@@ -1,0 +1,90 @@
+"""The model a server answers with: loaded once, with everything the endpoints need."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from softmaxreg import preprocessing
+from softmaxreg.errors import DataNotFoundError
+
+MODEL_FILE = "model.safetensors"
+IMAGE_FEATURES = 784
+
+
+@dataclass
+class ServedModel:
+    """A fitted ``LogisticRegression`` and its file's metadata."""
+
+    model: Any
+    metadata: dict[str, Any]
+    path: Path
+    templates: list[bytes] = field(default_factory=list)
+
+    @property
+    def n_features(self) -> int:
+        return int(self.model.n_features_in_)
+
+    @property
+    def feature_names(self) -> list[str] | None:
+        names = getattr(self.model, "feature_names_in_", None)
+        return None if names is None else [str(name) for name in names]
+
+    @property
+    def classes(self) -> list:
+        return [plain(value) for value in self.model.classes_]
+
+    @property
+    def image_input(self) -> bool:
+        return self.n_features == IMAGE_FEATURES and self.model.kind_ != "multilabel"
+
+    def predict(self, X: np.ndarray) -> tuple[list, np.ndarray]:
+        """Raw rows ``x`` -> ``x' = (x - shift) * scale`` (the stored preprocessing), then
+        ``a = predict_proba(x')`` and ``label = classes_[argmax_t a_t]`` (multi-label:
+        ``[a_t > 0.5]``)."""
+        spec = getattr(self.model, "preprocessing_", None)
+        X = preprocessing.apply(X, spec, self.n_features)
+        probabilities = np.asarray(self.model.predict_proba(X), dtype=np.float64)
+        if self.model.kind_ == "multilabel":
+            labels = [[int(p > 0.5) for p in row] for row in probabilities]
+        else:
+            labels = [plain(v) for v in self.model.classes_[np.argmax(probabilities, axis=1)]]
+        return labels, probabilities
+
+
+def model_file(location: str | os.PathLike) -> Path:
+    """The model file for ``location``: a run folder (its model.safetensors) or the file."""
+    path = Path(location).expanduser()
+    if path.is_dir():
+        path = path / MODEL_FILE
+        if not path.is_file():
+            raise DataNotFoundError(
+                f"{str(location)!r} is a folder without a {MODEL_FILE}; give the folder "
+                "`softmaxreg train ... --out DIR` wrote, or the model file itself"
+            )
+    elif not path.exists():
+        raise DataNotFoundError(f"no model at {str(location)!r}: no such file or folder")
+    return path
+
+
+def load_served_model(location: str | os.PathLike) -> ServedModel:
+    """Load and check the model once (``ModelFileError`` for a bad file); render templates
+    for image models."""
+    from softmaxreg import io
+    from softmaxreg.serve.images import template_png
+
+    path = model_file(location)
+    metadata = io.read_metadata(path)
+    served = ServedModel(io.load(path), metadata, path)
+    if served.image_input:
+        served.templates = [template_png(row) for row in np.asarray(served.model.coef_)]
+    return served
+
+
+def plain(value: Any) -> Any:
+    """A NumPy scalar label as the matching JSON-ready Python value."""
+    return value.item() if isinstance(value, np.generic) else value
