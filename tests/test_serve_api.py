@@ -397,7 +397,7 @@ bodies = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(body=bodies)
 def test_random_bodies_never_give_a_5xx(iris, body):
     model, _, client = iris
