@@ -225,10 +225,12 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         if kind == "multinomial" and len(classes) == 2:
             # softmax over two classes: P(y = 1) = sigma((w_1 - w_0)^T x + b_1 - b_0)
             coef, intercept = coef[1:] - coef[:1], intercept[1:] - intercept[:1]
-        elif kind == "multinomial":
+        elif kind == "multinomial" and self.solver not in MINIBATCH_SOLVERS:
             # softmax(z) = softmax(z + c): of all equivalent parameters keep those with
             # sum_k b_k = 0 (and sum_k w_k = 0 when W is unpenalised; the penalised optimum
             # has it already), as scikit-learn's solution has; f(W, b) is unchanged.
+            # (Minibatch updates never change sum_k w_k or sum_k b_k, so SGD's parameters are
+            # kept exactly as the solver left them: a checkpoint then resumes bit for bit.)
             intercept = intercept - intercept.mean()
             if self.penalty is None:
                 coef = coef - coef.mean(axis=0)

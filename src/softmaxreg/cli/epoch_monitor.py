@@ -82,7 +82,6 @@ class EpochMonitor:
         self.checkpoint_every = checkpoint_every
         self.write_checkpoint = write_checkpoint
         self.history = history if history is not None else EpochHistory()
-        self.first_epoch = first_epoch
         self.started = time.perf_counter()
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
@@ -108,8 +107,8 @@ class EpochMonitor:
         self.progress.stop()
 
     def batch_done(self, epoch: int, batch: int, n_batches: int, loss: float) -> None:
-        """Per-batch progress inside an epoch (minibatch solvers)."""
-        completed = self.first_epoch + epoch - 1 + batch / n_batches
+        """Per-batch progress inside (1-based) ``epoch`` (minibatch solvers)."""
+        completed = epoch - 1 + batch / n_batches
         self.progress.update(
             self.task,
             completed=completed,
@@ -117,7 +116,7 @@ class EpochMonitor:
         )
 
     def __call__(self, model: Any, iteration: int, objective: float) -> bool:
-        epoch = self.first_epoch + iteration
+        epoch = iteration  # the solvers number a resumed run's epochs from where it stopped
         train_loss, train_accuracy = loss_and_accuracy(model, self.X_train, self.y_train)
         test_loss, test_accuracy = loss_and_accuracy(model, self.X_test, self.y_test)
         history = self.history

@@ -138,6 +138,12 @@ def train(
     _check_positive("--C", C)
     if checkpoint_every < 0:
         raise typer.BadParameter("must be >= 0", param_hint="--checkpoint-every")
+    if checkpoint_every and solver not in MINIBATCH_SOLVERS:
+        raise typer.BadParameter(
+            f"checkpoints are for the minibatch solvers {', '.join(MINIBATCH_SOLVERS)}; "
+            f"--solver {solver} runs full batch",
+            param_hint="--checkpoint-every",
+        )
     options = TrainingOptions(
         dataset,
         solver,
@@ -219,7 +225,7 @@ def run_training(
         y_test=data.y_test,
         console=error_console,
         quiet=quiet,
-        checkpoint_every=options.checkpoint_every if minibatch else 0,
+        checkpoint_every=options.checkpoint_every,
         write_checkpoint=write_checkpoint,
         history=history,
         first_epoch=first_epoch,
