@@ -169,3 +169,49 @@ def test_train_mnist_default_is_the_lecture_model(tmp_path):
     with out.open() as handle:
         (row,) = list(csv.DictReader(handle))
     assert row["file"] == "seven.png" and row["label"] == "7"
+
+
+def test_shard_then_train_on_the_shards_equals_training_in_memory(tmp_path):
+    from softmaxreg import LogisticRegression, io
+
+    generator = np.random.default_rng(0)
+    X = generator.normal(size=(900, 4))
+    y = (X[:, 0] - X[:, 2] > 0).astype(int)
+    np.save(tmp_path / "data.npy", np.column_stack([X, y]))
+    shards = tmp_path / "shards"
+    assert (
+        run_cli(
+            "shard", tmp_path / "data.npy", shards, "--rows-per-shard", "200", "--dtype", "float64"
+        )
+        == 0
+    )
+    assert len(list(shards.glob("*.X.npy"))) == 5 and (shards / "manifest.json").is_file()
+    out = tmp_path / "run"
+    assert (
+        run_cli(
+            "train",
+            shards,
+            "--solver",
+            "lbfgs",
+            "--C",
+            "1",
+            "--tol",
+            "1e-10",
+            "--dtype",
+            "float64",
+            "--out",
+            out,
+            "-q",
+        )
+        == 0
+    )
+    in_memory = LogisticRegression(C=1.0, tol=1e-10, dtype="float64").fit(X, y)
+    sharded = io.load(out / "model.safetensors")
+    np.testing.assert_allclose(sharded.coef_, in_memory.coef_, rtol=1e-6)
+
+
+def test_distributed_outside_torchrun_says_how_to_start(tmp_path, capsys, monkeypatch):
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    assert run_cli("train", "toy", "--distributed", "--out", tmp_path / "run") == 1
+    assert "torchrun --nproc-per-node" in capsys.readouterr().err

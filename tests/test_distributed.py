@@ -29,10 +29,22 @@ from softmaxreg.io import load
 JOB_TIMEOUT_S = 120
 WORKER_PARAMS = {
     "lbfgs": {"solver": "lbfgs", "C": 0.5, "tol": 1e-10, "max_iter": 500, "dtype": "float64"},
-    "newton-cg": {"solver": "newton-cg", "C": 0.1, "tol": 1e-10, "max_iter": 100,
-                  "dtype": "float64"},
-    "sgd": {"solver": "sgd", "batch_size": 64, "learning_rate": 0.05, "max_iter": 3, "tol": None,
-            "random_state": 7, "dtype": "float64"},
+    "newton-cg": {
+        "solver": "newton-cg",
+        "C": 0.1,
+        "tol": 1e-10,
+        "max_iter": 100,
+        "dtype": "float64",
+    },
+    "sgd": {
+        "solver": "sgd",
+        "batch_size": 64,
+        "learning_rate": 0.05,
+        "max_iter": 3,
+        "tol": None,
+        "random_state": 7,
+        "dtype": "float64",
+    },
 }
 
 
@@ -46,11 +58,16 @@ def _data(n: int, seed: int = 0):
 
 def _torchrun(nproc: int, *args: str) -> tuple[subprocess.CompletedProcess, float]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               f"--nproc-per-node={nproc}", *args]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={nproc}",
+        *args,
+    ]
     began = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, timeout=JOB_TIMEOUT_S,
-                          env=env)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=JOB_TIMEOUT_S, env=env)
     return done, time.perf_counter() - began
 
 
@@ -86,13 +103,30 @@ def test_two_ranks_equal_one_process_full_batch_and_sgd(tmp_path):
 
 
 def test_three_ranks_torchrun_entry_point_writes_one_model(tmp_path):
-    """``torchrun -m softmaxreg.distributed SHARDS`` with 3 ranks: rank 0 alone writes the model
-    and the report, equal to fitting in one process."""
+    """``torchrun -m softmaxreg train SHARDS --distributed`` with 3 ranks: rank 0 alone writes
+    the model and the report, equal to fitting in one process."""
     X, y = _data(3_001, seed=1)
     shards = write_shards((X, y), tmp_path / "shards", 700, dtype="float64")
     out = tmp_path / "run"
-    done, _ = _torchrun(3, "-m", "softmaxreg.distributed", str(shards.path), "--out", str(out),
-                        "--tol", "1e-10", "--dtype", "float64", "--C", "2.0")
+    done, _ = _torchrun(
+        3,
+        "-m",
+        "softmaxreg",
+        "train",
+        str(shards.path),
+        "--distributed",
+        "--solver",
+        "auto",
+        "--out",
+        str(out),
+        "--tol",
+        "1e-10",
+        "--dtype",
+        "float64",
+        "--C",
+        "2.0",
+        "-q",
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert sorted(p.name for p in out.iterdir()) == ["model.safetensors", "training.json"]
     report = json.loads((out / "training.json").read_text())
@@ -141,9 +175,26 @@ def test_init_outside_torchrun_says_how_to_start(monkeypatch):
 def test_nccl_on_one_gpu_equals_cpu(tmp_path):
     X, y = _data(3_000, seed=3)
     shards = write_shards((X, y), tmp_path / "shards", 1_000, dtype="float64")
-    done, _ = _torchrun(1, "-m", "softmaxreg.distributed", str(shards.path), "--out",
-                        str(tmp_path / "run"), "--tol", "1e-10", "--dtype", "float64",
-                        "--device", "cuda")
+    done, _ = _torchrun(
+        1,
+        "-m",
+        "softmaxreg",
+        "train",
+        str(shards.path),
+        "--distributed",
+        "--solver",
+        "auto",
+        "--C",
+        "1",
+        "--out",
+        str(tmp_path / "run"),
+        "--tol",
+        "1e-10",
+        "--dtype",
+        "float64",
+        "--device",
+        "cuda",
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads((tmp_path / "run" / "training.json").read_text())["backend"] == "nccl"
     reference = softmaxreg.LogisticRegression(tol=1e-10, dtype="float64").fit(X, y)
@@ -160,6 +211,7 @@ def _worker(scenario: str, shards_dir: str, out_dir: str) -> None:
     try:
         shards = Shards(shards_dir)
         if scenario in ("fail", "hang"):
+
             def fail_on_rank_1(iteration, theta, value):
                 if context.rank == 1 and iteration == 2:
                     if scenario == "hang":
@@ -176,9 +228,13 @@ def _worker(scenario: str, shards_dir: str, out_dir: str) -> None:
         for name, params in WORKER_PARAMS.items():
             source = shards if name == "lbfgs" else in_memory
             model = train_distributed(source, params, context, block_rows=2_000)
-            results[name] = {"coef": model.coef_.tolist(), "intercept": model.intercept_.tolist(),
-                             "classes": model.classes_.tolist(), "n_iter": model.n_iter_.tolist(),
-                             "loss_history": model.loss_history_}
+            results[name] = {
+                "coef": model.coef_.tolist(),
+                "intercept": model.intercept_.tolist(),
+                "classes": model.classes_.tolist(),
+                "n_iter": model.n_iter_.tolist(),
+                "loss_history": model.loss_history_,
+            }
         if context.is_main:
             Path(out_dir, "results.json").write_text(json.dumps(results))
     finally:

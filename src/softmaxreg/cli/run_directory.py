@@ -42,3 +42,11 @@ def prepare_output_folder(folder: str | Path) -> Path:
         raise DataError(f"--out {str(folder)!r} is a file; give a folder for the run")
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def is_shards_folder(location: str | Path) -> bool:
+    """True for a folder written by ``softmaxreg shard`` (it holds a manifest.json)."""
+    path = Path(location).expanduser()
+    from softmaxreg.datasets.shards import MANIFEST_NAME
+
+    return path.is_dir() and (path / MANIFEST_NAME).is_file()

@@ -24,6 +24,7 @@ from softmaxreg.cli.run_directory import (
     CHECKPOINT_FILE,
     METRICS_FILE,
     MODEL_FILE,
+    is_shards_folder,
     prepare_output_folder,
 )
 from softmaxreg.errors import DataError
@@ -49,6 +50,7 @@ class TrainingOptions:
     test_file: str | None
     multi_class: str
     checkpoint_every: int = 0
+    tol: float | None = None
 
     def estimator_params(self) -> dict:
         minibatch = self.solver in MINIBATCH_SOLVERS
@@ -64,13 +66,15 @@ class TrainingOptions:
         if minibatch:
             params.update(
                 max_iter=self.epochs or LECTURE_EPOCHS,
-                tol=None,
+                tol=self.tol,
                 batch_size=self.batch_size,
                 learning_rate=self.learning_rate,
             )
         else:
             if self.epochs is not None:
                 params["max_iter"] = self.epochs
+            if self.tol is not None:
+                params["tol"] = self.tol
             if self.solver == "gd":
                 params["learning_rate"] = self.learning_rate
         return params
@@ -129,6 +133,16 @@ def train(
         Path | None, typer.Option(help="Continue the run in this folder from its last checkpoint.")
     ] = None,
     report: Annotated[bool, typer.Option(help="Write the pictures and report.html.")] = True,
+    tol: Annotated[
+        float | None,
+        typer.Option(help="Stopping tolerance (full batch: on the gradient; sgd: early stopping)."),
+    ] = None,
+    distributed: Annotated[
+        bool, typer.Option(help="Data-parallel training under torchrun (gloo / NCCL).")
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option(help="--distributed: seconds a rank waits for the others.")
+    ] = 300.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Train a logistic / softmax regression model and save it with its report."""
@@ -158,12 +172,19 @@ def train(
         None if test_file is None else str(test_file),
         multi_class,
         checkpoint_every,
+        tol,
     )
     first_epoch, history, start = 0, EpochHistory(), None
     if resume is not None:
         options, first_epoch, history, start = _read_checkpoint(resume)
         out = resume
-    folder = prepare_output_folder(out or Path("runs") / Path(dataset).stem)
+    folder = Path(out or Path("runs") / Path(dataset).stem)
+    if distributed or is_shards_folder(dataset):
+        from softmaxreg.cli.scale_out import train_at_scale
+
+        train_at_scale(options, folder, distributed=distributed, timeout_s=timeout)
+        return
+    folder = prepare_output_folder(folder)
     run_training(options, folder, first_epoch, history, start, report=report, quiet=quiet)
 
 

@@ -17,11 +17,13 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from softmaxreg.errors import SoftmaxregError
+
 TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 DEFAULT_TIMEOUT_S = 300.0
 
 
-class DistributedTrainingError(RuntimeError):
+class DistributedTrainingError(SoftmaxregError, RuntimeError):
     """A collective operation failed: another rank crashed, hung or disagreed."""
 
 
@@ -53,7 +55,7 @@ def init_process_group_from_env(device="cpu", timeout_s: float = DEFAULT_TIMEOUT
         raise DistributedTrainingError(
             f"distributed training needs the environment set by torchrun (missing: "
             f"{', '.join(missing)}); start it with e.g. "
-            "`torchrun --nproc-per-node 2 -m softmaxreg.distributed DATA --out DIR`"
+            "`torchrun --nproc-per-node 2 -m softmaxreg train DATA --distributed --out DIR`"
         )
     if not timeout_s > 0:
         raise ValueError(f"timeout_s must be > 0 seconds, got {timeout_s!r}")
