@@ -144,7 +144,7 @@ def test_out_that_is_a_file_is_refused(tmp_path, capsys):
 
 
 def test_help_works_for_every_command(capsys):
-    for command in ("train", "evaluate", "predict", "export"):
+    for command in ("train", "evaluate", "predict", "export", "serve", "shard"):
         assert run_cli(command, "--help") == 0
         assert "Usage" in capsys.readouterr().out
 
@@ -215,3 +215,8 @@ def test_distributed_outside_torchrun_says_how_to_start(tmp_path, capsys, monkey
         monkeypatch.delenv(name, raising=False)
     assert run_cli("train", "toy", "--distributed", "--out", tmp_path / "run") == 1
     assert "torchrun --nproc-per-node" in capsys.readouterr().err
+
+
+def test_serve_refuses_a_missing_model_before_listening(tmp_path, capsys):
+    assert run_cli("serve", tmp_path / "nothing-here", "--port", "8765") == 1
+    assert "nothing-here" in capsys.readouterr().err

@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> None:
         evaluate_command,
         export_command,
         predict_command,
+        serve_command,
         shard_command,
         train_command,
     )

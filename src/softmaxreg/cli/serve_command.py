@@ -1,0 +1,46 @@
+"""``softmaxreg serve DIR``: the model over HTTP, with a page to draw a digit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from softmaxreg.cli.app import app
+from softmaxreg.errors import SoftmaxregError
+
+
+@app.command()
+def serve(
+    model_dir: Annotated[Path, typer.Argument(help="Run folder (or model file) to serve.")],
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Server processes (each loads the model).")
+    ] = 1,
+    max_batch_rows: Annotated[
+        int, typer.Option(min=1, help="Most rows per /predict request.")
+    ] = 1024,
+    max_body_bytes: Annotated[int, typer.Option(min=1, help="Most bytes per request body.")] = 16
+    * 1024
+    * 1024,
+) -> None:
+    """Serve a model: POST /predict, POST /predict/image, GET /model, /docs, and a page at /."""
+    try:
+        from softmaxreg.serve import run
+    except ImportError as missing:
+        raise SoftmaxregError(
+            f"serving needs the web packages ({missing.name} is not installed): "
+            'pip install "softmaxreg[serve]"'
+        ) from None
+    run(
+        model_dir,
+        host=host,
+        port=port,
+        workers=workers,
+        max_batch_rows=max_batch_rows,
+        max_body_bytes=max_body_bytes,
+    )
