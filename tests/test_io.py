@@ -82,11 +82,6 @@ def test_round_trip_predicts_bit_for_bit(tmp_path, kind):
     assert _same_labels(loaded.classes_, model.classes_)
 
 
-@pytest.mark.xfail(
-    not hasattr(LogisticRegression, "save"),
-    reason="LogisticRegression.save/load are added to estimator.py by its owner",
-    strict=True,
-)
 def test_method_style_save_and_load(tmp_path):
     model, X = _fitted("multinomial")
     model.save(tmp_path / "m.safetensors")

@@ -162,3 +162,12 @@ def test_mnist_model_in_onnxruntime():
     np.testing.assert_allclose(probabilities, expected, rtol=0, atol=1e-5)
     assert np.array_equal(label, model.predict(apply(pixels, spec)))
     assert np.mean(label == y_test) > 0.8  # a working classifier, not a lucky one
+
+
+def test_estimator_to_onnx_method_gives_the_same_graph_as_the_function():
+    from softmaxreg import LogisticRegression
+    from softmaxreg.onnx_export import to_onnx
+
+    X = np.random.default_rng(4).normal(size=(40, 3))
+    model = LogisticRegression().fit(X, np.arange(40) % 3)
+    assert model.to_onnx().SerializeToString() == to_onnx(model).SerializeToString()

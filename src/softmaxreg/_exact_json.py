@@ -74,7 +74,9 @@ def encode(value: Any) -> Any:
 
 def _encode_numpy_scalar(value: np.generic) -> dict:
     dtype = _checked_dtype(value.dtype.str)
-    return {"$numpy": [dtype.str, encode(value.item())]}
+    # a NumPy string scalar keeps trailing NUL characters that .item() would strip
+    item = str.__str__(value) if isinstance(value, np.str_) else value.item()
+    return {"$numpy": [dtype.str, encode(item)]}
 
 
 def _encode_array(array: np.ndarray) -> dict:
@@ -155,6 +157,8 @@ def _scalar(dtype: np.dtype, item: Any) -> np.generic:
         raise ValueError("a NumPy scalar cannot have the object dtype")
     if isinstance(item, (list, dict, tuple)) or item is None:
         raise ValueError(f"a NumPy scalar of dtype {dtype.str} holds one value, got {item!r:.80}")
+    if dtype.kind == "U" and isinstance(item, str):
+        return np.str_(item)  # (through an array, trailing NUL characters would be lost)
     return np.array(item, dtype=dtype)[()]
 
 

@@ -289,6 +289,26 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         W, b = _numpy_parameters(objective, result.theta)
         return W, b, result
 
+    # ------------------------------------------------------------------------------ files
+    def save(self, path, **metadata):
+        """Write the fitted model to one safetensors file, atomically (``softmaxreg.io.save``)."""
+        from softmaxreg.io import save
+
+        return save(self, path, **metadata)
+
+    @classmethod
+    def load(cls, path):
+        """A model written by :meth:`save`; refuses damaged files and pickles (``io.load``)."""
+        from softmaxreg.io import load
+
+        return load(path, cls=cls)
+
+    def to_onnx(self, preprocessing="auto"):
+        """The ONNX graph ``X -> (label, probabilities)`` (``softmaxreg.onnx_export``)."""
+        from softmaxreg.onnx_export import to_onnx
+
+        return to_onnx(self, preprocessing)
+
     # ------------------------------------------------------------------------------ predict
     def decision_function(self, X):
         """Net inputs ``z = X W^T + b``: shape (n,) for two classes, else (n, K)."""

@@ -22,9 +22,10 @@ import numpy as np
 from softmaxreg import __version__
 from softmaxreg._exact_json import UnsupportedValueError, decode, encode
 from softmaxreg._model_file import read_model_file, write_model_file
-from softmaxreg.errors import ModelFileError
+from softmaxreg.errors import DataNotFoundError, ModelFileError
 
 KINDS = ("binary", "multinomial", "ovr", "multilabel")
+MODEL_FILE = "model.safetensors"  # the model's name inside a run folder
 REQUIRED_TENSORS = ("coef", "intercept")
 OPTIONAL_TENSORS = ("loss_history",)
 
@@ -85,6 +86,25 @@ def load(path: str | os.PathLike, cls: type | None = None) -> Any:
     if state["metrics"] is not None:
         model.metrics_ = state["metrics"]
     return model
+
+
+def model_file_at(location: str | os.PathLike) -> Path:
+    """The model file for ``location``: a run folder (its ``model.safetensors``) or the file.
+
+    Used by the command line and the server, which accept either; :func:`load` itself takes
+    the file.
+    """
+    path = Path(location).expanduser()
+    if path.is_dir():
+        if not (path / MODEL_FILE).is_file():
+            raise DataNotFoundError(
+                f"{str(location)!r} is a folder without a {MODEL_FILE}; give the folder "
+                "`softmaxreg train ... --out DIR` wrote, or the model file itself"
+            )
+        return path / MODEL_FILE
+    if not path.exists():
+        raise DataNotFoundError(f"no model at {str(location)!r}: no such file or folder")
+    return path
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:

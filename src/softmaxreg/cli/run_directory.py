@@ -12,27 +12,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from softmaxreg.errors import DataError, DataNotFoundError
+from softmaxreg.errors import DataError
 
-MODEL_FILE = "model.safetensors"
 CHECKPOINT_FILE = "checkpoint.safetensors"
 METRICS_FILE = "metrics.json"
-
-
-def model_path(location: str | Path) -> Path:
-    """The model file for ``location``: a run folder (its model.safetensors) or a file."""
-    path = Path(location).expanduser()
-    if path.is_dir():
-        path = path / MODEL_FILE
-        if not path.exists():
-            raise DataNotFoundError(
-                f"{str(location)!r} is a folder without a {MODEL_FILE}; give the folder a "
-                "`softmaxreg train ... --out DIR` wrote, or the model file itself"
-            )
-        return path
-    if not path.exists():
-        raise DataNotFoundError(f"no model at {str(location)!r}: no such file or folder")
-    return path
 
 
 def prepare_output_folder(folder: str | Path) -> Path:

@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 from softmaxreg.cli.console import console
-from softmaxreg.cli.run_directory import METRICS_FILE, MODEL_FILE, prepare_output_folder
+from softmaxreg.cli.run_directory import METRICS_FILE, prepare_output_folder
+from softmaxreg.io import MODEL_FILE
 
 
 def train_at_scale(options, folder: Path, *, distributed: bool, timeout_s: float) -> None:

@@ -23,11 +23,11 @@ from softmaxreg.cli.epoch_monitor import EpochHistory, EpochMonitor, loss_and_ac
 from softmaxreg.cli.run_directory import (
     CHECKPOINT_FILE,
     METRICS_FILE,
-    MODEL_FILE,
     is_shards_folder,
     prepare_output_folder,
 )
 from softmaxreg.errors import DataError
+from softmaxreg.io import MODEL_FILE
 
 MINIBATCH_SOLVERS = ("sgd", "sample-sgd")
 LECTURE_EPOCHS = 25
@@ -309,14 +309,11 @@ def _check_test_labels(y_train: np.ndarray, y_test: np.ndarray) -> None:
 
 def _read_checkpoint(folder: Path):
     from softmaxreg import io
-    from softmaxreg.cli.run_directory import model_path
-
     path = Path(folder) / CHECKPOINT_FILE
     if not path.exists():
         done = Path(folder) / MODEL_FILE
         hint = " (its run already finished)" if done.exists() else ""
         raise DataError(f"--resume {str(folder)!r}: there is no {CHECKPOINT_FILE}{hint}")
-    model_path(path)
     checkpoint = io.load(path)
     saved = checkpoint.metrics_
     options = TrainingOptions(**saved["options"])

@@ -46,11 +46,7 @@ def read_grey(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as image:
             image.load()
-            if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-                rgba = image.convert("RGBA")
-                white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                image = Image.alpha_composite(white, rgba)
-            grey = np.asarray(image.convert("L"), dtype=np.float64) / 255.0
+            grey = grey_on_white(image)
     except FileNotFoundError:
         raise DataNotFoundError(f"image file not found: {path}") from None
     except UnidentifiedImageError:
@@ -58,6 +54,18 @@ def read_grey(path: Path) -> np.ndarray:
     except (OSError, ValueError) as error:
         raise DataError(f"{path}: damaged or unreadable image ({error})") from None
     return grey
+
+
+def grey_on_white(image) -> np.ndarray:
+    """A Pillow image as grey values ``g = L / 255`` in [0, 1], float64; transparent parts are
+    composited onto white paper first (a drawn digit on a transparent canvas)."""
+    from PIL import Image
+
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, rgba)
+    return np.asarray(image.convert("L"), dtype=np.float64) / 255.0
 
 
 def mnist_style(grey: np.ndarray, source: Path | str = "image") -> np.ndarray:

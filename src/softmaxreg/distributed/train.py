@@ -44,7 +44,6 @@ from softmaxreg.estimator import LogisticRegression, _combined_history
 from softmaxreg.solvers import DEFAULT_SOLVER, MINIBATCH_SOLVERS, solve
 
 SGD_ORDERS = ("shards", "global")
-MODEL_NAME = "model.safetensors"
 REPORT_NAME = "training.json"
 
 
@@ -255,9 +254,9 @@ def _solver_name(params: dict) -> str:
 
 def _write_results(model: LogisticRegression, summary: dict, out_dir: Path) -> None:
     """Rank 0: ``model.safetensors`` (softmaxreg.io.save) and ``training.json``, atomically."""
-    from softmaxreg.io import save
+    from softmaxreg.io import MODEL_FILE, save
 
     os.makedirs(out_dir, exist_ok=True)
     metrics = {key: summary[key] for key in ("test_accuracy",) if key in summary}
-    save(model, out_dir / MODEL_NAME, metrics=metrics or None)
+    save(model, out_dir / MODEL_FILE, metrics=metrics or None)
     write_bytes_atomic(out_dir / REPORT_NAME, json.dumps(summary, indent=1).encode())

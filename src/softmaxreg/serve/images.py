@@ -11,7 +11,7 @@ import io
 
 import numpy as np
 
-from softmaxreg.datasets.images import mnist_style
+from softmaxreg.datasets.images import grey_on_white, mnist_style
 
 ACCEPTED_FORMATS = ("PNG", "JPEG")
 MAX_IMAGE_PIXELS = 4096 * 4096
@@ -43,11 +43,7 @@ def upload_to_pixels(data: bytes, name: str = "upload") -> np.ndarray:
                     status=413,
                 )
             image.load()
-            if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-                rgba = image.convert("RGBA")
-                white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                image = Image.alpha_composite(white, rgba)
-            grey = np.asarray(image.convert("L"), dtype=np.float64) / 255.0
+            grey = grey_on_white(image)
     except UnidentifiedImageError:
         raise ImageError(
             f"{name} is not a PNG or JPEG image; upload a PNG or JPEG of one digit", status=415

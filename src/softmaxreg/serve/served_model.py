@@ -10,9 +10,7 @@ from typing import Any
 import numpy as np
 
 from softmaxreg import preprocessing
-from softmaxreg.errors import DataNotFoundError
 
-MODEL_FILE = "model.safetensors"
 IMAGE_FEATURES = 784
 
 
@@ -56,28 +54,13 @@ class ServedModel:
         return labels, probabilities
 
 
-def model_file(location: str | os.PathLike) -> Path:
-    """The model file for ``location``: a run folder (its model.safetensors) or the file."""
-    path = Path(location).expanduser()
-    if path.is_dir():
-        path = path / MODEL_FILE
-        if not path.is_file():
-            raise DataNotFoundError(
-                f"{str(location)!r} is a folder without a {MODEL_FILE}; give the folder "
-                "`softmaxreg train ... --out DIR` wrote, or the model file itself"
-            )
-    elif not path.exists():
-        raise DataNotFoundError(f"no model at {str(location)!r}: no such file or folder")
-    return path
-
-
 def load_served_model(location: str | os.PathLike) -> ServedModel:
     """Load and check the model once (``ModelFileError`` for a bad file); render templates
     for image models."""
     from softmaxreg import io
     from softmaxreg.serve.images import template_png
 
-    path = model_file(location)
+    path = io.model_file_at(location)
     metadata = io.read_metadata(path)
     served = ServedModel(io.load(path), metadata, path)
     if served.image_input:
