@@ -165,9 +165,6 @@ def test_mnist_model_in_onnxruntime():
 
 
 def test_estimator_to_onnx_method_gives_the_same_graph_as_the_function():
-    from softmaxreg import LogisticRegression
-    from softmaxreg.onnx_export import to_onnx
-
     X = np.random.default_rng(4).normal(size=(40, 3))
     model = LogisticRegression().fit(X, np.arange(40) % 3)
     assert model.to_onnx().SerializeToString() == to_onnx(model).SerializeToString()
