@@ -39,7 +39,7 @@ def warn_not_converged(method: str, n_iter: int, detail: str) -> None:
     warnings.warn(
         f"softmaxreg solver {method!r} did not converge after {n_iter} iterations ({detail}). "
         "Increase max_iter, loosen tol, or scale the features (e.g. StandardScaler); "
-        "with float32 data, dtype=torch.float64 allows tighter tolerances.",
+        "with float32 data, dtype='float64' allows tighter tolerances.",
         ConvergenceWarning,
         stacklevel=3,
     )
