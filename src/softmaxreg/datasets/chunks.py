@@ -158,7 +158,32 @@ def _npy_chunks(path: Path, chunk_rows: int, target, dtype) -> Iterator[np.ndarr
     label = target_column(columns, target, path)
     keep = slice(None) if label is None else [c for c in columns if c != label]
     names = [str(c) for c in columns if c != label]
-    for start in range(0, array.shape[0], chunk_rows):
-        block = np.array(array[start : start + chunk_rows, keep], dtype=dtype)
+    for start, rows in _npy_row_blocks(path, array, chunk_rows):
+        block = np.array(rows[:, keep], dtype=dtype)
         check_finite(block, path, columns=names, first_row=start + 1)
         yield block
+
+
+def _npy_row_blocks(path: Path, array: np.ndarray, chunk_rows: int):
+    """``(first row, rows)`` blocks of an .npy file's memory map.
+
+    A C-ordered file is read block by block with plain file reads: pages touched through a
+    memory map would stay in this process's resident memory (a 4 GB file would make a 4 GB
+    process), while read() leaves them to the kernel's page cache.
+    """
+    n_rows, n_columns = array.shape
+    if not isinstance(array, np.memmap) or not array.flags.c_contiguous:
+        for start in range(0, n_rows, chunk_rows):
+            yield start, array[start : start + chunk_rows]
+        return
+    row_bytes = n_columns * array.dtype.itemsize
+    offset, dtype = array.offset, array.dtype
+    del array  # unmap: from here on the file is only read
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        for start in range(0, n_rows, chunk_rows):
+            count = min(chunk_rows, n_rows - start)
+            data = handle.read(count * row_bytes)
+            if len(data) != count * row_bytes:
+                raise DataError(f"{path}: the file ends before row {start + count} (truncated)")
+            yield start, np.frombuffer(data, dtype=dtype).reshape(count, n_columns)
