@@ -51,7 +51,7 @@ def train_small_model(model_path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=5_000_000)
-    parser.add_argument("--chunk-rows", type=int, default=8192)
+    parser.add_argument("--chunk-rows", type=int, default=4096)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/softmaxreg-stream-bench"))
     parser.add_argument("--keep", action="store_true", help="Keep the generated files.")
     parser.add_argument("--json", type=Path, help="Also write the figures to this JSON file.")

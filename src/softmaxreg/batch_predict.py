@@ -27,7 +27,7 @@ from softmaxreg.errors import DataError
 
 OUTPUT_FORMATS = (".csv", ".json", ".jsonl")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-DEFAULT_CHUNK_ROWS = 8192
+DEFAULT_CHUNK_ROWS = 4096
 
 
 def output_format(path: str | Path) -> str:
@@ -130,23 +130,38 @@ def _write(handle: IO[str], fmt: str, classes, blocks) -> int:
             columns = (["file"] if names is not None else []) + ["label"]
             columns += [f"p_{name}" for name in class_names]
             handle.write(",".join(_csv_field(column) for column in columns) + "\n")
-        for index in range(len(labels)):
-            record = _record(labels[index], probabilities[index], names, index)
-            if fmt == ".csv":
-                fields = ([names[index]] if names is not None else []) + [record["label"]]
-                fields += [repr(float(p)) for p in probabilities[index]]
-                handle.write(",".join(_csv_field(field) for field in fields) + "\n")
-            elif fmt == ".jsonl":
-                handle.write(json.dumps(record) + "\n")
-            else:
-                handle.write(("" if rows == 0 else ", ") + json.dumps(record))
-            rows += 1
+        if fmt == ".csv":
+            handle.write(_csv_lines(labels, probabilities, names))
+            rows += len(labels)
+        else:
+            for index in range(len(labels)):
+                record = json.dumps(_record(labels[index], probabilities[index], names, index))
+                if fmt == ".jsonl":
+                    handle.write(record + "\n")
+                else:
+                    handle.write(("" if rows == 0 else ", ") + record)
+                rows += 1
         first = False
     if fmt == ".json":
         handle.write("]}\n")
     if fmt == ".csv" and first:
         handle.write(",".join(["label"] + [f"p_{name}" for name in class_names]) + "\n")
     return rows
+
+
+def _csv_lines(labels: np.ndarray, probabilities: np.ndarray, names) -> str:
+    """One block as CSV text: ``[file,]label,p_1,...`` per row, floats written exactly (repr)."""
+    row_format = ",".join(["%r"] * probabilities.shape[1])
+    prefixes = [_csv_field(_plain(label)) for label in labels]
+    if names is not None:
+        prefixes = [
+            f"{_csv_field(name)},{prefix}" for name, prefix in zip(names, prefixes, strict=True)
+        ]
+    lines = [
+        f"{prefix},{row_format % tuple(row)}\n"
+        for prefix, row in zip(prefixes, probabilities.tolist(), strict=True)
+    ]
+    return "".join(lines)
 
 
 def _record(label: Any, probabilities: np.ndarray, names, index: int) -> dict:

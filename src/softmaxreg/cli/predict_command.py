@@ -29,7 +29,7 @@ def predict(
         Path | None,
         typer.Option(help="Output: a .csv, .json or .jsonl file [default: CSV on stdout]."),
     ] = None,
-    chunk_rows: Annotated[int, typer.Option(help="Rows per block when streaming a file.")] = 8192,
+    chunk_rows: Annotated[int, typer.Option(help="Rows per block when streaming a file.")] = 4096,
     target: Annotated[
         str | None, typer.Option(help="A label column in the input to leave out (name or index).")
     ] = None,
