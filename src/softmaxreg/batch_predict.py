@@ -15,6 +15,7 @@ Output formats, chosen by the output file's extension:
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -42,9 +43,13 @@ def output_format(path: str | Path) -> str:
 
 
 def predict_block(model: Any, X: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Labels and class probabilities for one block of raw input rows."""
+    """Labels and class probabilities for one block of raw input rows (columns in the model's
+    feature order; multi-label: the 0/1 matrix ``[a_t > 0.5]``)."""
     X = preprocessing.apply(X, getattr(model, "preprocessing_", None), model.n_features_in_)
-    probabilities = model.predict_proba(X)
+    with warnings.catch_warnings():
+        # rows arrive as arrays already in the model's feature order (checked by the caller)
+        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        probabilities = np.asarray(model.predict_proba(X), dtype=np.float64)
     if getattr(model, "kind_", None) == "multilabel":
         labels = (probabilities > 0.5).astype(np.int64)
     else:

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from softmaxreg import preprocessing
+from softmaxreg.batch_predict import predict_block
 
 IMAGE_FEATURES = 784
 
@@ -44,14 +44,10 @@ class ServedModel:
         """Raw rows ``x`` -> ``x' = (x - shift) * scale`` (the stored preprocessing), then
         ``a = predict_proba(x')`` and ``label = classes_[argmax_t a_t]`` (multi-label:
         ``[a_t > 0.5]``)."""
-        spec = getattr(self.model, "preprocessing_", None)
-        X = preprocessing.apply(X, spec, self.n_features)
-        probabilities = np.asarray(self.model.predict_proba(X), dtype=np.float64)
+        labels, probabilities = predict_block(self.model, X)
         if self.model.kind_ == "multilabel":
-            labels = [[int(p > 0.5) for p in row] for row in probabilities]
-        else:
-            labels = [plain(v) for v in self.model.classes_[np.argmax(probabilities, axis=1)]]
-        return labels, probabilities
+            return [[int(value) for value in row] for row in labels], probabilities
+        return [plain(value) for value in labels], probabilities
 
 
 def load_served_model(location: str | os.PathLike) -> ServedModel:
