@@ -5,8 +5,7 @@ The heavy parts are imported on first use, so ``import softmaxreg`` (and the CLI
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from softmaxreg._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -24,12 +23,4 @@ _LAZY_EXPORTS = {
 
 __all__ = ["__version__", *_LAZY_EXPORTS]
 
-
-def __getattr__(name: str) -> Any:
-    module_name = _LAZY_EXPORTS.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'softmaxreg' has no attribute {name!r}")
-    module = importlib.import_module(module_name)
-    value = module if module_name.endswith("." + name) else getattr(module, name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY_EXPORTS)

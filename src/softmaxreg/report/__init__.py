@@ -16,8 +16,7 @@ The submodules import matplotlib only when a figure is asked for.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from softmaxreg._lazy import lazy_exports
 
 _EXPORTS = {
     "accuracy": "metrics",
@@ -48,11 +47,6 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    module_name = _EXPORTS.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'softmaxreg.report' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"softmaxreg.report.{module_name}"), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(
+    __name__, {name: f"{__name__}.{module}" for name, module in _EXPORTS.items()}
+)
