@@ -33,6 +33,18 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """For modules of tiny tensors: one intra-op thread avoids OpenMP wake-ups on shared cores
+    (``pytestmark = pytest.mark.usefixtures("one_torch_thread")``)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def run_cli(*args) -> int:
     """Run the ``softmaxreg`` command in-process; returns its exit status."""
     from softmaxreg.cli import main

@@ -37,13 +37,7 @@ LECTURE_MEAN_CROSS_ENTROPY = 0.9335
 LECTURE_PREDICTED = np.array([0, 1, 0, 2])
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """These tensors are tiny: one intra-op thread avoids OpenMP wake-ups on shared cores."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 EXTREME_Z = np.array([-1e4, -1e3, -100.0, -1.0, 0.0, 1.0, 100.0, 1e3, 1e4])

@@ -9,14 +9,7 @@ import torch.nn.functional as TF
 
 from softmaxreg import nn, scratch
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """These tensors are tiny: one intra-op thread avoids OpenMP wake-ups on shared cores."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_data(kind: str, seed: int = 0):

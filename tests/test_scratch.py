@@ -17,14 +17,7 @@ from softmaxreg.scratch import (
     SoftmaxRegression,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """These tensors are tiny: one intra-op thread avoids OpenMP wake-ups on shared cores."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def blobs(n_per_class: int, centers: list[list[float]], spread: float, seed: int):
