@@ -315,7 +315,7 @@ class LinearObjective:
         """``diag H``: ``C sum_i s_i a_ik (1 - a_ik) x_ij^2 (+ 1)`` for ``W``, the sum for ``b``."""
         K, m = self.n_outputs, self.n_features
         diagonal = torch.zeros(self.n_params, dtype=PARAM_DTYPE, device=self.device)
-        diagonal[: K * m] = design.squared().transposed_product(curvature).reshape(-1).double()
+        diagonal[: K * m] = design.squared_transposed_product(curvature).reshape(-1).double()
         if self.penalize:
             diagonal[: K * m] += 1.0
         if self.fit_intercept:

@@ -1,0 +1,67 @@
+"""The design matrix: blockwise squared products and row subsets that reuse their storage."""
+
+from __future__ import annotations
+
+import gc
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from softmaxreg._design_matrix import SQUARED_BLOCK_ROWS, make_design
+from softmaxreg.objective import LinearObjective
+
+
+def random_data(n, m, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, m))
+    X[rng.random((n, m)) < 0.5] = 0.0
+    return X, rng
+
+
+def test_squared_transposed_product_matches_g_t_times_x_squared():
+    n = 2 * SQUARED_BLOCK_ROWS + 37  # two full blocks and a partial one
+    X, rng = random_data(n, 6)
+    G = rng.normal(size=(n, 3))
+    expected = G.T @ (X * X)
+    for data in (X, sp.csr_matrix(X)):
+        design = make_design(data, torch.float64, torch.device("cpu"))
+        product = design.squared_transposed_product(torch.from_numpy(G))
+        np.testing.assert_allclose(product.numpy(), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_row_subsets_copy_into_free_storage_and_never_into_a_live_one():
+    X, rng = random_data(300, 4)
+    design = make_design(X, torch.float64, torch.device("cpu"))
+    first_rows, second_rows, third_rows = (torch.from_numpy(rng.permutation(300)[:50])
+                                           for _ in range(3))
+    first = design.rows(first_rows)
+    second = design.rows(second_rows)  # `first` is alive: a new block of memory
+    assert second.X.data_ptr() != first.X.data_ptr()
+    np.testing.assert_array_equal(first.X.numpy(), X[first_rows.numpy()])
+    second_storage = second.X.data_ptr()
+    del second
+    gc.collect()
+    third = design.rows(third_rows)  # `second` is gone: its storage is reused
+    assert third.X.data_ptr() == second_storage
+    np.testing.assert_array_equal(third.X.numpy(), X[third_rows.numpy()])
+    np.testing.assert_array_equal(first.X.numpy(), X[first_rows.numpy()])
+    other_size = design.rows(third_rows[:10])
+    np.testing.assert_array_equal(other_size.X.numpy(), X[third_rows[:10].numpy()])
+
+
+def test_two_live_subsampled_hessians_keep_their_own_rows():
+    X, rng = random_data(400, 5, seed=3)
+    y = rng.integers(0, 3, 400)
+    objective = LinearObjective(X, y, "multinomial", C=0.5, dtype=torch.float64)
+    theta = torch.from_numpy(rng.normal(size=objective.n_params))
+    v = torch.from_numpy(rng.normal(size=objective.n_params))
+    rows_a, rows_b = (torch.from_numpy(np.sort(rng.permutation(400)[:100])) for _ in range(2))
+    hvp_a, _ = objective.hessian_operator(theta, rows_a)
+    hvp_b, _ = objective.hessian_operator(theta, rows_b)
+    only_a = LinearObjective(X[rows_a.numpy()], y[rows_a.numpy()], "multinomial",
+                             C=0.5 * 400 / 100, dtype=torch.float64)
+    # the data term on rows_a, scaled by n / |rows_a| (C * 4), plus the same penalty
+    expected_a = only_a.hessian_vector_product(theta, v)
+    torch.testing.assert_close(hvp_a(v), expected_a)
+    assert not torch.allclose(hvp_b(v), expected_a)
