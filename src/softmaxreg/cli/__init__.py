@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``softmaxreg`` console script."""
     # Register the sub-commands (each module adds itself to ``app`` when imported).
     from softmaxreg.cli import (  # noqa: F401
+        bench_command,
         evaluate_command,
         export_command,
         predict_command,

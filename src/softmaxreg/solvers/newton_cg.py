@@ -27,7 +27,7 @@ from softmaxreg.solvers._line_search import wolfe_line_search
 # Data sets up to this many rows use the exact Hessian; larger ones a subsample of
 # max(SUBSAMPLE_MIN_ROWS, SUBSAMPLE_FRACTION * n) rows, redrawn each outer iteration. The
 # subsample is the fit's one copy of data rows, so its size is the fit's memory: 5% keeps
-# the MNIST fit at about a third of scikit-learn's fit memory (benchmarks/bench_mnist.py),
+# the MNIST fit at about a third of scikit-learn's fit memory (softmaxreg bench),
 # and the exact gradient keeps the convergence test unaffected (10% saved a few outer
 # iterations but not time: each Hessian-vector product costs half as much at 5%).
 EXACT_HESSIAN_MAX_ROWS = 20_000

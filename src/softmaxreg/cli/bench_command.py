@@ -1,0 +1,58 @@
+"""``softmaxreg bench``: softmaxreg against scikit-learn and the lecture's loop on MNIST."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from softmaxreg.bench.mnist_comparison import CONTENDERS
+from softmaxreg.cli.app import app
+from softmaxreg.cli.console import console
+
+
+@app.command()
+def bench(
+    only: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Run only this contender (repeat for several); default: all of "
+            + ", ".join(CONTENDERS) + ".",
+            metavar="NAME",
+        ),
+    ] = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Also write the results to this JSON file.")
+    ] = None,
+    train_rows: Annotated[
+        int | None,
+        typer.Option(help="Fit on the first N training images only (a quick look)."),
+    ] = None,
+) -> None:
+    """Fit MNIST (pixels / 255, C = 1) with each contender in its own process; print fit
+    seconds, test accuracy, final objective, memory, and the speed and memory ratios."""
+    from softmaxreg._atomic import check_output_path
+    from softmaxreg.bench.mnist_comparison import (
+        check_contenders,
+        format_table,
+        run_benchmark,
+        write_json,
+    )
+
+    names = tuple(only) if only else CONTENDERS
+    try:
+        check_contenders(names, train_rows)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    if json_path is not None:
+        check_output_path(json_path)
+    with console.status("") as status:
+        payload = run_benchmark(
+            names, train_rows,
+            on_start=lambda name: status.update(f"fitting {name} (its own process) ..."),
+        )
+    console.print(format_table(payload), highlight=False, markup=False, soft_wrap=True)
+    if json_path is not None:
+        write_json(payload, json_path)
+        console.print(f"results written to {json_path}")

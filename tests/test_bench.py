@@ -1,0 +1,63 @@
+"""``softmaxreg bench``: the MNIST comparison runs each contender in its own process and
+reports what it measured; refused set-ups exit 2 before anything runs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import run_cli
+
+from softmaxreg.bench.mnist_comparison import CONTENDERS
+
+
+@pytest.mark.mnist
+def test_bench_on_a_subset_measures_each_contender_and_reaches_the_target(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    status = run_cli("bench", "--train-rows", 2000, "--json", out,
+                     "--only", "softmaxreg-fullbatch", "--only", "sklearn-converged",
+                     "--only", "softmaxreg-sgd")
+    assert status == 0
+    printed = capsys.readouterr().out
+    payload = json.loads(out.read_text())
+    results = payload["results"]
+    # run in CONTENDERS order, whatever order --only named them in
+    assert list(results) == ["sklearn-converged", "softmaxreg-fullbatch", "softmaxreg-sgd"]
+    assert payload["train_rows"] == 2000
+    sklearn = results["sklearn-converged"]
+    assert payload["target_objective"] == sklearn["objective"]
+    # the full-batch fit stops once its float32 objective is at scikit-learn's
+    assert results["softmaxreg-fullbatch"]["objective"] <= sklearn["objective"] * (1 + 1e-5)
+    for name, result in results.items():
+        assert result["contender"] == name
+        assert result["test_accuracy"] > 0.85, name  # 2000 images: ~88% on the test set
+        assert result["fit_seconds"] > 0
+        assert result["peak_rss_mb"] >= result["rss_before_fit_mb"] > 50
+        assert result["fit_memory_mb"] == pytest.approx(
+            result["peak_rss_mb"] - result["rss_before_fit_mb"])
+        assert name in printed
+    speedup = payload["ratios"]["speedup_fullbatch_vs_sklearn_converged"]
+    assert speedup == pytest.approx(
+        sklearn["fit_seconds"] / results["softmaxreg-fullbatch"]["fit_seconds"])
+    assert f"speedup_fullbatch_vs_sklearn_converged: {speedup:.2f}x" in printed
+    assert payload["ratios"]["speedup_sgd_vs_lecture_loop"] is None  # no lecture loop ran
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--only", "sklearn-fast"], "unknown contender"),
+        (["--train-rows", "500", "--only", "softmaxreg-fullbatch"], "add sklearn-converged"),
+        (["--train-rows", "0"], "between 1 and 60000"),
+    ],
+)
+def test_bench_refuses_a_bad_set_up_before_running(args, message, capsys):
+    assert run_cli("bench", *args) == 2
+    assert message in " ".join(capsys.readouterr().err.split())
+
+
+def test_every_contender_is_listed_in_the_help(capsys):
+    assert run_cli("bench", "--help") == 0
+    help_text = "".join(capsys.readouterr().out.split())
+    for name in CONTENDERS:
+        assert name in help_text
