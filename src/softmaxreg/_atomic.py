@@ -87,20 +87,16 @@ def atomic_write(
         raise ValueError(f"atomic_write writes files: mode 'wb' or 'w', not {mode!r}")
     target = check_output_path(path)
     temporary = _temporary_path(target)
-    # 0o666 masked by the umask: the same permissions a plain open(path, "w") would give
+    # exclusive creation ("x"), with the permissions a plain open(path, "w") would give;
+    # ``handle.name`` is the temporary file's path (a download checks its content there)
     try:
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        handle = open(temporary, mode.replace("w", "x"), encoding=encoding, newline=newline)  # noqa: SIM115
     except PermissionError:
         raise DataError(
             f"cannot write {str(target)!r}: no permission to create files in the folder "
             f"{str(target.parent)!r}"
         ) from None
     try:
-        try:
-            handle = os.fdopen(descriptor, mode, encoding=encoding, newline=newline)
-        except BaseException:
-            os.close(descriptor)
-            raise
         with handle:
             yield handle
             handle.flush()

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from softmaxreg.datasets._paths import atomic_output
+from softmaxreg._atomic import atomic_write
 from softmaxreg.errors import DataError, DataNotFoundError
 
 _CHUNK = 1 << 16
@@ -92,7 +92,8 @@ def _describe(error: BaseException) -> str:
 
 def _fetch_verified(url: str, remote: RemoteFile, destination: Path, *, progress: bool) -> None:
     """Stream ``url`` into a temporary file, check the digest, then rename onto ``destination``."""
-    with atomic_output(destination) as handle:
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(destination, "wb") as handle:
         digest = hashlib.sha256()
         with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response:
             total = response.headers.get("Content-Length")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from softmaxreg.datasets._paths import atomic_output
+from softmaxreg._atomic import write_bytes_atomic
 from softmaxreg.errors import DataError, DataNotFoundError
 
 IDX_TYPES: dict[int, np.dtype] = {
@@ -128,6 +128,6 @@ def write_idx(path: str | Path, array: np.ndarray, *, compress: bool | None = No
         compress = path.suffix == ".gz"
     if compress:
         payload = gzip.compress(payload, mtime=0)
-    with atomic_output(path) as handle:
-        handle.write(payload)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(path, payload)
     return path
