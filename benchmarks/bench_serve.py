@@ -4,7 +4,8 @@
 
 1. without ``--model``: fits an MNIST-shaped model (784 features, 10 classes) on seeded
    random data and saves it in a temporary folder (serving speed does not depend on accuracy);
-2. starts ``softmaxreg.serve.run`` in a subprocess on a free loopback port;
+2. starts the server in a child process on a free loopback port
+   (``softmaxreg.serve.serve_in_background``);
 3. a second process (this script with ``--client``) keeps ``--connections`` requests in
    flight with an httpx async client for ``--duration`` seconds per phase, first single-row
    then ``--batch-rows``-row ``POST /predict`` requests (features 0..255, seeded);
@@ -16,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,10 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-SERVER = (
-    "import sys; from softmaxreg.serve import run; "
-    "run(sys.argv[1], port=int(sys.argv[2]), workers=int(sys.argv[3]), log_level='warning')"
-)
+from softmaxreg.serve import serve_in_background
 
 
 def fit_mnist_shaped_model(folder: Path, seed: int = 0) -> Path:
@@ -47,40 +43,6 @@ def fit_mnist_shaped_model(folder: Path, seed: int = 0) -> Path:
     path = folder / "model.safetensors"
     save(model, path, preprocessing=preprocessing.affine(0.0, 1.0 / 255.0))
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextlib.contextmanager
-def server(model: Path, workers: int):
-    import httpx
-
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-c", SERVER, str(model), str(port), str(workers)])
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise SystemExit(f"the server exited with status {process.returncode}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise SystemExit("the server did not answer /healthz within 120 s")
-            time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 async def load_phase(url: str, rows: int, connections: int, duration: float, seed: int) -> dict:
@@ -148,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     with tempfile.TemporaryDirectory(prefix="softmaxreg-bench-serve-") as folder:
         model = Path(args.model) if args.model else fit_mnist_shaped_model(Path(folder))
-        with server(model, args.workers) as url:
+        with serve_in_background(model, workers=args.workers, startup_timeout=120) as url:
             command = [sys.executable, __file__, "--client", url]
             command += ["--duration", str(args.duration), "--connections", str(args.connections)]
             command += ["--batch-rows", str(args.batch_rows)]

@@ -3,19 +3,16 @@ driven by Playwright, a digit drawn on the page's canvas, a prediction and its b
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 from test_serve_models import fit_digit_model, fit_iris_model, iris_frame
+
+from softmaxreg.serve import serve_in_background
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -27,11 +24,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SERVER = (
-    "import sys; from softmaxreg.serve import run; "
-    "run(sys.argv[1], port=int(sys.argv[2]), log_level='warning')"
-)
-
 if not Path(CHROMIUM).exists():
     pytest.skip(
         f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium)",
@@ -53,43 +45,6 @@ def wait_until(page, function: str, timeout: float = 15.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"still false after {timeout} s: {function}")
         time.sleep(0.1)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextlib.contextmanager
-def serving(model_path: Path):
-    """A real ``softmaxreg.serve.run`` process on a free localhost port; yields its URL."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-c", SERVER, str(model_path), str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"server exited: {process.stdout.read().decode()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise AssertionError("server did not answer /healthz within 60 s")
-            time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +102,7 @@ def test_drawing_a_seven_shows_the_prediction_and_bars(browser_context, tmp_path
     page.on("pageerror", lambda error: errors.append(str(error)))
     outside = []
     page.on("request", lambda r: outside.append(r.url) if "127.0.0.1" not in r.url else None)
-    with serving(model_path) as url:
+    with serve_in_background(model_path) as url:
         page.goto(url + "/")
         page.wait_for_selector("#draw-section:not(.hidden)")
         wait_until(
@@ -200,7 +155,7 @@ def test_tabular_model_gets_a_feature_form(browser_context, tmp_path):
     X, _ = iris_frame()
     row = X.iloc[120]
     page = browser_context.new_page()
-    with serving(model_path) as url:
+    with serve_in_background(model_path) as url:
         page.goto(url + "/")
         page.wait_for_selector("#form-section:not(.hidden)")
         assert page.is_hidden("#draw-section") and page.is_hidden("#templates-section")

@@ -3,7 +3,8 @@
 ``create_app(model_path)`` builds the FastAPI app; ``run(model_dir)`` serves it with
 uvicorn on 127.0.0.1 unless another host is given. Endpoints: ``POST /predict``,
 ``POST /predict/image``, ``GET /model``, ``GET /model/templates/{k}.png``, ``GET /healthz``,
-``GET /`` (the page), ``/openapi.json`` and ``/docs``.
+``GET /`` (the page), ``/openapi.json`` and ``/docs``. ``serve_in_background(model_dir)``
+runs the server in a child process and yields its URL (tests, benchmarks, notebooks).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from softmaxreg.serve.app import (
     DEFAULT_MAX_IMAGE_BYTES,
     create_app,
 )
+from softmaxreg.serve.background import serve_in_background
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -102,4 +104,5 @@ __all__ = [
     "DEFAULT_PORT",
     "create_app",
     "run",
+    "serve_in_background",
 ]
