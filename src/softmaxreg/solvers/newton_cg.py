@@ -6,7 +6,8 @@ small data; on large data the data term is estimated on a random subset of the r
 "subsampled Hessian") and the preconditioner is ``diag(H)^-1``. CG stops when
 ``||r|| <= min(0.5, sqrt(||g||)) ||g||`` (the forcing sequence of scikit-learn's newton-cg)
 or on negative curvature; the step length comes from a strong-Wolfe line search starting
-at the Newton step ``alpha = 1``. The gradient and the value are always exact, so the
+at the Newton step ``alpha = 1`` (with a subsampled Hessian: at 1.5 times the last accepted
+step, at most 1). The gradient and the value are always exact, so the
 stopping rule is the same as for the other full-batch solvers.
 """
 
@@ -34,6 +35,12 @@ EXACT_HESSIAN_MAX_ROWS = 20_000
 SUBSAMPLE_FRACTION = 0.05
 SUBSAMPLE_MIN_ROWS = 2_500
 MAX_CG_ITER = 200
+# With a subsampled Hessian the Newton step is systematically too long (the inverse of a
+# sample Hessian overestimates H^-1 on average): on MNIST the accepted steps settle at
+# 0.1-0.4, so a line search from alpha = 1 spends a rejected trial (one pass over the data)
+# nearly every iteration. It starts instead at this factor times the last accepted step
+# (capped at 1), which cut MNIST's passes from 49 to 35; exact Hessians keep alpha = 1.
+SUBSAMPLED_STEP_GROWTH = 1.5
 
 
 def preconditioned_cg(hvp, rhs, inverse_diagonal, tolerance, max_iter):
@@ -79,7 +86,7 @@ def newton_cg(
     generator = torch.Generator().manual_seed(0 if random_state is None else int(random_state))
     theta = theta0.clone()
     value, grad = objective.value_and_grad(theta)
-    history, n_iter, stalled = [], 0, False
+    history, n_iter, stalled, last_alpha = [], 0, False, 1.0
     converged = gradient_converged(objective, grad, tol)
     while not converged and n_iter < max_iter:
         rows = _hessian_rows(objective.n_samples, generator)
@@ -93,11 +100,15 @@ def newton_cg(
         )
         # the Jacobi preconditioner would otherwise drift along f's flat directions
         direction = objective.remove_flat_directions(direction)
-        step = wolfe_line_search(objective.value_and_grad, theta, value, grad, direction, 1.0)
+        first_alpha = 1.0 if rows is None else min(1.0, SUBSAMPLED_STEP_GROWTH * last_alpha)
+        step = wolfe_line_search(
+            objective.value_and_grad, theta, value, grad, direction, first_alpha
+        )
         if step is None:
             stalled = True
             break
         n_iter += 1
+        last_alpha = step.alpha
         theta = theta + step.alpha * direction
         value, grad = step.value, step.grad
         history.append(value)
