@@ -5,7 +5,6 @@ the behaviour a user relies on (labels, input kinds, weights, warm starts, multi
 from __future__ import annotations
 
 import functools
-import os
 import warnings
 
 import numpy as np
@@ -518,8 +517,6 @@ def test_clear_errors_for_bad_parameters(parameters, message):
 # ------------------------------------------------------------------------ MNIST
 @pytest.mark.mnist
 def test_mnist_defaults_converge_below_scikit_learns_objective():
-    if not os.environ.get("SOFTMAXREG_DATA"):
-        pytest.skip("SOFTMAXREG_DATA is not set (CI sets it)")
     X, y = softmaxreg.datasets.load_mnist("train", download=False)
     X_test, y_test = softmaxreg.datasets.load_mnist("test", download=False)
     X = X.astype(np.float32) / np.float32(255)
@@ -529,6 +526,6 @@ def test_mnist_defaults_converge_below_scikit_learns_objective():
     value = sklearn_objective(model.coef_, model.intercept_, X, y)
     accuracy = model.score(X_test.astype(np.float32) / np.float32(255), y_test)
     print(f"MNIST: objective {value:.2f}, test accuracy {accuracy:.4f}, n_iter {model.n_iter_}")
-    assert value <= 13958.46
+    assert value <= 13962.22  # scikit-learn 1.9's LogisticRegression(max_iter=1000)
     assert accuracy >= 0.925
     assert model.predict(X_test[:4].astype(np.float32) / 255).tolist() == [7, 2, 1, 0]
