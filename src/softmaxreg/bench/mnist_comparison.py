@@ -284,10 +284,11 @@ def run_benchmark(names=CONTENDERS, train_rows: int | None = None, on_start=None
     ``{"target_objective", "train_rows", "results": {name: measurements}, "ratios"}``.
     """
     check_contenders(names, train_rows)
-    from softmaxreg.datasets import load_mnist
+    from softmaxreg.datasets.mnist import find_mnist_folder, load_mnist
 
     for split in ("train", "test"):  # fetched (and verified) once, here, if absent
-        load_mnist(split, download=True, progress=on_start is not None)
+        if find_mnist_folder(split) is None:
+            load_mnist(split, download=True, progress=on_start is not None)
     subset = train_rows is not None and train_rows < MNIST_TRAIN_ROWS
     results, target = {}, None if subset else REFERENCE_OBJECTIVE
     for name in (name for name in CONTENDERS if name in names):
