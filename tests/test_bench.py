@@ -61,3 +61,9 @@ def test_every_contender_is_listed_in_the_help(capsys):
     help_text = "".join(capsys.readouterr().out.split())
     for name in CONTENDERS:
         assert name in help_text
+
+
+def test_bench_says_it_needs_linux_elsewhere(monkeypatch, capsys):
+    monkeypatch.setattr("sys.platform", "darwin")
+    assert run_cli("bench", "--only", "softmaxreg-sgd") == 1
+    assert "Linux only, not darwin" in " ".join(capsys.readouterr().err.split())

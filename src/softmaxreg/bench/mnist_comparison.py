@@ -42,7 +42,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -67,6 +66,8 @@ MNIST_TRAIN_ROWS = 60_000
 
 def peak_rss_mb() -> float:
     """This process's peak resident set size so far (Linux reports ``ru_maxrss`` in KiB)."""
+    import resource  # POSIX only: imported here so that the CLI loads everywhere
+
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -262,7 +263,13 @@ def run_in_subprocess(name: str, target: float | None, train_rows: int | None = 
 
 
 def check_contenders(names, train_rows: int | None) -> None:
-    """Refuse unknown contenders and a full-batch run on a subset with no target."""
+    """Refuse unknown contenders, a full-batch run on a subset with no target, and systems
+    whose memory cannot be measured the way the table reports it (Linux only)."""
+    if not sys.platform.startswith("linux"):
+        raise SoftmaxregError(
+            f"the MNIST benchmark reads memory from /proc and getrusage (KiB): Linux only, "
+            f"not {sys.platform}"
+        )
     unknown = [name for name in names if name not in CONTENDERS]
     if unknown:
         raise ValueError(f"unknown contender(s) {unknown}; choose from {', '.join(CONTENDERS)}")
