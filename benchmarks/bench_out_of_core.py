@@ -18,32 +18,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
-BLOCK_ROWS = 65_536
-
-
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process in MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def generated_blocks(n_rows: int, n_features: int, n_classes: int, seed: int):
-    """``(X_block, y_block)``: ``x ~ N(0, 1)``, ``y = argmax(x W_true^T + noise)``, seeded."""
-    rng = np.random.default_rng(seed)
-    W_true = rng.normal(size=(n_classes, n_features)).astype(np.float32) / np.sqrt(n_features)
-    for start in range(0, n_rows, BLOCK_ROWS):
-        rows = min(BLOCK_ROWS, n_rows - start)
-        X = rng.standard_normal((rows, n_features), dtype=np.float32)
-        noise = rng.gumbel(size=(rows, n_classes)).astype(np.float32)
-        yield X, np.argmax(X @ W_true.T * 3 + noise, axis=1)
+from softmaxreg.bench.memory import peak_rss_mb
+from softmaxreg.bench.synthetic import synthetic_arrays, synthetic_blocks
 
 
 def generate(args) -> None:
@@ -51,7 +33,7 @@ def generate(args) -> None:
 
     n_rows = int(args.gb * 1e9 / (4 * args.features))
     began = time.perf_counter()
-    shards = write_shards(generated_blocks(n_rows, args.features, args.classes, args.seed),
+    shards = write_shards(synthetic_blocks(n_rows, args.features, args.classes, args.seed),
                           args.dir, args.rows_per_shard, overwrite=True)
     print(json.dumps({"phase": "generate", "rows": shards.n_rows, "shards": shards.n_shards,
                       "feature_gb": shards.n_rows * shards.n_features * 4 / 1e9,
@@ -97,10 +79,7 @@ def train_in_memory(args) -> None:
 
     torch.set_num_threads(args.threads)
     n_rows = int(args.fit_gb * 1e9 / (4 * args.features))
-    blocks = list(generated_blocks(n_rows, args.features, args.classes, args.seed))
-    X = np.concatenate([X for X, _ in blocks])
-    y = np.concatenate([y for _, y in blocks])
-    del blocks
+    X, y = synthetic_arrays(n_rows, args.features, args.classes, args.seed)
     objective = LinearObjective(X, y, "multinomial")
     theta = objective.zeros()
     began = time.perf_counter()

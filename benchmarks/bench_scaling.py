@@ -25,23 +25,7 @@ import time
 
 import numpy as np
 
-BLOCK_ROWS = 65_536
-
-
-def synthetic_blocks(n_rows: int, n_features: int, n_classes: int, seed: int = 0):
-    """Seeded blocks ``x ~ N(0, 1)`` (float32), ``y = argmax(x W^T + Gumbel noise)``."""
-    rng = np.random.default_rng(seed)
-    W = rng.normal(size=(n_classes, n_features)).astype(np.float32) / np.sqrt(n_features)
-    for start in range(0, n_rows, BLOCK_ROWS):
-        rows = min(BLOCK_ROWS, n_rows - start)
-        X = rng.standard_normal((rows, n_features), dtype=np.float32)
-        noise = rng.gumbel(size=(rows, n_classes)).astype(np.float32)
-        yield X, np.argmax(X @ W.T * 3 + noise, axis=1)
-
-
-def in_memory(n_rows: int, args):
-    blocks = list(synthetic_blocks(n_rows, args.features, args.classes))
-    return np.concatenate([X for X, _ in blocks]), np.concatenate([y for _, y in blocks])
+from softmaxreg.bench.synthetic import synthetic_arrays, synthetic_blocks
 
 
 def timed(function) -> float:
@@ -63,7 +47,7 @@ def rows_scaling(args) -> None:
     for n_rows in args.sizes:
         folder = None
         if n_rows <= args.in_memory_max:
-            X, y = in_memory(n_rows, args)
+            X, y = synthetic_arrays(n_rows, args.features, args.classes)
             objective = LinearObjective(X, y, "multinomial", device=args.device)
             minibatch = objective
             where = "memory"
@@ -106,7 +90,7 @@ def process_worker(args) -> None:
 
     context = init_process_group_from_env(args.device)
     try:
-        X, y = in_memory(args.rows, args)
+        X, y = synthetic_arrays(args.rows, args.features, args.classes)
         classes = np.arange(args.classes)
         source = ArrayRows(X, y, classes)
         objective = allreduce_objective(source, "multinomial", context)

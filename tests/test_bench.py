@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from conftest import run_cli
 
@@ -67,3 +68,17 @@ def test_bench_says_it_needs_linux_elsewhere(monkeypatch, capsys):
     monkeypatch.setattr("sys.platform", "darwin")
     assert run_cli("bench", "--only", "softmaxreg-sgd") == 1
     assert "Linux only, not darwin" in " ".join(capsys.readouterr().err.split())
+
+
+def test_synthetic_data_is_seeded_blockwise_and_the_arrays_are_its_blocks():
+    from softmaxreg.bench.synthetic import BLOCK_ROWS, synthetic_arrays, synthetic_blocks
+
+    n_rows = BLOCK_ROWS + 10
+    blocks = list(synthetic_blocks(n_rows, 5, 3, seed=7))
+    assert [X.shape for X, _ in blocks] == [(BLOCK_ROWS, 5), (10, 5)]
+    assert all(X.dtype == np.float32 for X, _ in blocks)
+    X, y = synthetic_arrays(n_rows, 5, 3, seed=7)
+    np.testing.assert_array_equal(X, np.concatenate([X for X, _ in blocks]))
+    np.testing.assert_array_equal(y, np.concatenate([y for _, y in blocks]))
+    assert set(np.unique(y)) == {0, 1, 2}
+    assert not np.array_equal(synthetic_arrays(100, 5, 3, seed=8)[0], X[:100])

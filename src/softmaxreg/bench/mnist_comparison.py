@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -52,6 +51,7 @@ from pathlib import Path
 import numpy as np
 
 from softmaxreg._atomic import atomic_write
+from softmaxreg.bench.memory import current_rss_mb, peak_rss_mb
 from softmaxreg.errors import SoftmaxregError
 
 CONTENDERS = (
@@ -62,19 +62,6 @@ CONTENDERS = (
 # when that contender is not part of the run
 REFERENCE_OBJECTIVE = 13962.22
 MNIST_TRAIN_ROWS = 60_000
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident set size so far (Linux reports ``ru_maxrss`` in KiB)."""
-    import resource  # POSIX only: imported here so that the CLI loads everywhere
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def current_rss_mb() -> float:
-    """This process's resident set size now, from /proc/self/statm."""
-    pages = int(Path("/proc/self/statm").read_text().split()[1])
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def load_data(train_rows: int | None = None):
