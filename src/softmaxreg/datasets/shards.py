@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from softmaxreg._atomic import fsync_folder
 from softmaxreg.errors import DataError, DataNotFoundError
 
 MANIFEST_NAME = "manifest.json"
@@ -432,7 +433,7 @@ def _write_json_durably(path: Path, content: dict) -> None:
 
 def _replace_directory(temporary: Path, out_dir: Path) -> None:
     """Rename the finished ``temporary`` directory to ``out_dir`` (replacing an old one)."""
-    _fsync_folder(temporary)
+    fsync_folder(temporary)
     old = None
     if out_dir.exists():
         if not (out_dir / MANIFEST_NAME).is_file():
@@ -441,20 +442,9 @@ def _replace_directory(temporary: Path, out_dir: Path) -> None:
         old = out_dir.with_name(f".{out_dir.name}.{secrets.token_hex(4)}.old")
         os.replace(out_dir, old)
     os.replace(temporary, out_dir)
-    _fsync_folder(out_dir.parent)
+    fsync_folder(out_dir.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-
-
-def _fsync_folder(folder: Path) -> None:
-    try:
-        descriptor = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _plain(value):
