@@ -1,4 +1,6 @@
-"""Atomic file writes: a reader sees the old file or the new one, never half of either.
+"""Safe file access: atomic writes, and reads that only ever open regular files.
+
+Writes: a reader sees the old file or the new one, never half of either.
 
 Recipe (POSIX): write to a temporary file in the target's own folder, flush, ``fsync`` the
 file, ``os.replace`` it over the target (an atomic rename on one file system), then ``fsync``
@@ -7,6 +9,11 @@ the target untouched or completely replaced; at worst a stray ``.NAME.*.tmp`` fi
 
 Every module of softmaxreg that writes a file (models, ONNX graphs, checkpoints, predictions,
 reports) goes through :func:`atomic_write` or :func:`write_bytes_atomic`.
+
+Reads: every file softmaxreg reads (models, data sets, checkpoints) is opened with
+:func:`open_regular_file`, which refuses FIFOs, devices (``/dev/zero``, also behind a
+symlink), sockets and folders before a byte is read, so a read can neither hang nor run
+without end; its size is then known, and callers bound their work by it.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -46,6 +54,63 @@ def check_output_path(path: str | os.PathLike) -> Path:
     if not folder.is_dir():
         raise DataError(f"cannot write {str(target)!r}: {str(folder)!r} is a file, not a folder")
     return target
+
+
+_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def open_regular_file(path: str | os.PathLike, what: str = "file") -> IO[bytes]:
+    """Open ``path`` for binary reading, refusing anything that is not a regular file.
+
+    The file is opened without blocking (a FIFO with no writer would otherwise hang the
+    ``open``) and checked with ``fstat`` on the open descriptor, so a symlink to
+    ``/dev/zero`` or a FIFO is refused and no race can swap the file after the check.
+    ``what`` names the file in errors ("model file", "data file"). The size is
+    ``os.fstat(handle.fileno()).st_size``.
+
+    Raises :class:`~softmaxreg.errors.DataNotFoundError` when nothing is there and
+    :class:`~softmaxreg.errors.DataError` for a non-regular file or one that cannot be read.
+    """
+    name = str(path)
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise DataNotFoundError(f"no {what} at {name!r}: the file does not exist") from None
+    except IsADirectoryError:
+        raise DataError(f"{name!r} is not a regular file: it is a folder") from None
+    except OSError as error:
+        raise DataError(f"cannot read {what} {name!r}: {error.strerror or error}") from None
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((label for test, label in _KINDS if test(mode)), "not a plain file")
+            raise DataError(
+                f"{name!r} is not a regular file: it is {kind}; give the path of a "
+                f"{what} on disk"
+            )
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(descriptor, True)
+        return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
+def read_regular_file(path: str | os.PathLike, what: str = "file") -> bytes:
+    """All bytes of the regular file at ``path`` (see :func:`open_regular_file`).
+
+    Reads at most the size ``fstat`` reported, so a file that grows while it is read
+    cannot make the read run on.
+    """
+    with open_regular_file(path, what) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        return handle.read(size)
 
 
 def _temporary_path(target: Path) -> Path:
