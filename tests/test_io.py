@@ -24,7 +24,7 @@ import softmaxreg
 from softmaxreg import LogisticRegression
 from softmaxreg._atomic import atomic_write, write_bytes_atomic
 from softmaxreg._exact_json import decode, encode
-from softmaxreg._model_file import decode_model_file
+from softmaxreg._model_file import decode_model_file, metadata_sha256, metadata_text, weights_sha256
 from softmaxreg.errors import DataError, DataNotFoundError, ModelFileError
 from softmaxreg.io import load, read_metadata, save
 
@@ -156,11 +156,19 @@ def test_metadata_and_checksum_are_readable_with_plain_safetensors(tmp_path):
     assert np.array_equal(tensors["intercept"], model.intercept_)
     with safe_open(path, framework="numpy") as handle:
         metadata = json.loads(handle.metadata()["softmaxreg"])
+        text = handle.metadata()["softmaxreg"]
     digest = hashlib.sha256()
     for name in sorted(tensors):
-        digest.update(name.encode() + b"\x00" + tensors[name].astype("<f8").tobytes())
+        shape = ",".join(map(str, tensors[name].shape))
+        digest.update(
+            f"{name}\x00F64\x00{shape}\x00".encode() + tensors[name].astype("<f8").tobytes()
+        )
     assert metadata["weights_sha256"] == digest.hexdigest()
-    assert metadata["format"] == "softmaxreg-model" and metadata["format_version"] == 1
+    # the last field is the SHA-256 of the text written without it
+    unsigned, recorded = text.rsplit(',"metadata_sha256":', 1)
+    assert recorded == f'"{hashlib.sha256((unsigned + "}").encode()).hexdigest()}"}}'
+
+    assert metadata["format"] == "softmaxreg-model" and metadata["format_version"] == 2
     assert metadata["library_version"] == softmaxreg.__version__
     assert metadata["kind"] == "ovr" and metadata["n_outputs"] == 4
     summary = read_metadata(path)
@@ -245,13 +253,16 @@ def _valid_bytes(tmp_path, kind="binary") -> bytes:
 
 
 def _rewrite(data: bytes, change) -> bytes:
-    """The same file after ``change(metadata, tensors)``, checksum left as it was."""
+    """The same file after ``change(metadata, tensors)``, with the metadata's checksum
+    recomputed (so that the checks behind it are what refuses the file) and the weights'
+    checksum left as it was."""
     (length,) = struct.unpack("<Q", data[:8])
     header = json.loads(data[8 : 8 + length])
     metadata = json.loads(header["__metadata__"]["softmaxreg"])
     tensors = decode_model_file(data)[0]
     change(metadata, tensors)
-    return safetensors_save(tensors, metadata={"softmaxreg": json.dumps(metadata)})
+    metadata["metadata_sha256"] = metadata_sha256(metadata)
+    return safetensors_save(tensors, metadata={"softmaxreg": metadata_text(metadata)})
 
 
 def _refused(tmp_path, data: bytes, message: str) -> str:
@@ -265,11 +276,13 @@ def _refused(tmp_path, data: bytes, message: str) -> str:
 def test_missing_file_and_folder_are_refused(tmp_path):
     with pytest.raises(ModelFileError, match="does not exist"):
         load(tmp_path / "nothing.safetensors")
-    with pytest.raises(ModelFileError, match="is a folder"):
+    with pytest.raises(ModelFileError, match="is a folder without a model.safetensors"):
         load(tmp_path)
-    save(_fitted("binary")[0], tmp_path / "model.safetensors")
-    with pytest.raises(ModelFileError, match=r"did you mean .*model\.safetensors"):
-        load(tmp_path)
+    model = _fitted("binary")[0]
+    save(model, tmp_path / "model.safetensors")
+    # a run folder (what `softmaxreg train --out` writes) loads like its model file
+    assert np.array_equal(load(tmp_path).coef_, model.coef_)
+    assert read_metadata(tmp_path)["kind"] == "binary"
 
 
 def test_every_truncation_is_refused(tmp_path):
@@ -288,7 +301,7 @@ def test_checksum_mismatch_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("version", "message"), [(2, "newer softmaxreg"), (0, "not a format"), ("1", "not a format")]
+    ("version", "message"), [(3, "newer softmaxreg"), (0, "not a format"), ("1", "not a format")]
 )
 def test_unknown_format_version_is_refused(tmp_path, version, message):
     data = _rewrite(_valid_bytes(tmp_path), lambda meta, _: meta.update(format_version=version))
@@ -299,10 +312,7 @@ def test_shapes_that_disagree_with_metadata_are_refused(tmp_path):
     def extra_row(meta, tensors):
         tensors["coef"] = np.vstack([tensors["coef"], tensors["coef"]])
         tensors["intercept"] = np.concatenate([tensors["intercept"]] * 2)
-        digest = hashlib.sha256()
-        for name in sorted(tensors):
-            digest.update(name.encode() + b"\x00" + tensors[name].astype("<f8").tobytes())
-        meta["weights_sha256"] = digest.hexdigest()  # only the shapes are wrong
+        meta["weights_sha256"] = weights_sha256(tensors)  # only the shapes are wrong
 
     _refused(tmp_path, _rewrite(_valid_bytes(tmp_path), extra_row), "shapes disagree")
 
@@ -470,3 +480,305 @@ def test_library_never_unpickles():
         if forbidden.search(path.read_text(encoding="utf-8"))
     ]
     assert offenders == []
+
+
+# ------------------------------------------------------------------------------------------
+# every model softmaxreg saves loads again, whatever its header length
+# ------------------------------------------------------------------------------------------
+
+
+def _header_length(path) -> int:
+    with open(path, "rb") as handle:
+        return struct.unpack("<Q", handle.read(8))[0]
+
+
+def _save_with_header_length(model, path, target: int) -> None:
+    """Save ``model`` with a ``metrics`` note padded so that the header is ``target`` bytes."""
+    save(model, path, metrics={"note": ""})
+    padding = target - _header_length(path)
+    for _ in range(16):  # safetensors pads headers to 8 bytes; converge on the exact length
+        save(model, path, metrics={"note": "x" * max(padding, 0)})
+        if _header_length(path) == target:
+            return
+        padding += target - _header_length(path)
+    raise AssertionError(f"could not reach a header of {target} bytes")
+
+
+@pytest.mark.parametrize(
+    "header_length",
+    [
+        0x0480,  # 1152: the length's first byte is 0x80, its second 4 (a pickle's protocol 4)
+        0x0580,  # 1408: protocol 5
+        0x0498,  # (not a marker: a neighbour for comparison)
+        0x04034B50,  # its bytes are b"PK\x03\x04": a ZIP archive's marker (67 MB of metadata)
+    ],
+)
+def test_header_lengths_that_look_like_foreign_formats_still_load(tmp_path, header_length):
+    model, X = _fitted("multinomial")
+    path = tmp_path / "m.safetensors"
+    _save_with_header_length(model, path, header_length)
+    assert _header_length(path) == header_length
+    loaded = load(path)
+    assert np.array_equal(loaded.coef_, model.coef_)
+    assert np.array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    assert len(loaded.metrics_["note"]) > 0
+
+
+_LABEL_TEXT = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=400
+)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    labels=st.lists(_LABEL_TEXT, min_size=2, max_size=5, unique=True),
+    note_length=st.integers(min_value=0, max_value=70_000),
+    fit_seconds=st.floats(min_value=0, max_value=1e6, allow_nan=False),
+)
+def test_every_saved_model_loads_back_bit_for_bit(tmp_path, labels, note_length, fit_seconds):
+    """Property: across header lengths from a few hundred bytes to 70,000+, with any label
+    lengths and metadata, what save writes load reads back exactly."""
+    X, rng = _data(3, n=40, m=3)
+    y = np.asarray(labels, dtype=object)[np.arange(len(X)) % len(labels)]
+    model = LogisticRegression(max_iter=5).fit(X, y)
+    path = save(
+        model,
+        tmp_path / "m.safetensors",
+        metrics={"fit_seconds": fit_seconds, "note": "n" * note_length},
+    )
+    loaded = load(path)
+    assert _same_labels(loaded.classes_, model.classes_)
+    assert loaded.coef_.tobytes() == model.coef_.tobytes()
+    assert loaded.intercept_.tobytes() == model.intercept_.tobytes()
+    assert loaded.metrics_ == {"fit_seconds": fit_seconds, "note": "n" * note_length}
+    assert np.array_equal(loaded.predict(X), model.predict(X))
+
+
+def test_every_header_length_near_the_pickle_markers_loads(tmp_path):
+    """Every header length (they are multiples of 8) around the ones whose first two bytes
+    read as a pickle's (0x80, protocol 2..5), below 70,000 bytes: all decode."""
+    model, _ = _fitted("binary")
+    path = save(model, tmp_path / "m.safetensors", metrics={"note": ""})
+    base = path.read_bytes()
+    tensors, _ = decode_model_file(base)
+    (length,) = struct.unpack("<Q", base[:8])
+    metadata = json.loads(json.loads(base[8 : 8 + length])["__metadata__"]["softmaxreg"])
+    del metadata["metadata_sha256"]
+    wanted = {*range(0x0200, 0x0600, 8), *range(0x10200, 0x10600, 8)}
+    wanted = {target for target in wanted if target > length}
+    seen = set()
+    for target in sorted(wanted):
+        metadata["metrics"] = {"note": "p" * (target - length)}
+        signed = {**metadata, "metadata_sha256": metadata_sha256(metadata)}
+        data = safetensors_save(tensors, metadata={"softmaxreg": metadata_text(signed)})
+        seen.add(struct.unpack("<Q", data[:8])[0])
+        assert decode_model_file(data)[0]["coef"].tobytes() == model.coef_.tobytes()
+    assert {0x0480, 0x0580, 0x10280, 0x10380, 0x10480, 0x10580} <= seen
+
+
+def test_format_version_1_files_still_load(tmp_path):
+    """Files of the first format (weights checksum over names and bytes only, no metadata
+    checksum) load as before."""
+    model, X = _fitted("ovr")
+    data = save(model, tmp_path / "new.safetensors").read_bytes()
+    tensors = decode_model_file(data)[0]
+    (length,) = struct.unpack("<Q", data[:8])
+    metadata = json.loads(json.loads(data[8 : 8 + length])["__metadata__"]["softmaxreg"])
+    del metadata["metadata_sha256"]
+    metadata["format_version"] = 1
+    metadata["weights_sha256"] = weights_sha256(tensors, format_version=1)
+    old = tmp_path / "old.safetensors"
+    old.write_bytes(safetensors_save(tensors, metadata={"softmaxreg": json.dumps(metadata)}))
+    assert np.array_equal(load(old).predict_proba(X), model.predict_proba(X))
+    # a version-2 file must carry its metadata checksum
+    metadata["format_version"] = 2
+    metadata["weights_sha256"] = weights_sha256(tensors)
+    old.write_bytes(safetensors_save(tensors, metadata={"softmaxreg": json.dumps(metadata)}))
+    with pytest.raises(ModelFileError, match="records the metadata's checksum"):
+        load(old)
+
+
+# ------------------------------------------------------------------------------------------
+# the checksums cover what the file stores
+# ------------------------------------------------------------------------------------------
+
+
+def _header_and_body(data: bytes) -> tuple[dict, bytes]:
+    (length,) = struct.unpack("<Q", data[:8])
+    return json.loads(data[8 : 8 + length]), data[8 + length :]
+
+
+def _with_header(header_text: str, body: bytes) -> bytes:
+    encoded = header_text.encode("utf-8", "surrogatepass")
+    return struct.pack("<Q", len(encoded)) + encoded + body
+
+
+def test_editing_dtype_or_shape_in_the_header_is_refused(tmp_path):
+    model, _ = _fitted("binary")
+    model.loss_history_ = [3.0, 2.0, 1.5, 1.25]
+    header, body = _header_and_body(save(model, tmp_path / "m.safetensors").read_bytes())
+    # F64 -> F32 with twice the elements: the same bytes, read as garbage
+    entry = header["loss_history"]
+    entry["dtype"], entry["shape"] = "F32", [entry["shape"][0] * 2]
+    path = tmp_path / "edited.safetensors"
+    path.write_bytes(_with_header(json.dumps(header), body))
+    with pytest.raises(ModelFileError, match="edited.safetensors.*checksum mismatch"):
+        load(path)
+
+
+def test_edited_metadata_is_refused(tmp_path):
+    header, body = _header_and_body(_valid_bytes(tmp_path))
+    metadata = json.loads(header["__metadata__"]["softmaxreg"])
+    metadata["classes"]["$ndarray"][2].reverse()  # swap the two class labels
+    header["__metadata__"]["softmaxreg"] = json.dumps(metadata)
+    path = tmp_path / "edited.safetensors"
+    path.write_bytes(_with_header(json.dumps(header), body))
+    with pytest.raises(ModelFileError, match="checksum mismatch, the metadata is corrupted"):
+        load(path)
+
+
+def test_duplicate_names_are_refused(tmp_path):
+    header, body = _header_and_body(_valid_bytes(tmp_path))
+    coef = json.dumps(header["coef"])
+    text = json.dumps(header)
+    duplicated = text.replace('"coef": ', f'"coef": {coef}, "coef": ', 1)
+    path = tmp_path / "twice.safetensors"
+    path.write_bytes(_with_header(duplicated, body))
+    with pytest.raises(ModelFileError, match=r"twice.safetensors.*the name 'coef' appears twice"):
+        load(path)
+
+
+def test_lone_surrogates_are_refused_on_load_and_save(tmp_path):
+    header, body = _header_and_body(_valid_bytes(tmp_path))
+    text = json.dumps(header).replace('"coef"', '"\\ud800"', 1)
+    path = tmp_path / "surrogate.safetensors"
+    path.write_bytes(_with_header(text, body))
+    with pytest.raises(ModelFileError, match="surrogate.safetensors.*lone surrogate"):
+        load(path)
+    model, _ = _fitted("binary")
+    with pytest.raises(ModelFileError, match="cannot save metrics: the string .* not valid"):
+        save(model, tmp_path / "m.safetensors", metrics={"name": "\ud800"})
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_deeply_nested_metrics_are_refused_with_a_model_file_error(tmp_path):
+    model, _ = _fitted("binary")
+    nested: dict = {}
+    for _ in range(500):
+        nested = {"inner": nested}
+    with pytest.raises(ModelFileError, match="cannot save metrics: .*nested more than 64"):
+        save(model, tmp_path / "m.safetensors", metrics=nested)
+    # and a file whose metadata nests that deep (written by hand) is refused on load
+    data = _rewrite(_valid_bytes(tmp_path), lambda meta, _: meta.update(metrics=nested))
+    _refused(tmp_path, data, "damaged metadata: values are nested more than 64")
+
+
+# ------------------------------------------------------------------------------------------
+# reading is bounded by the file, not by what it declares
+# ------------------------------------------------------------------------------------------
+
+
+def test_metadata_declaring_wide_strings_is_refused_without_allocating(tmp_path):
+    """23 KB of metadata whose arrays declare 1 MB per item would take gigabytes."""
+    wide = {"$ndarray": ["<U262144", [256], ["a"] * 256]}  # 256 MB declared, 1.3 KB written
+    data = _rewrite(_valid_bytes(tmp_path), lambda m, _: m.update(metrics={"w": [wide] * 14}))
+    assert len(data) < 30_000
+    _refused(tmp_path, data, "damaged metadata: an array .* would need .* bytes")
+    scalars = [{"$numpy": ["|S1000000", "x"]}] * 20_000  # 20 GB of byte scalars in ~760 KB
+    data = _rewrite(_valid_bytes(tmp_path), lambda m, _: m.update(metrics={"s": scalars}))
+    _refused(tmp_path, data, "damaged metadata: a NumPy scalar .* would need")
+
+
+def test_a_legitimate_wide_string_array_still_loads(tmp_path):
+    """A label array padded to its longest label is far below the budget."""
+    labels = np.array(["x" * 3000] + [f"c{i}" for i in range(3)])
+    model, X = _fitted("multinomial", labels=labels)
+    assert model.classes_.dtype.itemsize == 4 * 3000
+    loaded = load(save(model, tmp_path / "m.safetensors"))
+    assert _same_labels(loaded.classes_, model.classes_)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero", "socket"])
+def test_model_paths_that_are_not_regular_files_are_refused(tmp_path, kind):
+    import socket
+
+    path = tmp_path / "model.safetensors"
+    if kind == "fifo":
+        os.mkfifo(path)
+        expected = "a FIFO"
+    elif kind == "dev-zero":
+        path.symlink_to("/dev/zero")
+        expected = "a character device"
+    else:
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(path))
+        expected = "a socket"
+    with pytest.raises(ModelFileError, match=f"is not a regular file: it is {expected}"):
+        load(path)
+    with pytest.raises(ModelFileError, match="is not a regular file"):
+        load(tmp_path)  # the run folder's model.safetensors is that same path
+
+
+# ------------------------------------------------------------------------------------------
+# what a model file stores can be used by every reader
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("labels", "shown"),
+    [
+        ([None, "x", "y", "z"], "None"),
+        ([b"a", b"b", b"c", b"d"], "b'a'"),
+        ([(1, 2), (3, 4), (5, 6), (7, 8)], r"\(1, 2\)"),
+        ([1.5, float("nan"), 2.5, 3.5], "nan"),
+    ],
+    ids=["None", "bytes", "tuple", "nan"],
+)
+def test_labels_that_cannot_be_served_are_refused_at_save(tmp_path, labels, shown):
+    X, rng = _data()
+    y = np.empty(len(X), dtype=object)
+    y[:] = [labels[i % 4] for i in range(len(X))]
+    if shown == "None":
+        model = LogisticRegression(max_iter=5).fit(X, y)  # fit accepts any hashable labels
+    else:  # scikit-learn's label checks refuse these at fit; a model can still be given them
+        model = LogisticRegression(max_iter=5).fit(X, np.arange(len(X)) % 4)
+        model.classes_ = y[:4]
+    with pytest.raises(ModelFileError, match=f"the class label {shown}.*cannot be stored"):
+        save(model, tmp_path / "m.safetensors")
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+@pytest.mark.parametrize(
+    "label", [None, {"$bytes": "YQ=="}, {"$tuple": [1, 2]}, {"$dict": [["k", 1]]}]
+)
+def test_crafted_files_with_unusable_labels_are_refused_at_load(tmp_path, label):
+    def set_label(meta, _):
+        meta["classes"] = {"$ndarray": ["|O", [2], [label, "x"]]}
+
+    _refused(tmp_path, _rewrite(_valid_bytes(tmp_path), set_label), "cannot be stored")
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"shift": {"$float": "nan"}}, "shift holds NaN or infinite"),
+        ({"scale": {"$float": "inf"}}, "scale holds NaN or infinite"),
+        ({"scale": "big"}, "scale 'big' is not a number"),
+        ({"scale": [1.0, 2.0]}, "does not fit 4 features"),
+        ({"log": True}, "is not x' = \\(x - shift\\) \\* scale"),
+    ],
+)
+def test_unusable_preprocessing_is_refused_at_save_and_load(tmp_path, spec, message):
+    _refused(
+        tmp_path,
+        _rewrite(_valid_bytes(tmp_path), lambda meta, _: meta.update(preprocessing=spec)),
+        message,
+    )
+    plain = decode(spec)
+    with pytest.raises(ModelFileError, match=message):
+        save(_fitted("binary")[0], tmp_path / "m.safetensors", preprocessing=plain)

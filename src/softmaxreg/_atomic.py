@@ -82,24 +82,29 @@ def open_regular_file(path: str | os.PathLike, what: str = "file") -> IO[bytes]:
         descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         raise DataNotFoundError(f"no {what} at {name!r}: the file does not exist") from None
-    except IsADirectoryError:
-        raise DataError(f"{name!r} is not a regular file: it is a folder") from None
-    except OSError as error:
+    except OSError as error:  # a folder, a socket (ENXIO), no permission, ...
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            mode = stat.S_IFREG
+        _refuse_irregular(mode, name, what)
         raise DataError(f"cannot read {what} {name!r}: {error.strerror or error}") from None
     try:
-        mode = os.fstat(descriptor).st_mode
-        if not stat.S_ISREG(mode):
-            kind = next((label for test, label in _KINDS if test(mode)), "not a plain file")
-            raise DataError(
-                f"{name!r} is not a regular file: it is {kind}; give the path of a "
-                f"{what} on disk"
-            )
+        _refuse_irregular(os.fstat(descriptor).st_mode, name, what)
         if hasattr(os, "set_blocking"):
             os.set_blocking(descriptor, True)
         return os.fdopen(descriptor, "rb")
     except BaseException:
         os.close(descriptor)
         raise
+
+
+def _refuse_irregular(mode: int, name: str, what: str) -> None:
+    if not stat.S_ISREG(mode):
+        kind = next((label for test, label in _KINDS if test(mode)), "not a plain file")
+        raise DataError(
+            f"{name!r} is not a regular file: it is {kind}; give the path of a {what} on disk"
+        )
 
 
 def read_regular_file(path: str | os.PathLike, what: str = "file") -> bytes:

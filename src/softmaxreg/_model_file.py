@@ -10,13 +10,23 @@ Layout (the safetensors format, https://github.com/huggingface/safetensors)::
 
 The metadata JSON holds ``format`` ("softmaxreg-model"), ``format_version``,
 ``library_version`` and ``weights_sha256``: the SHA-256 over, for each tensor in name
-order, its UTF-8 name, one zero byte and its little-endian C-order bytes. One file holds
-weights and metadata, so one atomic rename replaces both together.
+order, its UTF-8 name, its safetensors dtype, its shape and its little-endian C-order bytes
+(each followed by one zero byte). Its last field, ``metadata_sha256``, is the SHA-256 of
+the metadata JSON text written without that field, so together the two checksums cover
+everything that is stored: the weights, their dtypes and shapes, and the metadata. One
+file holds weights and metadata, so one atomic rename replaces both together.
 
-Reading validates every byte's place before anything is decoded, and refuses, with a
-:class:`~softmaxreg.errors.ModelFileError` that says what is wrong, a truncated file, a
-checksum mismatch, an unknown format version, and pickles / ``torch.save`` archives (which
-are recognised by their first bytes and never unpickled).
+Format version 1 (softmaxreg 0.1 before these checksums) hashed only names and bytes and
+had no metadata checksum; such files are still read, with that weaker check.
+
+Reading opens only regular files and validates every byte's place before anything is
+decoded. It recognises its own format first (an 8-byte length, then a JSON object) and only
+then looks for foreign formats, so a valid model whose header length happens to begin with
+another format's marker bytes still loads. It refuses, with a
+:class:`~softmaxreg.errors.ModelFileError` that names the file and says what is wrong, a
+truncated file, a checksum mismatch, duplicate names, invalid Unicode, an unknown format
+version, and pickles / ``torch.save`` archives (recognised by their first bytes and never
+unpickled).
 """
 
 from __future__ import annotations
@@ -31,12 +41,14 @@ from typing import Any
 
 import numpy as np
 
-from softmaxreg._atomic import write_bytes_atomic
-from softmaxreg.errors import ModelFileError
+from softmaxreg._atomic import read_regular_file, write_bytes_atomic
+from softmaxreg.errors import DataError, ModelFileError
 
 FORMAT_NAME = "softmaxreg-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 METADATA_KEY = "softmaxreg"
+METADATA_CHECKSUM_KEY = "metadata_sha256"
 SUFFIX = ".safetensors"
 
 # safetensors dtype names this format writes, and their little-endian NumPy dtypes
@@ -54,14 +66,34 @@ _FOREIGN_FORMATS = (
 )
 
 
-def weights_sha256(tensors: dict[str, np.ndarray]) -> str:
-    """SHA-256 (hex) over ``name, 0x00, little-endian C-order bytes`` of each tensor by name."""
+def weights_sha256(tensors: dict[str, np.ndarray], format_version: int = FORMAT_VERSION) -> str:
+    """SHA-256 (hex) of the tensors, in name order.
+
+    Version 2: ``name, 0, dtype ("F64"/"F32"), 0, shape ("3,4"), 0, bytes`` per tensor;
+    version 1: ``name, 0, bytes``. Bytes are little-endian, C order.
+    """
     digest = hashlib.sha256()
     for name in sorted(tensors):
         array = tensors[name]
+        little = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
         digest.update(name.encode("utf-8") + b"\x00")
-        digest.update(np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes())
+        if format_version >= 2:
+            dtype_name = next(key for key, value in TENSOR_DTYPES.items() if value == little.dtype)
+            shape = ",".join(str(size) for size in little.shape)
+            digest.update(f"{dtype_name}\x00{shape}\x00".encode("ascii"))
+        digest.update(little.tobytes())
     return digest.hexdigest()
+
+
+def metadata_text(metadata: dict[str, Any]) -> str:
+    """The metadata as the JSON text the file stores (compact, UTF-8, key order kept)."""
+    return json.dumps(metadata, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def metadata_sha256(metadata: dict[str, Any]) -> str:
+    """SHA-256 (hex) of :func:`metadata_text` of ``metadata`` without its own checksum."""
+    unsigned = {key: value for key, value in metadata.items() if key != METADATA_CHECKSUM_KEY}
+    return hashlib.sha256(metadata_text(unsigned).encode("utf-8")).hexdigest()
 
 
 def encode_model_file(
@@ -87,7 +119,17 @@ def encode_model_file(
         "weights_sha256": weights_sha256(little_endian),
         **fields,
     }
-    text = json.dumps(metadata, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    try:
+        metadata[METADATA_CHECKSUM_KEY] = metadata_sha256(metadata)
+        text = metadata_text(metadata)
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ModelFileError(
+            f"cannot save the model: a text in its metadata is not valid Unicode ({error.reason}"
+            f" at {error.object[error.start : error.end]!r}); use valid strings"
+        ) from None
+    except RecursionError:
+        raise ModelFileError("cannot save the model: its metadata is nested too deeply") from None
     return safetensors_save(little_endian, metadata={METADATA_KEY: text})
 
 
@@ -102,40 +144,57 @@ def write_model_file(
 
 
 def read_model_file(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """``(tensors, metadata)`` of the model file at ``path``, after every check above."""
+    """``(tensors, metadata)`` of the model file at ``path``, after every check above.
+
+    ``path`` is the model file or a run folder holding ``model.safetensors`` (what
+    ``softmaxreg train --out`` writes). Only regular files are read: a FIFO, a device
+    (``/dev/zero``, also behind a symlink) or a socket is refused before a byte is read.
+    """
     source = Path(path)
     if source.is_dir():
-        hint = ""
-        if (source / f"model{SUFFIX}").is_file():
-            hint = f"; did you mean {str(source / f'model{SUFFIX}')!r}?"
-        raise ModelFileError(
-            f"{str(source)!r} is a folder; a softmaxreg model is one {SUFFIX} file{hint}"
-        )
+        inside = source / f"model{SUFFIX}"
+        if not os.path.lexists(inside):
+            raise ModelFileError(
+                f"{str(source)!r} is a folder without a model{SUFFIX}; give the folder "
+                f"`softmaxreg train --out` wrote, or a {SUFFIX} model file"
+            )
+        source = inside
     try:
-        data = source.read_bytes()
-    except FileNotFoundError:
-        raise ModelFileError(f"no model file at {str(source)!r}: the file does not exist") from None
-    except OSError as error:
-        raise ModelFileError(f"cannot read model file {str(source)!r}: {error}") from None
+        data = read_regular_file(source, "model file")
+    except DataError as error:
+        raise ModelFileError(str(error)) from None
     return decode_model_file(data, str(source))
 
 
 def decode_model_file(data: bytes, source: str = "<bytes>") -> tuple[dict, dict]:
     """Validate and decode the bytes of a model file; ``source`` names it in errors."""
     where = repr(source)
-    _refuse_foreign_formats(data, where)
+    if not _starts_like_safetensors(data):
+        _refuse_foreign_formats(data, where)
     header, body = _split_header(data, where)
     metadata = _parse_metadata(header, where)
     layout = _tensor_layout(header, len(body), where)
     tensors = _decode_tensors(body, layout)
     expected = metadata["weights_sha256"]
-    actual = weights_sha256(tensors)
+    actual = weights_sha256(tensors, metadata["format_version"])
     if actual != expected:
         raise ModelFileError(
             f"{where}: checksum mismatch, the weights are corrupted (SHA-256 {actual}, the "
             f"file records {expected}); restore the model from a good copy"
         )
     return tensors, metadata
+
+
+def _starts_like_safetensors(data: bytes) -> bool:
+    """An 8-byte header length in range, then a JSON object: our own format's start.
+
+    Checked before any foreign marker: the length's first byte may be 0x80 (a pickle's
+    first byte) or its bytes ``PK\x03\x04`` (a ZIP's) in a perfectly valid model file.
+    """
+    if len(data) < 9 or data[8:9] != b"{":
+        return False
+    (header_length,) = struct.unpack("<Q", data[:8])
+    return 2 <= header_length <= MAX_HEADER_BYTES
 
 
 def _refuse_foreign_formats(data: bytes, where: str) -> None:
@@ -156,8 +215,7 @@ def _split_header(data: bytes, where: str) -> tuple[dict, bytes]:
             "file starts with an 8-byte header length and a JSON header)"
         )
     (header_length,) = struct.unpack("<Q", data[:8])
-    looks_like_safetensors = data[8:9] == b"{"
-    if not looks_like_safetensors or header_length < 2 or header_length > MAX_HEADER_BYTES:
+    if not _starts_like_safetensors(data):
         raise ModelFileError(
             f"{where} is not a softmaxreg model file: it does not start with a safetensors "
             "header (8-byte length, then a JSON object)"
@@ -168,14 +226,45 @@ def _split_header(data: bytes, where: str) -> tuple[dict, bytes]:
             f"{len(data) - 8} bytes follow the length field"
         )
     try:
-        header = json.loads(data[8 : 8 + header_length].decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        text = data[8 : 8 + header_length].decode("utf-8")
+    except UnicodeDecodeError as error:
         raise ModelFileError(
-            f"{where} has a damaged header: it is not valid UTF-8 JSON ({error})"
+            f"{where} has a damaged header: it is not valid UTF-8 ({error.reason} at byte "
+            f"{8 + error.start})"
         ) from None
+    header = _strict_json(text, where, "header")
     if not isinstance(header, dict):
         raise ModelFileError(f"{where} has a damaged header: it is not a JSON object")
     return header, data[8 + header_length :]
+
+
+def _strict_json(text: str, where: str, what: str) -> Any:
+    """``json.loads`` that refuses duplicate names and escapes of lone surrogates."""
+
+    def unique_pairs(pairs: list[tuple[str, Any]]) -> dict:
+        result = dict(pairs)
+        if len(result) != len(pairs):
+            seen: set[str] = set()
+            duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))
+            raise ModelFileError(
+                f"{where} has a damaged {what}: the name {duplicate!r:.80} appears twice"
+            )
+        return result
+
+    try:
+        value = json.loads(text, object_pairs_hook=unique_pairs)
+    except (ValueError, RecursionError) as error:
+        if isinstance(error, ModelFileError):
+            raise
+        problem = "nested too deeply" if isinstance(error, RecursionError) else error
+        raise ModelFileError(f"{where} has a damaged {what}: not valid JSON ({problem})") from None
+    try:  # a \ud800 escape decodes to a lone surrogate, which no UTF-8 text can hold
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ModelFileError(
+            f"{where} has a damaged {what}: it holds a lone surrogate escape (invalid Unicode)"
+        ) from None
+    return value
 
 
 def _parse_metadata(header: dict, where: str) -> dict:
@@ -185,16 +274,21 @@ def _parse_metadata(header: dict, where: str) -> dict:
             f"{where} is a safetensors file but not a softmaxreg model: its header has no "
             f"'{METADATA_KEY}' metadata (only files written by softmaxreg.save can be loaded)"
         )
-    try:
-        metadata = json.loads(file_metadata[METADATA_KEY])
-    except (ValueError, RecursionError) as error:
-        raise ModelFileError(f"{where} has damaged metadata: not valid JSON ({error})") from None
+    metadata = _strict_json(file_metadata[METADATA_KEY], where, "metadata")
+    recorded = metadata.get(METADATA_CHECKSUM_KEY) if isinstance(metadata, dict) else None
+    if recorded is not None:
+        actual = metadata_sha256(metadata)
+        if recorded != actual:
+            raise ModelFileError(
+                f"{where}: checksum mismatch, the metadata is corrupted (SHA-256 {actual}, "
+                f"the file records {recorded!r:.80}); restore the model from a good copy"
+            )
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT_NAME:
         raise ModelFileError(
             f"{where} has damaged metadata: it does not name the format {FORMAT_NAME!r}"
         )
     version = metadata.get("format_version")
-    if not _is_count(version) or version != FORMAT_VERSION:
+    if not _is_count(version) or version not in READABLE_VERSIONS:
         newer = _is_count(version) and version > FORMAT_VERSION
         advice = (
             "it was written by a newer softmaxreg; upgrade softmaxreg to load it"
@@ -203,7 +297,12 @@ def _parse_metadata(header: dict, where: str) -> dict:
         )
         raise ModelFileError(
             f"{where} has unknown format version {version!r}; this softmaxreg reads format "
-            f"version {FORMAT_VERSION}: {advice}"
+            f"versions {', '.join(map(str, READABLE_VERSIONS))}: {advice}"
+        )
+    if version >= 2 and recorded is None:
+        raise ModelFileError(
+            f"{where} has damaged metadata: format version {version} records the metadata's "
+            f"checksum ({METADATA_CHECKSUM_KEY!r}) and this file has none"
         )
     checksum = metadata.get("weights_sha256")
     if not (isinstance(checksum, str) and len(checksum) == 64):

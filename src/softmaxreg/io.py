@@ -20,14 +20,23 @@ from typing import Any
 import numpy as np
 
 from softmaxreg import __version__
-from softmaxreg._exact_json import UnsupportedValueError, decode, encode
+from softmaxreg import preprocessing as feature_transform
+from softmaxreg._exact_json import (
+    DecodeBudget,
+    UnsupportedValueError,
+    decode_budget,
+    encode,
+)
+from softmaxreg._exact_json import decode as _decode
 from softmaxreg._model_file import read_model_file, write_model_file
-from softmaxreg.errors import DataNotFoundError, ModelFileError
+from softmaxreg.errors import DataError, DataNotFoundError, ModelFileError
 
 KINDS = ("binary", "multinomial", "ovr", "multilabel")
 MODEL_FILE = "model.safetensors"  # the model's name inside a run folder
 REQUIRED_TENSORS = ("coef", "intercept")
 OPTIONAL_TENSORS = ("loss_history",)
+# class labels every reader (predict's CSV, the server's JSON, ONNX) can answer with
+LABEL_TYPES = (str, bool, int, float, np.str_, np.bool_, np.integer, np.floating)
 
 
 def save(
@@ -52,9 +61,13 @@ def save(
 def load(path: str | os.PathLike, cls: type | None = None) -> Any:
     """Read a model written by :func:`save`; returns a fitted ``cls`` (``LogisticRegression``).
 
-    Raises :class:`~softmaxreg.errors.ModelFileError` for a missing file, a folder, a
-    truncated or corrupted file (SHA-256 mismatch), an unknown format version, shapes that
-    disagree with the metadata, and pickles or ``torch.save`` files (never unpickled).
+    ``path`` is the model file or the run folder ``softmaxreg train --out`` wrote (its
+    ``model.safetensors``). Raises :class:`~softmaxreg.errors.ModelFileError` for a missing
+    file, a folder without a model, anything but a regular file (FIFO, device), a truncated
+    or corrupted file (SHA-256 mismatch), an unknown format version, shapes that disagree
+    with the metadata, class labels or preprocessing that cannot be used, metadata that
+    declares more memory than the file holds, and pickles or ``torch.save`` files (never
+    unpickled).
     """
     if cls is None:
         from softmaxreg.estimator import LogisticRegression as cls
@@ -91,8 +104,8 @@ def load(path: str | os.PathLike, cls: type | None = None) -> Any:
 def model_file_at(location: str | os.PathLike) -> Path:
     """The model file for ``location``: a run folder (its ``model.safetensors``) or the file.
 
-    Used by the command line and the server, which accept either; :func:`load` itself takes
-    the file.
+    Used by the command line and the server to name the file in their messages;
+    :func:`load` accepts either as well.
     """
     path = Path(location).expanduser()
     if path.is_dir():
@@ -123,7 +136,7 @@ def _read_state(path: str | os.PathLike) -> dict[str, Any]:
     tensors, metadata = read_model_file(path)
     where = repr(str(path))
     try:
-        state = _decode_fields(metadata)
+        state = _decode_fields(metadata, DecodeBudget(decode_budget(metadata)))
     except (KeyError, TypeError, ValueError, ArithmeticError, RecursionError) as error:
         raise ModelFileError(f"{where} has damaged metadata: {error}") from None
     _check_tensors(tensors, state, where)
@@ -163,6 +176,7 @@ def _model_state(model: Any, preprocessing: dict | None, metrics: dict | None):
         "n_outputs": int(coef.shape[0]) if coef.ndim == 2 else -1,
         "feature_names": None if feature_names is None else np.asarray(feature_names),
         "label_dtype": None if label_dtype is None else np.dtype(label_dtype),
+        "preprocessing": _dict_or_none("preprocessing", preprocessing),
     }
     _check_tensors(tensors, state, f"cannot save {type(model).__name__}:")
     fields = {
@@ -175,7 +189,7 @@ def _model_state(model: Any, preprocessing: dict | None, metrics: dict | None):
         "label_dtype": None if label_dtype is None else state["label_dtype"].str,
         "n_iter": _encoded("n_iter_", getattr(model, "n_iter_", None)),
         "params": {name: _encoded(f"parameter {name}", value) for name, value in params.items()},
-        "preprocessing": _encoded("preprocessing", _dict_or_none("preprocessing", preprocessing)),
+        "preprocessing": _encoded("preprocessing", state["preprocessing"]),
         "metrics": _encoded("metrics", _dict_or_none("metrics", metrics)),
     }
     return tensors, fields
@@ -205,7 +219,10 @@ def _dict_or_none(what: str, value: Any) -> dict | None:
 # ------------------------------------------------------------------------------------------
 
 
-def _decode_fields(metadata: dict) -> dict[str, Any]:
+def _decode_fields(metadata: dict, budget: DecodeBudget) -> dict[str, Any]:
+    def decode(value: Any) -> Any:
+        return _decode(value, budget)
+
     classes = decode(metadata["classes"])
     if not (isinstance(classes, np.ndarray) and classes.ndim == 1):
         raise ValueError("'classes' must be a 1-D array")
@@ -267,6 +284,12 @@ def _check_tensors(tensors: dict[str, np.ndarray], state: dict[str, Any], where:
         )
     if kind == "binary" and len(classes) != 2:
         raise ModelFileError(f"{where} a binary model has 2 classes, found {len(classes)}")
+    _check_labels(classes, where)
+    if state["preprocessing"] is not None:
+        try:
+            feature_transform.check(state["preprocessing"], state["n_features"])
+        except DataError as error:
+            raise ModelFileError(f"{where} {error}") from None
     n_outputs = 1 if kind != "multilabel" and len(classes) == 2 else len(classes)
     n_features = state["n_features"]
     coef, intercept = tensors["coef"], tensors["intercept"]
@@ -292,3 +315,22 @@ def _check_tensors(tensors: dict[str, np.ndarray], state: dict[str, Any], where:
         raise ModelFileError(f"{where} loss_history must be 1-D")
     if kind == "multilabel" and state["label_dtype"] is None:
         raise ModelFileError(f"{where} a multilabel model records the dtype of its labels")
+
+
+def _check_labels(classes: np.ndarray, where: str) -> None:
+    """Class labels must be strings, integers, finite floats or booleans (Python or NumPy).
+
+    Those are the labels every reader can answer with: a CSV of predictions, the server's
+    JSON, an ONNX graph. ``None``, bytes, tuples, NaN and other objects are refused.
+    """
+    for label in classes.tolist() if classes.dtype != object else classes:
+        usable = isinstance(label, LABEL_TYPES) and not (
+            isinstance(label, (float, np.floating)) and not np.isfinite(label)
+        )
+        if not usable:
+            raise ModelFileError(
+                f"{where} the class label {label!r:.80} ({type(label).__name__}) cannot be "
+                "stored: model files keep class labels that are strings, integers, finite "
+                "floats or booleans, which every tool (predict, serve, ONNX) can answer with; "
+                "map the labels to such values (e.g. y.astype(str)) and fit again"
+            )

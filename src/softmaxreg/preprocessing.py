@@ -28,6 +28,38 @@ def standardization(mean: np.ndarray, std: np.ndarray) -> dict[str, Any]:
     return affine(mean, 1.0 / np.where(std > 0, std, 1.0))
 
 
+def check(spec: Any, n_features: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(shift, scale)`` of the spec ``x' = (x - shift) * scale`` as float64 arrays.
+
+    Each is one number or one number per feature, and finite. Raises
+    :class:`~softmaxreg.errors.DataError` naming what is wrong for anything else (other
+    keys, strings, NaN or infinite values, a wrong length).
+    """
+    if not isinstance(spec, dict) or not set(spec) <= {"shift", "scale"}:
+        raise DataError(
+            f"the preprocessing {spec!r:.80} is not x' = (x - shift) * scale: expected a dict "
+            "with 'shift' and/or 'scale'"
+        )
+    arrays = []
+    for name, default in (("shift", 0.0), ("scale", 1.0)):
+        value = spec.get(name, default)
+        try:
+            values = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError, OverflowError):
+            raise DataError(
+                f"the preprocessing {name} {value!r:.80} is not a number or a list of numbers"
+            ) from None
+        if values.ndim > 1 or (values.ndim == 1 and values.shape[0] != n_features):
+            raise DataError(
+                f"the preprocessing {name} has shape {values.shape}, which does not fit "
+                f"{n_features} features (one number, or one per feature)"
+            )
+        if not np.all(np.isfinite(values)):
+            raise DataError(f"the preprocessing {name} holds NaN or infinite values")
+        arrays.append(values)
+    return arrays[0], arrays[1]
+
+
 def apply(X: Any, spec: dict[str, Any] | None, n_features: int | None = None) -> Any:
     """Apply ``x' = (x - shift) * scale`` to the rows of ``X`` (dense or CSR); None = as is.
 
@@ -36,15 +68,7 @@ def apply(X: Any, spec: dict[str, Any] | None, n_features: int | None = None) ->
     """
     if not spec:
         return X
-    shift = np.asarray(spec.get("shift", 0.0), dtype=np.float64)
-    scale = np.asarray(spec.get("scale", 1.0), dtype=np.float64)
-    width = X.shape[1] if n_features is None else n_features
-    for name, values in (("shift", shift), ("scale", scale)):
-        if values.ndim not in (0, 1) or (values.ndim == 1 and values.shape[0] != width):
-            raise DataError(
-                f"the model's preprocessing {name} has shape {values.shape}, which does not "
-                f"fit {width} features"
-            )
+    shift, scale = check(spec, X.shape[1] if n_features is None else n_features)
     if sp.issparse(X):
         if np.any(shift != 0):
             raise DataError(
