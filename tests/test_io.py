@@ -782,3 +782,82 @@ def test_unusable_preprocessing_is_refused_at_save_and_load(tmp_path, spec, mess
     plain = decode(spec)
     with pytest.raises(ModelFileError, match=message):
         save(_fitted("binary")[0], tmp_path / "m.safetensors", preprocessing=plain)
+
+
+# ------------------------------------------------------------------------------------------
+# fuzzing the decoder: whatever the bytes, a ModelFileError or a model, nothing else
+# ------------------------------------------------------------------------------------------
+
+
+def _decode_or_refuse(data: bytes) -> None:
+    try:
+        tensors, metadata = decode_model_file(data, "fuzzed.safetensors")
+    except ModelFileError as error:
+        assert "fuzzed.safetensors" in str(error) and "\n" not in str(error)
+        return
+    assert set(tensors) <= {"coef", "intercept", "loss_history"}
+    assert metadata["format"] == "softmaxreg-model"
+
+
+_FUZZ = settings(max_examples=300, deadline=None, derandomize=True)
+
+
+@_FUZZ
+@given(data=st.binary(max_size=512))
+def test_fuzz_random_bytes_are_refused_cleanly(data):
+    _decode_or_refuse(data)
+    _decode_or_refuse(struct.pack("<Q", len(data)) + data)
+
+
+@_FUZZ
+@given(
+    position=st.integers(min_value=0, max_value=10**6),
+    value=st.integers(min_value=0, max_value=255),
+    cut=st.integers(min_value=0, max_value=10**6),
+)
+def test_fuzz_mutated_model_files_are_refused_cleanly(tmp_path_factory, position, value, cut):
+    valid = _valid_bytes(tmp_path_factory.mktemp("fuzz"), "multinomial")
+    mutated = bytearray(valid)
+    mutated[position % len(valid)] = value
+    _decode_or_refuse(bytes(mutated))
+    _decode_or_refuse(bytes(mutated[: cut % (len(valid) + 1)]))
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["$ndarray", "$numpy", "$bytes", "$tuple", "a"]), children
+        )
+    ),
+    max_leaves=12,
+)
+
+
+@_FUZZ
+@given(
+    field=st.sampled_from(
+        [
+            "classes",
+            "feature_names",
+            "params",
+            "metrics",
+            "preprocessing",
+            "n_iter",
+            "label_dtype",
+            "kind",
+            "n_features",
+        ]
+    ),
+    value=_JSON,
+)
+def test_fuzz_metadata_fields_are_refused_cleanly(tmp_path_factory, field, value):
+    valid = _valid_bytes(tmp_path_factory.mktemp("fuzz"), "binary")
+    data = _rewrite(valid, lambda meta, _: meta.update({field: value}))
+    path = tmp_path_factory.mktemp("fuzzed") / "fuzzed.safetensors"
+    path.write_bytes(data)
+    try:
+        load(path)
+    except ModelFileError as error:
+        assert "fuzzed.safetensors" in str(error) and "\n" not in str(error)
