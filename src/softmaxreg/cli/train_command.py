@@ -8,6 +8,7 @@ each epoch, no penalty. ``--C`` adds scikit-learn's penalty ``0.5 * ||W||^2`` wi
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass
@@ -23,10 +24,10 @@ from softmaxreg.cli.epoch_monitor import EpochHistory, EpochMonitor, loss_and_ac
 from softmaxreg.cli.run_directory import (
     CHECKPOINT_FILE,
     METRICS_FILE,
+    claimed_run_folder,
     is_shards_folder,
-    prepare_output_folder,
 )
-from softmaxreg.errors import DataError
+from softmaxreg.errors import DataError, DataNotFoundError
 from softmaxreg.io import MODEL_FILE
 
 MINIBATCH_SOLVERS = ("sgd", "sample-sgd")
@@ -87,6 +88,7 @@ def _check_positive(name: str, value: float | None) -> None:
 
 @app.command()
 def train(
+    ctx: typer.Context,
     dataset: Annotated[
         str,
         typer.Argument(
@@ -174,31 +176,68 @@ def train(
         checkpoint_every,
         tol,
     )
-    first_epoch, history, start = 0, EpochHistory(), None
-    if resume is not None:
-        options, first_epoch, history, start = _read_checkpoint(resume)
-        out = resume
-    folder = Path(out or Path("runs") / Path(dataset).stem)
-    if distributed or is_shards_folder(dataset):
+    if distributed:
+        if resume is not None:
+            raise typer.BadParameter(
+                "--resume continues a one-process run; --distributed runs start anew",
+                param_hint="--resume",
+            )
         from softmaxreg.cli.scale_out import train_at_scale
 
-        train_at_scale(options, folder, distributed=distributed, timeout_s=timeout)
+        folder = Path(out or Path("runs") / Path(dataset).stem)
+        train_at_scale(options, folder, distributed=True, timeout_s=timeout)
         return
-    folder = prepare_output_folder(folder)
-    run_training(options, folder, first_epoch, history, start, report=report, quiet=quiet)
+    if resume is not None:
+        _check_resume_folder(resume, out)
+    folder = resume if resume is not None else Path(out or Path("runs") / Path(dataset).stem)
+    # the folder is locked for the whole run (a second train to it is refused); a folder made
+    # here is removed again when the run fails before anything is written into it
+    with claimed_run_folder(folder) as folder:
+        checkpoint = None
+        if resume is not None:
+            checkpoint = _read_checkpoint(folder)
+            _check_same_run(ctx, options, checkpoint.options, folder)
+            options = checkpoint.options
+            error_console.print(
+                f"resuming {folder} at epoch {checkpoint.epoch} of {checkpoint.total_epochs}"
+            )
+        if is_shards_folder(options.dataset):
+            from softmaxreg.cli.scale_out import train_at_scale
+
+            train_at_scale(options, folder, distributed=False, timeout_s=timeout)
+            return
+        run_training(options, folder, checkpoint, report=report, quiet=quiet)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A run's last checkpoint: its options, the epochs done, their history, the model."""
+
+    options: TrainingOptions
+    epoch: int
+    history: EpochHistory
+    model: object
+    n_train: int | None
+
+    @property
+    def total_epochs(self) -> int:
+        return self.options.estimator_params()["max_iter"]
 
 
 def run_training(
     options: TrainingOptions,
     folder: Path,
-    first_epoch: int = 0,
-    history: EpochHistory | None = None,
-    start=None,
+    checkpoint: Checkpoint | None = None,
     *,
     report: bool = True,
     quiet: bool = False,
 ):
-    """Load data, fit with progress and checkpoints, save model, metrics and report."""
+    """Load data, fit with progress and checkpoints, save model, metrics and report.
+
+    Resuming from ``checkpoint`` continues the fit after its epoch; a checkpoint of the last
+    epoch (a run stopped between its last checkpoint and its final save) is finished
+    without more training.
+    """
     from softmaxreg import io
     from softmaxreg.datasets import load_dataset
     from softmaxreg.estimator import LogisticRegression
@@ -210,19 +249,14 @@ def run_training(
         seed=options.seed,
     )
     _check_test_labels(data.y_train, data.y_test)
+    _check_one_problem(options, data.y_train)
+    if checkpoint is not None:
+        _check_same_data(checkpoint, data, folder)
     params = options.estimator_params()
     minibatch = options.solver in MINIBATCH_SOLVERS
     total = params.get("max_iter") or LogisticRegression().max_iter
-    if first_epoch >= total:
-        raise DataError(
-            f"the checkpoint in {str(folder)!r} is at epoch {first_epoch}, the run asked for "
-            f"{total}: nothing is left to train"
-        )
-    model = LogisticRegression(**params)
-    if start is not None:
-        model.set_params(warm_start=True)
-        model.classes_, model.kind_ = start.classes_, start.kind_
-        model.coef_, model.intercept_ = start.coef_, start.intercept_
+    first_epoch = 0 if checkpoint is None else checkpoint.epoch
+    history = EpochHistory() if checkpoint is None else checkpoint.history
 
     def write_checkpoint(snapshot, epoch: int, epochs_so_far: EpochHistory) -> None:
         io.save(
@@ -233,6 +267,7 @@ def run_training(
                 "checkpoint_epoch": epoch,
                 "options": options.__dict__,
                 "history": epochs_so_far.as_dict(),
+                "n_train": int(data.X_train.shape[0]),
             },
         )
 
@@ -252,26 +287,40 @@ def run_training(
         first_epoch=first_epoch,
     )
     started = time.perf_counter()
-    with monitor:
-        model.fit(
-            data.X_train,
-            data.y_train,
-            callback=monitor,
-            batch_callback=monitor.batch_done if minibatch else None,
-            initial_epoch=first_epoch,
-        )
+    if checkpoint is not None and first_epoch >= total:
+        model = checkpoint.model  # every epoch is done: only the final save is missing
+        model.n_iter_ = np.array([first_epoch], dtype=np.int32)
+    else:
+        model = LogisticRegression(**params)
+        if checkpoint is not None:
+            model.set_params(warm_start=True)
+            model.classes_, model.kind_ = checkpoint.model.classes_, checkpoint.model.kind_
+            model.coef_, model.intercept_ = checkpoint.model.coef_, checkpoint.model.intercept_
+        with monitor:
+            model.fit(
+                data.X_train,
+                data.y_train,
+                callback=monitor,
+                batch_callback=monitor.batch_done if minibatch else None,
+                initial_epoch=first_epoch,
+            )
+    if checkpoint is not None:
+        # the objective of every epoch, those before the interruption included (as the
+        # uninterrupted run records it)
+        model.loss_history_ = list(monitor.history.objective)
     seconds = time.perf_counter() - started
 
     summary = _summary(model, data, seconds)
     io.save(model, folder / MODEL_FILE, preprocessing=data.preprocessing, metrics=summary)
     _write_json(folder / METRICS_FILE, {"summary": summary, "history": monitor.history.as_dict()})
-    (folder / CHECKPOINT_FILE).unlink(missing_ok=True)
     _print_summary(summary, folder)
     if report:
         from softmaxreg.cli.report_writer import write_run_report
 
         write_run_report(folder, model, data, monitor.history, summary, options.__dict__, unit)
         console.print(f"report: {folder / 'report.html'}")
+    # last: a run stopped before this point can still be finished with --resume
+    (folder / CHECKPOINT_FILE).unlink(missing_ok=True)
     return model, summary
 
 
@@ -307,18 +356,141 @@ def _check_test_labels(y_train: np.ndarray, y_test: np.ndarray) -> None:
         )
 
 
-def _read_checkpoint(folder: Path):
+def _check_resume_folder(resume: Path, out: Path | None) -> None:
+    if out is not None and Path(out).expanduser().resolve() != resume.expanduser().resolve():
+        raise typer.BadParameter(
+            f"a resumed run writes to its own folder {str(resume)!r}; leave out --out {out}",
+            param_hint="--out",
+        )
+    if not resume.expanduser().exists():
+        raise DataNotFoundError(f"--resume {str(resume)!r}: no such folder")
+    if not resume.expanduser().is_dir():
+        raise DataError(
+            f"--resume {str(resume)!r} is a file; give the run folder (train --out) to continue"
+        )
+
+
+def _read_checkpoint(folder: Path) -> Checkpoint:
+    """The checkpoint in ``folder``, checked to be one ``train --checkpoint-every`` wrote."""
     from softmaxreg import io
+
     path = Path(folder) / CHECKPOINT_FILE
     if not path.exists():
         done = Path(folder) / MODEL_FILE
         hint = " (its run already finished)" if done.exists() else ""
         raise DataError(f"--resume {str(folder)!r}: there is no {CHECKPOINT_FILE}{hint}")
-    checkpoint = io.load(path)
-    saved = checkpoint.metrics_
-    options = TrainingOptions(**saved["options"])
-    history = EpochHistory.from_dict(saved["history"])
-    return options, int(saved["checkpoint_epoch"]), history, checkpoint
+    model = io.load(path)
+    saved = getattr(model, "metrics_", None)
+    foreign = DataError(
+        f"--resume: {str(path)!r} is a model file but not a checkpoint of "
+        "`softmaxreg train --checkpoint-every` (it lacks the run's options and epoch)"
+    )
+    if not isinstance(saved, dict) or not {"options", "checkpoint_epoch"} <= saved.keys():
+        raise foreign
+    options = _options_from(saved["options"], foreign)
+    epoch, history = saved["checkpoint_epoch"], saved.get("history")
+    n_train = saved.get("n_train")
+    if (
+        options.solver not in MINIBATCH_SOLVERS
+        or not _is_int(epoch)
+        or not isinstance(history, dict)
+        or not (n_train is None or _is_int(n_train))
+    ):
+        raise foreign
+    checkpoint = Checkpoint(options, epoch, EpochHistory.from_dict(history), model, n_train)
+    if not 1 <= epoch <= checkpoint.total_epochs:
+        raise DataError(
+            f"--resume: {str(path)!r} says it was written after epoch {epoch} of a "
+            f"{checkpoint.total_epochs}-epoch run; the checkpoint is damaged"
+        )
+    return checkpoint
+
+
+_JSON_TYPES = {"str": (str,), "int": (int,), "float": (int, float), "None": (type(None),)}
+
+
+def _options_from(values, foreign: DataError) -> TrainingOptions:
+    """``TrainingOptions`` from a checkpoint's stored dict, each field of its declared type."""
+    fields = {field.name: field for field in dataclasses.fields(TrainingOptions)}
+    if not isinstance(values, dict) or not set(values) <= set(fields):
+        raise foreign
+    for name, value in values.items():
+        allowed = sum((_JSON_TYPES[part.strip()] for part in fields[name].type.split("|")), ())
+        if isinstance(value, bool) or not isinstance(value, allowed):
+            raise foreign
+    try:
+        return TrainingOptions(**values)
+    except TypeError:  # a field without a default is missing
+        raise foreign from None
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# train's parameter names that differ from the TrainingOptions field they set
+_OPTION_FIELDS = {"lr": "learning_rate"}
+
+
+def _check_same_run(ctx, given: TrainingOptions, saved: TrainingOptions, folder: Path) -> None:
+    """Refuse a data set or option on the command line that the resumed run did not use."""
+    from click.core import ParameterSource
+
+    if given.dataset != saved.dataset:
+        raise DataError(
+            f"--resume {str(folder)!r} continues a run on {saved.dataset!r}, not {given.dataset!r}"
+        )
+    for parameter in ctx.command.params:
+        name = _OPTION_FIELDS.get(parameter.name, parameter.name)
+        if name == "dataset" or not hasattr(saved, name):
+            continue
+        if ctx.get_parameter_source(parameter.name) != ParameterSource.COMMANDLINE:
+            continue
+        if getattr(given, name) != getattr(saved, name):
+            flag = max(parameter.opts, key=len)
+            raise DataError(
+                f"--resume {str(folder)!r}: the run was started with {flag} "
+                f"{getattr(saved, name)}, not {getattr(given, name)}; a resumed run keeps its "
+                "options (leave them out, or start a new run)"
+            )
+
+
+def _check_same_data(checkpoint: Checkpoint, data, folder: Path) -> None:
+    """Refuse to continue a checkpoint on data other than the data it was trained on."""
+    model = checkpoint.model
+    y = data.y_train
+    classes = np.unique(y) if y.ndim == 1 else np.arange(y.shape[1])
+    n_train, n_features = data.X_train.shape
+    before = (checkpoint.n_train, model.n_features_in_, list(model.classes_))
+    now = (n_train, n_features, list(classes))
+    if checkpoint.n_train is None:
+        before, now = before[1:], now[1:]
+    if before != now:
+        raise DataError(
+            f"--resume {str(folder)!r}: the checkpoint was trained on {_describe(*before)}, "
+            f"but {checkpoint.options.dataset!r} now gives {_describe(*now)}; the data changed, "
+            "start a new run"
+        )
+
+
+def _describe(*figures) -> str:
+    *rows, n_features, classes = figures
+    shown = ", ".join(str(label) for label in classes[:10]) + (", ..." if len(classes) > 10 else "")
+    start = f"{rows[0]} rows of " if rows else ""
+    return f"{start}{n_features} features with classes [{shown}]"
+
+
+def _check_one_problem(options: TrainingOptions, y: np.ndarray) -> None:
+    """Checkpoints hold one fit's epoch: refuse them where one-vs-rest fits K in turn."""
+    if not options.checkpoint_every or options.multi_class != "ovr" or y.ndim != 1:
+        return
+    n_classes = len(np.unique(y))
+    if n_classes > 2:
+        raise DataError(
+            f"--checkpoint-every with --multi-class ovr: the {n_classes} classes are fitted "
+            "one after the other, which a checkpoint's single epoch cannot resume; use "
+            "--multi-class multinomial or auto"
+        )
 
 
 def _write_json(path: Path, values: dict) -> None:
