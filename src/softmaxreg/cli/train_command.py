@@ -198,9 +198,6 @@ def train(
             checkpoint = _read_checkpoint(folder)
             _check_same_run(ctx, options, checkpoint.options, folder)
             options = checkpoint.options
-            error_console.print(
-                f"resuming {folder} at epoch {checkpoint.epoch} of {checkpoint.total_epochs}"
-            )
         if is_shards_folder(options.dataset):
             from softmaxreg.cli.scale_out import train_at_scale
 
@@ -252,6 +249,9 @@ def run_training(
     _check_one_problem(options, data.y_train)
     if checkpoint is not None:
         _check_same_data(checkpoint, data, folder)
+        error_console.print(
+            f"resuming {folder} at epoch {checkpoint.epoch} of {checkpoint.total_epochs}"
+        )
     params = options.estimator_params()
     minibatch = options.solver in MINIBATCH_SOLVERS
     total = params.get("max_iter") or LogisticRegression().max_iter
@@ -434,8 +434,6 @@ _OPTION_FIELDS = {"lr": "learning_rate"}
 
 def _check_same_run(ctx, given: TrainingOptions, saved: TrainingOptions, folder: Path) -> None:
     """Refuse a data set or option on the command line that the resumed run did not use."""
-    from click.core import ParameterSource
-
     if given.dataset != saved.dataset:
         raise DataError(
             f"--resume {str(folder)!r} continues a run on {saved.dataset!r}, not {given.dataset!r}"
@@ -444,7 +442,8 @@ def _check_same_run(ctx, given: TrainingOptions, saved: TrainingOptions, folder:
         name = _OPTION_FIELDS.get(parameter.name, parameter.name)
         if name == "dataset" or not hasattr(saved, name):
             continue
-        if ctx.get_parameter_source(parameter.name) != ParameterSource.COMMANDLINE:
+        source = ctx.get_parameter_source(parameter.name)  # (typer bundles its own click)
+        if source is None or source.name != "COMMANDLINE":
             continue
         if getattr(given, name) != getattr(saved, name):
             flag = max(parameter.opts, key=len)
