@@ -47,18 +47,19 @@ def prepare_output_folder(folder: str | Path) -> Path:
 
 
 @contextlib.contextmanager
-def claimed_run_folder(folder: str | Path) -> Iterator[Path]:
+def claimed_run_folder(folder: str | Path, flag: str = "--out") -> Iterator[Path]:
     """The run folder, created when missing and locked for this process until the block ends.
 
     Raises :class:`~softmaxreg.errors.DataError` when the path is a file or another process
-    holds the folder. When the block raises (an error, or a signal turned into an exception
-    by the command line), the folders this call created are removed again if still empty.
+    holds the folder (the message names it as ``flag``, the option that gave it). When the
+    block raises (an error, or a signal turned into an exception by the command line), the
+    folders this call created are removed again if still empty.
     """
     path = check_output_folder(folder)
     created = _make_folders(path)
     completed = False
     try:
-        descriptor = _lock(path, folder)
+        descriptor = _lock(path, f"{flag} {str(folder)!r}")
     except BaseException:
         _remove_if_empty(created)
         raise
@@ -97,7 +98,7 @@ def _remove_if_empty(created: list[Path]) -> None:
             return
 
 
-def _lock(path: Path, name: str | Path) -> int | None:
+def _lock(path: Path, name: str) -> int | None:
     """An open descriptor of ``path`` holding an exclusive flock, or None where locks are
     not available (Windows, file systems without flock)."""
     if fcntl is None:
@@ -108,8 +109,8 @@ def _lock(path: Path, name: str | Path) -> int | None:
     except BlockingIOError:
         os.close(descriptor)
         raise DataError(
-            f"--out {str(name)!r} is in use by another `softmaxreg train`; wait for it to "
-            "finish or give another --out"
+            f"{name} is in use by another `softmaxreg train`; wait for it to finish or give "
+            "another --out"
         ) from None
     except OSError:  # this file system offers no flock: run without the lock
         os.close(descriptor)
@@ -119,7 +120,7 @@ def _lock(path: Path, name: str | Path) -> int | None:
         if os.path.samestat(os.fstat(descriptor), os.stat(path)):
             return descriptor
     os.close(descriptor)
-    raise DataError(f"--out {str(name)!r} was removed while this run started; start it again")
+    raise DataError(f"{name} was removed while this run started; start it again")
 
 
 def is_shards_folder(location: str | Path) -> bool:

@@ -192,7 +192,8 @@ def train(
     folder = resume if resume is not None else Path(out or Path("runs") / Path(dataset).stem)
     # the folder is locked for the whole run (a second train to it is refused); a folder made
     # here is removed again when the run fails before anything is written into it
-    with claimed_run_folder(folder) as folder:
+    flag = "--out" if resume is None else "--resume"
+    with claimed_run_folder(folder, flag) as folder:
         checkpoint = None
         if resume is not None:
             checkpoint = _read_checkpoint(folder)
