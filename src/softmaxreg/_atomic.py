@@ -5,7 +5,9 @@ Writes: a reader sees the old file or the new one, never half of either.
 Recipe (POSIX): write to a temporary file in the target's own folder, flush, ``fsync`` the
 file, ``os.replace`` it over the target (an atomic rename on one file system), then ``fsync``
 the folder so the rename itself survives a power cut. A process killed at any moment leaves
-the target untouched or completely replaced; at worst a stray ``.NAME.*.tmp`` file remains.
+the target untouched or completely replaced; at worst a stray ``.NAME.*.tmp`` file remains
+(only after SIGKILL or a power cut: the command line turns SIGTERM, SIGHUP and SIGINT into
+an exception, see ``softmaxreg.cli.interruption``, so the temporary file is removed).
 
 Every module of softmaxreg that writes a file (models, ONNX graphs, checkpoints, predictions,
 reports) goes through :func:`atomic_write` or :func:`write_bytes_atomic`.
