@@ -313,22 +313,28 @@ def test_resume_refuses_another_data_set_or_other_options(args, message, checkpo
     assert (checkpointed / "checkpoint.safetensors").read_bytes() == before
 
 
-def test_resume_refuses_data_that_changed_since_the_checkpoint(tmp_path, capsys):
-    from softmaxreg.datasets import load_toy
-
-    X, y = load_toy()
-    table = tmp_path / "toy.csv"
-    rows = [f"{a},{b},{label}" for (a, b), label in zip(X.tolist(), y.tolist(), strict=True)]
-    table.write_text("x1,x2,label\n" + "\n".join(rows) + "\n")
+def test_resume_refuses_data_that_changed_since_the_checkpoint(toy_csv, tmp_path, capsys):
+    table = toy_csv
     folder = tmp_path / "run"
     run = ["train", table, "--target", "label", "--epochs", "4", "--checkpoint-every", "2", "-q"]
     with pytest.MonkeyPatch.context() as monkeypatch:
         _sigterm_before_writing(monkeypatch, "checkpoint.safetensors", occurrence=2)
         assert run_cli(*run, "--out", folder, "--no-report") == 143
-    table.write_text("x1,x2,label\n" + "\n".join(rows[:60]) + "\n")
+    table.write_text("".join(table.read_text().splitlines(keepends=True)[:61]))  # 60 rows
     refusal = _refused(capsys, "train", table, "--resume", folder)
     assert refusal == (
         f"--resume {str(folder)!r}: the checkpoint was trained on 75 rows of 2 features with "
         f"classes [0, 1], but {str(table)!r} now gives 45 rows of 2 features with classes "
         "[0, 1]; the data changed, start a new run"
     )
+
+
+def test_checkpoints_are_refused_where_one_vs_rest_fits_classes_in_turn(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", "iris", "--multi-class", "ovr", "--checkpoint-every", "1", "--out", out]
+    assert _refused(capsys, *args) == (
+        "--checkpoint-every with --multi-class ovr: the 3 classes are fitted one after the "
+        "other, which a checkpoint's single epoch cannot resume; use --multi-class "
+        "multinomial or auto"
+    )
+    assert not out.exists()

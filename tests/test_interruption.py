@@ -82,17 +82,6 @@ def sigterm_at_first_fsync(monkeypatch):
     return sent
 
 
-@pytest.fixture
-def toy_csv(tmp_path):
-    from softmaxreg.datasets import load_toy
-
-    X, y = load_toy()
-    path = tmp_path / "toy.csv"
-    lines = [f"{a},{b},{label}" for (a, b), label in zip(X.tolist(), y.tolist(), strict=True)]
-    path.write_text("x1,x2,label\n" + "\n".join(lines) + "\n")
-    return path
-
-
 COMMANDS = {
     "train": lambda run, out, data: ["train", "toy", "--out", out / "run", "-q"],
     "predict": lambda run, out, data: [

@@ -17,17 +17,6 @@ import softmaxreg
 from softmaxreg.cli.run_directory import claimed_run_folder
 
 
-@pytest.fixture
-def toy_csv(tmp_path):
-    from softmaxreg.datasets import load_toy
-
-    X, y = load_toy()
-    path = tmp_path / "toy.csv"
-    lines = [f"{a},{b},{label}" for (a, b), label in zip(X.tolist(), y.tolist(), strict=True)]
-    path.write_text("x1,x2,label\n" + "\n".join(lines) + "\n")
-    return path
-
-
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -93,8 +93,7 @@ def open_regular_file(path: str | os.PathLike, what: str = "file") -> IO[bytes]:
         if not stat.S_ISREG(mode):
             kind = next((label for test, label in _KINDS if test(mode)), "not a plain file")
             raise DataError(
-                f"{name!r} is not a regular file: it is {kind}; give the path of a "
-                f"{what} on disk"
+                f"{name!r} is not a regular file: it is {kind}; give the path of a {what} on disk"
             )
         if hasattr(os, "set_blocking"):
             os.set_blocking(descriptor, True)
