@@ -297,19 +297,30 @@ def test_resume_refuses_a_corrupted_checkpoint(checkpointed, tmp_path, capsys):
     assert not (folder / "model.safetensors").exists()
 
 
+KEEPS = "; a resumed run keeps its options (leave them out, or start a new run)"
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["train", "iris"], "continues a run on 'toy', not 'iris'"),
-        (["train", "toy", "--epochs", "9"], "the run was started with --epochs 4, not 9"),
-        (["train", "toy", "--lr", "0.5"], "the run was started with --lr 0.1, not 0.5"),
-        (["train", "toy", "--solver", "sample-sgd"], "started with --solver sgd, not sample-sgd"),
+        (["train", "iris"], " continues a run on 'toy', not 'iris'"),
+        (
+            ["train", "toy", "--epochs", "9"],
+            ": the run was started with --epochs 4, not --epochs 9",
+        ),
+        (["train", "toy", "--lr", "0.5"], ": the run was started with --lr 0.1, not --lr 0.5"),
+        (
+            ["train", "toy", "--solver", "sample-sgd"],
+            ": the run was started with --solver sgd, not --solver sample-sgd",
+        ),
+        (["train", "toy", "--C", "2"], ": the run was started without --C, not --C 2.0"),
     ],
 )
 def test_resume_refuses_another_data_set_or_other_options(args, message, checkpointed, capsys):
     before = (checkpointed / "checkpoint.safetensors").read_bytes()
     refusal = _refused(capsys, *args, "--resume", checkpointed)
-    assert refusal.startswith(f"--resume {str(checkpointed)!r}") and message in refusal
+    expected = f"--resume {str(checkpointed)!r}{message}"
+    assert refusal == (expected if args[1] == "iris" else expected + KEEPS)
     assert (checkpointed / "checkpoint.safetensors").read_bytes() == before
 
 

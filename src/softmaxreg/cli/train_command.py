@@ -448,10 +448,12 @@ def _check_same_run(ctx, given: TrainingOptions, saved: TrainingOptions, folder:
             continue
         if getattr(given, name) != getattr(saved, name):
             flag = max(parameter.opts, key=len)
+            started = "without " + flag if getattr(saved, name) is None else f"with {flag} "
+            started += "" if getattr(saved, name) is None else str(getattr(saved, name))
             raise DataError(
-                f"--resume {str(folder)!r}: the run was started with {flag} "
-                f"{getattr(saved, name)}, not {getattr(given, name)}; a resumed run keeps its "
-                "options (leave them out, or start a new run)"
+                f"--resume {str(folder)!r}: the run was started {started}, not {flag} "
+                f"{getattr(given, name)}; a resumed run keeps its options (leave them out, or "
+                "start a new run)"
             )
 
 
