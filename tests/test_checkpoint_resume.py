@@ -205,6 +205,14 @@ def test_resume_refuses_a_missing_folder_or_a_file(tmp_path, capsys):
     )
 
 
+def test_resume_refuses_an_out_other_than_its_folder(checkpointed, tmp_path, capsys):
+    other = tmp_path / "other"
+    assert run_cli("train", "toy", "--resume", checkpointed, "--out", other) == 2
+    assert "a resumed run writes to its own folder" in capsys.readouterr().err
+    assert not other.exists()
+    assert (checkpointed / "checkpoint.safetensors").is_file()
+
+
 def test_resume_of_a_finished_run_says_it_finished(uninterrupted, capsys):
     assert _refused(capsys, "train", "toy", "--resume", uninterrupted) == (
         f"--resume {str(uninterrupted)!r}: there is no checkpoint.safetensors "
