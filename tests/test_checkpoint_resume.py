@@ -134,7 +134,8 @@ def test_a_run_stopped_after_its_last_checkpoint_is_finished_by_resume(
     assert not (folder / stopped_before).exists()
 
     assert run_cli("train", "toy", "--resume", folder, report) == 0
-    assert f"resuming {folder} at epoch 4 of 4\n" in capsys.readouterr().err
+    ended = "; the fit had ended, writing its results"
+    assert f"resuming {folder} at epoch 4 of 4{ended}\n" in capsys.readouterr().err
     assert not (folder / "checkpoint.safetensors").exists()
     written = {path.name for path in folder.iterdir() if path.suffix != ".png"}
     assert written == {"model.safetensors", "metrics.json"} | (
@@ -153,6 +154,33 @@ def test_a_run_stopped_after_its_last_checkpoint_is_finished_by_resume(
     assert metrics["history"] == expected["history"]
     del metrics["summary"]["fit_seconds"], expected["summary"]["fit_seconds"]
     assert metrics["summary"] == expected["summary"]
+
+
+def test_a_run_stopped_early_then_killed_before_its_save_is_finished_not_trained_on(
+    tmp_path, capsys
+):
+    # tol 10: no epoch improves the loss by 10, so sgd stops after 1 + 5 epochs of 50
+    run = ["train", "toy", "--epochs", "50", "--tol", "10", "--checkpoint-every", "4", "-q"]
+    run += ["--batch-size", "16", "--no-report"]
+    folder = tmp_path / "run"
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _sigterm_before_writing(monkeypatch, "model.safetensors")
+        assert run_cli(*run, "--out", folder) == 143
+    saved = io.read_metadata(folder / "checkpoint.safetensors")["metrics"]
+    assert (saved["checkpoint_epoch"], saved["fit_done"]) == (6, True)
+    capsys.readouterr()
+    assert run_cli("train", "toy", "--resume", folder, "--no-report") == 0
+    assert "at epoch 6 of 50; the fit had ended" in capsys.readouterr().err
+
+    assert run_cli(*run, "--out", tmp_path / "uninterrupted") == 0
+    resumed = io.load(folder / "model.safetensors")
+    reference = io.load(tmp_path / "uninterrupted" / "model.safetensors")
+    assert resumed.n_iter_.tolist() == reference.n_iter_.tolist() == [6]
+    assert np.array_equal(resumed.coef_, reference.coef_)
+    assert np.array_equal(resumed.intercept_, reference.intercept_)
+    assert resumed.loss_history_ == reference.loss_history_
+    history = json.loads((folder / "metrics.json").read_text())["history"]
+    assert history["epoch"] == [1, 2, 3, 4, 5, 6]
 
 
 def test_resume_says_where_it_continues_and_ends_with_the_uninterrupted_weights(
@@ -242,6 +270,8 @@ def _rewrite_checkpoint(folder, **changes):
         {"checkpoint_epoch": "2"},
         {"checkpoint_epoch": True},
         {"history": [1, 2]},
+        {"history": {"epoch": 2}},
+        {"fit_done": "yes"},
         {"options": {"dataset": "toy"}},  # fields without defaults missing
         {"options": "toy"},
         {"n_train": 1.5},

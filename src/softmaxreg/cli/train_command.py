@@ -209,13 +209,18 @@ def train(
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """A run's last checkpoint: its options, the epochs done, their history, the model."""
+    """A run's last checkpoint: its options, the epochs done, their history, the model.
+
+    ``fit_done``: written after the fit ended (its last epoch, or early stopping), before the
+    final writes; resuming it only writes the model, metrics and report.
+    """
 
     options: TrainingOptions
     epoch: int
     history: EpochHistory
     model: object
     n_train: int | None
+    fit_done: bool = False
 
     @property
     def total_epochs(self) -> int:
@@ -250,8 +255,10 @@ def run_training(
     _check_one_problem(options, data.y_train)
     if checkpoint is not None:
         _check_same_data(checkpoint, data, folder)
+        ended = checkpoint.fit_done or checkpoint.epoch >= checkpoint.total_epochs
         error_console.print(
             f"resuming {folder} at epoch {checkpoint.epoch} of {checkpoint.total_epochs}"
+            + ("; the fit had ended, writing its results" if ended else "")
         )
     params = options.estimator_params()
     minibatch = options.solver in MINIBATCH_SOLVERS
@@ -259,7 +266,7 @@ def run_training(
     first_epoch = 0 if checkpoint is None else checkpoint.epoch
     history = EpochHistory() if checkpoint is None else checkpoint.history
 
-    def write_checkpoint(snapshot, epoch: int, epochs_so_far: EpochHistory) -> None:
+    def write_checkpoint(snapshot, epoch: int, epochs_so_far: EpochHistory, done=False) -> None:
         io.save(
             snapshot,
             folder / CHECKPOINT_FILE,
@@ -269,6 +276,7 @@ def run_training(
                 "options": options.__dict__,
                 "history": epochs_so_far.as_dict(),
                 "n_train": int(data.X_train.shape[0]),
+                "fit_done": done,
             },
         )
 
@@ -288,8 +296,8 @@ def run_training(
         first_epoch=first_epoch,
     )
     started = time.perf_counter()
-    if checkpoint is not None and first_epoch >= total:
-        model = checkpoint.model  # every epoch is done: only the final save is missing
+    if checkpoint is not None and (checkpoint.fit_done or first_epoch >= total):
+        model = checkpoint.model  # the fit had ended: only the final writes are missing
         model.n_iter_ = np.array([first_epoch], dtype=np.int32)
     else:
         model = LogisticRegression(**params)
@@ -305,6 +313,10 @@ def run_training(
                 batch_callback=monitor.batch_done if minibatch else None,
                 initial_epoch=first_epoch,
             )
+        if options.checkpoint_every:
+            # the fit has ended (early stopping included): a kill during the writes below
+            # leaves a checkpoint that --resume finishes without training on
+            write_checkpoint(model, int(model.n_iter_.max()), monitor.history, done=True)
     if checkpoint is not None:
         # the objective of every epoch, those before the interruption included (as the
         # uninterrupted run records it)
@@ -390,15 +402,18 @@ def _read_checkpoint(folder: Path) -> Checkpoint:
         raise foreign
     options = _options_from(saved["options"], foreign)
     epoch, history = saved["checkpoint_epoch"], saved.get("history")
-    n_train = saved.get("n_train")
+    n_train, fit_done = saved.get("n_train"), saved.get("fit_done", False)
     if (
         options.solver not in MINIBATCH_SOLVERS
         or not _is_int(epoch)
         or not isinstance(history, dict)
+        or not all(isinstance(column, list) for column in history.values())
         or not (n_train is None or _is_int(n_train))
+        or not isinstance(fit_done, bool)
     ):
         raise foreign
-    checkpoint = Checkpoint(options, epoch, EpochHistory.from_dict(history), model, n_train)
+    history = EpochHistory.from_dict(history)
+    checkpoint = Checkpoint(options, epoch, history, model, n_train, fit_done)
     if not 1 <= epoch <= checkpoint.total_epochs:
         raise DataError(
             f"--resume: {str(path)!r} says it was written after epoch {epoch} of a "
