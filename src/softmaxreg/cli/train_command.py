@@ -8,7 +8,6 @@ each epoch, no penalty. ``--C`` adds scikit-learn's penalty ``0.5 * ||W||^2`` wi
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from dataclasses import dataclass
@@ -21,13 +20,20 @@ import typer
 from softmaxreg.cli.app import app
 from softmaxreg.cli.console import console, error_console
 from softmaxreg.cli.epoch_monitor import EpochHistory, EpochMonitor, loss_and_accuracy
+from softmaxreg.cli.resume import (
+    Checkpoint,
+    check_resume_folder,
+    check_same_data,
+    check_same_run,
+    read_checkpoint,
+)
 from softmaxreg.cli.run_directory import (
     CHECKPOINT_FILE,
     METRICS_FILE,
     claimed_run_folder,
     is_shards_folder,
 )
-from softmaxreg.errors import DataError, DataNotFoundError
+from softmaxreg.errors import DataError
 from softmaxreg.io import MODEL_FILE
 
 MINIBATCH_SOLVERS = ("sgd", "sample-sgd")
@@ -188,7 +194,7 @@ def train(
         train_at_scale(options, folder, distributed=True, timeout_s=timeout)
         return
     if resume is not None:
-        _check_resume_folder(resume, out)
+        check_resume_folder(resume, out)
     folder = resume if resume is not None else Path(out or Path("runs") / Path(dataset).stem)
     # the folder is locked for the whole run (a second train to it is refused); a folder made
     # here is removed again when the run fails before anything is written into it
@@ -196,8 +202,8 @@ def train(
     with claimed_run_folder(folder, flag) as folder:
         checkpoint = None
         if resume is not None:
-            checkpoint = _read_checkpoint(folder)
-            _check_same_run(ctx, options, checkpoint.options, folder)
+            checkpoint = read_checkpoint(folder)
+            check_same_run(ctx, options, checkpoint.options, folder)
             options = checkpoint.options
         if is_shards_folder(options.dataset):
             from softmaxreg.cli.scale_out import train_at_scale
@@ -205,26 +211,6 @@ def train(
             train_at_scale(options, folder, distributed=False, timeout_s=timeout)
             return
         run_training(options, folder, checkpoint, report=report, quiet=quiet)
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """A run's last checkpoint: its options, the epochs done, their history, the model.
-
-    ``fit_done``: written after the fit ended (its last epoch, or early stopping), before the
-    final writes; resuming it only writes the model, metrics and report.
-    """
-
-    options: TrainingOptions
-    epoch: int
-    history: EpochHistory
-    model: object
-    n_train: int | None
-    fit_done: bool = False
-
-    @property
-    def total_epochs(self) -> int:
-        return self.options.estimator_params()["max_iter"]
 
 
 def run_training(
@@ -254,7 +240,7 @@ def run_training(
     _check_test_labels(data.y_train, data.y_test)
     _check_one_problem(options, data.y_train)
     if checkpoint is not None:
-        _check_same_data(checkpoint, data, folder)
+        check_same_data(checkpoint, data, folder)
         ended = checkpoint.fit_done or checkpoint.epoch >= checkpoint.total_epochs
         error_console.print(
             f"resuming {folder} at epoch {checkpoint.epoch} of {checkpoint.total_epochs}"
@@ -367,134 +353,6 @@ def _check_test_labels(y_train: np.ndarray, y_test: np.ndarray) -> None:
             f"the test part has labels that never occur in the training part: "
             f"{unseen.tolist()[:10]}; use a larger training part or a stratified split"
         )
-
-
-def _check_resume_folder(resume: Path, out: Path | None) -> None:
-    if out is not None and Path(out).expanduser().resolve() != resume.expanduser().resolve():
-        raise typer.BadParameter(
-            f"a resumed run writes to its own folder {str(resume)!r}; leave out --out {out}",
-            param_hint="--out",
-        )
-    if not resume.expanduser().exists():
-        raise DataNotFoundError(f"--resume {str(resume)!r}: no such folder")
-    if not resume.expanduser().is_dir():
-        raise DataError(
-            f"--resume {str(resume)!r} is a file; give the run folder (train --out) to continue"
-        )
-
-
-def _read_checkpoint(folder: Path) -> Checkpoint:
-    """The checkpoint in ``folder``, checked to be one ``train --checkpoint-every`` wrote."""
-    from softmaxreg import io
-
-    path = Path(folder) / CHECKPOINT_FILE
-    if not path.exists():
-        done = Path(folder) / MODEL_FILE
-        hint = " (its run already finished)" if done.exists() else ""
-        raise DataError(f"--resume {str(folder)!r}: there is no {CHECKPOINT_FILE}{hint}")
-    model = io.load(path)
-    saved = getattr(model, "metrics_", None)
-    foreign = DataError(
-        f"--resume: {str(path)!r} is a model file but not a checkpoint of "
-        "`softmaxreg train --checkpoint-every` (it lacks the run's options and epoch)"
-    )
-    if not isinstance(saved, dict) or not {"options", "checkpoint_epoch"} <= saved.keys():
-        raise foreign
-    options = _options_from(saved["options"], foreign)
-    epoch, history = saved["checkpoint_epoch"], saved.get("history")
-    n_train, fit_done = saved.get("n_train"), saved.get("fit_done", False)
-    if (
-        options.solver not in MINIBATCH_SOLVERS
-        or not _is_int(epoch)
-        or not isinstance(history, dict)
-        or not all(isinstance(column, list) for column in history.values())
-        or not (n_train is None or _is_int(n_train))
-        or not isinstance(fit_done, bool)
-    ):
-        raise foreign
-    history = EpochHistory.from_dict(history)
-    checkpoint = Checkpoint(options, epoch, history, model, n_train, fit_done)
-    if not 1 <= epoch <= checkpoint.total_epochs:
-        raise DataError(
-            f"--resume: {str(path)!r} says it was written after epoch {epoch} of a "
-            f"{checkpoint.total_epochs}-epoch run; the checkpoint is damaged"
-        )
-    return checkpoint
-
-
-_JSON_TYPES = {"str": (str,), "int": (int,), "float": (int, float), "None": (type(None),)}
-
-
-def _options_from(values, foreign: DataError) -> TrainingOptions:
-    """``TrainingOptions`` from a checkpoint's stored dict, each field of its declared type."""
-    fields = {field.name: field for field in dataclasses.fields(TrainingOptions)}
-    if not isinstance(values, dict) or not set(values) <= set(fields):
-        raise foreign
-    for name, value in values.items():
-        allowed = sum((_JSON_TYPES[part.strip()] for part in fields[name].type.split("|")), ())
-        if isinstance(value, bool) or not isinstance(value, allowed):
-            raise foreign
-    try:
-        return TrainingOptions(**values)
-    except TypeError:  # a field without a default is missing
-        raise foreign from None
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-# train's parameter names that differ from the TrainingOptions field they set
-_OPTION_FIELDS = {"lr": "learning_rate"}
-
-
-def _check_same_run(ctx, given: TrainingOptions, saved: TrainingOptions, folder: Path) -> None:
-    """Refuse a data set or option on the command line that the resumed run did not use."""
-    if given.dataset != saved.dataset:
-        raise DataError(
-            f"--resume {str(folder)!r} continues a run on {saved.dataset!r}, not {given.dataset!r}"
-        )
-    for parameter in ctx.command.params:
-        name = _OPTION_FIELDS.get(parameter.name, parameter.name)
-        if name == "dataset" or not hasattr(saved, name):
-            continue
-        source = ctx.get_parameter_source(parameter.name)  # (typer bundles its own click)
-        if source is None or source.name != "COMMANDLINE":
-            continue
-        if getattr(given, name) != getattr(saved, name):
-            flag = max(parameter.opts, key=len)
-            started = "without " + flag if getattr(saved, name) is None else f"with {flag} "
-            started += "" if getattr(saved, name) is None else str(getattr(saved, name))
-            raise DataError(
-                f"--resume {str(folder)!r}: the run was started {started}, not {flag} "
-                f"{getattr(given, name)}; a resumed run keeps its options (leave them out, or "
-                "start a new run)"
-            )
-
-
-def _check_same_data(checkpoint: Checkpoint, data, folder: Path) -> None:
-    """Refuse to continue a checkpoint on data other than the data it was trained on."""
-    model = checkpoint.model
-    y = data.y_train
-    classes = np.unique(y) if y.ndim == 1 else np.arange(y.shape[1])
-    n_train, n_features = data.X_train.shape
-    before = (checkpoint.n_train, model.n_features_in_, list(model.classes_))
-    now = (n_train, n_features, list(classes))
-    if checkpoint.n_train is None:
-        before, now = before[1:], now[1:]
-    if before != now:
-        raise DataError(
-            f"--resume {str(folder)!r}: the checkpoint was trained on {_describe(*before)}, "
-            f"but {checkpoint.options.dataset!r} now gives {_describe(*now)}; the data changed, "
-            "start a new run"
-        )
-
-
-def _describe(*figures) -> str:
-    *rows, n_features, classes = figures
-    shown = ", ".join(str(label) for label in classes[:10]) + (", ..." if len(classes) > 10 else "")
-    start = f"{rows[0]} rows of " if rows else ""
-    return f"{start}{n_features} features with classes [{shown}]"
 
 
 def _check_one_problem(options: TrainingOptions, y: np.ndarray) -> None:
