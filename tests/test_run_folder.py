@@ -100,3 +100,22 @@ def test_the_lock_is_held_for_the_block_and_released_after(tmp_path):
         raise RuntimeError("the run failed before writing anything")
     assert not (tmp_path / "b").exists()
     assert (folder / "file").is_file()
+
+
+def test_claiming_a_run_folder_removes_what_killed_writers_left(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    assert dead.wait() == 0  # its pid now names no process
+    folder = tmp_path / "run"
+    folder.mkdir()
+    names = {
+        f".model.safetensors.{dead.pid}.0123abcd.tmp": False,  # its writer is gone: removed
+        f".metrics.json.{os.getpid()}.89abcdef.tmp": True,  # a live writer's (this process)
+        f"model.safetensors.{dead.pid}.0123abcd.tmp": True,  # not a name atomic_write gives
+        f".report.html.{dead.pid}.xyz.tmp": True,
+        "notes.tmp": True,
+    }
+    for name in names:
+        (folder / name).write_text("x")
+    with claimed_run_folder(folder):
+        kept = {path.name for path in folder.iterdir()}
+    assert kept == {name for name, stays in names.items() if stays}

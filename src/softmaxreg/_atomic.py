@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import stat
 from collections.abc import Iterator
@@ -117,6 +118,38 @@ def read_regular_file(path: str | os.PathLike, what: str = "file") -> bytes:
 def _temporary_path(target: Path) -> Path:
     token = secrets.token_hex(4)
     return target.with_name(f".{target.name}.{os.getpid()}.{token}{TEMPORARY_SUFFIX}")
+
+
+_TEMPORARY_NAME = re.compile(r"\..+\.(?P<pid>[0-9]+)\.[0-9a-f]{8}" + re.escape(TEMPORARY_SUFFIX))
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files that killed writers (SIGKILL, power cut) left in ``folder``.
+
+    Only files named as :func:`atomic_write` names them (``.NAME.PID.TOKEN.tmp``) whose
+    process ``PID`` no longer runs are removed; returns their paths.
+    """
+    removed = []
+    for entry in Path(folder).iterdir():
+        match = _TEMPORARY_NAME.fullmatch(entry.name)
+        if match is None or not entry.is_file() or _process_exists(int(match["pid"])):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            entry.unlink()
+            removed.append(entry)
+    return removed
+
+
+def _process_exists(pid: int) -> bool:
+    if os.name == "nt":  # os.kill(pid, 0) would send CTRL_C_EVENT there: keep the file
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):  # another user's process, or a number out of range
+        return True
+    return True
 
 
 def fsync_folder(folder: Path) -> None:

@@ -10,7 +10,8 @@
 While ``train`` runs, it holds an exclusive ``flock`` on the folder itself (no lock file), so
 a second ``train`` to the same folder is refused instead of overwriting the first one's
 files; the kernel releases the lock when the process ends, even by SIGKILL. A folder the run
-created is removed again if the run fails before writing anything into it.
+created is removed again if the run fails before writing anything into it; temporary files
+that killed runs left in it are removed when the next run claims it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from softmaxreg._atomic import remove_stale_temporaries
 from softmaxreg.errors import DataError
 
 try:
@@ -64,6 +66,8 @@ def claimed_run_folder(folder: str | Path, flag: str = "--out") -> Iterator[Path
         _remove_if_empty(created)
         raise
     try:
+        if descriptor is not None:  # no other run writes here: what killed runs left goes
+            remove_stale_temporaries(path)
         yield path
         completed = True
     finally:
