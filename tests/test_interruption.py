@@ -65,17 +65,16 @@ def test_sigterm_during_a_streaming_predict_removes_its_temporary_file(toy_run, 
     assert list(output.parent.iterdir()) == []  # no temporary file, no predictions.csv
 
 
-@pytest.fixture
-def sigterm_at_first_fsync(monkeypatch):
-    """A real SIGTERM to this process the first time a written file is made durable: every
-    atomic writer is then inside its ``try``, with a temporary file on disk."""
+def _signal_at_first_fsync(monkeypatch, number: int) -> list:
+    """A real signal ``number`` to this process the first time a written file is made
+    durable: every atomic writer is then inside its ``try``, with a temporary file on disk."""
     fsync = os.fsync
     sent = []
 
     def signalling_fsync(descriptor):
         if not sent:
             sent.append(descriptor)
-            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), number)
         return fsync(descriptor)
 
     monkeypatch.setattr(os, "fsync", signalling_fsync)
@@ -115,19 +114,25 @@ COMMANDS = {
 }
 
 
-@pytest.mark.parametrize("command", sorted(COMMANDS))
-def test_sigterm_while_a_command_writes_leaves_nothing_behind(
-    command, toy_run, toy_csv, tmp_path, sigterm_at_first_fsync, capsys
+@pytest.mark.parametrize(
+    ("command", "number"),
+    [(command, signal.SIGTERM) for command in sorted(COMMANDS)]
+    + [("predict", signal.SIGINT), ("train", signal.SIGHUP)],
+)
+def test_a_signal_while_a_command_writes_leaves_nothing_behind(
+    command, number, toy_run, toy_csv, tmp_path, monkeypatch, capsys
 ):
     out = tmp_path / "out"
     out.mkdir()
-    before = signal.getsignal(signal.SIGTERM)
-    assert run_cli(*COMMANDS[command](toy_run, out, toy_csv)) == 128 + signal.SIGTERM
-    assert sigterm_at_first_fsync, "the command wrote nothing"
-    assert capsys.readouterr().err.splitlines()[-1] == "interrupted (SIGTERM)"
+    before = signal.getsignal(number)
+    sent = _signal_at_first_fsync(monkeypatch, number)
+    assert run_cli(*COMMANDS[command](toy_run, out, toy_csv)) == 128 + number
+    assert sent, "the command wrote nothing"
+    name = signal.Signals(number).name
+    assert capsys.readouterr().err.splitlines()[-1] == f"interrupted ({name})"
     assert list(out.iterdir()) == []  # no output, no temporary file, no run folder
     assert _leftovers(tmp_path) == []
-    assert signal.getsignal(signal.SIGTERM) is before  # the caller's handler is back
+    assert signal.getsignal(number) is before  # the caller's handler is back
 
 
 def test_signals_raise_in_the_block_and_ignored_signals_stay_ignored():
