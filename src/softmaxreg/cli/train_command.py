@@ -138,7 +138,11 @@ def train(
         int, typer.Option(help="Write an atomic checkpoint every N epochs (minibatch solvers).")
     ] = 0,
     resume: Annotated[
-        Path | None, typer.Option(help="Continue the run in this folder from its last checkpoint.")
+        Path | None,
+        typer.Option(
+            help="Continue the run in this folder from its last checkpoint (or only write its "
+            "results, when it stopped after its fit ended)."
+        ),
     ] = None,
     report: Annotated[bool, typer.Option(help="Write the pictures and report.html.")] = True,
     tol: Annotated[
