@@ -45,6 +45,18 @@ def one_torch_thread():
     torch.set_num_threads(previous)
 
 
+@pytest.fixture
+def toy_csv(tmp_path):
+    """The lecture's toy data as ``tmp_path/toy.csv``: columns x1, x2, label, 100 rows."""
+    from softmaxreg.datasets import load_toy
+
+    X, y = load_toy()
+    path = tmp_path / "toy.csv"
+    lines = [f"{a},{b},{label}" for (a, b), label in zip(X.tolist(), y.tolist(), strict=True)]
+    path.write_text("x1,x2,label\n" + "\n".join(lines) + "\n")
+    return path
+
+
 def run_cli(*args) -> int:
     """Run the ``softmaxreg`` command in-process; returns its exit status."""
     from softmaxreg.cli import main

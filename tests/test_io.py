@@ -824,7 +824,11 @@ def test_fuzz_mutated_model_files_are_refused_cleanly(tmp_path_factory, position
 
 
 _JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
     lambda children: (
         st.lists(children, max_size=4)
         | st.dictionaries(

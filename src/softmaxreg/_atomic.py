@@ -5,7 +5,9 @@ Writes: a reader sees the old file or the new one, never half of either.
 Recipe (POSIX): write to a temporary file in the target's own folder, flush, ``fsync`` the
 file, ``os.replace`` it over the target (an atomic rename on one file system), then ``fsync``
 the folder so the rename itself survives a power cut. A process killed at any moment leaves
-the target untouched or completely replaced; at worst a stray ``.NAME.*.tmp`` file remains.
+the target untouched or completely replaced; at worst a stray ``.NAME.*.tmp`` file remains
+(only after SIGKILL or a power cut: the command line turns SIGTERM, SIGHUP and SIGINT into
+an exception, see ``softmaxreg.cli.interruption``, so the temporary file is removed).
 
 Every module of softmaxreg that writes a file (models, ONNX graphs, checkpoints, predictions,
 reports) goes through :func:`atomic_write` or :func:`write_bytes_atomic`.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import stat
 from collections.abc import Iterator
@@ -121,6 +124,38 @@ def read_regular_file(path: str | os.PathLike, what: str = "file") -> bytes:
 def _temporary_path(target: Path) -> Path:
     token = secrets.token_hex(4)
     return target.with_name(f".{target.name}.{os.getpid()}.{token}{TEMPORARY_SUFFIX}")
+
+
+_TEMPORARY_NAME = re.compile(r"\..+\.(?P<pid>[0-9]+)\.[0-9a-f]{8}" + re.escape(TEMPORARY_SUFFIX))
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files that killed writers (SIGKILL, power cut) left in ``folder``.
+
+    Only files named as :func:`atomic_write` names them (``.NAME.PID.TOKEN.tmp``) whose
+    process ``PID`` no longer runs are removed; returns their paths.
+    """
+    removed = []
+    for entry in Path(folder).iterdir():
+        match = _TEMPORARY_NAME.fullmatch(entry.name)
+        if match is None or not entry.is_file() or _process_exists(int(match["pid"])):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            entry.unlink()
+            removed.append(entry)
+    return removed
+
+
+def _process_exists(pid: int) -> bool:
+    if os.name == "nt":  # os.kill(pid, 0) would send CTRL_C_EVENT there: keep the file
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):  # another user's process, or a number out of range
+        return True
+    return True
 
 
 def fsync_folder(folder: Path) -> None:

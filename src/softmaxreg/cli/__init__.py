@@ -2,6 +2,8 @@
 
 Each sub-command lives in its own module; this one builds the typer application and turns
 the library's own errors into a one-line message on stderr and a non-zero exit status.
+SIGINT, SIGTERM and SIGHUP end a command through its clean-ups (see ``interruption``), so
+no temporary file or empty run folder is left behind, with status 128 + signal number.
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ import sys
 from rich.markup import escape
 
 from softmaxreg.cli.app import app
+from softmaxreg.cli.interruption import Interrupted, signals_raise
 from softmaxreg.errors import SoftmaxregError
 
 EXIT_FAILURE = 1
-EXIT_INTERRUPTED = 130
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -31,16 +33,17 @@ def main(argv: list[str] | None = None) -> None:
     )
     from softmaxreg.cli.console import error_console
 
-    try:
-        app(args=argv, prog_name="softmaxreg")
-    except (SoftmaxregError, ValueError, OSError) as error:
-        # Refused input (the library's errors, scikit-learn's parameter checks, files that
-        # cannot be read or written): one line on stderr, no traceback.
-        error_console.print("[bold red]error:[/]", escape(str(error)))
-        sys.exit(EXIT_FAILURE)
-    except KeyboardInterrupt:
-        error_console.print("interrupted")
-        sys.exit(EXIT_INTERRUPTED)
+    with signals_raise():
+        try:
+            app(args=argv, prog_name="softmaxreg")
+        except (SoftmaxregError, ValueError, OSError) as error:
+            # Refused input (the library's errors, scikit-learn's parameter checks, files that
+            # cannot be read or written): one line on stderr, no traceback.
+            error_console.print("[bold red]error:[/]", escape(str(error)))
+            sys.exit(EXIT_FAILURE)
+        except Interrupted as interruption:
+            error_console.print(f"interrupted ({interruption})")
+            sys.exit(interruption.exit_status)
 
 
 __all__ = ["app", "main"]

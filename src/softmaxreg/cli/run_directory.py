@@ -6,25 +6,125 @@
     DIR/checkpoint.safetensors the latest checkpoint of a long minibatch run
     DIR/metrics.json           the summary metrics and the per-epoch history
     DIR/report.html, *.png     the pictures and the one-page report
+
+While ``train`` runs, it holds an exclusive ``flock`` on the folder itself (no lock file), so
+a second ``train`` to the same folder is refused instead of overwriting the first one's
+files; the kernel releases the lock when the process ends, even by SIGKILL. A folder the run
+created is removed again if the run fails before writing anything into it; temporary files
+that killed runs left in it are removed when the next run claims it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
+from softmaxreg._atomic import remove_stale_temporaries
 from softmaxreg.errors import DataError
+
+try:
+    import fcntl
+except ImportError:  # Windows: runs are not locked
+    fcntl = None
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
 METRICS_FILE = "metrics.json"
 
 
-def prepare_output_folder(folder: str | Path) -> Path:
-    """Create the run folder (and its parents); refuse a path that is a file."""
+def check_output_folder(folder: str | Path) -> Path:
+    """The run folder's path; refuse one that is a file (before any work is done)."""
     path = Path(folder).expanduser()
     if path.exists() and not path.is_dir():
         raise DataError(f"--out {str(folder)!r} is a file; give a folder for the run")
+    return path
+
+
+def prepare_output_folder(folder: str | Path) -> Path:
+    """Create the run folder (and its parents); refuse a path that is a file."""
+    path = check_output_folder(folder)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@contextlib.contextmanager
+def claimed_run_folder(folder: str | Path, flag: str = "--out") -> Iterator[Path]:
+    """The run folder, created when missing and locked for this process until the block ends.
+
+    Raises :class:`~softmaxreg.errors.DataError` when the path is a file or another process
+    holds the folder (the message names it as ``flag``, the option that gave it). When the
+    block raises (an error, or a signal turned into an exception by the command line), the
+    folders this call created are removed again if still empty.
+    """
+    path = check_output_folder(folder)
+    created = _make_folders(path)
+    completed = False
+    try:
+        descriptor = _lock(path, f"{flag} {str(folder)!r}")
+    except BaseException:
+        _remove_if_empty(created)
+        raise
+    try:
+        if descriptor is not None:  # no other run writes here: what killed runs left goes
+            remove_stale_temporaries(path)
+        yield path
+        completed = True
+    finally:
+        if not completed:
+            _remove_if_empty(created)  # while still locked: nobody else is using it
+        if descriptor is not None:
+            os.close(descriptor)  # releases the lock
+
+
+def _make_folders(path: Path) -> list[Path]:
+    """``mkdir -p path``; returns the folders it created, outermost first."""
+    missing = []
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            break
+        missing.append(candidate)
+    created = []
+    for candidate in reversed(missing):
+        try:
+            candidate.mkdir()
+        except FileExistsError:  # made meanwhile by someone else: theirs, not ours
+            continue
+        created.append(candidate)
+    return created
+
+
+def _remove_if_empty(created: list[Path]) -> None:
+    for candidate in reversed(created):
+        try:
+            candidate.rmdir()
+        except OSError:  # not empty (or gone): keep it and the folders around it
+            return
+
+
+def _lock(path: Path, name: str) -> int | None:
+    """An open descriptor of ``path`` holding an exclusive flock, or None where locks are
+    not available (Windows, file systems without flock)."""
+    if fcntl is None:
+        return None
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        raise DataError(
+            f"{name} is in use by another `softmaxreg train`; wait for it to finish or give "
+            "another --out"
+        ) from None
+    except OSError:  # this file system offers no flock: run without the lock
+        os.close(descriptor)
+        return None
+    # a failed run removes the folder it created: the lock must be on the folder still there
+    with contextlib.suppress(FileNotFoundError):
+        if os.path.samestat(os.fstat(descriptor), os.stat(path)):
+            return descriptor
+    os.close(descriptor)
+    raise DataError(f"{name} was removed while this run started; start it again")
 
 
 def is_shards_folder(location: str | Path) -> bool:

@@ -20,11 +20,18 @@ import typer
 from softmaxreg.cli.app import app
 from softmaxreg.cli.console import console, error_console
 from softmaxreg.cli.epoch_monitor import EpochHistory, EpochMonitor, loss_and_accuracy
+from softmaxreg.cli.resume import (
+    Checkpoint,
+    check_resume_folder,
+    check_same_data,
+    check_same_run,
+    read_checkpoint,
+)
 from softmaxreg.cli.run_directory import (
     CHECKPOINT_FILE,
     METRICS_FILE,
+    claimed_run_folder,
     is_shards_folder,
-    prepare_output_folder,
 )
 from softmaxreg.errors import DataError
 from softmaxreg.io import MODEL_FILE
@@ -87,6 +94,7 @@ def _check_positive(name: str, value: float | None) -> None:
 
 @app.command()
 def train(
+    ctx: typer.Context,
     dataset: Annotated[
         str,
         typer.Argument(
@@ -130,7 +138,11 @@ def train(
         int, typer.Option(help="Write an atomic checkpoint every N epochs (minibatch solvers).")
     ] = 0,
     resume: Annotated[
-        Path | None, typer.Option(help="Continue the run in this folder from its last checkpoint.")
+        Path | None,
+        typer.Option(
+            help="Continue the run in this folder from its last checkpoint (or only write its "
+            "results, when it stopped after its fit ended)."
+        ),
     ] = None,
     report: Annotated[bool, typer.Option(help="Write the pictures and report.html.")] = True,
     tol: Annotated[
@@ -174,31 +186,51 @@ def train(
         checkpoint_every,
         tol,
     )
-    first_epoch, history, start = 0, EpochHistory(), None
-    if resume is not None:
-        options, first_epoch, history, start = _read_checkpoint(resume)
-        out = resume
-    folder = Path(out or Path("runs") / Path(dataset).stem)
-    if distributed or is_shards_folder(dataset):
+    if distributed:
+        if resume is not None:
+            raise typer.BadParameter(
+                "--resume continues a one-process run; --distributed runs start anew",
+                param_hint="--resume",
+            )
         from softmaxreg.cli.scale_out import train_at_scale
 
-        train_at_scale(options, folder, distributed=distributed, timeout_s=timeout)
+        folder = Path(out or Path("runs") / Path(dataset).stem)
+        train_at_scale(options, folder, distributed=True, timeout_s=timeout)
         return
-    folder = prepare_output_folder(folder)
-    run_training(options, folder, first_epoch, history, start, report=report, quiet=quiet)
+    if resume is not None:
+        check_resume_folder(resume, out)
+    folder = resume if resume is not None else Path(out or Path("runs") / Path(dataset).stem)
+    # the folder is locked for the whole run (a second train to it is refused); a folder made
+    # here is removed again when the run fails before anything is written into it
+    flag = "--out" if resume is None else "--resume"
+    with claimed_run_folder(folder, flag) as folder:
+        checkpoint = None
+        if resume is not None:
+            checkpoint = read_checkpoint(folder)
+            check_same_run(ctx, options, checkpoint.options, folder)
+            options = checkpoint.options
+        if is_shards_folder(options.dataset):
+            from softmaxreg.cli.scale_out import train_at_scale
+
+            train_at_scale(options, folder, distributed=False, timeout_s=timeout)
+            return
+        run_training(options, folder, checkpoint, report=report, quiet=quiet)
 
 
 def run_training(
     options: TrainingOptions,
     folder: Path,
-    first_epoch: int = 0,
-    history: EpochHistory | None = None,
-    start=None,
+    checkpoint: Checkpoint | None = None,
     *,
     report: bool = True,
     quiet: bool = False,
 ):
-    """Load data, fit with progress and checkpoints, save model, metrics and report."""
+    """Load data, fit with progress and checkpoints, save model, metrics and report.
+
+    Resuming from ``checkpoint`` continues the fit after its epoch; a checkpoint of the last
+    epoch (a run stopped between its last checkpoint and its final save) is finished
+    without more training.
+    """
     from softmaxreg import io
     from softmaxreg.datasets import load_dataset
     from softmaxreg.estimator import LogisticRegression
@@ -210,21 +242,21 @@ def run_training(
         seed=options.seed,
     )
     _check_test_labels(data.y_train, data.y_test)
+    _check_one_problem(options, data.y_train)
+    if checkpoint is not None:
+        check_same_data(checkpoint, data, folder)
+        ended = checkpoint.fit_done or checkpoint.epoch >= checkpoint.total_epochs
+        error_console.print(
+            f"resuming {folder} at epoch {checkpoint.epoch} of {checkpoint.total_epochs}"
+            + ("; the fit had ended, writing its results" if ended else "")
+        )
     params = options.estimator_params()
     minibatch = options.solver in MINIBATCH_SOLVERS
     total = params.get("max_iter") or LogisticRegression().max_iter
-    if first_epoch >= total:
-        raise DataError(
-            f"the checkpoint in {str(folder)!r} is at epoch {first_epoch}, the run asked for "
-            f"{total}: nothing is left to train"
-        )
-    model = LogisticRegression(**params)
-    if start is not None:
-        model.set_params(warm_start=True)
-        model.classes_, model.kind_ = start.classes_, start.kind_
-        model.coef_, model.intercept_ = start.coef_, start.intercept_
+    first_epoch = 0 if checkpoint is None else checkpoint.epoch
+    history = EpochHistory() if checkpoint is None else checkpoint.history
 
-    def write_checkpoint(snapshot, epoch: int, epochs_so_far: EpochHistory) -> None:
+    def write_checkpoint(snapshot, epoch: int, epochs_so_far: EpochHistory, done=False) -> None:
         io.save(
             snapshot,
             folder / CHECKPOINT_FILE,
@@ -233,6 +265,8 @@ def run_training(
                 "checkpoint_epoch": epoch,
                 "options": options.__dict__,
                 "history": epochs_so_far.as_dict(),
+                "n_train": int(data.X_train.shape[0]),
+                "fit_done": done,
             },
         )
 
@@ -252,26 +286,44 @@ def run_training(
         first_epoch=first_epoch,
     )
     started = time.perf_counter()
-    with monitor:
-        model.fit(
-            data.X_train,
-            data.y_train,
-            callback=monitor,
-            batch_callback=monitor.batch_done if minibatch else None,
-            initial_epoch=first_epoch,
-        )
+    if checkpoint is not None and (checkpoint.fit_done or first_epoch >= total):
+        model = checkpoint.model  # the fit had ended: only the final writes are missing
+        model.n_iter_ = np.array([first_epoch], dtype=np.int32)
+    else:
+        model = LogisticRegression(**params)
+        if checkpoint is not None:
+            model.set_params(warm_start=True)
+            model.classes_, model.kind_ = checkpoint.model.classes_, checkpoint.model.kind_
+            model.coef_, model.intercept_ = checkpoint.model.coef_, checkpoint.model.intercept_
+        with monitor:
+            model.fit(
+                data.X_train,
+                data.y_train,
+                callback=monitor,
+                batch_callback=monitor.batch_done if minibatch else None,
+                initial_epoch=first_epoch,
+            )
+        if options.checkpoint_every:
+            # the fit has ended (early stopping included): a kill during the writes below
+            # leaves a checkpoint that --resume finishes without training on
+            write_checkpoint(model, int(model.n_iter_.max()), monitor.history, done=True)
+    if checkpoint is not None:
+        # the objective of every epoch, those before the interruption included (as the
+        # uninterrupted run records it)
+        model.loss_history_ = list(monitor.history.objective)
     seconds = time.perf_counter() - started
 
     summary = _summary(model, data, seconds)
     io.save(model, folder / MODEL_FILE, preprocessing=data.preprocessing, metrics=summary)
     _write_json(folder / METRICS_FILE, {"summary": summary, "history": monitor.history.as_dict()})
-    (folder / CHECKPOINT_FILE).unlink(missing_ok=True)
     _print_summary(summary, folder)
     if report:
         from softmaxreg.cli.report_writer import write_run_report
 
         write_run_report(folder, model, data, monitor.history, summary, options.__dict__, unit)
         console.print(f"report: {folder / 'report.html'}")
+    # last: a run stopped before this point can still be finished with --resume
+    (folder / CHECKPOINT_FILE).unlink(missing_ok=True)
     return model, summary
 
 
@@ -307,18 +359,17 @@ def _check_test_labels(y_train: np.ndarray, y_test: np.ndarray) -> None:
         )
 
 
-def _read_checkpoint(folder: Path):
-    from softmaxreg import io
-    path = Path(folder) / CHECKPOINT_FILE
-    if not path.exists():
-        done = Path(folder) / MODEL_FILE
-        hint = " (its run already finished)" if done.exists() else ""
-        raise DataError(f"--resume {str(folder)!r}: there is no {CHECKPOINT_FILE}{hint}")
-    checkpoint = io.load(path)
-    saved = checkpoint.metrics_
-    options = TrainingOptions(**saved["options"])
-    history = EpochHistory.from_dict(saved["history"])
-    return options, int(saved["checkpoint_epoch"]), history, checkpoint
+def _check_one_problem(options: TrainingOptions, y: np.ndarray) -> None:
+    """Checkpoints hold one fit's epoch: refuse them where one-vs-rest fits K in turn."""
+    if not options.checkpoint_every or options.multi_class != "ovr" or y.ndim != 1:
+        return
+    n_classes = len(np.unique(y))
+    if n_classes > 2:
+        raise DataError(
+            f"--checkpoint-every with --multi-class ovr: the {n_classes} classes are fitted "
+            "one after the other, which a checkpoint's single epoch cannot resume; use "
+            "--multi-class multinomial or auto"
+        )
 
 
 def _write_json(path: Path, values: dict) -> None:

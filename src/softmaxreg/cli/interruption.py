@@ -1,0 +1,67 @@
+"""SIGTERM, SIGHUP and SIGINT end a command the way an error does: every cleanup runs.
+
+By default SIGTERM (``kill PID``, a job scheduler, ``docker stop``) ends Python at once:
+no ``finally`` block runs, so a half-written temporary file (``.NAME.PID.TOKEN.tmp``, as
+large as the output) stays behind. While a command runs, :func:`signals_raise` turns each
+of these signals into an :class:`Interrupted` exception raised in the main thread, so the
+atomic writers remove their temporary files, a new run folder that is still empty is removed,
+and locks are released; the command then exits with status ``128 + signal number`` (130 for
+Ctrl-C, 143 for SIGTERM). A second signal of the same kind ends the process at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+
+HANDLED_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+
+class Interrupted(BaseException):
+    """Raised in the main thread when the process receives a termination signal.
+
+    A ``BaseException`` (like ``KeyboardInterrupt``): ``except Exception`` does not swallow
+    it, ``finally`` and ``except BaseException`` clean-ups see it.
+    """
+
+    def __init__(self, signal_number: int):
+        super().__init__(signal.Signals(signal_number).name)
+        self.signal_number = signal_number
+
+    @property
+    def exit_status(self) -> int:
+        """The shell's convention for a process ended by a signal: ``128 + number``."""
+        return 128 + self.signal_number
+
+
+def _raise_interrupted(signal_number: int, _frame) -> None:
+    # the clean-up now under way is not interrupted again by the same signal's default
+    # handler: a second signal of this kind ends the process without clean-up
+    signal.signal(signal_number, signal.SIG_DFL)
+    raise Interrupted(signal_number)
+
+
+@contextlib.contextmanager
+def signals_raise() -> Iterator[None]:
+    """Within the block, SIGINT / SIGTERM / SIGHUP raise :class:`Interrupted`.
+
+    A signal the process was told to ignore (``nohup`` ignores SIGHUP, a shell's background
+    job SIGINT) stays ignored. The previous handlers are restored afterwards. Outside the
+    main thread (where Python cannot install signal handlers) the block runs unchanged.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {number: signal.getsignal(number) for number in HANDLED_SIGNALS}
+    try:
+        for number, handler in previous.items():
+            if handler is not signal.SIG_IGN:
+                signal.signal(number, _raise_interrupted)
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler if handler is not None else signal.SIG_DFL)
