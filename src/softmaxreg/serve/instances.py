@@ -1,19 +1,31 @@
-"""Turn the JSON rows of a /predict request into the matrix ``X`` (n, m), or say what is wrong.
+"""Turn the JSON body of a /predict request into the matrix ``X`` (n, m), or say what is wrong.
 
 Accepted per row: a list of exactly ``m`` JSON numbers, or (for models with feature names)
 an object with exactly those names as keys and numbers as values. Numbers must be finite
-(no NaN, Infinity, or integers too large for a float64); ``true``/``false`` and strings are
+(no NaN, Infinity, or numbers too large for a float64); ``true``/``false`` and strings are
 refused. The batch must hold between 1 and ``max_rows`` rows.
+
+Work stays in proportion to what the model can use: the body is limited to the bytes
+``max_rows`` rows of ``m`` features can need (:func:`predict_body_limit`), JSON integers are
+read as floats (so a 5,000-digit integer costs no quadratic conversion), and the row count
+and the width of each row are checked before any value is looked at; a keyed row costs
+time linear in its keys (at most ten unknown or missing names are listed).
 """
 
 from __future__ import annotations
 
+import itertools
+import json
 import math
 from typing import Any
 
 import numpy as np
 
 _NUMBER_TYPES = {int, float}
+BYTES_PER_VALUE = 64  # "-1.2345678901234567e-300, " is 26: room for indentation and newlines
+BYTES_PER_NAME_CHARACTER = 6  # a name's characters written as \uXXXX escapes
+ENVELOPE_BYTES = 64 * 1024
+EXAMPLE = '{"instances": [[...], ...]}'
 
 
 class InstancesError(ValueError):
@@ -22,6 +34,47 @@ class InstancesError(ValueError):
     def __init__(self, message: str, status: int = 422) -> None:
         super().__init__(message)
         self.status = status
+
+
+def predict_body_limit(
+    n_features: int, feature_names: list[str] | None, max_rows: int, max_body_bytes: int
+) -> int:
+    """Most bytes of a /predict body: ``max_body_bytes``, or less when ``max_rows`` rows of
+    ``n_features`` numbers (each keyed by its name) need less, at ``BYTES_PER_VALUE`` bytes
+    per number, ``BYTES_PER_NAME_CHARACTER`` per name character and ``ENVELOPE_BYTES``."""
+    per_row = BYTES_PER_VALUE * n_features + sum(
+        BYTES_PER_NAME_CHARACTER * len(name) + 4 for name in feature_names or ()
+    )
+    return min(max_body_bytes, ENVELOPE_BYTES + max_rows * per_row)
+
+
+def request_instances(body: bytes) -> Any:
+    """The ``instances`` of a /predict body (JSON, UTF-8), not yet checked.
+
+    Raises ``InstancesError``: 400 for bytes that are not JSON (empty, not UTF-8, a syntax
+    error, nesting too deep for the parser), 422 for JSON that is not an object with
+    ``instances``.
+    """
+    if not body.strip():
+        raise InstancesError(f"the body is empty; send a JSON object like {EXAMPLE}", status=400)
+    try:
+        document = json.loads(body, parse_int=float)
+    except UnicodeDecodeError as error:
+        raise InstancesError(f"the body is not UTF-8 text ({error})", status=400) from None
+    except json.JSONDecodeError as error:
+        raise InstancesError(f"the body is not valid JSON ({error})", status=400) from None
+    except RecursionError:
+        raise InstancesError(
+            "the body is not valid JSON here: its lists or objects are nested too deeply",
+            status=400,
+        ) from None
+    if not isinstance(document, dict):
+        raise InstancesError(
+            f"the body must be a JSON object like {EXAMPLE}, got {_json_type(document)}"
+        )
+    if "instances" not in document:
+        raise InstancesError(f"instances is required: send a JSON object like {EXAMPLE}")
+    return document["instances"]
 
 
 def instances_matrix(
@@ -38,15 +91,18 @@ def instances_matrix(
             "split the batch",
             status=413,
         )
+    names = None if feature_names is None else frozenset(feature_names)
     X = np.empty((len(instances), n_features), dtype=np.float64)
     for i, row in enumerate(instances):
-        X[i] = _row_values(row, i, n_features, feature_names)
+        X[i] = _row_values(row, i, n_features, feature_names, names)
     return X
 
 
-def _row_values(row: Any, i: int, n_features: int, feature_names: list[str] | None) -> np.ndarray:
+def _row_values(
+    row: Any, i: int, n_features: int, feature_names: list[str] | None, names: frozenset | None
+) -> np.ndarray:
     if isinstance(row, dict):
-        row = _named_row(row, i, feature_names)
+        row = _named_row(row, i, feature_names, names)
     elif not isinstance(row, list):
         raise InstancesError(
             f"instances[{i}] is {_json_type(row)}; each row must be a list of {n_features} "
@@ -81,20 +137,21 @@ def _to_float(value: float | int) -> float:
         return math.inf
 
 
-def _named_row(row: dict, i: int, feature_names: list[str] | None) -> list:
-    if feature_names is None:
+def _named_row(row: dict, i: int, feature_names: list[str] | None, names: frozenset | None) -> list:
+    if feature_names is None or names is None:
         raise InstancesError(
             f"instances[{i}] is an object, but this model has no feature names; send each "
             "row as a list of numbers"
         )
-    missing = [name for name in feature_names if name not in row]
-    unknown = [name for name in row if name not in set(feature_names)]
+    # at most 10 of each, each name looked up once: linear in the row, however many keys
+    missing = list(itertools.islice((name for name in feature_names if name not in row), 10))
+    unknown = list(itertools.islice((name for name in row if name not in names), 10))
     if missing or unknown:
         parts = []
         if missing:
-            parts.append(f"missing {', '.join(map(repr, missing[:10]))}")
+            parts.append(f"missing {', '.join(map(repr, missing))}")
         if unknown:
-            parts.append(f"unknown {', '.join(map(repr, unknown[:10]))}")
+            parts.append(f"unknown {', '.join(map(repr, unknown))}")
         raise InstancesError(
             f"instances[{i}]: {'; '.join(parts)}; the model's features are "
             f"{', '.join(map(repr, feature_names[:20]))}"
@@ -114,6 +171,8 @@ def _json_type(value: Any) -> str:
         return "an object"
     if isinstance(value, list):
         return "a list"
+    if isinstance(value, (int, float)):
+        return "a number"
     return f"a {type(value).__name__}"
 
 
