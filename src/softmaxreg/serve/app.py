@@ -31,9 +31,10 @@ from softmaxreg.serve.docs_page import docs_html
 from softmaxreg.serve.hosts import HostAllowList
 from softmaxreg.serve.images import ImageError, upload_to_pixels
 from softmaxreg.serve.instances import (
+    BodyBounds,
     InstancesError,
+    body_bounds,
     instances_matrix,
-    predict_body_limit,
     request_instances,
 )
 from softmaxreg.serve.schemas import (
@@ -82,7 +83,7 @@ def create_app(
 
     ``max_batch_rows``: most rows in one /predict request; ``max_body_bytes``: most bytes in
     any request body (checked before the body is read; a /predict body is also limited to
-    what ``max_batch_rows`` rows of this model can need, see ``predict_body_limit``);
+    what ``max_batch_rows`` rows of this model can need, see ``body_bounds``);
     ``max_image_bytes``: most bytes of a /predict/image request (at most 1 MiB - 4 KiB so
     uploads are held in memory only); ``allowed_hosts``: the Host header names answered
     (None: any; see :mod:`softmaxreg.serve.hosts`), others get a 400.
@@ -99,9 +100,7 @@ def create_app(
             raise ValueError(f"{name} must be a positive whole number, got {value!r}")
     max_image_bytes = min(max_image_bytes, max_body_bytes, DEFAULT_MAX_IMAGE_BYTES)
     served = load_served_model(model_path)
-    max_predict_bytes = predict_body_limit(
-        served.n_features, served.feature_names, max_batch_rows, max_body_bytes
-    )
+    bounds = body_bounds(served.n_features, served.feature_names, max_batch_rows, max_body_bytes)
     app = FastAPI(
         docs_url=None,
         redoc_url=None,
@@ -115,19 +114,17 @@ def create_app(
     )
     app.state.served = served
     _add_error_handlers(app)
-    _add_routes(app, served, max_batch_rows, max_predict_bytes, max_image_bytes)
-    limits = {IMAGE_PATH: max_image_bytes, PREDICT_PATH: max_predict_bytes}
+    _add_routes(app, served, bounds, max_image_bytes)
+    limits = {IMAGE_PATH: max_image_bytes, PREDICT_PATH: bounds.max_bytes}
     app.add_middleware(BodySizeLimit, limit_for=lambda path: limits.get(path, max_body_bytes))
     if allowed_hosts is not None:
         app.add_middleware(HostAllowList, allowed_hosts=allowed_hosts)
     return app
 
 
-def _add_routes(
-    app: FastAPI, served: ServedModel, max_rows: int, max_predict: int, max_image: int
-) -> None:
+def _add_routes(app: FastAPI, served: ServedModel, bounds: BodyBounds, max_image: int) -> None:
     page = resources.files("softmaxreg.serve").joinpath("page.html").read_text("utf-8")
-    info = _model_info(served, max_rows, max_predict, max_image)
+    info = _model_info(served, bounds, max_image)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def drawing_page() -> HTMLResponse:
@@ -176,7 +173,7 @@ def _add_routes(
         The body is a JSON object ``{"instances": [row, ...]}`` (see PredictRequest)."""
         _require_json(request.headers.get("content-type", ""))
         body = await request.body()
-        return await run_in_threadpool(_predict_rows, served, body, max_rows)
+        return await run_in_threadpool(_predict_rows, served, body, bounds)
 
     @app.post(IMAGE_PATH, response_model=ImagePrediction, responses=ERRORS)
     async def predict_image(
@@ -194,7 +191,7 @@ def _add_routes(
         return await run_in_threadpool(_predict_image, served, data, name)
 
 
-def _model_info(served: ServedModel, max_rows: int, max_predict: int, max_image: int) -> bytes:
+def _model_info(served: ServedModel, bounds: BodyBounds, max_image: int) -> bytes:
     """The /model answer, encoded once (``ModelFileError`` at start if JSON cannot carry it)."""
     meta = served.metadata
     info = {
@@ -209,8 +206,8 @@ def _model_info(served: ServedModel, max_rows: int, max_predict: int, max_image:
         "format_version": meta.get("format_version"),
         "library_version": meta.get("library_version"),
         "weights_sha256": meta.get("weights_sha256"),
-        "max_batch_rows": max_rows,
-        "max_body_bytes": max_predict,
+        "max_batch_rows": bounds.max_rows,
+        "max_body_bytes": bounds.max_bytes,
         "max_image_bytes": max_image,
     }
     return strict_json(info, "the model's metadata", served.path)
@@ -228,10 +225,10 @@ def _require_json(content_type: str) -> None:
         )
 
 
-def _predict_rows(served: ServedModel, body: bytes, max_rows: int) -> JSONResponse:
+def _predict_rows(served: ServedModel, body: bytes, bounds: BodyBounds) -> JSONResponse:
     """The /predict work, in a worker thread: JSON -> ``X`` -> predictions -> JSON."""
-    instances = request_instances(body)
-    X = instances_matrix(instances, served.n_features, served.feature_names, max_rows)
+    instances = request_instances(body, bounds)
+    X = instances_matrix(instances, served.n_features, served.feature_names, bounds.max_rows)
     labels, probabilities = served.predict(X)
     return JSONResponse(
         {
@@ -261,9 +258,7 @@ def _predict_image(served: ServedModel, data: bytes, name: str) -> JSONResponse:
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
-        errors = error.errors()
-        status = 400 if any(item.get("type") == "json_invalid" for item in errors) else 422
-        return _error(status, _validation_message(errors))
+        return _error(422, _validation_message(error.errors()))
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> JSONResponse:
@@ -292,16 +287,18 @@ def _validation_message(errors: list[dict[str, Any]]) -> str:
     for item in errors[:5]:
         where = ".".join(str(part) for part in item.get("loc", ()) if part != "body") or "body"
         message = str(item.get("msg", "invalid"))
-        if item.get("type") == "json_invalid":
-            where, message = "body", "is not valid JSON"
-        elif item.get("type") == "missing":
+        if item.get("type") == "missing":
             message = "is required"
-        elif item.get("type") == "model_attributes_type":
-            message = 'must be a JSON object like {"instances": [[...], ...]}'
+        elif tuple(item.get("loc", ())) == ("body", "file"):
+            message = (
+                "must be an uploaded file: send multipart/form-data with a part named 'file' "
+                "that has a filename"
+            )
         parts.append(f"{where} {message}" if not message.startswith(where) else message)
     more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
     return "; ".join(parts) + more
 
 
 def _error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
+    message = message.encode("utf-8", "backslashreplace").decode("utf-8")  # lone surrogates
     return JSONResponse({"error": message, "status": status}, status_code=status, headers=headers)

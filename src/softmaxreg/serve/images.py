@@ -47,9 +47,9 @@ def upload_to_pixels(data: bytes, name: str = "upload") -> np.ndarray:
         raise ImageError(
             f"{name} is not a PNG or JPEG image; upload a PNG or JPEG of one digit", status=415
         ) from None
-    except Image.DecompressionBombError as error:
-        raise ImageError(f"{name} is too large to decode ({error})", status=413) from None
-    except (OSError, ValueError, SyntaxError, MemoryError) as error:
+    except Image.DecompressionBombError:  # Pillow's own guard, at limit_pillow_decoding's
+        raise _too_large(name, f"over {2 * Image.MAX_IMAGE_PIXELS}") from None
+    except (OSError, ValueError, SyntaxError) as error:
         if isinstance(error, ImageError):
             raise
         raise ImageError(f"{name} is a damaged or unreadable image ({error})") from None
@@ -62,11 +62,15 @@ def upload_to_pixels(data: bytes, name: str = "upload") -> np.ndarray:
 def _check_declared_size(size: tuple[int, int], name: str) -> None:
     width, height = size
     if max(width, height) > MAX_IMAGE_SIDE or width * height > MAX_IMAGE_PIXELS:
-        raise ImageError(
-            f"{name} is {width}x{height} pixels; at most {MAX_IMAGE_SIDE} pixels on a side "
-            f"and {MAX_IMAGE_PIXELS} in all (2048x2048) are accepted; send a smaller image",
-            status=413,
-        )
+        raise _too_large(name, f"{width}x{height}")
+
+
+def _too_large(name: str, pixels: str) -> ImageError:
+    return ImageError(
+        f"{name} is {pixels} pixels; at most {MAX_IMAGE_SIDE} pixels on a side and "
+        f"{MAX_IMAGE_PIXELS} in all (2048x2048) are accepted; send a smaller image",
+        status=413,
+    )
 
 
 def limit_pillow_decoding() -> None:

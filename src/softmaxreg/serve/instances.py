@@ -5,11 +5,13 @@ an object with exactly those names as keys and numbers as values. Numbers must b
 (no NaN, Infinity, or numbers too large for a float64); ``true``/``false`` and strings are
 refused. The batch must hold between 1 and ``max_rows`` rows.
 
-Work stays in proportion to what the model can use: the body is limited to the bytes
-``max_rows`` rows of ``m`` features can need (:func:`predict_body_limit`), JSON integers are
-read as floats (so a 5,000-digit integer costs no quadratic conversion), and the row count
-and the width of each row are checked before any value is looked at; a keyed row costs
-time linear in its keys (at most ten unknown or missing names are listed).
+Work stays in proportion to what the model can use (:func:`body_bounds`): the body is
+limited to the bytes ``max_rows`` rows of ``m`` features can need, and before it is decoded
+its ``[``/``{`` and ``,`` bytes are counted, which bound the JSON values it holds (each value
+but a container's first follows a comma), so a body of a million empty lists is refused
+without building one. JSON integers are read as floats (a 5,000-digit integer costs no
+quadratic conversion); the row count and each row's width are checked before its values;
+a keyed row costs time linear in its keys (at most ten unknown or missing names listed).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,6 +28,7 @@ _NUMBER_TYPES = {int, float}
 BYTES_PER_VALUE = 64  # "-1.2345678901234567e-300, " is 26: room for indentation and newlines
 BYTES_PER_NAME_CHARACTER = 6  # a name's characters written as \uXXXX escapes
 ENVELOPE_BYTES = 64 * 1024
+ENVELOPE_VALUES = 1024  # room for other top-level keys beside "instances"
 EXAMPLE = '{"instances": [[...], ...]}'
 
 
@@ -36,27 +40,63 @@ class InstancesError(ValueError):
         self.status = status
 
 
-def predict_body_limit(
+@dataclass(frozen=True)
+class BodyBounds:
+    """The most a /predict body of ``max_rows`` rows of ``n_features`` numbers can need."""
+
+    max_rows: int
+    n_features: int
+    max_bytes: int
+    max_containers: int  # JSON lists and objects: "[" and "{" bytes
+    max_commas: int
+
+
+def body_bounds(
     n_features: int, feature_names: list[str] | None, max_rows: int, max_body_bytes: int
-) -> int:
-    """Most bytes of a /predict body: ``max_body_bytes``, or less when ``max_rows`` rows of
-    ``n_features`` numbers (each keyed by its name) need less, at ``BYTES_PER_VALUE`` bytes
-    per number, ``BYTES_PER_NAME_CHARACTER`` per name character and ``ENVELOPE_BYTES``."""
+) -> BodyBounds:
+    """Bounds for rows as lists or as objects keyed by ``feature_names``, in any layout.
+
+    Bytes: ``max_body_bytes``, or less when the rows need less at ``BYTES_PER_VALUE`` per
+    number, ``BYTES_PER_NAME_CHARACTER`` per name character, plus ``ENVELOPE_BYTES``.
+    Containers: the body, ``instances`` and one per row (plus ``[``/``{`` inside names);
+    commas: ``n_features`` per row (plus those inside names); each with ``ENVELOPE_VALUES``
+    to spare.
+    """
+    names = feature_names or ()
     per_row = BYTES_PER_VALUE * n_features + sum(
-        BYTES_PER_NAME_CHARACTER * len(name) + 4 for name in feature_names or ()
+        BYTES_PER_NAME_CHARACTER * len(name) + 4 for name in names
     )
-    return min(max_body_bytes, ENVELOPE_BYTES + max_rows * per_row)
+    brackets = sum(name.count("[") + name.count("{") for name in names)
+    commas = sum(name.count(",") for name in names)
+    return BodyBounds(
+        max_rows=max_rows,
+        n_features=n_features,
+        max_bytes=min(max_body_bytes, ENVELOPE_BYTES + max_rows * per_row),
+        max_containers=2 + max_rows * (1 + brackets) + ENVELOPE_VALUES,
+        max_commas=max_rows * (n_features + commas) + ENVELOPE_VALUES,
+    )
 
 
-def request_instances(body: bytes) -> Any:
+def request_instances(body: bytes, bounds: BodyBounds) -> Any:
     """The ``instances`` of a /predict body (JSON, UTF-8), not yet checked.
 
-    Raises ``InstancesError``: 400 for bytes that are not JSON (empty, not UTF-8, a syntax
-    error, nesting too deep for the parser), 422 for JSON that is not an object with
+    Raises ``InstancesError``: 413 for a body holding more JSON values than ``bounds``
+    allow (counted before decoding), 400 for bytes that are not JSON (empty, not UTF-8, a
+    syntax error, nesting too deep for the parser), 422 for JSON that is not an object with
     ``instances``.
     """
     if not body.strip():
         raise InstancesError(f"the body is empty; send a JSON object like {EXAMPLE}", status=400)
+    containers = body.count(b"[") + body.count(b"{")
+    commas = body.count(b",")
+    if containers > bounds.max_containers or commas > bounds.max_commas:
+        raise InstancesError(
+            f"the body holds more JSON values than {bounds.max_rows} rows of "
+            f"{bounds.n_features} numbers can ({containers} lists or objects and {commas} "
+            f"commas; at most {bounds.max_containers} and {bounds.max_commas}); send at most "
+            f"{bounds.max_rows} rows, each of {bounds.n_features} numbers",
+            status=413,
+        )
     try:
         document = json.loads(body, parse_int=float)
     except UnicodeDecodeError as error:
@@ -123,9 +163,9 @@ def _row_values(
         values = np.asarray([_to_float(v) for v in row])
     if not np.isfinite(values).all():
         j = int(np.flatnonzero(~np.isfinite(values))[0])
+        what = "NaN" if np.isnan(values[j]) else "Infinity or beyond float64 (about 1.8e308)"
         raise InstancesError(
-            f"instances[{i}][{j}] is {_short(row[j])}; features must be finite numbers "
-            "(no NaN or Infinity)"
+            f"instances[{i}][{j}] is {what}; features must be finite numbers (no NaN or Infinity)"
         )
     return values
 

@@ -59,26 +59,31 @@ class ServedModel:
         Raises ``InstancesError`` (422) naming row ``where[i]`` when ``x'`` or the scores
         ``z = W x' + b`` overflow float64 for finite raw values.
         """
-        _check_finite_rows(
-            preprocessing.apply(X, getattr(self.model, "preprocessing_", None), self.n_features),
-            where,
-            "the model's preprocessing x' = (x - shift) * scale overflows for these feature values",
-        )
-        labels, probabilities = predict_block(self.model, X)
-        _check_finite_rows(
-            probabilities, where, "the class scores z = W x + b overflow for these feature values"
-        )
+        with np.errstate(over="ignore", invalid="ignore"):  # checked below, row by row
+            spec = getattr(self.model, "preprocessing_", None)
+            _check_preprocessed(X, preprocessing.apply(X, spec, self.n_features), where)
+            labels, probabilities = predict_block(self.model, X)
+        bad = np.flatnonzero(~np.isfinite(probabilities).all(axis=1))
+        if bad.size:
+            raise InstancesError(
+                f"{where}[{int(bad[0])}]: the class scores z = W x + b overflow for these "
+                "feature values (magnitudes near 1e308); send values on the scale of the "
+                "training data"
+            )
         if self.model.kind_ == "multilabel":
             return [[int(value) for value in row] for row in labels], probabilities
         return [plain(value) for value in labels], probabilities
 
 
-def _check_finite_rows(values: np.ndarray, where: str, what: str) -> None:
-    bad = np.flatnonzero(~np.isfinite(values).all(axis=1))
+def _check_preprocessed(X: np.ndarray, preprocessed: np.ndarray, where: str) -> None:
+    """Refuse finite raw values that the stored ``x' = (x - shift) * scale`` overflows."""
+    bad = np.argwhere(~np.isfinite(preprocessed))
     if bad.size:
+        i, j = (int(index) for index in bad[0])
         raise InstancesError(
-            f"{where}[{int(bad[0])}]: {what} (magnitudes near 1e308); send values on the scale "
-            "of the training data"
+            f"{where}[{i}][{j}] is {X[i, j]:g}, which the model's preprocessing "
+            "x' = (x - shift) * scale takes beyond float64 (about 1.8e308); send values on "
+            "the scale of the training data"
         )
 
 
