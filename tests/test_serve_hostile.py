@@ -429,39 +429,54 @@ def test_healthz_answers_while_a_request_is_worked_on(digits, monkeypatch, targe
     assert answers["big"].status_code == 200
 
 
+def raw_http(url: str, request: bytes, sent: threading.Event | None = None) -> tuple[int, dict]:
+    """Send ``request`` bytes to the server at ``url``; (status, JSON body) of the answer."""
+    with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=60) as s:
+        s.sendall(request)
+        if sent is not None:
+            sent.set()
+        reply = b""
+        while chunk := s.recv(65536):
+            reply += chunk
+    head, body = reply.split(b"\r\n\r\n", 1)
+    return int(head.split()[1]), json.loads(body)
+
+
 def test_a_real_server_answers_healthz_while_it_decodes_a_large_image(tmp_path):
-    """A child-process server: /healthz is answered several times while one large image is
-    worked on (a server that decodes on its event loop answers none in that time)."""
+    """A child-process server: /healthz is answered several times after one large image has
+    been sent and before its answer (a server that decodes on its event loop answers at most
+    one that slipped in before it read the image)."""
     fit_digit_model(tmp_path / "model.safetensors")
     data = seven_png(2048)
+    form = (
+        b'--zz\r\nContent-Disposition: form-data; name="file"; filename="s.png"\r\n\r\n'
+        + data
+        + b"\r\n--zz--\r\n"
+    )
+    request = (
+        b"POST /predict/image HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        b"Content-Type: multipart/form-data; boundary=zz\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(form)
+    ) + form
     with serve_in_background(tmp_path / "model.safetensors") as url:
-        done = threading.Event()
-        answers = {}
-
-        def big():
-            answers["big"] = httpx.post(
-                url + "/predict/image", files={"file": ("s.png", data)}, timeout=60
-            )
-            done.set()
-
-        worker = threading.Thread(target=big)
+        sent, answers = threading.Event(), {}
+        worker = threading.Thread(target=lambda: answers.update(big=raw_http(url, request, sent)))
         worker.start()
+        assert sent.wait(timeout=30)
         during = 0
         deadline = time.monotonic() + 60
-        while not done.is_set() and time.monotonic() < deadline:
+        while worker.is_alive() and time.monotonic() < deadline:
             httpx.get(url + "/healthz", timeout=30).raise_for_status()
-            during += not done.is_set()
+            during += worker.is_alive()
         worker.join(timeout=60)
-        assert answers["big"].status_code == 200 and answers["big"].json()["label"] == 7
+        status, answer = answers["big"]
+        assert status == 200 and answer["label"] == 7
         assert during >= 3
         # and the loopback server refuses a foreign Host header (DNS rebinding)
-        with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=10) as s:
-            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n")
-            reply = b""
-            while chunk := s.recv(65536):
-                reply += chunk
-        assert reply.startswith(b"HTTP/1.1 400")
-        assert json.loads(reply.split(b"\r\n\r\n", 1)[1])["error"].startswith(
+        request = b"GET /healthz HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n"
+        status, answer = raw_http(url, request)
+        assert status == 400
+        assert answer["error"].startswith(
             "this server answers only to the hosts localhost, 127.0.0.1, [::1], not to Host "
             "'evil.example'"
         )
