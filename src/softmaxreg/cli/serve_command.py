@@ -31,6 +31,7 @@ def serve(
         list[str] | None,
         typer.Option(
             "--allowed-host",
+            metavar="NAME",
             help=(
                 "A Host header name to answer besides localhost, 127.0.0.1 and [::1] "
                 "(repeatable; '*.example.com' patterns). On a loopback --host other names "

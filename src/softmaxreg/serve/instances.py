@@ -9,8 +9,8 @@ Work stays in proportion to what the model can use (:func:`body_bounds`): the bo
 limited to the bytes ``max_rows`` rows of ``m`` features can need, and before it is decoded
 its ``[``/``{`` and ``,`` bytes are counted, which bound the JSON values it holds (each value
 but a container's first follows a comma), so a body of a million empty lists is refused
-without building one. JSON integers are read as floats (a 5,000-digit integer costs no
-quadratic conversion); the row count and each row's width are checked before its values;
+without building one. An integer longer than Python reads (4300 digits) is refused; the row
+count and each row's width are checked before its values;
 a keyed row costs time linear in its keys (at most ten unknown or missing names listed).
 """
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,7 +84,7 @@ def request_instances(body: bytes, bounds: BodyBounds) -> Any:
     Raises ``InstancesError``: 413 for a body holding more JSON values than ``bounds``
     allow (counted before decoding), 400 for bytes that are not JSON (empty, not UTF-8, a
     syntax error, nesting too deep for the parser), 422 for JSON that is not an object with
-    ``instances``.
+    ``instances`` or holds an integer too long to read.
     """
     if not body.strip():
         raise InstancesError(f"the body is empty; send a JSON object like {EXAMPLE}", status=400)
@@ -98,11 +99,16 @@ def request_instances(body: bytes, bounds: BodyBounds) -> Any:
             status=413,
         )
     try:
-        document = json.loads(body, parse_int=float)
+        document = json.loads(body)
     except UnicodeDecodeError as error:
         raise InstancesError(f"the body is not UTF-8 text ({error})", status=400) from None
     except json.JSONDecodeError as error:
         raise InstancesError(f"the body is not valid JSON ({error})", status=400) from None
+    except ValueError:  # an integer past sys.get_int_max_str_digits()
+        raise InstancesError(
+            f"the body holds an integer of more than {sys.get_int_max_str_digits()} digits; "
+            "features must be finite numbers (float64: up to about 1.8e308)"
+        ) from None
     except RecursionError:
         raise InstancesError(
             "the body is not valid JSON here: its lists or objects are nested too deeply",

@@ -102,8 +102,6 @@ def load_served_model(location: str | os.PathLike) -> ServedModel:
     served = ServedModel(model, metadata, path)
     served.classes = [servable_label(value, path) for value in model.classes_]
     _check_preprocessing(served)
-    for name in served.feature_names or ():
-        _check_json_text(name, f"feature name {name!r}", path)
     if served.image_input:
         served.templates = [template_png(row) for row in np.asarray(model.coef_)]
     return served
@@ -126,17 +124,13 @@ def servable_label(value: Any, path: Path) -> str | int | float | bool:
     if isinstance(label, float) and not math.isfinite(label):
         raise ModelFileError(f"{path}: {what} cannot be served; JSON has no NaN or infinity")
     if isinstance(label, str):
-        _check_json_text(label, what, path)
+        try:
+            label.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ModelFileError(
+                f"{path}: {what} cannot be served; it holds a lone surrogate, not valid UTF-8"
+            ) from None
     return label
-
-
-def _check_json_text(text: str, what: str, path: Path) -> None:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ModelFileError(
-            f"{path}: {what} cannot be served; it holds a lone surrogate, not valid UTF-8"
-        ) from None
 
 
 def _check_preprocessing(served: ServedModel) -> None:
