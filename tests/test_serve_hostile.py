@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw
-from test_serve_api import assert_error
+from test_serve_api import _drive, assert_error
 from test_serve_models import (
     fit_digit_model,
     fit_iris_model,
@@ -259,26 +259,6 @@ def test_content_types(standardized, content_type, status):
         assert_error(response, 415, "Content-Type: application/json")
 
 
-async def _asgi_call(app, headers: list[tuple[bytes, bytes]], body: bytes) -> tuple[int, dict]:
-    sent = []
-
-    async def receive():
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message):
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": "/predict",
-        "query_string": b"",
-        "headers": [(b"content-type", b"application/json"), *headers],
-    }
-    await app(scope, receive, send)
-    return sent[0]["status"], json.loads(b"".join(m.get("body", b"") for m in sent[1:]))
-
-
 @pytest.mark.parametrize(
     ("values", "status"),
     [
@@ -297,8 +277,11 @@ def test_malformed_content_lengths_are_4xx_json(standardized, values, status):
     import asyncio
 
     app = BodySizeLimit(standardized[2].app, lambda path: 1000)
-    headers = [(b"content-length", value) for value in values]
-    got, body = asyncio.run(_asgi_call(app, headers, b'{"instances": [[3.0, 1.0]]}'))
+    headers = [(b"content-type", b"application/json")]
+    headers += [(b"content-length", value) for value in values]
+    message = {"type": "http.request", "body": b'{"instances": [[3.0, 1.0]]}', "more_body": False}
+    sent, _ = asyncio.run(_drive(app, headers, [message]))
+    got, body = sent[0]["status"], json.loads(b"".join(m.get("body", b"") for m in sent[1:]))
     assert got == status, body
     if status == 400:
         assert body == {
@@ -497,6 +480,32 @@ def test_a_real_server_answers_healthz_while_it_decodes_a_large_image(tmp_path):
 ALLOWED = "labels must be strings, numbers or booleans"
 
 
+@pytest.fixture(scope="module")
+def iris_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("iris") / "iris.safetensors"
+    fit_iris_model(path)
+    return path
+
+
+def refusal_to_serve(monkeypatch, path, **attributes) -> str:
+    """The ``ModelFileError`` message of ``create_app(path)`` when the model read from
+    ``path`` is given ``attributes`` (what a crafted file would hold)."""
+    from softmaxreg import io
+
+    load = io.load
+
+    def load_with(*args, **kwargs):
+        model = load(*args, **kwargs)
+        for name, value in attributes.items():
+            setattr(model, name, value)
+        return model
+
+    monkeypatch.setattr(io, "load", load_with)
+    with pytest.raises(ModelFileError) as refused:
+        create_app(path)
+    return str(refused.value)
+
+
 @pytest.mark.parametrize(
     ("labels", "message"),
     [
@@ -527,22 +536,8 @@ ALLOWED = "labels must be strings, numbers or booleans"
         ),
     ],
 )
-def test_labels_json_cannot_carry_refuse_to_start(tmp_path, monkeypatch, labels, message):
-    from softmaxreg import io
-
-    path = tmp_path / "iris.safetensors"
-    fit_iris_model(path)
-    load = io.load
-
-    def load_with_labels(*args, **kwargs):
-        model = load(*args, **kwargs)
-        model.classes_ = labels
-        return model
-
-    monkeypatch.setattr(io, "load", load_with_labels)
-    with pytest.raises(ModelFileError) as refused:
-        create_app(path)
-    assert str(refused.value) == f"{path}: {message}"
+def test_labels_json_cannot_carry_refuse_to_start(iris_path, monkeypatch, labels, message):
+    assert refusal_to_serve(monkeypatch, iris_path, classes_=labels) == f"{iris_path}: {message}"
 
 
 @pytest.mark.parametrize(
@@ -563,29 +558,18 @@ def test_labels_json_cannot_carry_refuse_to_start(tmp_path, monkeypatch, labels,
         ({"shift": "a", "scale": 1.0}, "could not convert string to float: 'a'"),
     ],
 )
-def test_preprocessing_that_cannot_predict_refuses_to_start(tmp_path, monkeypatch, spec, message):
+def test_preprocessing_that_cannot_predict_refuses_to_start(
+    standardized, monkeypatch, spec, message
+):
+    path = standardized[1]
+    refusal = refusal_to_serve(monkeypatch, path, preprocessing_=spec)
+    assert refusal.startswith(f"{path}: {message}")
+
+
+def test_metadata_json_cannot_carry_refuses_to_start(iris_path, monkeypatch):
     from softmaxreg import io
 
-    path = tmp_path / "std.safetensors"
-    fit_standardized_iris_model(path)
-    load = io.load
-
-    def load_with_spec(*args, **kwargs):
-        model = load(*args, **kwargs)
-        model.preprocessing_ = spec
-        return model
-
-    monkeypatch.setattr(io, "load", load_with_spec)
-    with pytest.raises(ModelFileError) as refused:
-        create_app(path)
-    assert str(refused.value).startswith(f"{path}: {message}")
-
-
-def test_metadata_json_cannot_carry_refuses_to_start(tmp_path, monkeypatch):
-    from softmaxreg import io
-
-    path = tmp_path / "iris.safetensors"
-    fit_iris_model(path)
+    path = iris_path
     read_metadata = io.read_metadata
     monkeypatch.setattr(
         io, "read_metadata", lambda path: read_metadata(path) | {"metrics": {"log_loss": np.nan}}
