@@ -34,6 +34,7 @@ from softmaxreg.serve import app as app_module
 from softmaxreg.serve import create_app, serve_in_background
 from softmaxreg.serve.body_limit import BodySizeLimit
 from softmaxreg.serve.hosts import allowed_hosts_for, host_name
+from softmaxreg.serve.http_protocol import BAD_REQUEST
 from softmaxreg.serve.images import limit_pillow_decoding
 from softmaxreg.serve.instances import instances_matrix
 
@@ -465,6 +466,11 @@ def test_a_real_server_answers_healthz_while_it_decodes_a_large_image(tmp_path):
         status, answer = answers["big"]
         assert status == 200 and answer["label"] == 7
         assert during >= 3
+        # uvicorn's parser refuses a malformed Content-Length before the app: JSON too
+        for length in (b"abc", b"-1", b"+2", b"1_0", b"99999999999999999999999"):
+            request = b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %s\r\n\r\n{}"
+            status, answer = raw_http(url, request % length)
+            assert (status, answer) == (400, {"error": BAD_REQUEST, "status": 400}), length
         # and the loopback server refuses a foreign Host header (DNS rebinding)
         request = b"GET /healthz HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n"
         status, answer = raw_http(url, request)

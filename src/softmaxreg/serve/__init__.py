@@ -49,6 +49,8 @@ def run(
     """
     import uvicorn
 
+    from softmaxreg.serve.http_protocol import JsonBadRequestProtocol
+
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a whole number >= 1, got {workers!r}")
     settings = {
@@ -65,6 +67,7 @@ def run(
         "log_level": log_level,
         "server_header": False,
         "timeout_keep_alive": 5,
+        "http": JsonBadRequestProtocol,  # uvicorn's parser, with 400s as JSON
     }
     if workers == 1:
         uvicorn.run(app, **options)
