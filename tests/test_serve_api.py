@@ -197,7 +197,7 @@ BAD_BODIES = [
     ({"instances": [ROW[:9] + [None] + ROW[10:]]}, "instances[0][9] is null"),
     ({"instances": [ROW[:3] + [[1]] + ROW[4:]]}, "instances[0][3] is a list"),
     ({"instances": [ROW[:2] + [10**400] + ROW[3:]]}, "instances[0][2]"),
-    ({"instances": [5]}, "instances[0] is a int; each row must be a list of 784 numbers"),
+    ({"instances": [5]}, "instances[0] is a number; each row must be a list of 784 numbers"),
     ({"instances": "x"}, "'instances' must be a list of rows"),
     ({"instances": [{"a": 1}]}, "this model has no feature names"),
     ({}, "instances is required"),
@@ -287,7 +287,13 @@ async def _drive(middleware, headers, messages):
     async def send(message):
         sent.append(message)
 
-    scope = {"type": "http", "method": "POST", "path": "/predict", "headers": headers}
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/predict",
+        "query_string": b"",
+        "headers": headers,
+    }
     await middleware(scope, receive, send)
     return sent, len(calls)
 
@@ -302,7 +308,8 @@ def test_body_limit_refuses_before_reading_and_stops_counting_chunks(iris):
     assert sent[0]["status"] == 413
     assert json.loads(sent[1]["body"])["error"].startswith("request body too large")
     chunk = {"type": "http.request", "body": b" " * 100, "more_body": True}
-    sent, calls = asyncio.run(_drive(middleware, [], [chunk] * 50))
+    json_type = [(b"content-type", b"application/json")]
+    sent, calls = asyncio.run(_drive(middleware, json_type, [chunk] * 50))
     assert calls == 3  # the third chunk passes 250 bytes; the rest is never read
     assert sent[0]["status"] == 413
 

@@ -28,7 +28,9 @@ def test_the_server_answers_inside_the_context_and_is_gone_after(tmp_path):
 
 def test_a_server_that_cannot_start_raises_with_its_own_message(tmp_path):
     (tmp_path / "broken.safetensors").write_bytes(np.arange(64, dtype=np.uint8).tobytes())
-    with (pytest.raises(RuntimeError, match="exited with status") as raised,
-          serve_in_background(tmp_path / "broken.safetensors")):
+    with (
+        pytest.raises(RuntimeError, match="exited with status") as raised,
+        serve_in_background(tmp_path / "broken.safetensors"),
+    ):
         pass
     assert "broken.safetensors" in str(raised.value)

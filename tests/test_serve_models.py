@@ -64,3 +64,28 @@ def test_digit_model_learns_the_digits(tmp_path):
     X, y = digit_pixels()
     assert model.score(X / 255.0, y) > 0.95
     assert model.coef_.shape == (10, 784)
+
+
+def fit_standardized_iris_model(path) -> LogisticRegression:
+    """Softmax regression on iris's sepal and petal width (cm), standardised, saved with that
+    preprocessing (like ``softmaxreg train`` does): raw rows go in, ``(x - mu) / sigma`` is
+    applied from the file."""
+    X, y = iris_frame()
+    X = X[["sepal width (cm)", "petal width (cm)"]]
+    mean, std = X.mean().to_numpy(), X.std(ddof=0).to_numpy()
+    model = LogisticRegression(max_iter=200).fit((X - mean) / std, y)
+    save(model, path, preprocessing=preprocessing.standardization(mean, std))
+    return model
+
+
+def fit_wide_model(path, n_features: int = 2000) -> LogisticRegression:
+    """A binary model of ``n_features`` named features f0, f1, ... (40 random rows)."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(
+        rng.normal(size=(40, n_features)), columns=[f"f{j}" for j in range(n_features)]
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = LogisticRegression(max_iter=5).fit(X, np.arange(40) % 2)
+    save(model, path)
+    return model

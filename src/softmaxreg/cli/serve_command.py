@@ -27,6 +27,19 @@ def serve(
     max_body_bytes: Annotated[int, typer.Option(min=1, help="Most bytes per request body.")] = 16
     * 1024
     * 1024,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allowed-host",
+            metavar="NAME",
+            help=(
+                "A Host header name to answer besides localhost, 127.0.0.1 and [::1] "
+                "(repeatable; '*.example.com' patterns). On a loopback --host other names "
+                "get a 400 (DNS rebinding); on another --host any name is answered unless "
+                "names are given here."
+            ),
+        ),
+    ] = None,
 ) -> None:
     """Serve a model: POST /predict, POST /predict/image, GET /model, /docs, and a page at /."""
     try:
@@ -43,4 +56,5 @@ def serve(
         workers=workers,
         max_batch_rows=max_batch_rows,
         max_body_bytes=max_body_bytes,
+        allowed_hosts=allowed_host or (),
     )

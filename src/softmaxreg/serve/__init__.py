@@ -5,11 +5,14 @@ uvicorn on 127.0.0.1 unless another host is given. Endpoints: ``POST /predict``,
 ``POST /predict/image``, ``GET /model``, ``GET /model/templates/{k}.png``, ``GET /healthz``,
 ``GET /`` (the page), ``/openapi.json`` and ``/docs``. ``serve_in_background(model_dir)``
 runs the server in a child process and yields its URL (tests, benchmarks, notebooks).
+On a loopback address the server answers only Host headers naming this machine
+(:mod:`softmaxreg.serve.hosts`).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from softmaxreg.serve.app import (
@@ -19,6 +22,8 @@ from softmaxreg.serve.app import (
     create_app,
 )
 from softmaxreg.serve.background import serve_in_background
+from softmaxreg.serve.hosts import allowed_hosts_for
+from softmaxreg.serve.images import limit_pillow_decoding
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -32,13 +37,19 @@ def run(
     max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     log_level: str = "info",
+    allowed_hosts: Sequence[str] = (),
 ) -> None:
     """Serve the model at ``model_dir`` (run folder or model file) until interrupted.
 
     The model is loaded (and checked) before the server starts listening, in every worker
-    process; a bad model file raises ``ModelFileError`` / ``DataNotFoundError`` here.
+    process; a bad model file raises ``ModelFileError`` / ``DataNotFoundError`` here, a bad
+    setting ``ValueError``. ``allowed_hosts``: Host header names answered besides
+    localhost, 127.0.0.1 and [::1] (see :func:`softmaxreg.serve.hosts.allowed_hosts_for`:
+    a server on a non-loopback ``host`` answers any Host unless names are given).
     """
     import uvicorn
+
+    from softmaxreg.serve.http_protocol import JsonBadRequestProtocol
 
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a whole number >= 1, got {workers!r}")
@@ -46,15 +57,17 @@ def run(
         "model_path": os.fspath(model_dir),
         "max_batch_rows": max_batch_rows,
         "max_body_bytes": max_body_bytes,
+        "allowed_hosts": allowed_hosts_for(host, allowed_hosts),
     }
     app = create_app(**settings)  # fails early, in this process, on a bad model or limit
-    one_compute_thread()
+    prepare_server_process()
     options: dict[str, Any] = {
         "host": host,
         "port": port,
         "log_level": log_level,
         "server_header": False,
         "timeout_keep_alive": 5,
+        "http": JsonBadRequestProtocol,  # uvicorn's parser, with 400s as JSON
     }
     if workers == 1:
         uvicorn.run(app, **options)
@@ -77,8 +90,14 @@ def _app_from_environment():
     import json
 
     app = create_app(**json.loads(os.environ[_SETTINGS_VARIABLE]))
-    one_compute_thread()
+    prepare_server_process()
     return app
+
+
+def prepare_server_process() -> None:
+    """Process-wide settings of a server: one compute thread, Pillow's bomb guard."""
+    one_compute_thread()
+    limit_pillow_decoding()
 
 
 def one_compute_thread() -> None:

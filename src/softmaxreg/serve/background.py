@@ -61,8 +61,15 @@ def serve_in_background(
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile() as output:
         process = subprocess.Popen(
-            [sys.executable, "-c", _CHILD, os.fspath(model_dir), str(port), str(workers),
-             log_level],
+            [
+                sys.executable,
+                "-c",
+                _CHILD,
+                os.fspath(model_dir),
+                str(port),
+                str(workers),
+                log_level,
+            ],
             stdout=output,
             stderr=subprocess.STDOUT,
         )

@@ -46,10 +46,12 @@ class BodySizeLimit:
         limit = self.limit_for(scope.get("path", ""))
         declared = _content_length(scope)
         if declared == "invalid":
-            await _send_error(send, 400, "the Content-Length header is not a whole number")
+            await send_json_error(
+                send, 400, "the Content-Length header is not one whole number of bytes"
+            )
             return
         if declared is not None and declared > limit:
-            await _send_error(send, 413, body_too_large_message(limit))
+            await send_json_error(send, 413, body_too_large_message(limit))
             return
         received = 0
         started = False
@@ -74,21 +76,23 @@ class BodySizeLimit:
         except BodyTooLarge as error:
             if started:
                 raise
-            await _send_error(send, 413, error.detail)
+            await send_json_error(send, 413, error.detail)
 
 
 def _content_length(scope: Scope) -> int | str | None:
-    for name, value in scope.get("headers", []):
-        if name == b"content-length":
-            try:
-                length = int(value)
-            except ValueError:
-                return "invalid"
-            return length if length >= 0 else "invalid"
-    return None
+    """The declared length; "invalid" unless every Content-Length header is the same string
+    of ASCII digits (no sign, space, underscore or other digits Python's ``int`` accepts)."""
+    values = {value for name, value in scope.get("headers", []) if name == b"content-length"}
+    if not values:
+        return None
+    value = values.pop()
+    if values or not value.isdigit():
+        return "invalid"
+    return int(value) if len(value) <= 18 else 10**18  # more than any limit
 
 
-async def _send_error(send, status: int, message: str) -> None:
+async def send_json_error(send, status: int, message: str) -> None:
+    """Answer ``{"error": message, "status": status}`` and close the connection."""
     body = json.dumps({"error": message, "status": status}).encode()
     await send(
         {

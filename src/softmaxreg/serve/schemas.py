@@ -1,29 +1,25 @@
 """The JSON shapes of the prediction API, as pydantic models (they also make /openapi.json).
 
-Request rows are *not* validated by pydantic: :mod:`softmaxreg.serve.instances` checks them
-against the served model (feature count, names, finite numbers) so every refusal names the
-row and column at fault. The annotations below still document the accepted shapes.
+Request bodies are *not* validated by pydantic: /predict reads its body raw and
+:mod:`softmaxreg.serve.instances` decodes and checks it in a worker thread against the served
+model (sizes, feature count, names, finite numbers), so every refusal names the row and
+column at fault. ``PredictRequest`` still documents the accepted shape in /openapi.json.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, Field, WrapValidator
+from pydantic import BaseModel, Field
 
 Label = str | int | float | bool
 Row = list[float] | dict[str, float]
 
 
-def _unchecked(value: Any, handler: Any) -> Any:
-    """Pass the raw JSON through; the served model's own checks follow in the endpoint."""
-    return value
-
-
 class PredictRequest(BaseModel):
     """A batch of rows ``x`` to predict: lists of numbers or objects keyed by feature name."""
 
-    instances: Annotated[list[Row], WrapValidator(_unchecked)] = Field(
+    instances: list[Row] = Field(
         description=(
             "One row per prediction: a list of the model's n_features numbers, or an object "
             "{feature_name: number} when the model has feature names. Finite numbers only."
@@ -72,7 +68,10 @@ class ModelInfo(BaseModel):
     library_version: str | None
     weights_sha256: str | None
     max_batch_rows: int
-    max_body_bytes: int
+    max_body_bytes: int = Field(
+        description="Most bytes of a /predict body: what max_batch_rows rows of this model "
+        "can need (64 bytes a number, 6 a name character), at most the server's limit"
+    )
     max_image_bytes: int
 
 
