@@ -284,7 +284,7 @@ def _check_tensors(tensors: dict[str, np.ndarray], state: dict[str, Any], where:
         )
     if kind == "binary" and len(classes) != 2:
         raise ModelFileError(f"{where} a binary model has 2 classes, found {len(classes)}")
-    _check_labels(classes, where)
+    check_class_labels(classes, where)
     if state["preprocessing"] is not None:
         try:
             feature_transform.check(state["preprocessing"], state["n_features"])
@@ -317,19 +317,33 @@ def _check_tensors(tensors: dict[str, np.ndarray], state: dict[str, Any], where:
         raise ModelFileError(f"{where} a multilabel model records the dtype of its labels")
 
 
-def _check_labels(classes: np.ndarray, where: str) -> None:
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+    return True
+
+
+def check_class_labels(classes: np.ndarray, where: str) -> None:
     """Class labels must be strings, integers, finite floats or booleans (Python or NumPy).
 
     Those are the labels every reader can answer with: a CSV of predictions, the server's
-    JSON, an ONNX graph. ``None``, bytes, tuples, NaN and other objects are refused.
+    JSON, an ONNX graph. ``None``, bytes, tuples, NaN, strings that are not valid Unicode
+    (lone surrogates) and other objects are refused with a
+    :class:`~softmaxreg.errors.ModelFileError` that starts with ``where``; :func:`save` and
+    :func:`load` both check, and so does the server for the model it is given.
     """
     for label in classes.tolist() if classes.dtype != object else classes:
         usable = isinstance(label, LABEL_TYPES) and not (
             isinstance(label, (float, np.floating)) and not np.isfinite(label)
         )
+        if usable and isinstance(label, str):
+            usable = label.isascii() or _is_unicode(label)
         if not usable:
+            shown = label.item() if isinstance(label, np.generic) else label
             raise ModelFileError(
-                f"{where} the class label {label!r:.80} ({type(label).__name__}) cannot be "
+                f"{where} the class label {shown!r:.80} ({type(shown).__name__}) cannot be "
                 "stored: model files keep class labels that are strings, integers, finite "
                 "floats or booleans, which every tool (predict, serve, ONNX) can answer with; "
                 "map the labels to such values (e.g. y.astype(str)) and fit again"

@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from softmaxreg import __version__
+from softmaxreg._exact_json import encode
 from softmaxreg.errors import SoftmaxregError
 from softmaxreg.serve.body_limit import BodySizeLimit
 from softmaxreg.serve.docs_page import docs_html
@@ -201,8 +202,8 @@ def _model_info(served: ServedModel, bounds: BodyBounds, max_image: int) -> byte
         "feature_names": served.feature_names,
         "image_input": served.image_input,
         "n_templates": len(served.templates),
-        "metrics": meta.get("metrics"),
-        "preprocessing": meta.get("preprocessing"),
+        "metrics": encode(meta.get("metrics")),
+        "preprocessing": encode(meta.get("preprocessing")),
         "format_version": meta.get("format_version"),
         "library_version": meta.get("library_version"),
         "weights_sha256": meta.get("weights_sha256"),

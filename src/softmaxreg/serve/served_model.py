@@ -1,17 +1,18 @@
 """The model a server answers with: loaded and checked once, with everything the endpoints need.
 
 Everything a response carries from the model file (class labels, feature names, metadata)
-is checked at load time to be servable as strict JSON (no NaN, no lone surrogates, labels
-that are strings, numbers or booleans), and the stored preprocessing to be finite and of the
-model's width, so a model that cannot be served refuses to start with one ``ModelFileError``
-instead of failing every request with a 500.
+is checked at load time to be servable as strict JSON, with the model file's own checks
+(:func:`softmaxreg.io.check_class_labels`: strings, integers, finite floats or booleans;
+:func:`softmaxreg.preprocessing.check`: finite and of the model's width), so a model that
+cannot be served refuses to start with one ``ModelFileError`` instead of failing every
+request with a 500. Metadata values plain JSON cannot carry (NaN metrics, arrays) are sent
+in the model file's exact encoding (``{"$float": "nan"}``).
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,6 @@ from softmaxreg.errors import DataError, ModelFileError
 from softmaxreg.serve.instances import InstancesError
 
 IMAGE_FEATURES = 784
-SERVABLE_LABEL_TYPES = (str, int, float)  # bool is an int
 
 
 @dataclass
@@ -113,24 +113,14 @@ def plain(value: Any) -> Any:
 
 
 def servable_label(value: Any, path: Path) -> str | int | float | bool:
-    """``plain(value)``, or ``ModelFileError`` when JSON cannot carry it as a label (None,
-    bytes, tuples, dicts, NaN or infinite floats, text with lone surrogates)."""
-    label = plain(value)
-    what = f"class label {label!r} ({type(label).__name__})"
-    if not isinstance(label, SERVABLE_LABEL_TYPES):
-        raise ModelFileError(
-            f"{path}: {what} cannot be served; labels must be strings, numbers or booleans"
-        )
-    if isinstance(label, float) and not math.isfinite(label):
-        raise ModelFileError(f"{path}: {what} cannot be served; JSON has no NaN or infinity")
-    if isinstance(label, str):
-        try:
-            label.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ModelFileError(
-                f"{path}: {what} cannot be served; it holds a lone surrogate, not valid UTF-8"
-            ) from None
-    return label
+    """``plain(value)`` after :func:`softmaxreg.io.check_class_labels` (``ModelFileError``
+    for None, bytes, tuples, dicts, NaN or infinite floats)."""
+    from softmaxreg import io
+
+    single = np.empty(1, dtype=object)
+    single[0] = value
+    io.check_class_labels(single, f"{path}:")
+    return plain(value)
 
 
 def _check_preprocessing(served: ServedModel) -> None:
@@ -138,15 +128,9 @@ def _check_preprocessing(served: ServedModel) -> None:
     if not spec:
         return
     try:
-        zero = preprocessing.apply(np.zeros((1, served.n_features)), spec, served.n_features)
-        values = [np.asarray(spec.get(key, 0.0), dtype=np.float64) for key in ("shift", "scale")]
-    except (DataError, TypeError, ValueError) as error:
+        preprocessing.check(spec, served.n_features)
+    except DataError as error:
         raise ModelFileError(f"{served.path}: {error}") from None
-    if not all(np.isfinite(array).all() for array in (zero, *values)):
-        raise ModelFileError(
-            f"{served.path}: the stored preprocessing (shift, scale) holds NaN or infinite "
-            "values, so no prediction could be made; re-save the model with finite values"
-        )
 
 
 def strict_json(content: Any, what: str, path: Path) -> bytes:
