@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import torch
 
-from softmaxreg._arrays import ArrayLike, to_tensor
+from softmaxreg._arrays import ArrayLike, class_indices, to_tensor
 
 GRADIENT_SCALINGS = ("mean", "sum")
 
@@ -104,12 +104,4 @@ def as_class_labels(
     labels = to_tensor(y)
     if tuple(labels.shape) != (n_samples,):
         raise ValueError(f"y must have shape ({n_samples},), got {tuple(labels.shape)}")
-    if labels.is_floating_point() and not bool((labels == labels.round()).all()):
-        raise ValueError("y must hold integer class indices, got non-integer values")
-    labels = labels.to(device=device, dtype=torch.int64)
-    if n_samples and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
-        raise ValueError(
-            f"class indices must lie in [0, {num_classes}), got values from "
-            f"{int(labels.min())} to {int(labels.max())}"
-        )
-    return labels
+    return class_indices(labels, num_classes).to(device)
