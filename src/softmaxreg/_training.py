@@ -75,13 +75,24 @@ def order_generator_for(shuffle: bool, seed: int | None) -> torch.Generator | No
 def as_feature_matrix(
     x: ArrayLike, num_features: int, dtype: torch.dtype, device: torch.device
 ) -> torch.Tensor:
-    """``X`` as an ``(n, m)`` tensor of the model's dtype and device, or a clear error."""
+    """``X`` as an ``(n, m)`` tensor of the model's dtype and device, or a clear error.
+
+    Values that are not finite in ``dtype`` (NaN, inf, or 1e300 in float32) are refused: they
+    would make every net input of their row NaN.
+    """
     features = to_tensor(x)
     if features.ndim != 2 or features.shape[1] != num_features:
         raise ValueError(
             f"X must have shape (n_samples, {num_features}), got {tuple(features.shape)}"
         )
-    return features.to(dtype=dtype, device=device)
+    converted = features.to(dtype=dtype, device=device)
+    if converted.is_floating_point() and not bool(torch.isfinite(converted).all()):
+        bad = features[~torch.isfinite(converted.to(features.device))].flatten()[0]
+        raise ValueError(
+            f"X must hold finite numbers of the model's dtype {dtype} (largest "
+            f"{torch.finfo(dtype).max:.3g}), got {float(bad):g}"
+        )
+    return converted
 
 
 def as_binary_targets(

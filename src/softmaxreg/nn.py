@@ -115,7 +115,7 @@ class SoftmaxRegressionModule(_ZeroInitLinearModel):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``Z = X W^T + b`` and ``A = softmax(Z)`` along the class axis."""
         logits = self.net_input(x)
-        return logits, torch.softmax(logits, dim=1)
+        return logits, functional.softmax(logits, dim=1)
 
     def targets(self, y: ArrayLike, n_samples: int) -> torch.Tensor:
         """Integer class indices in ``[0, K)`` as an int64 tensor of shape ``(n,)``."""
