@@ -303,26 +303,32 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
 
         return load(path, cls=cls)
 
-    def to_onnx(self, preprocessing="auto"):
-        """The ONNX graph ``X -> (label, probabilities)`` (``softmaxreg.onnx_export``)."""
+    def to_onnx(self, preprocessing="auto", dtype=None):
+        """The ONNX graph ``X -> (label, probabilities)`` (``softmaxreg.onnx_export``).
+
+        ``dtype``: "float32" or "float64" input; None follows the training dtype.
+        """
         from softmaxreg.onnx_export import to_onnx
 
-        return to_onnx(self, preprocessing)
+        return to_onnx(self, preprocessing, dtype)
 
     # ------------------------------------------------------------------------------ predict
     def decision_function(self, X):
         """Net inputs ``z = X W^T + b``: shape (n,) for two classes, else (n, K).
 
-        A row whose products overflow (``x ~ 1e300``) is computed as ``s ((x / s) W^T) + b``
-        with ``s = max_j |x_j|``, so its scores are +-inf with the right sign, never NaN.
+        A score whose products overflow (``x ~ 1e300``) is computed as ``s ((x / s) W^T) + b``
+        with ``s = max_j |x_j|`` instead, so it is +-inf with the right sign, never NaN.
         """
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False)
         with np.errstate(over="ignore", invalid="ignore"):
             scores = np.asarray(X @ self.coef_.T, dtype=np.float64) + self.intercept_
-            overflowed = np.flatnonzero(~np.isfinite(scores).all(axis=1))
-            if overflowed.size:
-                scores[overflowed] = _rescaled_scores(X[overflowed], self.coef_, self.intercept_)
+            rows = np.flatnonzero(~np.isfinite(scores).all(axis=1))
+            if rows.size:
+                overflowed = scores[rows]
+                bad = ~np.isfinite(overflowed)
+                overflowed[bad] = _rescaled_scores(X[rows], self.coef_, self.intercept_)[bad]
+                scores[rows] = overflowed
         return scores.ravel() if scores.shape[1] == 1 else scores
 
     def predict_proba(self, X):
