@@ -142,7 +142,7 @@ _TENSOR_TYPES = {"float32": TensorProto.FLOAT, "float64": TensorProto.DOUBLE}
 
 
 def input_dtype(model: Any, dtype: Any = None) -> str:
-    """"float32" or "float64": the graph's input type for ``model``.
+    """ "float32" or "float64": the graph's input type for ``model``.
 
     ``dtype`` when given ("float32", "float64", or a NumPy / torch float dtype); otherwise the
     dtype the model was trained in, its ``dtype`` parameter (the CLI trains in float32), and

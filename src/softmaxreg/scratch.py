@@ -100,7 +100,9 @@ class _ManualGradientModel:
         targets = self._targets(y, n_samples).reshape(n_samples, -1)  # (n, K)
         order_generator = order_generator_for(shuffle, seed)
         guard = DivergenceGuard(
-            f"scratch.{type(self).__name__}", learning_rate, [self.weights, self.bias],
+            f"scratch.{type(self).__name__}",
+            learning_rate,
+            [self.weights, self.bias],
             start_loss=self._cost(features, targets),
         )
         cost_trace = []

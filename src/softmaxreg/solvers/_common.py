@@ -77,7 +77,11 @@ class DivergenceGuard:
     """
 
     def __init__(
-        self, method: str, learning_rate: float, live, start_loss: float | None = None,
+        self,
+        method: str,
+        learning_rate: float,
+        live,
+        start_loss: float | None = None,
         unit: str = "epoch",
     ):
         self.method, self.learning_rate, self.unit = method, learning_rate, unit
