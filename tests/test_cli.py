@@ -106,6 +106,29 @@ def test_export_writes_an_onnx_graph_that_runs(toy_run, tmp_path):
     np.testing.assert_allclose(probabilities, expected, atol=1e-5)
 
 
+def test_export_dtype_option_gives_a_float64_graph(toy_run, tmp_path):
+    import onnxruntime as ort
+
+    from softmaxreg import io
+
+    model = io.load(toy_run / "model.safetensors")
+    spec = model.preprocessing_
+    X = np.array([[0.5, -1.0], [3.0, 2.0], [1e6 + 0.1, -1e6]])
+    prepared = (X - np.asarray(spec["shift"])) * np.asarray(spec["scale"])
+    for dtype, expected_type in ((None, "tensor(float)"), ("float64", "tensor(double)")):
+        target = tmp_path / f"{dtype}.onnx"
+        option = [] if dtype is None else ["--dtype", dtype]
+        assert run_cli("export", toy_run, "--onnx", target, *option) == 0
+        session = ort.InferenceSession(str(target), providers=["CPUExecutionProvider"])
+        assert session.get_inputs()[0].type == expected_type  # the CLI trains in float32
+    _, probabilities = session.run(None, {"X": X})  # the last session: the float64 graph
+    # (the model's preprocessing rounds x' to float32, in the graph as in preprocessing.apply)
+    expected = model.predict_proba(prepared.astype(np.float32))
+    np.testing.assert_allclose(probabilities, expected, rtol=1e-12, atol=1e-300)
+    assert run_cli("export", toy_run, "--onnx", tmp_path / "x.onnx", "--dtype", "float16") != 0
+    assert not (tmp_path / "x.onnx").exists()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -493,13 +493,67 @@ def test_bad_reduction_names_the_accepted_ones(call):
         call()
 
 
-def test_bad_one_hot_labels_are_refused_with_the_reason():
-    with pytest.raises(ValueError, match="must be >= 0, got -1"):
-        F.one_hot(np.array([0, -1, 2]), 3)
-    with pytest.raises(ValueError, match="class index 3 is out of range for num_classes=3"):
-        F.one_hot(np.array([0, 3]), 3)
-    with pytest.raises(ValueError, match="integer class indices"):
-        F.one_hot(np.array([0.0, 1.5]), 3)
+CLASS_LABEL_FUNCTIONS = {
+    "one_hot": lambda y: F.one_hot(y, 3),
+    "cross_entropy_from_logits": lambda y: F.cross_entropy_from_logits(np.zeros((2, 3)), y),
+}
+
+
+@pytest.mark.parametrize("as_tensor", [False, True], ids=["numpy", "torch"])
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        ([0.0, 1.7], "class labels must be integer class indices, got 1.7"),
+        ([np.nan, 1.0], "class labels must be integer class indices, got nan"),
+        ([0.0, np.inf], "class labels must be integer class indices, got inf"),
+        ([0, -1], "class indices must be >= 0, got -1"),
+        ([0, 3], "class index 3 is out of range for num_classes=3 (labels must lie in [0, 3))"),
+    ],
+)
+@pytest.mark.parametrize("name", sorted(CLASS_LABEL_FUNCTIONS))
+def test_every_class_label_function_refuses_bad_labels_with_one_message(
+    name, labels, message, as_tensor
+):
+    # issue 11: cross_entropy_from_logits(z, [0.0, 1.7]) used to read 1.7 as class 1
+    y = torch.tensor(labels) if as_tensor else np.array(labels)
+    with pytest.raises(ValueError) as raised:
+        CLASS_LABEL_FUNCTIONS[name](y)
+    assert str(raised.value) == message
+
+
+def test_whole_float_labels_are_accepted_as_their_integers():
+    z = np.array([[0.0, 1.0, 2.0], [2.0, 1.0, 0.0]])
+    assert F.cross_entropy_from_logits(z, np.array([2.0, 0.0])) == pytest.approx(
+        F.cross_entropy_from_logits(z, np.array([2, 0]))
+    )
+    np.testing.assert_array_equal(F.one_hot(np.array([1.0, 0.0])), [[0, 1], [1, 0]])
+
+
+TARGET_FUNCTIONS = {
+    "bernoulli_likelihood": lambda y: F.bernoulli_likelihood(np.full(2, 0.5), y),
+    "negative_log_likelihood": lambda y: F.negative_log_likelihood(np.full(2, 0.5), y),
+    "binary_cross_entropy": lambda y: F.binary_cross_entropy(np.full(2, 0.5), y),
+    "binary_cross_entropy_from_logits": lambda y: F.binary_cross_entropy_from_logits(
+        np.zeros(2), y
+    ),
+    "binary_cross_entropy_grad_a": lambda y: F.binary_cross_entropy_grad_a(np.full(2, 0.5), y),
+    "binary_cross_entropy_grad_z": lambda y: F.binary_cross_entropy_grad_z(np.zeros(2), y),
+    "cross_entropy": lambda y: F.cross_entropy(np.full((1, 2), 0.5), y.reshape(1, 2)),
+    "cross_entropy_grad_z": lambda y: F.cross_entropy_grad_z(np.zeros((1, 2)), y.reshape(1, 2)),
+    "cross_entropy_grad_a": lambda y: F.cross_entropy_grad_a(np.full((1, 2), 0.5), y.reshape(1, 2)),
+}
+
+
+@pytest.mark.parametrize(
+    ("targets", "shown"), [([0.0, 1.7], "1.7"), ([-1.0, 1.0], "-1"), ([np.nan, 0.0], "nan")]
+)
+@pytest.mark.parametrize("name", sorted(TARGET_FUNCTIONS))
+def test_every_target_function_refuses_targets_outside_0_1(name, targets, shown):
+    with pytest.raises(ValueError) as raised:
+        TARGET_FUNCTIONS[name](np.array(targets))
+    assert str(raised.value) == (
+        f"targets must be labels 0 or 1 (or probabilities in [0, 1]), got {shown}"
+    )
 
 
 def test_mismatched_probabilities_and_one_hot_targets_are_refused():

@@ -230,3 +230,22 @@ def test_cuda_training_matches_cpu_training():
         results[device] = (manual_trace, autograd_trace, manual.weights.cpu())
     for cpu_value, cuda_value in zip(results["cpu"], results["cuda"], strict=True):
         np.testing.assert_allclose(np.asarray(cpu_value), np.asarray(cuda_value), rtol=1e-10)
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        ([0.0, 1.7], "class labels must be integer class indices, got 1.7"),
+        ([0, 3], "class index 3 is out of range for num_classes=3 (labels must lie in [0, 3))"),
+    ],
+)
+def test_class_labels_are_checked_like_the_functional_api(labels, message):
+    # the same check (and words) as functional.one_hot / cross_entropy_from_logits
+    for call in (
+        lambda: nn.train(nn.SoftmaxRegressionModule(2, 3), np.zeros((2, 2)), labels, 1, 0.1),
+        lambda: scratch.SoftmaxRegression(2, 3).train(np.zeros((2, 2)), labels, 1, 0.1),
+        lambda: scratch.OneVsAll(2, 3).evaluate(np.zeros((2, 2)), labels),
+    ):
+        with pytest.raises(ValueError) as raised:
+            call()
+        assert str(raised.value) == message

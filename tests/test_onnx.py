@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import warnings
@@ -13,7 +14,7 @@ import pytest
 
 from softmaxreg import LogisticRegression
 from softmaxreg.errors import ModelFileError
-from softmaxreg.onnx_export import export_onnx, to_onnx
+from softmaxreg.onnx_export import export_onnx, input_dtype, to_onnx
 from softmaxreg.preprocessing import apply, standardization
 
 
@@ -68,15 +69,16 @@ def test_onnx_matches_predict_and_predict_proba(case):
         )
     model = LogisticRegression(multi_class=multi_class).fit(X, y)
     assert model.kind_ == kind
-    onnx_model = to_onnx(model)
-    onnx.checker.check_model(onnx_model, full_check=True)
-    label, probabilities = _run(onnx_model, X)
     expected = model.predict(X)
-    assert probabilities.dtype == np.float32
-    assert probabilities.shape == model.predict_proba(X).shape
-    np.testing.assert_allclose(probabilities, model.predict_proba(X), rtol=0, atol=1e-6)
-    assert label.shape == expected.shape
-    assert label.tolist() == expected.tolist()
+    for dtype, tolerance in (("float32", 1e-7), ("float64", 1e-15)):
+        onnx_model = to_onnx(model, dtype=dtype)
+        onnx.checker.check_model(onnx_model, full_check=True)
+        label, probabilities = _run(onnx_model, X.astype(dtype))  # float32 data: exact in both
+        assert probabilities.dtype == dtype
+        assert probabilities.shape == model.predict_proba(X).shape
+        np.testing.assert_allclose(probabilities, model.predict_proba(X), rtol=0, atol=tolerance)
+        assert label.shape == expected.shape
+        assert label.tolist() == expected.tolist()
     if kind != "multilabel":
         assert len(set(label.tolist())) > 1  # both / several classes are predicted
     # strings come back as strings, numbers with their values
@@ -85,6 +87,7 @@ def test_onnx_matches_predict_and_predict_proba(case):
 
 def test_graph_interface_and_metadata():
     X, rng = _data(1)
+    X = X.astype(np.float64)
     y = np.array(["no", "yes"])[_labels_for(X, rng, 2)]
     model = LogisticRegression().fit(X, y)
     onnx_model = to_onnx(model)
@@ -93,7 +96,9 @@ def test_graph_interface_and_metadata():
     assert [value.name for value in graph.output] == ["label", "probabilities"]
     dims = graph.input[0].type.tensor_type.shape.dim
     assert dims[0].dim_param == "N" and dims[1].dim_value == X.shape[1]
-    assert graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    # fitted on float64 data with dtype=None: float64 in and out, like decision_function
+    assert graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.DOUBLE
+    assert graph.output[1].type.tensor_type.elem_type == onnx.TensorProto.DOUBLE
     assert graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.STRING
     props = {prop.key: prop.value for prop in onnx_model.metadata_props}
     assert props["kind"] == "binary" and props["n_features"] == str(X.shape[1])
@@ -104,10 +109,10 @@ def test_graph_interface_and_metadata():
 def test_export_writes_the_file_atomically(tmp_path):
     X, rng = _data(2)
     model = LogisticRegression().fit(X, _labels_for(X, rng, 3))
-    path = export_onnx(model, tmp_path / "model.onnx")
+    path = export_onnx(model, tmp_path / "model.onnx", dtype="float32")
     assert sorted(os.listdir(tmp_path)) == ["model.onnx"]
     label, probabilities = _run(onnx.load(path), X)
-    np.testing.assert_allclose(probabilities, model.predict_proba(X), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(probabilities, model.predict_proba(X), rtol=0, atol=1e-7)
     assert np.array_equal(label, model.predict(X))
 
 
@@ -118,12 +123,12 @@ def test_preprocessing_is_built_into_the_graph():
     y = _labels_for(X, rng, 3)
     model = LogisticRegression().fit(apply(raw, spec), y)
     model.preprocessing_ = spec  # as softmaxreg.load sets it from the model file
-    label, probabilities = _run(to_onnx(model), raw)
+    label, probabilities = _run(to_onnx(model, dtype="float32"), raw)
     prepared = apply(raw, spec)
-    np.testing.assert_allclose(probabilities, model.predict_proba(prepared), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(probabilities, model.predict_proba(prepared), rtol=0, atol=1e-7)
     assert np.array_equal(label, model.predict(prepared))
-    _, without = _run(to_onnx(model, preprocessing=None), prepared)
-    np.testing.assert_allclose(without, model.predict_proba(prepared), rtol=0, atol=1e-6)
+    _, without = _run(to_onnx(model, preprocessing=None), prepared.astype(np.float64))
+    np.testing.assert_allclose(without, model.predict_proba(prepared), rtol=0, atol=1e-15)
     with pytest.raises(ModelFileError, match="one per feature"):
         to_onnx(model, preprocessing={"scale": [1.0, 2.0]})
     with pytest.raises(ModelFileError, match="'shift' and/or 'scale'"):
@@ -157,9 +162,9 @@ def test_mnist_model_in_onnxruntime():
         ).fit(train, y_train[:10000])
     model.preprocessing_ = spec
     pixels = X_test.astype(np.float32)  # raw 0..255: the graph scales them itself
-    label, probabilities = _run(to_onnx(model), pixels)
+    label, probabilities = _run(to_onnx(model, dtype="float32"), pixels)
     expected = model.predict_proba(apply(pixels, spec))
-    np.testing.assert_allclose(probabilities, expected, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(probabilities, expected, rtol=0, atol=1e-6)
     assert np.array_equal(label, model.predict(apply(pixels, spec)))
     assert np.mean(label == y_test) > 0.8  # a working classifier, not a lucky one
 
@@ -168,3 +173,99 @@ def test_estimator_to_onnx_method_gives_the_same_graph_as_the_function():
     X = np.random.default_rng(4).normal(size=(40, 3))
     model = LogisticRegression().fit(X, np.arange(40) % 3)
     assert model.to_onnx().SerializeToString() == to_onnx(model).SerializeToString()
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 11: the graph agrees with predict_proba for every finite input, in float32 and float64
+# ---------------------------------------------------------------------------------------------
+
+KINDS = ["binary", "multinomial", "ovr", "multilabel"]
+EXTREME = {  # net inputs from "certainly not" to "certainly", per input dtype
+    "float64": [-1e300, -1e4, -800.0, -745.0, -38.0, -37.0, -1.0, 0.0, 0.5, 38.0, 800.0, 1e300],
+    "float32": [-1e38, -1e4, -800.0, -745.0, -38.0, -37.0, -1.0, 0.0, 0.5, 38.0, 800.0, 1e38],
+}
+TOLERANCE = {  # float32 graphs round the probabilities to float32 at the end
+    "float64": {"rtol": 1e-12, "atol": 1e-300},
+    "float32": {"rtol": 2e-7, "atol": 1e-45},
+}
+
+
+def _fitted(kind: str, n_features: int, n_classes: int) -> LogisticRegression:
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(60, n_features))
+    if kind == "multilabel":
+        Y = (X[:, :1] + rng.normal(size=(60, n_classes)) > 0).astype(np.int64)
+        return LogisticRegression().fit(X, Y)
+    multi_class = "ovr" if kind == "ovr" else "auto"
+    classes = 2 if kind == "binary" else n_classes
+    return LogisticRegression(multi_class=multi_class).fit(X, _labels_for(X, rng, classes))
+
+
+def _check_agreement(model, X, dtype) -> float:
+    """Labels equal ``predict``; probabilities equal ``predict_proba``; the max difference."""
+    label, probabilities = _run(to_onnx(model, dtype=dtype), X.astype(dtype))
+    expected = model.predict_proba(X.astype(dtype))
+    assert probabilities.dtype == dtype and np.all(np.isfinite(probabilities))
+    np.testing.assert_allclose(probabilities, expected, **TOLERANCE[dtype])
+    np.testing.assert_array_equal(label, model.predict(X.astype(dtype)))
+    return float(np.abs(probabilities - expected).max())
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_one_vs_rest_graph_of_the_issue_model_is_finite_below_minus_38(dtype):
+    # coefficients [[0, -1]] * 3, intercepts [0, -1, -2]: scores -x2, -x2 - 1, -x2 - 2
+    model = _fitted("ovr", 2, 3)
+    model.coef_, model.intercept_ = np.array([[0.0, -1.0]] * 3), np.array([0.0, -1.0, -2.0])
+    X = np.array([[0.0, 36.0], [0.0, 38.0], [0.0, 40.0], [0.0, 800.0], [0.0, -800.0]])
+    _check_agreement(model, X, dtype)
+    _, probabilities = _run(to_onnx(model, dtype=dtype), X.astype(dtype))
+    np.testing.assert_allclose(probabilities[:4], [[0.6652, 0.2447, 0.09]] * 4, atol=5e-5)
+    np.testing.assert_allclose(probabilities[4], [1 / 3] * 3, rtol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_graph_agrees_with_predict_proba_for_extreme_net_inputs(kind, dtype):
+    width = 1 if kind == "binary" else 3
+    model = _fitted(kind, width, 3)
+    model.coef_, model.intercept_ = np.eye(width), np.zeros(width)  # z = x
+    X = np.array(list(itertools.product(EXTREME[dtype], repeat=width)))
+    _check_agreement(model, X, dtype)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_graph_rescales_products_that_overflow_like_decision_function(kind):
+    # 1e300 * 2e10 overflows; a row's inf - inf would be NaN without the rescaled branch
+    width = 1 if kind == "binary" else 3
+    model = _fitted(kind, 2 * width, 3)
+    model.coef_ = np.hstack([2e10 * np.eye(width), -1e10 * np.eye(width)])
+    X = np.array([[1e300] * 2 * width, [-1e300] * 2 * width, [1.0, -2.0] * width])
+    _check_agreement(model, X, "float64")
+
+
+def test_float64_graph_keeps_large_features_exact():
+    # features 1e6 + x: float32 rounds them to multiples of 0.0625 and moves labels near z = 0
+    rng = np.random.default_rng(11)
+    X = 1e6 + rng.normal(size=(400, 3))
+    model = _fitted("binary", 3, 2)
+    model.coef_, model.intercept_ = np.array([[1.0, -1.0, 0.5]]), np.array([-5e5])
+    assert to_onnx(model).graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.DOUBLE
+    label, probabilities = _run(to_onnx(model), X)
+    np.testing.assert_array_equal(label, model.predict(X))
+    np.testing.assert_allclose(probabilities, model.predict_proba(X), rtol=1e-12, atol=1e-300)
+    label32, _ = _run(to_onnx(model, dtype="float32"), X.astype(np.float32))
+    assert np.sum(label32 != model.predict(X)) > 0  # why float64 is the default for this model
+
+
+def test_input_dtype_follows_the_training_dtype_unless_given():
+    X, rng = _data(6)
+    y = _labels_for(X, rng, 3)
+    float32_model = LogisticRegression(dtype="float32").fit(X, y)
+    data_model = LogisticRegression().fit(X, y)  # dtype=None: the fit followed the data
+    assert input_dtype(float32_model) == "float32"
+    assert input_dtype(data_model) == "float64"
+    assert input_dtype(float32_model, "float64") == "float64"
+    assert input_dtype(data_model, np.float32) == "float32"
+    with pytest.raises(ValueError) as raised:
+        to_onnx(data_model, dtype="float16")
+    assert str(raised.value) == "dtype must be None, 'float32' or 'float64', got 'float16'"

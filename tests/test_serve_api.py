@@ -224,9 +224,13 @@ def test_a_body_that_is_not_json_is_415(digits):
     assert_error(response, 415, "Content-Type: application/json", "'text/csv'")
 
 
-def test_features_that_overflow_the_scores_are_refused(iris):
+def test_features_that_overflow_the_scores_get_the_limit_probabilities(iris):
+    # z = W x' + b overflows to +-inf (issue 11: computed with the right signs, never NaN):
+    # a petal width of 1e308 cm is virginica for certain
     response = iris[2].post("/predict", json={"instances": [[0.0] * 4, [0.0, 0.0, 0.0, 1e308]]})
-    assert_error(response, 422, "instances[1]: the class scores z = W x + b overflow")
+    assert response.status_code == 200
+    prediction = response.json()["predictions"][1]
+    assert prediction == {"label": "virginica", "probabilities": [0.0, 0.0, 1.0]}
 
 
 def test_invalid_json_is_400(digits):

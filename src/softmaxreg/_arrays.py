@@ -42,3 +42,42 @@ def like_input(result: torch.Tensor, *inputs: ArrayLike) -> ArrayLike:
 def floating(x: torch.Tensor) -> torch.Tensor:
     """Promote integer or boolean tensors to the default float dtype; keep float dtypes."""
     return x if x.is_floating_point() else x.to(torch.get_default_dtype())
+
+
+def class_indices(y: ArrayLike, num_classes: int | None = None) -> torch.Tensor:
+    """Class labels ``y`` as int64 indices in ``[0, K)``, or a one-line ``ValueError``.
+
+    The one label check of the functional API, the scratch and the nn models: a float label
+    must be a whole finite number (1.7, NaN and inf are refused, never truncated), no index
+    may be negative, and with ``num_classes = K`` none may be ``>= K``.
+    """
+    labels = to_tensor(y)
+    if labels.is_floating_point():
+        bad = ~torch.isfinite(labels) | (labels != labels.round())
+        if bool(bad.any()):
+            value = float(labels[bad].flatten()[0])
+            raise ValueError(f"class labels must be integer class indices, got {value:g}")
+    labels = labels.long()
+    if labels.numel() and int(labels.min()) < 0:
+        raise ValueError(f"class indices must be >= 0, got {int(labels.min())}")
+    if num_classes is not None and labels.numel() and int(labels.max()) >= num_classes:
+        raise ValueError(
+            f"class index {int(labels.max())} is out of range for num_classes={num_classes} "
+            f"(labels must lie in [0, {num_classes}))"
+        )
+    return labels
+
+
+def target_probabilities(y: ArrayLike) -> torch.Tensor:
+    """Targets ``y`` (labels 0/1, one-hot rows, or probabilities) as floats in ``[0, 1]``.
+
+    Raises a one-line ``ValueError`` naming the first value outside ``[0, 1]`` (or NaN).
+    """
+    targets = floating(to_tensor(y))
+    bad = ~((targets >= 0) & (targets <= 1))
+    if bool(bad.any()):
+        value = float(targets[bad].flatten()[0])
+        raise ValueError(
+            f"targets must be labels 0 or 1 (or probabilities in [0, 1]), got {value:g}"
+        )
+    return targets

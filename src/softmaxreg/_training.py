@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import torch
 
-from softmaxreg._arrays import ArrayLike, to_tensor
+from softmaxreg._arrays import ArrayLike, class_indices, to_tensor
 
 GRADIENT_SCALINGS = ("mean", "sum")
 
@@ -75,13 +75,24 @@ def order_generator_for(shuffle: bool, seed: int | None) -> torch.Generator | No
 def as_feature_matrix(
     x: ArrayLike, num_features: int, dtype: torch.dtype, device: torch.device
 ) -> torch.Tensor:
-    """``X`` as an ``(n, m)`` tensor of the model's dtype and device, or a clear error."""
+    """``X`` as an ``(n, m)`` tensor of the model's dtype and device, or a clear error.
+
+    Values that are not finite in ``dtype`` (NaN, inf, or 1e300 in float32) are refused: they
+    would make every net input of their row NaN.
+    """
     features = to_tensor(x)
     if features.ndim != 2 or features.shape[1] != num_features:
         raise ValueError(
             f"X must have shape (n_samples, {num_features}), got {tuple(features.shape)}"
         )
-    return features.to(dtype=dtype, device=device)
+    converted = features.to(dtype=dtype, device=device)
+    if converted.is_floating_point() and not bool(torch.isfinite(converted).all()):
+        bad = features[~torch.isfinite(converted.to(features.device))].flatten()[0]
+        raise ValueError(
+            f"X must hold finite numbers of the model's dtype {dtype} (largest "
+            f"{torch.finfo(dtype).max:.3g}), got {float(bad):g}"
+        )
+    return converted
 
 
 def as_binary_targets(
@@ -104,12 +115,4 @@ def as_class_labels(
     labels = to_tensor(y)
     if tuple(labels.shape) != (n_samples,):
         raise ValueError(f"y must have shape ({n_samples},), got {tuple(labels.shape)}")
-    if labels.is_floating_point() and not bool((labels == labels.round()).all()):
-        raise ValueError("y must hold integer class indices, got non-integer values")
-    labels = labels.to(device=device, dtype=torch.int64)
-    if n_samples and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
-        raise ValueError(
-            f"class indices must lie in [0, {num_classes}), got values from "
-            f"{int(labels.min())} to {int(labels.max())}"
-        )
-    return labels
+    return class_indices(labels, num_classes).to(device)

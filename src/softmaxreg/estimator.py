@@ -303,26 +303,41 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
 
         return load(path, cls=cls)
 
-    def to_onnx(self, preprocessing="auto"):
-        """The ONNX graph ``X -> (label, probabilities)`` (``softmaxreg.onnx_export``)."""
+    def to_onnx(self, preprocessing="auto", dtype=None):
+        """The ONNX graph ``X -> (label, probabilities)`` (``softmaxreg.onnx_export``).
+
+        ``dtype``: "float32" or "float64" input; None follows the training dtype.
+        """
         from softmaxreg.onnx_export import to_onnx
 
-        return to_onnx(self, preprocessing)
+        return to_onnx(self, preprocessing, dtype)
 
     # ------------------------------------------------------------------------------ predict
     def decision_function(self, X):
-        """Net inputs ``z = X W^T + b``: shape (n,) for two classes, else (n, K)."""
+        """Net inputs ``z = X W^T + b``: shape (n,) for two classes, else (n, K).
+
+        A score whose products overflow (``x ~ 1e300``) is computed as ``s ((x / s) W^T) + b``
+        with ``s = max_j |x_j|`` instead, so it is +-inf with the right sign, never NaN.
+        """
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False)
-        scores = np.asarray(X @ self.coef_.T, dtype=np.float64) + self.intercept_
+        with np.errstate(over="ignore", invalid="ignore"):
+            scores = np.asarray(X @ self.coef_.T, dtype=np.float64) + self.intercept_
+            rows = np.flatnonzero(~np.isfinite(scores).all(axis=1))
+            if rows.size:
+                overflowed = scores[rows]
+                bad = ~np.isfinite(overflowed)
+                overflowed[bad] = _rescaled_scores(X[rows], self.coef_, self.intercept_)[bad]
+                scores[rows] = overflowed
         return scores.ravel() if scores.shape[1] == 1 else scores
 
     def predict_proba(self, X):
         """Class probabilities, shape (n, K).
 
         binary: ``[1 - sigma(z), sigma(z)]``; multinomial: ``softmax(z)``; one-vs-rest:
-        ``sigma(z_k) / sum_j sigma(z_j)``; multi-label: ``sigma(z_k)`` per label (rows need
-        not sum to 1).
+        ``sigma(z_k) / sum_j sigma(z_j)``, computed in log space as ``softmax(log sigma(z))``
+        so that it stays right when every ``sigma(z_j)`` underflows; multi-label:
+        ``sigma(z_k)`` per label (rows need not sum to 1). Finite for all finite scores.
         """
         scores = self.decision_function(X)
         if self.kind_ == "multilabel":
@@ -330,8 +345,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         if scores.ndim == 1:
             return functional.sigmoid(np.column_stack([-scores, scores]))
         if self.kind_ == "ovr":
-            probabilities = functional.sigmoid(scores)
-            return probabilities / probabilities.sum(axis=1, keepdims=True)
+            return functional.softmax(functional.log_sigmoid(scores))
         return functional.softmax(scores)
 
     def predict_log_proba(self, X):
@@ -342,8 +356,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         if scores.ndim == 1:
             return functional.log_sigmoid(np.column_stack([-scores, scores]))
         if self.kind_ == "ovr":
-            log_sigmoids = functional.log_sigmoid(scores)
-            return log_sigmoids - _logsumexp_rows(log_sigmoids)
+            return functional.log_softmax(functional.log_sigmoid(scores))
         return functional.log_softmax(scores)
 
     def predict(self, X):
@@ -421,10 +434,12 @@ class _Watcher:
         return on_iteration
 
 
-def _logsumexp_rows(values: np.ndarray) -> np.ndarray:
-    """``log sum_j e^{v_j}`` per row, shape (n, 1), shifted by the row maximum."""
-    top = values.max(axis=1, keepdims=True)
-    return top + np.log(np.exp(values - top).sum(axis=1, keepdims=True))
+def _rescaled_scores(X, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
+    """``s_i ((x_i / s_i) W^T) + b``, ``s_i = max_j |x_ij|``: no ``inf - inf`` inside the sum."""
+    rows = np.asarray(X.toarray() if sp.issparse(X) else X, dtype=np.float64)
+    scale = np.abs(rows).max(axis=1, keepdims=True)
+    scale[scale == 0] = 1.0
+    return scale * ((rows / scale) @ coef.T) + intercept
 
 
 def _combined_history(histories: list[list[float]]) -> list[float]:

@@ -6,7 +6,13 @@ or one-hot rows ``Y``. Every function accepts NumPy arrays or torch tensors and
 answers in the same kind (NumPy in, NumPy out; tensors keep device and autograd).
 
 All functions are numerically stable: they work from logits through log-sum-exp and
-log-sigmoid, so ``|z|`` up to 1e4 gives finite values in float32 and float64.
+log-sigmoid, so ``|z|`` up to 1e4 gives finite values in float32 and float64 (softmax and
+log-softmax stay finite for any non-NaN ``z``, infinities included).
+
+Targets are checked the same way everywhere: class labels (``one_hot``,
+``cross_entropy_from_logits``) must be integer indices in ``[0, K)`` (1.7 is refused, never
+read as 1); binary and one-hot targets must lie in ``[0, 1]``. A bad target raises a one-line
+``ValueError`` naming the first bad value.
 """
 
 from __future__ import annotations
@@ -14,7 +20,14 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from softmaxreg._arrays import ArrayLike, floating, like_input, to_tensor
+from softmaxreg._arrays import (
+    ArrayLike,
+    class_indices,
+    floating,
+    like_input,
+    target_probabilities,
+    to_tensor,
+)
 
 REDUCTIONS = ("none", "mean", "sum")
 
@@ -35,6 +48,16 @@ def _reduce(losses: torch.Tensor, reduction: str) -> torch.Tensor:
 
 def _clamped_log(p: torch.Tensor) -> torch.Tensor:
     return torch.log(p).clamp(min=_LOG_FLOOR)
+
+
+def _finite(z: torch.Tensor) -> torch.Tensor:
+    """``z`` with ``+-inf`` replaced by the largest finite value of its dtype (NaN stays NaN).
+
+    A softmax over ``[inf, 1]`` or ``[-inf, -inf]`` would compute ``inf - inf = NaN``; over the
+    clamped scores it gives the limits ``[1, 0]`` and ``[1/2, 1/2]``.
+    """
+    largest = torch.finfo(z.dtype).max
+    return z.clamp(min=-largest, max=largest)
 
 
 # ----------------------------------------------------------------------------------------
@@ -59,13 +82,19 @@ def logit(p: ArrayLike) -> ArrayLike:
 
 
 def softmax(z: ArrayLike, dim: int = -1) -> ArrayLike:
-    """``softmax(z)_t = e^{z_t} / sum_j e^{z_j}`` along ``dim`` (the class axis)."""
-    return like_input(torch.softmax(floating(to_tensor(z)), dim=dim), z)
+    """``softmax(z)_t = e^{z_t} / sum_j e^{z_j}`` along ``dim`` (the class axis).
+
+    Finite for every non-NaN ``z``: infinite scores count as the largest finite ones.
+    """
+    return like_input(torch.softmax(_finite(floating(to_tensor(z))), dim=dim), z)
 
 
 def log_softmax(z: ArrayLike, dim: int = -1) -> ArrayLike:
-    """``log softmax(z)_t = z_t - log sum_j e^{z_j}`` (log-sum-exp, stable)."""
-    return like_input(torch.log_softmax(floating(to_tensor(z)), dim=dim), z)
+    """``log softmax(z)_t = z_t - log sum_j e^{z_j}`` (log-sum-exp, stable).
+
+    Infinite scores count as the largest finite ones, as in :func:`softmax`.
+    """
+    return like_input(torch.log_softmax(_finite(floating(to_tensor(z))), dim=dim), z)
 
 
 def one_hot(y: ArrayLike, num_classes: int | None = None) -> ArrayLike:
@@ -73,20 +102,9 @@ def one_hot(y: ArrayLike, num_classes: int | None = None) -> ArrayLike:
 
     ``num_classes`` defaults to ``max(y) + 1``. Labels must be integers in ``[0, K)``.
     """
-    labels = to_tensor(y)
-    if labels.is_floating_point():
-        if not torch.equal(labels, labels.round()):
-            raise ValueError("one_hot needs integer class indices, got non-integer values")
-        labels = labels.long()
-    labels = labels.long()
-    if labels.numel() and labels.min() < 0:
-        raise ValueError(f"class indices must be >= 0, got {int(labels.min())}")
+    labels = class_indices(y, num_classes)
     if num_classes is None:
         num_classes = int(labels.max()) + 1 if labels.numel() else 0
-    elif labels.numel() and int(labels.max()) >= num_classes:
-        raise ValueError(
-            f"class index {int(labels.max())} is out of range for num_classes={num_classes}"
-        )
     encoded = F.one_hot(labels, num_classes).to(torch.get_default_dtype())
     return like_input(encoded, y)
 
@@ -98,7 +116,7 @@ def one_hot(y: ArrayLike, num_classes: int | None = None) -> ArrayLike:
 
 def bernoulli_likelihood(a: ArrayLike, y: ArrayLike) -> ArrayLike:
     """Bernoulli probability of each label, ``P(y | x) = a^y (1 - a)^(1 - y)``."""
-    a_tensor, y_tensor = floating(to_tensor(a)), floating(to_tensor(y))
+    a_tensor, y_tensor = floating(to_tensor(a)), target_probabilities(y)
     return like_input(a_tensor**y_tensor * (1 - a_tensor) ** (1 - y_tensor), a, y)
 
 
@@ -117,7 +135,7 @@ def binary_cross_entropy(a: ArrayLike, y: ArrayLike, reduction: str = "mean") ->
 
     ``log`` is floored at -100 (as in PyTorch) so ``a`` of exactly 0 or 1 stays finite.
     """
-    a_tensor, y_tensor = floating(to_tensor(a)), floating(to_tensor(y))
+    a_tensor, y_tensor = floating(to_tensor(a)), target_probabilities(y)
     losses = -(y_tensor * _clamped_log(a_tensor) + (1 - y_tensor) * _clamped_log(1 - a_tensor))
     return like_input(_reduce(losses, reduction), a, y)
 
@@ -129,7 +147,7 @@ def binary_cross_entropy_from_logits(
 
     Uses ``log sigma(-z) = log sigma(z) - z`` so it is exact for any finite ``z``.
     """
-    z_tensor, y_tensor = floating(to_tensor(z)), floating(to_tensor(y))
+    z_tensor, y_tensor = floating(to_tensor(z)), target_probabilities(y)
     losses = (1 - y_tensor) * z_tensor - F.logsigmoid(z_tensor)
     return like_input(_reduce(losses, reduction), z, y)
 
@@ -139,7 +157,7 @@ def cross_entropy(a: ArrayLike, y_onehot: ArrayLike, reduction: str = "mean") ->
 
     ``a`` and ``y_onehot`` have shape ``(n, K)``; ``log`` is floored at -100.
     """
-    a_tensor, y_tensor = floating(to_tensor(a)), floating(to_tensor(y_onehot))
+    a_tensor, y_tensor = floating(to_tensor(a)), target_probabilities(y_onehot)
     if a_tensor.shape != y_tensor.shape:
         raise ValueError(
             f"probabilities {tuple(a_tensor.shape)} and one-hot targets "
@@ -149,15 +167,16 @@ def cross_entropy(a: ArrayLike, y_onehot: ArrayLike, reduction: str = "mean") ->
     return like_input(_reduce(losses, reduction), a, y_onehot)
 
 
-def cross_entropy_from_logits(
-    z: ArrayLike, y: ArrayLike, reduction: str = "mean"
-) -> ArrayLike:
+def cross_entropy_from_logits(z: ArrayLike, y: ArrayLike, reduction: str = "mean") -> ArrayLike:
     """Cross-entropy from net inputs and integer labels, ``L_i = -log softmax(z_i)_{y_i}``.
 
     Equal to ``torch.nn.functional.cross_entropy(z, y)``; ``z`` is ``(n, K)``, ``y`` is ``(n,)``.
+    ``ValueError`` when a label is not an integer in ``[0, K)``.
     """
-    z_tensor, labels = floating(to_tensor(z)), to_tensor(y).long()
-    losses = -torch.log_softmax(z_tensor, dim=-1).gather(-1, labels.unsqueeze(-1)).squeeze(-1)
+    z_tensor = floating(to_tensor(z))
+    labels = class_indices(y, z_tensor.shape[-1])
+    log_a = torch.log_softmax(_finite(z_tensor), dim=-1)
+    losses = -log_a.gather(-1, labels.unsqueeze(-1)).squeeze(-1)
     return like_input(_reduce(losses, reduction), z, y)
 
 
@@ -174,13 +193,13 @@ def sigmoid_grad(z: ArrayLike) -> ArrayLike:
 
 def binary_cross_entropy_grad_a(a: ArrayLike, y: ArrayLike) -> ArrayLike:
     """Derivative of the loss with respect to the activation, ``dL/da = (a - y) / (a - a^2)``."""
-    a_tensor, y_tensor = floating(to_tensor(a)), floating(to_tensor(y))
+    a_tensor, y_tensor = floating(to_tensor(a)), target_probabilities(y)
     return like_input((a_tensor - y_tensor) / (a_tensor - a_tensor**2), a, y)
 
 
 def binary_cross_entropy_grad_z(z: ArrayLike, y: ArrayLike) -> ArrayLike:
     """Chain rule ``dL/dz = dL/da * da/dz = a - y`` for one sample (elementwise)."""
-    z_tensor, y_tensor = floating(to_tensor(z)), floating(to_tensor(y))
+    z_tensor, y_tensor = floating(to_tensor(z)), target_probabilities(y)
     return like_input(torch.sigmoid(z_tensor) - y_tensor, z, y)
 
 
@@ -197,13 +216,13 @@ def softmax_jacobian(z: ArrayLike) -> ArrayLike:
 
 def cross_entropy_grad_z(z: ArrayLike, y_onehot: ArrayLike) -> ArrayLike:
     """Gradient of the per-sample cross-entropy with respect to the net inputs, ``A - Y``."""
-    z_tensor, y_tensor = floating(to_tensor(z)), floating(to_tensor(y_onehot))
+    z_tensor, y_tensor = floating(to_tensor(z)), target_probabilities(y_onehot)
     return like_input(torch.softmax(z_tensor, dim=-1) - y_tensor, z, y_onehot)
 
 
 def cross_entropy_grad_a(a: ArrayLike, y_onehot: ArrayLike) -> ArrayLike:
     """Derivative of the cross-entropy with respect to each activation, ``dL/da_j = -y_j / a_j``."""
-    a_tensor, y_tensor = floating(to_tensor(a)), floating(to_tensor(y_onehot))
+    a_tensor, y_tensor = floating(to_tensor(a)), target_probabilities(y_onehot)
     return like_input(-y_tensor / a_tensor, a, y_onehot)
 
 

@@ -21,6 +21,7 @@ from softmaxreg._training import (
     epoch_batches,
     order_generator_for,
 )
+from softmaxreg.solvers._common import DivergenceGuard
 
 __all__ = [
     "IndependentSigmoidsModule",
@@ -115,7 +116,7 @@ class SoftmaxRegressionModule(_ZeroInitLinearModel):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``Z = X W^T + b`` and ``A = softmax(Z)`` along the class axis."""
         logits = self.net_input(x)
-        return logits, torch.softmax(logits, dim=1)
+        return logits, functional.softmax(logits, dim=1)
 
     def targets(self, y: ArrayLike, n_samples: int) -> torch.Tensor:
         """Integer class indices in ``[0, K)`` as an int64 tensor of shape ``(n,)``."""
@@ -189,7 +190,8 @@ def train(
     ``"mean"`` over the batch), ``zero_grad``, ``backward``, ``step``. ``batch_size=1`` is
     per-sample SGD, ``None`` the full batch; ``shuffle=True`` (with ``seed``) permutes the
     rows every epoch exactly as :mod:`softmaxreg.scratch` does. Returns the cost trace: the
-    mean loss over the whole training set after each epoch.
+    mean loss over the whole training set after each epoch. A run whose cost explodes stops
+    with a ``ConvergenceWarning`` and keeps the weights of its lowest cost.
     """
     check_training_arguments(num_epochs, learning_rate, batch_size, gradient, shuffle, seed)
     features = model.features(x).detach()  # the data are constants, only W and b learn
@@ -198,8 +200,13 @@ def train(
     optimizer = torch.optim.SGD(model.parameters(), lr=learning_rate)
     order_generator = order_generator_for(shuffle, seed)
     gather_buffer = _batch_buffer(features, batch_size, order_generator)
+    with torch.no_grad():
+        start_cost = float(model.loss(model.net_input(features), targets, "mean"))
+    guard = DivergenceGuard(
+        f"nn.{type(model).__name__}", learning_rate, list(model.parameters()), start_cost
+    )
     cost_trace = []
-    for _ in range(num_epochs):
+    for epoch in range(1, num_epochs + 1):
         for rows in epoch_batches(n_samples, batch_size, order_generator, features.device):
             x_batch = _select_rows(features, rows, gather_buffer)
             logits = model.net_input(x_batch)  # forward pass (the probabilities are not needed)
@@ -208,7 +215,10 @@ def train(
             cost.backward()
             optimizer.step()
         with torch.no_grad():
-            cost_trace.append(float(model.loss(model.net_input(features), targets, "mean")))
+            cost = float(model.loss(model.net_input(features), targets, "mean"))
+        if guard.diverged(epoch, cost):  # the best weights are back; a warning says why
+            break
+        cost_trace.append(cost)
     return cost_trace
 
 

@@ -11,7 +11,9 @@ lecture. Training runs the lecture's loop, in its order, for every batch:
 ``batch_size=1`` is the per-sample learning rule of the slide, ``batch_size=None`` is
 full-batch gradient descent, anything in between is minibatch SGD; ``gradient="sum"`` uses the
 summed gradient, ``gradient="mean"`` divides it by the batch size. ``train`` returns the cost
-trace: the mean loss over the training set after each epoch.
+trace: the mean loss over the training set after each epoch. A run whose cost explodes (a
+learning rate too large for unscaled features) stops with a ``ConvergenceWarning`` and keeps
+the weights of its lowest cost (``softmaxreg.solvers._common.DivergenceGuard``).
 
 Inputs may be NumPy arrays or tensors; results are tensors on the model's device.
 """
@@ -32,6 +34,7 @@ from softmaxreg._training import (
     epoch_batches,
     order_generator_for,
 )
+from softmaxreg.solvers._common import DivergenceGuard
 
 __all__ = ["IndependentSigmoids", "LogisticRegression", "OneVsAll", "SoftmaxRegression"]
 
@@ -96,8 +99,14 @@ class _ManualGradientModel:
         n_samples = features.shape[0]
         targets = self._targets(y, n_samples).reshape(n_samples, -1)  # (n, K)
         order_generator = order_generator_for(shuffle, seed)
+        guard = DivergenceGuard(
+            f"scratch.{type(self).__name__}",
+            learning_rate,
+            [self.weights, self.bias],
+            start_loss=self._cost(features, targets),
+        )
         cost_trace = []
-        for _ in range(num_epochs):
+        for epoch in range(1, num_epochs + 1):
             for rows in epoch_batches(n_samples, batch_size, order_generator, self.device):
                 x_batch, y_batch = features[rows], targets[rows]
                 probas = self._activation(x_batch @ self.weights.T + self.bias)  # 1. forward
@@ -106,7 +115,10 @@ class _ManualGradientModel:
                     grad_w, grad_b = grad_w / x_batch.shape[0], grad_b / x_batch.shape[0]
                 self.weights += learning_rate * (-grad_w)  # 3. update
                 self.bias += learning_rate * (-grad_b)
-            cost_trace.append(self._cost(features, targets))
+            cost = self._cost(features, targets)
+            if guard.diverged(epoch, cost):  # the best weights are back; a warning says why
+                break
+            cost_trace.append(cost)
         return cost_trace
 
 

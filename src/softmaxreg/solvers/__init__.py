@@ -21,6 +21,10 @@ an iteration is below ``64 * eps``. The minibatch solvers use scikit-learn's SGD
 rule instead (see sgd.py); ``tol=None`` disables it. A solver that stops without meeting its
 rule (``max_iter`` reached, or a line search that finds no decrease) warns with
 ``sklearn.exceptions.ConvergenceWarning``; a callback that returns True stops it silently.
+The fixed-step methods ('sgd', 'sample-sgd', 'gd' with a ``learning_rate``) also stop when
+they diverge (a non-finite loss, or more than 100 times the starting one): with a
+ConvergenceWarning that names the learning rate and feature scaling, returning the best
+finite parameters seen (``_common.DivergenceGuard``).
 """
 
 from __future__ import annotations

@@ -9,6 +9,11 @@ exactly ``F.cross_entropy`` + ``torch.optim.SGD``). ``max_iter`` counts epochs. 
 stopping follows scikit-learn's ``SGDClassifier``: stop when the epoch's mean batch loss has
 not improved on the best by more than ``tol`` for ``n_iter_no_change`` epochs in a row;
 ``tol=None`` runs all ``max_iter`` epochs.
+
+A run that diverges (an epoch's mean loss non-finite or more than ``DIVERGENCE_FACTOR`` times
+``max(1, the first batch's loss)``; a learning rate too large for unscaled features) stops
+with a ``ConvergenceWarning`` naming the learning rate and feature scaling, and returns the
+parameters that started the epoch with the lowest mean loss (never NaN).
 """
 
 from __future__ import annotations
@@ -17,7 +22,12 @@ import contextlib
 
 import torch
 
-from softmaxreg.solvers._common import SolverResult, wants_stop, warn_not_converged
+from softmaxreg.solvers._common import (
+    DivergenceGuard,
+    SolverResult,
+    wants_stop,
+    warn_not_converged,
+)
 
 DEFAULT_LEARNING_RATE = 0.1
 DEFAULT_BATCH_SIZE = 256
@@ -65,12 +75,13 @@ def minibatch_sgd(
             torch.randperm(objective.n_samples, generator=generator)
     theta = theta0.clone()
     history: list[float] = []
+    guard = DivergenceGuard(method_name, eta, [theta])
     with _threads_for(batch, objective.device):
         epoch, converged = _run_epochs(
             objective, theta, history, batch, eta, max_iter, tol,
-            generator if shuffle else None, verbose, callback, batch_callback, start_epoch,
+            generator if shuffle else None, verbose, callback, batch_callback, start_epoch, guard,
         )
-    if not converged and tol is not None and epoch >= max_iter:
+    if not converged and tol is not None and epoch >= max_iter and not guard.stopped:
         warn_not_converged(
             method_name, epoch,
             f"the epoch loss still improved by more than tol = {tol} within the last "
@@ -80,10 +91,11 @@ def minibatch_sgd(
 
 
 def _run_epochs(objective, theta, history, batch, eta, max_iter, tol, generator, verbose,
-                callback, batch_callback=None, start_epoch=0):
+                callback, batch_callback, start_epoch, guard):
     """The epoch loop (updates ``theta`` in place); returns ``(epochs done, converged)``.
 
-    With ``tol=None`` there is no stopping rule and a full run counts as converged.
+    With ``tol=None`` there is no stopping rule and a full run counts as converged. ``guard``
+    stops a diverging run (not converged) and puts its best parameters back into ``theta``.
     """
     n = objective.n_samples
     best, no_change = float("inf"), 0
@@ -93,15 +105,20 @@ def _run_epochs(objective, theta, history, batch, eta, max_iter, tol, generator,
         order = torch.randperm(n, generator=generator) if generator is not None \
             else torch.arange(n)
         order = order.to(objective.device)
+        epoch_start = theta.clone()
         epoch_loss = torch.zeros((), dtype=torch.float64, device=objective.device)
         for step, start in enumerate(range(0, n, batch), start=1):
             rows = order[start : start + batch]
             loss, grad = objective.batch_value_and_grad(theta, rows)
+            if guard.start_loss is None:
+                guard.set_start(loss)  # the loss at the starting parameters (one sync per run)
             theta.add_(grad, alpha=-eta)
             epoch_loss += loss * rows.numel()
             if batch_callback is not None:
                 batch_callback(epoch, step, n_batches, float(loss))
         mean_loss = float(epoch_loss) / n
+        if guard.diverged(epoch, mean_loss, [epoch_start], after_epoch=epoch - 1):
+            return epoch, False
         history.append(mean_loss * objective.C * n)
         if verbose:
             print(f"sgd epoch {epoch}: mean batch loss = {mean_loss:.6f}")
