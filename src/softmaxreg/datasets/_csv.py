@@ -66,7 +66,7 @@ def first_line(path: Path, sep: str) -> bytes | None:
                     end = block.find(b"\n")
                 piece = block if end < 0 else block[: end + 1]
                 fields += piece.count(separator)
-                check_feature_count(fields, f"{path}: the first line has at least {fields:,} fields")
+                check_feature_count(fields, f"{path}: its first line has {fields:,}+ fields")
                 if piece:
                     parts.append(piece)
                 if end >= 0:

@@ -118,8 +118,10 @@ def read_npz(path: Path, choose: Callable[[list[str]], list[str]]) -> dict[str, 
             raise DataError(f"{path}: not a readable .npz file ({error})") from None
         with archive:
             members = {_key(info.filename): info for info in archive.infolist()}
-            return {name: _member_array(archive, members[name], path, name)
-                    for name in choose(list(members))}
+            return {
+                name: _member_array(archive, members[name], path, name)
+                for name in choose(list(members))
+            }
 
 
 def _member_array(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, name: str):

@@ -109,8 +109,9 @@ def _stacked(blocks: Iterable[tuple], path: Path) -> TabularData:
     stack = RowStack()
     labels: list[pd.Series] = []
     names = label = None
-    for X, y, names, label in blocks:
+    for X, y, block_names, block_label in blocks:
         stack.append(X)
+        names, label = block_names, block_label
         if y is not None:
             labels.append(y)
     y = target_values(pd.concat(labels, ignore_index=True), path) if labels else None
@@ -256,7 +257,8 @@ def _from_svmlight(path: Path, target) -> TabularData:
         raise DataError(f"{path}: malformed LIBSVM/svmlight file ({error})") from None
     if X.shape[0] == 0:
         raise DataError(f"{path} is empty: no data rows")
-    check_feature_count(X.shape[1], f"{path}: its largest feature index makes {X.shape[1]:,} features")
+    claim = f"{path}: its largest feature index makes {X.shape[1]:,} features"
+    check_feature_count(X.shape[1], claim)
     X = X.tocsr()
     if not np.isfinite(X.data).all():
         bad = int(np.argmax(~np.isfinite(X.data)))
