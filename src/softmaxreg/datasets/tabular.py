@@ -86,13 +86,20 @@ class RowStack:
     matrix plus one block, not the blocks plus their concatenation.
     """
 
+    MIN_BYTES = 64 * 2**20
+
     def __init__(self) -> None:
         self.array: np.ndarray | None = None
         self.rows = 0
 
     def append(self, block: np.ndarray) -> None:
         if self.array is None:
-            self.array = np.empty((max(len(block), 1), block.shape[1]), dtype=block.dtype)
+            # at least 64 MiB of address space (pages are used only when written): the C
+            # library then maps the array on its own, where it can grow it in place and
+            # give it back whole when freed
+            row_bytes = max(block.shape[1] * block.dtype.itemsize, 1)
+            rows = max(len(block), 1, -(-self.MIN_BYTES // row_bytes))
+            self.array = np.empty((rows, block.shape[1]), dtype=block.dtype)
         need = self.rows + len(block)
         if need > len(self.array):
             self.array.resize((max(need, 2 * len(self.array)), block.shape[1]), refcheck=False)
