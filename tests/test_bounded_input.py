@@ -346,6 +346,7 @@ calls = {
     "libsvm index 4e9": lambda: read_tabular(folder / "index4e9.svm"),
     "csv.gz with 3e6 columns": lambda: read_tabular(folder / "wide.csv.gz"),
     "idx.gz claiming 1e9 items": lambda: read_idx(folder / "claim-idx3-ubyte.gz"),
+    "csv.gz whose first line is a 64 MiB field": lambda: read_tabular(folder / "endless.csv.gz"),
     "csv.gz of real rows": lambda: read_tabular(folder / "rows.csv.gz"),
 }
 growth = {}
@@ -374,6 +375,9 @@ def test_memory_follows_the_data_not_the_claims(inputs):
     np.save(inputs / "small.npy", np.array([[1.0, 0.0], [2.0, 1.0]]))
     (inputs / "small.svm").write_text("1 1:1\n0 2:1\n")
     (inputs / "small-idx1-ubyte.gz").write_bytes(gzip.compress(bytes([0, 0, 8, 1, 0, 0, 0, 1, 7])))
+    with gzip.open(inputs / "endless.csv.gz", "wb") as handle:
+        for _ in range(64):
+            handle.write(b"a" * 2**20)
     row = b"0.000000000000000000000000000000125," * 9
     with gzip.open(inputs / "rows.csv.gz", "wb") as handle:
         handle.write(b",".join(b"x%d" % k for k in range(9)) + b",label\n")
@@ -466,3 +470,15 @@ def test_cli_train_refuses_huge_libsvm_indices_in_one_line(inputs, tmp_path, cap
     path = inputs / name
     err = _cli_error(capsys, "train", path, "--out", tmp_path / "run", "-q")
     assert err == f"error: {path}: {message}\n"
+
+
+def test_gzipped_csv_whose_first_line_is_one_endless_field_is_refused_early(tmp_path):
+    path = tmp_path / "endless.csv.gz"
+    with gzip.open(path, "wb") as handle:
+        for _ in range(64):
+            handle.write(b"a" * 2**20)  # 64 MiB of one field, 64 KiB compressed
+    with pytest.raises(DataError) as raised:
+        read_tabular(path)
+    assert str(raised.value) == (
+        f"{path}: its first line holds a field longer than 131,072 characters; is it a CSV file?"
+    )

@@ -52,11 +52,13 @@ def first_line(path: Path, sep: str) -> bytes | None:
     """The first non-empty line (bytes), read in blocks; refused when it has too many fields.
 
     Separators are counted as the blocks arrive, so a line of a billion fields is refused
-    once it passes the limit, before it is held in memory.
+    once it passes the limit, before it is held in memory; so is a line longer than its
+    fields can be (each at most ``csv.field_size_limit()`` characters, as :mod:`csv` reads).
     """
     separator = sep.encode()
     parts: list[bytes] = []
     fields = 1
+    length = 0
     try:
         with open_csv(path) as handle:
             while block := handle.read(_LINE_READ):
@@ -69,6 +71,12 @@ def first_line(path: Path, sep: str) -> bytes | None:
                 check_feature_count(fields, f"{path}: its first line has {fields:,}+ fields")
                 if piece:
                     parts.append(piece)
+                length += len(piece)
+                if length > fields * csv.field_size_limit():
+                    raise DataError(
+                        f"{path}: its first line holds a field longer than "
+                        f"{csv.field_size_limit():,} characters; is it a CSV file?"
+                    )
                 if end >= 0:
                     break
     except (OSError, EOFError, zlib.error) as error:
