@@ -57,6 +57,13 @@ def no_hang():
     signal.signal(signal.SIGALRM, previous)
 
 
+def refusal(call, *args, **kwargs) -> str:
+    """The message of the DataError that ``call(*args, **kwargs)`` raises."""
+    with pytest.raises(DataError) as raised:
+        call(*args, **kwargs)
+    return str(raised.value)
+
+
 def fifo_refusal(path: Path, what: str = "data file") -> str:
     return (
         f"{str(path)!r} is not a regular file: it is a FIFO (named pipe); give the path of a "
@@ -171,9 +178,7 @@ def test_a_fifo_is_refused_by_every_reader_without_blocking(tmp_path, reader):
     call, suffix, what = OTHER_READERS.get(reader, (READERS.get(reader), None, "data file"))
     path = tmp_path / f"pipe{suffix or SUFFIXES[reader]}"
     os.mkfifo(path)
-    with pytest.raises(DataError) as raised:
-        call(path)
-    assert str(raised.value) == fifo_refusal(path, what)
+    assert refusal(call, path) == fifo_refusal(path, what)
 
 
 @pytest.mark.parametrize("reader", list(READERS) + list(OTHER_READERS))
@@ -181,9 +186,7 @@ def test_a_symlink_to_dev_zero_is_refused_by_every_reader(tmp_path, reader):
     call, suffix, what = OTHER_READERS.get(reader, (READERS.get(reader), None, "data file"))
     path = tmp_path / f"zero{suffix or SUFFIXES[reader]}"
     path.symlink_to("/dev/zero")
-    with pytest.raises(DataError) as raised:
-        call(path)
-    assert str(raised.value) == device_refusal(path, what)
+    assert refusal(call, path) == device_refusal(path, what)
 
 
 # ------------------------------------------------------------------ declared sizes
@@ -196,16 +199,12 @@ def test_npy_header_declaring_more_than_the_file_holds_is_refused(inputs):
         f"only {npy_data_bytes(path)} bytes follow it (truncated or damaged file)"
     )
     for call in (read_tabular, lambda p: list(iter_tabular_chunks(p, 10))):
-        with pytest.raises(DataError) as raised:
-            call(path)
-        assert str(raised.value) == expected
+        assert refusal(call, path) == expected
 
 
 def test_npz_member_declaring_more_than_it_can_hold_is_refused(inputs):
     path = inputs / "claim.npz"
-    with pytest.raises(DataError) as raised:
-        read_tabular(path, target=None)
-    message = str(raised.value)
+    message = refusal(read_tabular, path, target=None)
     assert message.startswith(
         f"{path} (array 'X'): the .npy header declares shape (3000000, 1000) of float64 "
         "(22.4 GiB) but only "
@@ -217,9 +216,7 @@ def test_truncated_npy_is_a_one_line_data_error(tmp_path):
     path = tmp_path / "cut.npy"
     np.save(path, np.arange(12.0).reshape(4, 3))
     path.write_bytes(path.read_bytes()[:-5])
-    with pytest.raises(DataError) as raised:
-        read_tabular(path)
-    assert str(raised.value) == (
+    assert refusal(read_tabular, path) == (
         f"{path}: the .npy header declares shape (4, 3) of float64 (96 bytes) but only "
         "91 bytes follow it (truncated or damaged file)"
     )
@@ -227,9 +224,7 @@ def test_truncated_npy_is_a_one_line_data_error(tmp_path):
 
 def test_libsvm_feature_index_beyond_the_limit_is_refused(inputs):
     path = inputs / "index2e8.svm"
-    with pytest.raises(DataError) as raised:
-        read_tabular(path)
-    assert str(raised.value) == (
+    assert refusal(read_tabular, path) == (
         f"{path}: its largest feature index makes 200,000,000 features, above the limit of "
         f"1,048,576 features; if the data really are that wide, raise the limit with "
         f"{MAX_FEATURES_ENV}=N"
@@ -245,9 +240,7 @@ def test_libsvm_raised_limit_keeps_the_file_sparse(inputs, monkeypatch):
 
 def test_libsvm_feature_index_above_int32_is_a_one_line_data_error(inputs):
     path = inputs / "index4e9.svm"
-    with pytest.raises(DataError) as raised:
-        read_tabular(path)
-    assert str(raised.value) == (
+    assert refusal(read_tabular, path) == (
         f"{path}: a feature index is larger than 2,147,483,647, the largest a LIBSVM file may use"
     )
 
@@ -255,9 +248,7 @@ def test_libsvm_feature_index_above_int32_is_a_one_line_data_error(inputs):
 def test_gzipped_csv_with_millions_of_columns_is_refused_from_its_first_line(inputs):
     path = inputs / "wide.csv.gz"
     assert path.stat().st_size < 50_000
-    with pytest.raises(DataError) as raised:
-        read_tabular(path)
-    message = str(raised.value)
+    message = refusal(read_tabular, path)
     assert message.startswith(f"{path}: its first line has ")
     assert message.endswith(
         " fields, above the limit of 1,048,576 features; if the data really are that wide, "
@@ -267,9 +258,7 @@ def test_gzipped_csv_with_millions_of_columns_is_refused_from_its_first_line(inp
 
 def test_gzipped_idx_declaring_a_billion_items_is_refused_as_truncated(inputs):
     path = inputs / "claim-idx3-ubyte.gz"
-    with pytest.raises(DataError) as raised:
-        read_idx(path)
-    assert str(raised.value) == (
+    assert refusal(read_idx, path) == (
         f"{path}: inconsistent dimensions: the header declares shape (1000, 1000, 1000) of "
         "uint8 (1000000000 bytes) but the data holds 10 bytes (truncated file)"
     )
@@ -277,9 +266,7 @@ def test_gzipped_idx_declaring_a_billion_items_is_refused_as_truncated(inputs):
 
 def test_image_declaring_more_pixels_than_the_limit_is_refused_before_decoding(tmp_path):
     path = write_png_header(tmp_path / "tall.png", 1, 4096 * 4096 + 1)
-    with pytest.raises(DataError) as raised:
-        load_digit_images([path])
-    assert str(raised.value) == (
+    assert refusal(load_digit_images, [path]) == (
         f"{path} is 1 x 16777217 pixels, more than the 16,777,216 accepted; scale it down "
         "(a digit needs a few hundred pixels a side) or pass max_pixels="
     )
@@ -298,9 +285,7 @@ def test_shard_manifest_declaring_more_rows_than_the_files_hold_is_refused(shard
     manifest["shards"][1]["rows"] = 20_000_000
     manifest["n_rows"] = 20_000_020
     (shards / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(DataError) as raised:
-        Shards(shards)
-    assert str(raised.value) == (
+    assert refusal(Shards, shards) == (
         f"{shards}: shard 1 holds features of shape (20, 3) (float32) and labels of shape "
         "(20,); the manifest says (20000000, 3) float32 and (20000000,)"
     )
@@ -308,9 +293,7 @@ def test_shard_manifest_declaring_more_rows_than_the_files_hold_is_refused(shard
 
 def test_shard_file_declaring_more_rows_than_it_holds_is_refused(shards):
     write_claiming_npy(shards / "shard-00000.X.npy", shape=(20, 3), data_values=30)
-    with pytest.raises(DataError) as raised:
-        Shards(shards)
-    assert str(raised.value) == (
+    assert refusal(Shards, shards) == (
         f"{shards / 'shard-00000.X.npy'}: the .npy header declares shape (20, 3) of float64 "
         "(480 bytes) but only 240 bytes follow it (truncated or damaged file)"
     )
@@ -477,8 +460,6 @@ def test_gzipped_csv_whose_first_line_is_one_endless_field_is_refused_early(tmp_
     with gzip.open(path, "wb") as handle:
         for _ in range(64):
             handle.write(b"a" * 2**20)  # 64 MiB of one field, 64 KiB compressed
-    with pytest.raises(DataError) as raised:
-        read_tabular(path)
-    assert str(raised.value) == (
+    assert refusal(read_tabular, path) == (
         f"{path}: its first line holds a field longer than 131,072 characters; is it a CSV file?"
     )
