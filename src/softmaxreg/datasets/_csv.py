@@ -23,11 +23,13 @@ import numpy as np
 import pandas as pd
 
 from softmaxreg._atomic import open_regular_file
-from softmaxreg.datasets._tabular_checks import feature_matrix, target_column
+from softmaxreg.datasets._tabular_checks import feature_matrix, rows_per_block, target_column
 from softmaxreg.datasets.limits import check_feature_count
 from softmaxreg.errors import DataError
 
 _LINE_READ = 1 << 16
+BLOCK_BYTES = 1 << 23
+_COUNT_READ = 1 << 22
 
 
 @contextlib.contextmanager
@@ -85,8 +87,8 @@ def first_line(path: Path, sep: str) -> bytes | None:
     return line if line.strip(b"\r\n") else None
 
 
-def csv_has_header(path: Path, sep: str) -> bool:
-    """True unless every field of the first non-blank line parses as a number."""
+def csv_first_row(path: Path, sep: str) -> list[str]:
+    """The fields of the first non-blank line (see :func:`first_line`)."""
     line = first_line(path, sep)
     if line is None:
         raise DataError(f"{path} is empty: no header and no data rows")
@@ -95,10 +97,36 @@ def csv_has_header(path: Path, sep: str) -> bool:
     except UnicodeDecodeError as error:
         raise not_utf8(path, error) from None
     try:
-        first = next(csv.reader(io.StringIO(text), delimiter=sep), [])
-        [float(field) for field in first]
+        return next(csv.reader(io.StringIO(text), delimiter=sep), [])
     except csv.Error as error:
         raise DataError(f"cannot read {path} as CSV: {error}") from None
+
+
+def csv_text_size(path: Path) -> tuple[int, int]:
+    """``(lines, bytes)`` of the (decompressed) text, read in blocks; ``lines`` (newlines
+    plus one) is at least the number of data rows."""
+    lines, size = 1, 0
+    try:
+        with open_csv(path) as handle:
+            while block := handle.read(_COUNT_READ):
+                lines += block.count(b"\n")
+                size += len(block)
+    except (OSError, EOFError, zlib.error) as error:
+        raise DataError(f"cannot read {path} as CSV: {error}") from None
+    return lines, size
+
+
+def csv_block_rows(path: Path, sep: str, lines: int, size: int) -> int:
+    """Rows per block: about :data:`BLOCK_VALUES` fields and at most :data:`BLOCK_BYTES`
+    of text (pandas holds a block's text while it parses it)."""
+    by_text = BLOCK_BYTES * lines // max(size, 1)
+    return max(1, min(rows_per_block(len(csv_first_row(path, sep))), by_text))
+
+
+def csv_has_header(path: Path, sep: str) -> bool:
+    """True unless every field of the first non-blank line parses as a number."""
+    try:
+        [float(field) for field in csv_first_row(path, sep)]
     except ValueError:
         return True
     return False

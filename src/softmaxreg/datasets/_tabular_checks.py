@@ -30,6 +30,12 @@ ACCEPTED_TEXT = (
 )
 
 Target = str | int | None
+BLOCK_VALUES = 2**20  # values parsed per block when a whole file is read
+
+
+def rows_per_block(n_columns: int) -> int:
+    """Rows of a block of about :data:`BLOCK_VALUES` values (at least one row)."""
+    return max(1, BLOCK_VALUES // max(n_columns, 1))
 
 
 def file_format(path: Path) -> str:

@@ -6,7 +6,7 @@ LIBSVM), labels ``y`` (or None) and the column names. Every problem is a
 
 Memory follows the data, never what a file declares: only regular files are opened (a FIFO
 or ``/dev/zero`` is refused), CSV (gzipped too) and Parquet are parsed in blocks of
-:data:`READ_BLOCK_ROWS` rows straight into the growing float64 matrix, an ``.npy`` header's
+about 2**20 values straight into the growing float64 matrix, an ``.npy`` header's
 shape is checked against the file's size before anything is allocated, and a LIBSVM file
 stays sparse with its declared feature count checked against
 :func:`~softmaxreg.datasets.limits.max_features`.
@@ -23,7 +23,7 @@ import pandas as pd
 import scipy.sparse
 
 from softmaxreg._atomic import open_regular_file
-from softmaxreg.datasets._csv import csv_blocks, not_utf8
+from softmaxreg.datasets._csv import csv_block_rows, csv_blocks, csv_text_size, not_utf8
 from softmaxreg.datasets._npy import load_npy_file, npy_file_header, read_npz
 from softmaxreg.datasets._tabular_checks import (
     Target,
@@ -31,13 +31,13 @@ from softmaxreg.datasets._tabular_checks import (
     checked_file,
     feature_matrix,
     file_format,
+    rows_per_block,
     target_column,
     target_values,
 )
 from softmaxreg.datasets.limits import check_feature_count
 from softmaxreg.errors import DataError
 
-READ_BLOCK_ROWS = 65_536
 LIBSVM_MAX_INDEX = 2**31 - 1
 
 
@@ -68,9 +68,12 @@ def read_tabular(path: str | Path, target: Target | str = "auto") -> TabularData
     kind = file_format(path)
     if kind in ("csv", "tsv"):
         sep = "\t" if kind == "tsv" else ","
-        return _stacked(csv_blocks(path, sep, READ_BLOCK_ROWS, target, np.float64), path)
+        lines, size = csv_text_size(path)
+        rows = csv_block_rows(path, sep, lines, size)
+        return _stacked(csv_blocks(path, sep, rows, target, np.float64), path, lines)
     if kind == "parquet":
-        return _stacked(parquet_blocks(path, READ_BLOCK_ROWS, target, np.float64), path)
+        blocks = parquet_blocks(path, None, target, np.float64)
+        return _stacked(blocks, path, parquet_row_count(path))
     if kind == "npy":
         return _from_array(load_npy(path, mmap=False), path, target)
     if kind == "npz":
@@ -79,30 +82,27 @@ def read_tabular(path: str | Path, target: Target | str = "auto") -> TabularData
 
 
 class RowStack:
-    """Row blocks appended into one array that grows in place.
+    """Row blocks written into one array allocated for ``capacity`` rows (an upper bound).
 
-    The array is enlarged by ``ndarray.resize`` (a ``realloc``, which the C library does by
-    remapping pages for large arrays, without a copy), so the peak memory is the final
-    matrix plus one block, not the blocks plus their concatenation.
+    Pages of the array that are never written are never resident, and the unused tail is
+    cut off at the end (a ``realloc`` that shrinks in place), so the peak memory is the
+    final matrix plus one block, not the blocks plus their concatenation. More rows than
+    ``capacity`` still work: the array is then copied into one twice as large.
     """
 
-    MIN_BYTES = 64 * 2**20
-
-    def __init__(self) -> None:
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
         self.array: np.ndarray | None = None
         self.rows = 0
 
     def append(self, block: np.ndarray) -> None:
-        if self.array is None:
-            # at least 64 MiB of address space (pages are used only when written): the C
-            # library then maps the array on its own, where it can grow it in place and
-            # give it back whole when freed
-            row_bytes = max(block.shape[1] * block.dtype.itemsize, 1)
-            rows = max(len(block), 1, -(-self.MIN_BYTES // row_bytes))
-            self.array = np.empty((rows, block.shape[1]), dtype=block.dtype)
         need = self.rows + len(block)
-        if need > len(self.array):
-            self.array.resize((max(need, 2 * len(self.array)), block.shape[1]), refcheck=False)
+        if self.array is None:
+            self.array = _empty_rows(max(self.capacity, need), block)
+        elif need > len(self.array):
+            bigger = _empty_rows(max(need, 2 * len(self.array)), block)
+            bigger[: self.rows] = self.array[: self.rows]
+            self.array = bigger
         self.array[self.rows : need] = block
         self.rows = need
 
@@ -111,9 +111,17 @@ class RowStack:
         return self.array
 
 
-def _stacked(blocks: Iterable[tuple], path: Path) -> TabularData:
-    """One TabularData from ``(X_block, labels, feature_names, target_name)`` blocks."""
-    stack = RowStack()
+def _empty_rows(rows: int, like: np.ndarray) -> np.ndarray:
+    try:
+        return np.empty((rows, like.shape[1]), dtype=like.dtype)
+    except MemoryError:  # an upper bound too large to reserve: hold what is there so far
+        return np.empty((len(like), like.shape[1]), dtype=like.dtype)
+
+
+def _stacked(blocks: Iterable[tuple], path: Path, capacity: int) -> TabularData:
+    """One TabularData from ``(X_block, labels, feature_names, target_name)`` blocks;
+    ``capacity``: an upper bound on the number of rows."""
+    stack = RowStack(capacity)
     labels: list[pd.Series] = []
     names = label = None
     for X, y, block_names, block_label in blocks:
@@ -136,6 +144,12 @@ def parquet_file(handle, path: Path):
         raise DataError(f"{path}: not a readable Parquet file ({error})") from None
 
 
+def parquet_row_count(path: Path) -> int:
+    """The number of rows a Parquet file's footer declares."""
+    with open_regular_file(path, "data file") as handle, parquet_file(handle, path) as parquet:
+        return parquet.metadata.num_rows
+
+
 def parquet_columns(parquet) -> list[str]:
     """The data columns of a ParquetFile (a stored pandas index is not one)."""
     metadata = parquet.schema_arrow.pandas_metadata or {}
@@ -144,12 +158,13 @@ def parquet_columns(parquet) -> list[str]:
 
 
 def parquet_blocks(
-    path: Path, chunk_rows: int, target, dtype
+    path: Path, chunk_rows: int | None, target, dtype
 ) -> Iterator[tuple[np.ndarray, pd.Series | None, list[str], str | None]]:
     """``(X_block, labels, feature_names, target_name)`` for record batches of a Parquet file.
 
-    One batch of at most ``chunk_rows`` rows is decoded at a time (see
-    :func:`softmaxreg.datasets.iter_tabular_chunks` for the row-group caveat).
+    One batch of at most ``chunk_rows`` rows is decoded at a time (None: about
+    ``BLOCK_VALUES`` values; see :func:`softmaxreg.datasets.iter_tabular_chunks` for the
+    row-group caveat).
     """
     import pyarrow as pa
 
@@ -162,8 +177,9 @@ def parquet_blocks(
         if parquet.metadata.num_rows == 0:
             raise DataError(f"{path} holds no rows")
         first_row = 1
+        batch_rows = chunk_rows or rows_per_block(len(columns))
         try:
-            for batch in parquet.iter_batches(batch_size=chunk_rows, columns=columns):
+            for batch in parquet.iter_batches(batch_size=batch_rows, columns=columns):
                 frame = batch.to_pandas()
                 X = feature_matrix(frame[names], path, first_row=first_row, dtype=dtype)
                 yield X, (frame[label] if label is not None else None), names, label
