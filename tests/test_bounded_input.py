@@ -426,7 +426,7 @@ def _cli_error(capsys, *args) -> str:
     return captured.err
 
 
-@pytest.mark.parametrize("command", ["train", "predict", "evaluate"])
+@pytest.mark.parametrize("command", ["train", "predict", "evaluate", "shard"])
 def test_cli_refuses_a_fifo_as_data_in_one_line(tmp_path, capsys, model_dir, command):
     path = tmp_path / "pipe.csv"
     os.mkfifo(path)
@@ -434,8 +434,10 @@ def test_cli_refuses_a_fifo_as_data_in_one_line(tmp_path, capsys, model_dir, com
         "train": ["train", path, "--out", tmp_path / "run", "-q"],
         "predict": ["predict", model_dir, path],
         "evaluate": ["evaluate", model_dir, path],
+        "shard": ["shard", path, tmp_path / "shards"],
     }[command]
     assert _cli_error(capsys, *args) == f"error: {fifo_refusal(path)}\n"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "run") == ["pipe.csv"]
 
 
 @pytest.mark.parametrize("command", ["train", "predict"])
