@@ -485,3 +485,25 @@ def test_gzipped_csv_whose_first_line_is_one_endless_field_is_refused_early(tmp_
     assert refusal(read_tabular, path) == (
         f"{path}: its first line holds a field longer than 131,072 characters; is it a CSV file?"
     )
+
+
+def test_the_feature_limit_is_set_in_python_or_by_the_environment(tmp_path, monkeypatch):
+    from softmaxreg.datasets.limits import set_max_features
+
+    path = tmp_path / "eleven.csv"
+    pd.DataFrame(np.eye(3, 11), columns=[f"x{k}" for k in range(10)] + ["label"]).to_csv(
+        path, index=False
+    )
+    set_max_features(10)
+    try:
+        assert refusal(read_tabular, path) == (
+            f"{path}: its first line has 11+ fields, above the limit of 10 features; if the "
+            f"data really are that wide, raise the limit with {MAX_FEATURES_ENV}=N"
+        )
+    finally:
+        set_max_features(None)
+    assert read_tabular(path).X.shape == (3, 10)
+    monkeypatch.setenv(MAX_FEATURES_ENV, "ten")
+    assert refusal(read_tabular, path) == (
+        f"{MAX_FEATURES_ENV} must be a positive whole number, got 'ten'"
+    )
