@@ -284,11 +284,15 @@ def test_gzipped_idx_declaring_a_billion_items_is_refused_as_truncated(inputs):
     )
 
 
-def test_image_declaring_more_pixels_than_the_limit_is_refused_before_decoding(tmp_path):
-    path = write_png_header(tmp_path / "tall.png", 1, 4096 * 4096 + 1)
+@pytest.mark.parametrize("size", [(1, 16_777_216), (4097, 4097)])
+def test_image_declaring_too_many_pixels_is_refused_before_decoding(tmp_path, size):
+    """The issue's 69-byte PNG of 1 x 16,777,216 pixels (too long a side), and one over
+    4096 x 4096 pixels in all."""
+    path = write_png_header(tmp_path / "big.png", *size)
     assert refusal(load_digit_images, [path]) == (
-        f"{path} is 1 x 16777217 pixels, more than the 16,777,216 accepted; scale it down "
-        "(a digit needs a few hundred pixels a side) or pass max_pixels="
+        f"{path} is {size[0]} x {size[1]} pixels; at most 16,777,216 pixels and 16,384 on a "
+        "side are accepted: scale it down (a digit needs a few hundred pixels a side) or "
+        "pass max_pixels="
     )
 
 

@@ -19,6 +19,7 @@ SIDE = 28
 BOX = 20
 INK_THRESHOLD = 0.1
 MAX_IMAGE_PIXELS = 4096 * 4096
+MAX_IMAGE_SIDE = 16384
 
 
 def load_digit_images(
@@ -48,8 +49,9 @@ def read_grey(path: Path, max_pixels: int | None = None) -> np.ndarray:
     """An image file as a float64 grey array in [0, 1] (transparent parts become white).
 
     Only a regular file is opened, and its declared width x height is checked against
-    ``max_pixels`` (default :data:`MAX_IMAGE_PIXELS`) before the pixels are decoded, so a
-    few bytes declaring millions of pixels cost nothing.
+    ``max_pixels`` (default :data:`MAX_IMAGE_PIXELS`) and each side against
+    :data:`MAX_IMAGE_SIDE` before the pixels are decoded, so a few bytes declaring millions
+    of pixels cost nothing.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -59,11 +61,11 @@ def read_grey(path: Path, max_pixels: int | None = None) -> np.ndarray:
     try:
         with open_regular_file(path, "image file") as handle, Image.open(handle) as image:
             width, height = image.size
-            if width * height > limit:
+            if width * height > limit or max(width, height) > MAX_IMAGE_SIDE:
                 raise DataError(
-                    f"{path} is {width} x {height} pixels, more than the {limit:,} accepted; "
-                    "scale it down (a digit needs a few hundred pixels a side) or pass "
-                    "max_pixels="
+                    f"{path} is {width} x {height} pixels; at most {limit:,} pixels and "
+                    f"{MAX_IMAGE_SIDE:,} on a side are accepted: scale it down (a digit "
+                    "needs a few hundred pixels a side) or pass max_pixels="
                 )
             image.load()
             grey = grey_on_white(image)
