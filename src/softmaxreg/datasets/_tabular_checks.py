@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from softmaxreg._atomic import open_regular_file
 from softmaxreg.errors import DataError, DataNotFoundError
 
 FORMATS = {
@@ -30,6 +30,12 @@ ACCEPTED_TEXT = (
 )
 
 Target = str | int | None
+BLOCK_VALUES = 2**20  # values parsed per block when a whole file is read
+
+
+def rows_per_block(n_columns: int) -> int:
+    """Rows of a block of about :data:`BLOCK_VALUES` values (at least one row)."""
+    return max(1, BLOCK_VALUES // max(n_columns, 1))
 
 
 def file_format(path: Path) -> str:
@@ -48,17 +54,18 @@ def file_format(path: Path) -> str:
 
 
 def checked_file(path: str | os.PathLike) -> Path:
-    """``path`` as a Path after checking it is an existing, readable, regular file."""
+    """``path`` as a Path after checking it is an existing, readable, regular file.
+
+    A FIFO, a device (``/dev/zero``, also behind a symlink) or a socket is refused before a
+    byte is read (see :func:`softmaxreg._atomic.open_regular_file`).
+    """
     path = Path(path).expanduser()
     if path.is_dir():
         raise DataError(f"{path} is a directory; expected a data file ({ACCEPTED_TEXT})")
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         raise DataNotFoundError(f"data file not found: {path}")
-    try:
-        with open(path, "rb") as handle:
-            handle.read(1)
-    except OSError as error:
-        raise DataError(f"cannot read {path}: {error.strerror or error}") from None
+    with open_regular_file(path, "data file"):
+        pass
     return path
 
 
@@ -143,18 +150,3 @@ def target_values(series: pd.Series, path: Path, *, first_row: int = 1) -> np.nd
             return values.astype(np.int64)
         return values
     return series.astype(str).to_numpy(dtype=object)
-
-
-def short_csv_row(path: Path, sep: str, n_fields: int, header: bool) -> tuple[int, int] | None:
-    """First (data row, field count) with fewer than ``n_fields`` fields, or None."""
-    import gzip
-
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
-    with opener(path, "rt", encoding="utf-8", newline="") as handle:
-        rows = (row for row in csv.reader(handle, delimiter=sep) if row)
-        if header:
-            next(rows, None)
-        for number, row in enumerate(rows, start=1):
-            if len(row) < n_fields:
-                return number, len(row)
-    return None

@@ -138,6 +138,7 @@ def _from_files(path: Path, target, test_file, test_size, seed, standardize) -> 
     if target is None:
         raise DataError(f"{path}: training needs a label column; target=None reads none")
     data = read_tabular(path, target)
+    names = data.feature_names
     if test_file is not None:
         test = read_tabular(test_file, target)
         if test.X.shape[1] != data.X.shape[1]:
@@ -147,9 +148,12 @@ def _from_files(path: Path, target, test_file, test_size, seed, standardize) -> 
             )
         parts = (data.X, data.y, test.X, test.y)
     else:
-        parts = _stratified_split(data.X, data.y, test_size, seed)
+        X, y = data.X, data.y
+        del data  # the split copies the rows: let the whole matrix go as soon as it is split
+        parts = _stratified_split(X, y, test_size, seed)
+        del X, y
     parts, spec = _standardized(parts, standardize)
-    return Dataset(path.name, *parts, data.feature_names, None, None, spec)
+    return Dataset(path.name, *parts, names, None, None, spec)
 
 
 def _stratified_split(X, y, test_size: float, seed: int):
@@ -173,7 +177,9 @@ def _stratified_split(X, y, test_size: float, seed: int):
 def _standardized(parts, standardize: bool | None, ddof: int = 0):
     """``x := (x - mu) / sigma`` with the train mean and std (constant columns: sigma = 1).
 
-    Returns the parts and the preprocessing spec (None when nothing was applied).
+    The parts are standardised in place (they are the split's own copies), so no second
+    copy of the data is made. Returns the parts and the preprocessing spec (None when
+    nothing was applied).
     """
     if not standardize:
         return parts, None
@@ -184,4 +190,7 @@ def _standardized(parts, standardize: bool | None, ddof: int = 0):
     sigma = X_train.std(axis=0, ddof=ddof)
     sigma[sigma == 0] = 1
     spec = preprocessing.standardization(mu, sigma)
-    return ((X_train - mu) / sigma, y_train, (X_test - mu) / sigma, y_test), spec
+    for X in (X_train, X_test):
+        X -= mu
+        X /= sigma
+    return (X_train, y_train, X_test, y_test), spec
