@@ -8,7 +8,6 @@ each epoch, no penalty. ``--C`` adds scikit-learn's penalty ``0.5 * ||W||^2`` wi
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,14 +17,14 @@ import numpy as np
 import typer
 
 from softmaxreg.cli.app import app
-from softmaxreg.cli.console import console, error_console
-from softmaxreg.cli.epoch_monitor import EpochHistory, EpochMonitor, loss_and_accuracy
+from softmaxreg.cli.console import error_console
+from softmaxreg.cli.epoch_monitor import EpochHistory, EpochMonitor
 from softmaxreg.cli.run_directory import (
     CHECKPOINT_FILE,
-    METRICS_FILE,
     is_shards_folder,
     prepare_output_folder,
 )
+from softmaxreg.cli.run_outputs import finish_run
 from softmaxreg.errors import DataError
 from softmaxreg.io import MODEL_FILE
 
@@ -51,6 +50,7 @@ class TrainingOptions:
     multi_class: str
     checkpoint_every: int = 0
     tol: float | None = None
+    validation: str | None = None
 
     def estimator_params(self) -> dict:
         minibatch = self.solver in MINIBATCH_SOLVERS
@@ -123,8 +123,13 @@ def train(
     target: Annotated[
         str | None, typer.Option(help="Label column of a tabular file (name or index).")
     ] = None,
-    test_file: Annotated[
-        Path | None, typer.Option(help="A separate test file (default: a seeded 25% split).")
+    validation: Annotated[
+        str | None,
+        typer.Option(
+            help="Held-out part: a fraction (0.2) or a labelled file with the same columns "
+            "[default: a seeded 25% of the rows; mnist, toy and iris keep their own split].",
+            metavar="FRACTION|FILE",
+        ),
     ] = None,
     checkpoint_every: Annotated[
         int, typer.Option(help="Write an atomic checkpoint every N epochs (minibatch solvers).")
@@ -169,10 +174,11 @@ def train(
         device,
         dtype,
         None if target is None else str(target),
-        None if test_file is None else str(test_file),
+        None,
         multi_class,
         checkpoint_every,
         tol,
+        validation,
     )
     first_epoch, history, start = 0, EpochHistory(), None
     if resume is not None:
@@ -200,15 +206,10 @@ def run_training(
 ):
     """Load data, fit with progress and checkpoints, save model, metrics and report."""
     from softmaxreg import io
-    from softmaxreg.datasets import load_dataset
+    from softmaxreg.cli.training_data import load_training_data
     from softmaxreg.estimator import LogisticRegression
 
-    data = load_dataset(
-        options.dataset,
-        target=options.target if options.target is not None else "auto",
-        test_file=options.test_file,
-        seed=options.seed,
-    )
+    data = load_training_data(options)
     _check_test_labels(data.y_train, data.y_test)
     params = options.estimator_params()
     minibatch = options.solver in MINIBATCH_SOLVERS
@@ -262,40 +263,11 @@ def run_training(
         )
     seconds = time.perf_counter() - started
 
-    summary = _summary(model, data, seconds)
-    io.save(model, folder / MODEL_FILE, preprocessing=data.preprocessing, metrics=summary)
-    _write_json(folder / METRICS_FILE, {"summary": summary, "history": monitor.history.as_dict()})
+    summary = finish_run(
+        folder, model, data, monitor.history, unit=unit, seconds=seconds, report=report
+    )
     (folder / CHECKPOINT_FILE).unlink(missing_ok=True)
-    _print_summary(summary, folder)
-    if report:
-        from softmaxreg.cli.report_writer import write_run_report
-
-        write_run_report(folder, model, data, monitor.history, summary, options.__dict__, unit)
-        console.print(f"report: {folder / 'report.html'}")
     return model, summary
-
-
-def _summary(model, data, seconds: float) -> dict:
-    train_loss, train_accuracy = loss_and_accuracy(model, data.X_train, data.y_train)
-    test_loss, test_accuracy = loss_and_accuracy(model, data.X_test, data.y_test)
-    return {
-        "dataset": data.name,
-        "train_accuracy": train_accuracy,
-        "test_accuracy": test_accuracy,
-        "train_log_loss": train_loss,
-        "test_log_loss": test_loss,
-        "fit_seconds": seconds,
-        "n_train": int(data.X_train.shape[0]),
-        "n_test": int(data.X_test.shape[0]),
-        "n_features": int(data.X_train.shape[1]),
-    }
-
-
-def _print_summary(summary: dict, folder: Path) -> None:
-    from softmaxreg.report import summary_table
-
-    console.print(summary_table(summary))
-    console.print(f"model: {folder / MODEL_FILE}")
 
 
 def _check_test_labels(y_train: np.ndarray, y_test: np.ndarray) -> None:
@@ -309,6 +281,7 @@ def _check_test_labels(y_train: np.ndarray, y_test: np.ndarray) -> None:
 
 def _read_checkpoint(folder: Path):
     from softmaxreg import io
+
     path = Path(folder) / CHECKPOINT_FILE
     if not path.exists():
         done = Path(folder) / MODEL_FILE
@@ -319,10 +292,3 @@ def _read_checkpoint(folder: Path):
     options = TrainingOptions(**saved["options"])
     history = EpochHistory.from_dict(saved["history"])
     return options, int(saved["checkpoint_epoch"]), history, checkpoint
-
-
-def _write_json(path: Path, values: dict) -> None:
-    from softmaxreg._atomic import atomic_write
-
-    with atomic_write(path, "w", encoding="utf-8") as handle:
-        json.dump(values, handle, indent=2)
