@@ -181,7 +181,8 @@ def test_shard_then_train_on_the_shards_equals_training_in_memory(tmp_path):
     shards = tmp_path / "shards"
     assert (
         run_cli(
-            "shard", tmp_path / "data.npy", shards, "--rows-per-shard", "200", "--dtype", "float64"
+            "shard", tmp_path / "data.npy", shards, "--rows-per-shard", "200", "--dtype",
+            "float64", "--target", "-1",
         )
         == 0
     )

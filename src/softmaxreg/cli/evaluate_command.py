@@ -7,6 +7,7 @@ row, with the model's stored preprocessing applied to the raw features).
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -39,7 +40,11 @@ def evaluate(
     model = load_model(model_dir)
     X, y = _evaluation_data(model, dataset, target)
     _check_matches(model, model_dir, X, y, dataset)
-    metrics = classification_metrics(y, proba=model.predict_proba(X), classes=model.classes_)
+    with warnings.catch_warnings():
+        # rows are arrays in the model's feature order (checked above), not named frames
+        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        proba = model.predict_proba(X)
+    metrics = classification_metrics(y, proba=proba, classes=model.classes_)
     console.print(
         f"{dataset}: accuracy {metrics['accuracy']:.2%}, log loss {metrics['log_loss']:.4f} "
         f"({metrics['n_samples']} rows)"
