@@ -6,6 +6,7 @@ import csv
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import run_cli
 from PIL import Image
@@ -73,9 +74,11 @@ def test_predict_file_applies_the_stored_standardisation(toy_run, tmp_path):
         rows = list(csv.DictReader(handle))
     model = io.load(toy_run / "model.safetensors")
     data = load_dataset("toy")
-    expected = model.predict(
-        (X - np.asarray(data.preprocessing["shift"])) * np.asarray(data.preprocessing["scale"])
+    standardised = (X - np.asarray(data.preprocessing["shift"])) * np.asarray(
+        data.preprocessing["scale"]
     )
+    assert model.feature_names_in_.tolist() == ["x1", "x2"]  # the toy set's feature names
+    expected = model.predict(pd.DataFrame(standardised, columns=model.feature_names_in_))
     assert [int(row["label"]) for row in rows] == expected.tolist()
     assert set(rows[0]) == {"label", "p_0", "p_1"}
     assert all(abs(float(r["p_0"]) + float(r["p_1"]) - 1) < 1e-9 for r in rows)
@@ -102,7 +105,8 @@ def test_export_writes_an_onnx_graph_that_runs(toy_run, tmp_path):
     labels, probabilities = session.run(None, {session.get_inputs()[0].name: X})
     model = io.load(toy_run / "model.safetensors")
     spec = model.preprocessing_
-    expected = model.predict_proba((X - np.asarray(spec["shift"])) * np.asarray(spec["scale"]))
+    standardised = (X - np.asarray(spec["shift"])) * np.asarray(spec["scale"])
+    expected = model.predict_proba(pd.DataFrame(standardised, columns=model.feature_names_in_))
     np.testing.assert_allclose(probabilities, expected, atol=1e-5)
 
 
