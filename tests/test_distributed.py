@@ -24,6 +24,7 @@ from softmaxreg.distributed.process_group import (
     DistributedTrainingError,
     init_process_group_from_env,
 )
+from softmaxreg.distributed.train import split_shards
 from softmaxreg.io import load
 
 JOB_TIMEOUT_S = 120
@@ -106,7 +107,8 @@ def test_two_ranks_equal_one_process_full_batch_and_sgd(tmp_path):
 
 def test_three_ranks_torchrun_entry_point_writes_one_model(tmp_path):
     """``torchrun -m softmaxreg train SHARDS --distributed`` with 3 ranks: rank 0 alone writes
-    the model and the report, equal to fitting in one process."""
+    the run folder every ``train`` writes (model, metrics.json, report), with the held-out
+    shard scored; the model equals fitting the training shards in one process."""
     X, y = _data(3_001, seed=1)
     shards = write_shards((X, y), tmp_path / "shards", 700, dtype="float64")
     out = tmp_path / "run"
@@ -130,11 +132,20 @@ def test_three_ranks_torchrun_entry_point_writes_one_model(tmp_path):
         "-q",
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert sorted(p.name for p in out.iterdir()) == ["model.safetensors", "training.json"]
-    report = json.loads((out / "training.json").read_text())
-    assert report["world_size"] == 3 and report["backend"] == "gloo"
-    assert report["weights_identical_on_all_ranks"] is True and report["n_rows"] == 3_001
+    assert sorted(p.name for p in out.iterdir()) == [
+        "confusion_matrix.png", "confusion_matrix_normalized.png", "loss_curve.png",
+        "metrics.json", "model.safetensors", "reliability.png", "report.html",
+    ]
+    summary = json.loads((out / "metrics.json").read_text())["summary"]
+    assert summary["world_size"] == 3 and summary["backend"] == "gloo"
+    assert summary["weights_identical_on_all_ranks"] is True
+    training, held_out = split_shards(shards, None, seed=0)
+    assert (summary["n_train"], summary["n_test"]) == (training.n_rows, held_out.n_rows)
+    X, t = training.read_all()
+    y = training.labels(t)
     model = load(out / "model.safetensors")
+    X_test, t_test = held_out.read_all()
+    assert summary["test_accuracy"] == model.score(X_test, held_out.labels(t_test))
     reference = softmaxreg.LogisticRegression(C=2.0, tol=1e-10, dtype="float64").fit(X, y)
     assert _relative(model.coef_, reference.coef_) < 1e-6
     assert _relative(_centred(model.intercept_), _centred(reference.intercept_)) < 1e-6
@@ -198,7 +209,8 @@ def test_nccl_on_one_gpu_equals_cpu(tmp_path):
         "cuda",
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert json.loads((tmp_path / "run" / "training.json").read_text())["backend"] == "nccl"
+    summary = json.loads((tmp_path / "run" / "metrics.json").read_text())["summary"]
+    assert summary["backend"] == "nccl"
     reference = softmaxreg.LogisticRegression(tol=1e-10, dtype="float64").fit(X, y)
     assert _relative(load(tmp_path / "run" / "model.safetensors").coef_, reference.coef_) < 1e-6
 
@@ -214,7 +226,7 @@ def _worker(scenario: str, shards_dir: str, out_dir: str) -> None:
         shards = Shards(shards_dir)
         if scenario in ("fail", "hang"):
 
-            def fail_on_rank_1(iteration, theta, value):
+            def fail_on_rank_1(model, iteration, value):
                 if context.rank == 1 and iteration == 2:
                     if scenario == "hang":
                         time.sleep(300)

@@ -18,7 +18,8 @@ def bench(
         list[str] | None,
         typer.Option(
             help="Run only this contender (repeat for several); default: all of "
-            + ", ".join(CONTENDERS) + ".",
+            + ", ".join(CONTENDERS)
+            + ".",
             metavar="NAME",
         ),
     ] = None,
@@ -49,7 +50,8 @@ def bench(
         check_output_path(json_path)
     with console.status("") as status:
         payload = run_benchmark(
-            names, train_rows,
+            names,
+            train_rows,
             on_start=lambda name: status.update(f"fitting {name} (its own process) ..."),
         )
     console.print(format_table(payload), highlight=False, markup=False, soft_wrap=True)

@@ -131,9 +131,12 @@ class EpochMonitor:
 
     def _status(self) -> str:
         history = self.history
+        test = f"test acc {history.test_accuracy[-1]:.2%}"
+        if not history.train_loss:  # shards: the objective stands in for the training loss
+            return f"objective {history.objective[-1]:.6g}  {test}"
         return (
             f"loss {history.train_loss[-1]:.4f}  train acc {history.train_accuracy[-1]:.2%}  "
-            f"test acc {history.test_accuracy[-1]:.2%}"
+            + test
         )
 
     def batch_done(self, epoch: int, batch: int, n_batches: int, loss: float) -> None:
@@ -147,14 +150,15 @@ class EpochMonitor:
 
     def __call__(self, model: Any, iteration: int, objective: float) -> bool:
         epoch = iteration  # the solvers number a resumed run's epochs from where it stopped
-        train_loss, train_accuracy = loss_and_accuracy(model, self.X_train, self.y_train)
-        test_loss, test_accuracy = loss_and_accuracy(model, self.X_test, self.y_test)
         history = self.history
         history.epoch.append(epoch)
         history.objective.append(float(objective))
-        history.train_loss.append(train_loss)
+        if self.X_train is not None:  # training rows in memory (not shards)
+            train_loss, train_accuracy = loss_and_accuracy(model, self.X_train, self.y_train)
+            history.train_loss.append(train_loss)
+            history.train_accuracy.append(train_accuracy)
+        test_loss, test_accuracy = loss_and_accuracy(model, self.X_test, self.y_test)
         history.test_loss.append(test_loss)
-        history.train_accuracy.append(train_accuracy)
         history.test_accuracy.append(test_accuracy)
         self.progress.update(self.task, completed=epoch, status=self._status())
         due = self.last_plain is None or time.perf_counter() - self.last_plain[1] >= (

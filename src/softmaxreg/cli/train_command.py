@@ -188,7 +188,9 @@ def train(
     if distributed or is_shards_folder(dataset):
         from softmaxreg.cli.scale_out import train_at_scale
 
-        train_at_scale(options, folder, distributed=distributed, timeout_s=timeout)
+        train_at_scale(
+            options, folder, distributed=distributed, timeout_s=timeout, report=report, quiet=quiet
+        )
         return
     folder = prepare_output_folder(folder)
     run_training(options, folder, first_epoch, history, start, report=report, quiet=quiet)

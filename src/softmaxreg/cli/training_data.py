@@ -29,7 +29,7 @@ def parse_validation(value: str | None) -> float | Path | None:
     return fraction
 
 
-def load_training_data(options):
+def load_training_data(options, *, announce: bool = True):
     """The ``Dataset`` to fit (labels named as the data set names them), announced on stderr."""
     from softmaxreg.datasets import load_dataset
 
@@ -46,7 +46,8 @@ def load_training_data(options):
         test_size=validation if isinstance(validation, float) else DEFAULT_VALIDATION,
         seed=options.seed,
     )
-    announce_target(data.target_name, options.target, data.name)
+    if announce:
+        announce_target(data.target_name, options.target, data.name)
     return data.with_named_classes()
 
 
@@ -57,16 +58,15 @@ def parse_target(target: str | None):
     return int(target) if target.lstrip("-").isdigit() else target
 
 
-def announce_target(column: str | None, asked: str | None, dataset: str) -> None:
+def announce_target(
+    column: str | None, asked: str | None, dataset: str, how: str | None = None
+) -> None:
     """Print which column holds the labels and why (files and shards only)."""
     if column is None and asked is None:
         return
     from softmaxreg.datasets._tabular_checks import TARGET_NAMES
 
     shown = repr(column) if column is not None else f"index {asked}"
-    how = (
-        "--target"
-        if asked is not None
-        else f"named {'/'.join(TARGET_NAMES)}; --target picks another"
-    )
+    rule = f"named {'/'.join(TARGET_NAMES)}; --target picks another"
+    how = how or ("--target" if asked is not None else rule)
     error_console.print(f"{dataset}: labels from column {shown} ({how})")
