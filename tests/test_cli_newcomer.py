@@ -229,3 +229,31 @@ def test_evaluate_on_a_mismatched_set_names_model_and_data(tmp_path, capsys):
         f"error: the data set 'toy' has labels the model '{out}' never saw: [0, 1]; its "
         "classes are ['Iris-setosa', 'Iris-versicolor', 'Iris-virginica']\n"
     )
+
+
+COMMANDS = ("train", "evaluate", "predict", "export", "serve", "shard", "bench")
+
+
+def test_help_fits_80_columns_and_reads_well(monkeypatch, capsys):
+    monkeypatch.setenv("COLUMNS", "80")
+    for command in ((), *((name,) for name in COMMANDS)):
+        assert run_cli(*command, "--help") == 0
+        text = capsys.readouterr().out
+        assert text.startswith("Usage: softmaxreg"), command
+        too_wide = [line for line in text.splitlines() if len(line) > 80]
+        assert too_wide == [], (command, too_wide)
+        assert "<bool>" not in text and not re.search(r"\w \.(\s|$)", text), (command, text)
+    assert run_cli("train", "--help") == 0
+    train_help = " ".join(capsys.readouterr().out.split())
+    assert (
+        "--out <path> Run folder for model, metrics and report. [default: (runs/DATASET)]"
+        in train_help
+    )
+    assert "--report / --no-report Write the pictures and report.html." in train_help
+
+
+def test_top_level_help_lists_each_command_on_one_line(capsys):
+    assert run_cli("--help") == 0
+    listed = capsys.readouterr().out.split("Commands:\n")[1].splitlines()
+    assert [line.split()[0] for line in listed] == sorted(COMMANDS)
+    assert not any(line.endswith("...") for line in listed)

@@ -12,7 +12,7 @@ from softmaxreg.cli.app import app
 from softmaxreg.cli.console import console
 
 
-@app.command()
+@app.command(short_help="softmaxreg vs scikit-learn and the lecture on MNIST.")
 def bench(
     only: Annotated[
         list[str] | None,

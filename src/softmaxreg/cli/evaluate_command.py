@@ -18,11 +18,16 @@ from softmaxreg.cli.console import console
 from softmaxreg.cli.model_loading import load_model
 
 
-@app.command()
+@app.command(short_help="Score a saved model on a data set.")
 def evaluate(
-    model_dir: Annotated[Path, typer.Argument(help="Run folder (or model file) to evaluate.")],
+    model_dir: Annotated[
+        Path, typer.Argument(metavar="MODEL_DIR", help="Run folder (or model file) to evaluate.")
+    ],
     dataset: Annotated[
-        str, typer.Argument(help="A named data set (its test part) or a labelled tabular file.")
+        str,
+        typer.Argument(
+            metavar="DATASET", help="A named data set (its test part) or a labelled tabular file."
+        ),
     ],
     target: Annotated[
         str, typer.Option(help="Label column of a tabular file (name, index or auto).")

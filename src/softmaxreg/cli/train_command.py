@@ -85,11 +85,12 @@ def _check_positive(name: str, value: float | None) -> None:
         raise typer.BadParameter(f"must be > 0, got {value}", param_hint=name)
 
 
-@app.command()
+@app.command(short_help="Fit a model; save it with metrics and a report.")
 def train(
     dataset: Annotated[
         str,
         typer.Argument(
+            metavar="DATASET",
             help="mnist, toy, iris, digits, breast_cancer, wine, or a CSV / Parquet / NPY / NPZ / "
             "LIBSVM file.",
         ),
@@ -118,16 +119,21 @@ def train(
     multi_class: Annotated[str, typer.Option(help="auto, multinomial or ovr.")] = "auto",
     out: Annotated[
         Path | None,
-        typer.Option(help="Run folder for model, metrics and report [default: runs/DATASET]."),
+        typer.Option(help="Run folder for model, metrics and report.", show_default="runs/DATASET"),
     ] = None,
     target: Annotated[
-        str | None, typer.Option(help="Label column of a tabular file (name or index).")
+        str | None,
+        typer.Option(
+            help="Label column of a tabular file (name, or index: -1 is the last).",
+            show_default="the one column named label, target, y or class",
+        ),
     ] = None,
     validation: Annotated[
         str | None,
         typer.Option(
-            help="Held-out part: a fraction (0.2) or a labelled file with the same columns "
-            "[default: a seeded 25% of the rows; mnist, toy and iris keep their own split].",
+            help="Held-out part: a fraction (0.2) or a labelled file with the same columns; "
+            "shards: whole shards (default one) or a file.",
+            show_default="a seeded 25%; mnist, toy, iris: their own split",
             metavar="FRACTION|FILE",
         ),
     ] = None,
