@@ -12,12 +12,23 @@ from conftest import run_cli
 from softmaxreg.bench.mnist_comparison import CONTENDERS
 
 
+@pytest.mark.slow  # three contenders, each in its own process
 @pytest.mark.mnist
 def test_bench_on_a_subset_measures_each_contender_and_reaches_the_target(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    status = run_cli("bench", "--train-rows", 2000, "--json", out,
-                     "--only", "softmaxreg-fullbatch", "--only", "sklearn-converged",
-                     "--only", "softmaxreg-sgd")
+    status = run_cli(
+        "bench",
+        "--train-rows",
+        2000,
+        "--json",
+        out,
+        "--only",
+        "softmaxreg-fullbatch",
+        "--only",
+        "sklearn-converged",
+        "--only",
+        "softmaxreg-sgd",
+    )
     assert status == 0
     captured = capsys.readouterr()
     printed = captured.out
@@ -27,9 +38,12 @@ def test_bench_on_a_subset_measures_each_contender_and_reaches_the_target(tmp_pa
         "sklearn-converged, softmaxreg-fullbatch, softmaxreg-sgd; estimated total "
     )
     assert [line.split(":")[0] for line in progress[1:]] == [
-        "[1/3] sklearn-converged", "[1/3] sklearn-converged",
-        "[2/3] softmaxreg-fullbatch", "[2/3] softmaxreg-fullbatch",
-        "[3/3] softmaxreg-sgd", "[3/3] softmaxreg-sgd",
+        "[1/3] sklearn-converged",
+        "[1/3] sklearn-converged",
+        "[2/3] softmaxreg-fullbatch",
+        "[2/3] softmaxreg-fullbatch",
+        "[3/3] softmaxreg-sgd",
+        "[3/3] softmaxreg-sgd",
     ]
     payload = json.loads(out.read_text())
     results = payload["results"]
@@ -46,11 +60,13 @@ def test_bench_on_a_subset_measures_each_contender_and_reaches_the_target(tmp_pa
         assert result["fit_seconds"] > 0
         assert result["peak_rss_mb"] >= result["rss_before_fit_mb"] > 50
         assert result["fit_memory_mb"] == pytest.approx(
-            result["peak_rss_mb"] - result["rss_before_fit_mb"])
+            result["peak_rss_mb"] - result["rss_before_fit_mb"]
+        )
         assert name in printed
     speedup = payload["ratios"]["speedup_fullbatch_vs_sklearn_converged"]
     assert speedup == pytest.approx(
-        sklearn["fit_seconds"] / results["softmaxreg-fullbatch"]["fit_seconds"])
+        sklearn["fit_seconds"] / results["softmaxreg-fullbatch"]["fit_seconds"]
+    )
     assert f"speedup_fullbatch_vs_sklearn_converged: {speedup:.2f}x" in printed
     assert payload["ratios"]["speedup_sgd_vs_lecture_loop"] is None  # no lecture loop ran
 

@@ -83,6 +83,7 @@ def _centred(intercept: np.ndarray) -> np.ndarray:
     return intercept - intercept.mean()
 
 
+@pytest.mark.slow  # starts a torchrun job
 def test_two_ranks_equal_one_process_full_batch_and_sgd(tmp_path):
     """2 ranks: L-BFGS on shards, Newton-CG (subsampled Hessian) on in-memory row ranges and
     minibatch SGD with the same global batches give the single-process results."""
@@ -105,6 +106,7 @@ def test_two_ranks_equal_one_process_full_batch_and_sgd(tmp_path):
     np.testing.assert_allclose(results["sgd"]["loss_history"], sgd.loss_history_, rtol=1e-9)
 
 
+@pytest.mark.slow  # starts a torchrun job
 def test_three_ranks_torchrun_entry_point_writes_one_model(tmp_path):
     """``torchrun -m softmaxreg train SHARDS --distributed`` with 3 ranks: rank 0 alone writes
     the run folder every ``train`` writes (model, metrics.json, report), with the held-out
@@ -133,8 +135,13 @@ def test_three_ranks_torchrun_entry_point_writes_one_model(tmp_path):
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert sorted(p.name for p in out.iterdir()) == [
-        "confusion_matrix.png", "confusion_matrix_normalized.png", "loss_curve.png",
-        "metrics.json", "model.safetensors", "reliability.png", "report.html",
+        "confusion_matrix.png",
+        "confusion_matrix_normalized.png",
+        "loss_curve.png",
+        "metrics.json",
+        "model.safetensors",
+        "reliability.png",
+        "report.html",
     ]
     summary = json.loads((out / "metrics.json").read_text())["summary"]
     assert summary["world_size"] == 3 and summary["backend"] == "gloo"
@@ -152,6 +159,7 @@ def test_three_ranks_torchrun_entry_point_writes_one_model(tmp_path):
     np.testing.assert_array_equal(model.predict(X), reference.predict(X))
 
 
+@pytest.mark.slow  # starts a torchrun job
 def test_a_failing_rank_fails_the_whole_job_quickly(tmp_path):
     """Rank 1 raises after 2 iterations: the job exits with an error naming the failure well
     within the bound, instead of rank 0 waiting forever in an all-reduce."""
@@ -165,6 +173,7 @@ def test_a_failing_rank_fails_the_whole_job_quickly(tmp_path):
     assert not (tmp_path / "results.json").exists()
 
 
+@pytest.mark.slow  # starts a torchrun job
 def test_a_hanging_rank_times_out_instead_of_blocking_the_job(tmp_path):
     """Rank 1 stops answering (sleeps 300 s): rank 0's all-reduce gives up after the 3 s
     timeout with a message saying so, and torchrun ends the job long before 300 s."""
