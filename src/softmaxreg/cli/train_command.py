@@ -154,7 +154,9 @@ def train(
     timeout: Annotated[
         float, typer.Option(help="--distributed: seconds a rank waits for the others.")
     ] = 300.0,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress (bar or log lines).")
+    ] = False,
 ) -> None:
     """Train a logistic / softmax regression model and save it with its report."""
     _check_positive("--epochs", epochs)
