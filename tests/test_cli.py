@@ -157,8 +157,15 @@ def test_help_works_for_every_command(capsys):
 def test_train_mnist_default_is_the_lecture_model(tmp_path):
     folder = tmp_path / "mnist"
     assert run_cli("train", "mnist", "--out", folder, "-q") == 0
-    summary = json.loads((folder / "metrics.json").read_text())["summary"]
+    written = json.loads((folder / "metrics.json").read_text())
+    summary = written["summary"]
     assert summary["test_accuracy"] >= 0.92
+    # the report's table shows the lecture's recipe as it ran (not "epochs None")
+    used = written["hyperparameters"]
+    assert (used["epochs"], used["epochs run"], used["batch_size"]) == (25, 25, 256)
+    assert (used["learning_rate"], used["penalty"]) == (0.1, "none")
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    assert "<tr><td>epochs</td><td>25</td></tr>" in html
     for name, size in (("weight_templates.png", (1100, 500)), ("misclassified.png", None)):
         with Image.open(folder / name) as picture:
             assert size is None or picture.size == size
