@@ -257,3 +257,26 @@ def test_top_level_help_lists_each_command_on_one_line(capsys):
     listed = capsys.readouterr().out.split("Commands:\n")[1].splitlines()
     assert [line.split()[0] for line in listed] == sorted(COMMANDS)
     assert not any(line.endswith("...") for line in listed)
+
+
+def test_validation_fraction_or_file_for_files(tmp_path, capsys):
+    source = _pixels_csv(tmp_path / "pixels.csv", with_label=True)  # 300 rows
+    args = ("train", source, "--epochs", "1", "--no-report", "-q")
+    assert run_cli(*args, "--validation", "0.2", "--out", tmp_path / "a") == 0
+    summary = json.loads((tmp_path / "a" / "metrics.json").read_text())["summary"]
+    assert (summary["n_train"], summary["n_test"]) == (240, 60)
+    held_out = tmp_path / "held_out.csv"
+    pd.read_csv(source).head(50).to_csv(held_out, index=False)
+    assert run_cli(*args, "--validation", held_out, "--out", tmp_path / "b") == 0
+    summary = json.loads((tmp_path / "b" / "metrics.json").read_text())["summary"]
+    assert (summary["n_train"], summary["n_test"]) == (300, 50)
+    capsys.readouterr()
+    assert run_cli(*args, "--validation", "1.5", "--out", tmp_path / "c") == 1
+    assert capsys.readouterr().err == (
+        "error: --validation 1.5: a fraction must lie in (0, 1), e.g. 0.2\n"
+    )
+    assert run_cli("train", "iris", "--validation", "0.2", "--out", tmp_path / "d") == 1
+    assert capsys.readouterr().err == (
+        "error: iris has its own test split; --validation is for files, shards and the sets "
+        "split at random (digits, breast_cancer, wine)\n"
+    )
