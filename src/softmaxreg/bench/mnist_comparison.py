@@ -62,6 +62,19 @@ CONTENDERS = (
 # when that contender is not part of the run
 REFERENCE_OBJECTIVE = 13962.22
 MNIST_TRAIN_ROWS = 60_000
+# Fit seconds on all 60000 images, measured on a quiet 2-core machine (the figures in the
+# project's performance notes), and the start of each child (interpreter, imports, MNIST):
+# the plan printed before a run. Under load, or on other machines, times differ.
+TYPICAL_FIT_SECONDS = {
+    "sklearn-converged": 48.0,
+    "sklearn-converged-float32": 35.0,
+    "sklearn-default": 17.0,
+    "lecture-loop": 31.0,
+    "softmaxreg-fullbatch": 6.0,
+    "softmaxreg-default": 4.0,
+    "softmaxreg-sgd": 4.0,
+}
+CHILD_START_SECONDS = 6.0
 
 
 def load_data(train_rows: int | None = None):
@@ -271,10 +284,47 @@ def check_contenders(names, train_rows: int | None) -> None:
         )
 
 
-def run_benchmark(names=CONTENDERS, train_rows: int | None = None, on_start=None) -> dict:
+def estimated_seconds(name: str, train_rows: int | None = None) -> float:
+    """A contender's expected wall time: its typical fit time, scaled by the share of the
+    60000 training images used, plus the start of its process."""
+    share = (train_rows or MNIST_TRAIN_ROWS) / MNIST_TRAIN_ROWS
+    return TYPICAL_FIT_SECONDS[name] * share + CHILD_START_SECONDS
+
+
+def progress_lines(names, train_rows: int | None, say) -> tuple:
+    """``(on_start, on_done)`` callbacks for :func:`run_benchmark` that ``say`` (print) one
+    line each: the plan with the estimated total first, then each contender as it runs."""
+    order = [name for name in CONTENDERS if name in names]
+    total = sum(estimated_seconds(name, train_rows) for name in order)
+    say(
+        f"bench: {len(order)} contender(s), each in its own process, on "
+        f"{train_rows or MNIST_TRAIN_ROWS} training images: {', '.join(order)}; "
+        f"estimated total {total / 60:.1f} min (a quiet 2-core machine)"
+    )
+    started: dict[str, float] = {}
+
+    def on_start(name: str) -> None:
+        started[name] = time.perf_counter()
+        step = f"[{order.index(name) + 1}/{len(order)}]"
+        say(f"{step} {name}: fitting (about {estimated_seconds(name, train_rows):.0f} s) ...")
+
+    def on_done(name: str, result: dict) -> None:
+        step = f"[{order.index(name) + 1}/{len(order)}]"
+        say(
+            f"{step} {name}: done in {time.perf_counter() - started[name]:.1f} s "
+            f"(fit {result['fit_seconds']:.1f} s, test accuracy {result['test_accuracy']:.2%})"
+        )
+
+    return on_start, on_done
+
+
+def run_benchmark(
+    names=CONTENDERS, train_rows: int | None = None, on_start=None, on_done=None
+) -> dict:
     """Run ``names`` (in the order of ``CONTENDERS``), each in its own process.
 
-    ``on_start(name)`` is called before each contender. Returns the JSON-ready payload:
+    ``on_start(name)`` is called before each contender, ``on_done(name, measurements)``
+    after it. Returns the JSON-ready payload:
     ``{"target_objective", "train_rows", "results": {name: measurements}, "ratios"}``.
     """
     check_contenders(names, train_rows)
@@ -289,6 +339,8 @@ def run_benchmark(names=CONTENDERS, train_rows: int | None = None, on_start=None
         if on_start is not None:
             on_start(name)
         results[name] = run_in_subprocess(name, target, train_rows)
+        if on_done is not None:
+            on_done(name, results[name])
         if name == "sklearn-converged":
             target = results[name]["objective"]
     return {"target_objective": target, "train_rows": train_rows or MNIST_TRAIN_ROWS,
@@ -356,10 +408,11 @@ def main(argv=None) -> int:
     if args.run_one:
         args.result.write_text(json.dumps(run_one(args.run_one, args.target, args.train_rows)))
         return 0
-    payload = run_benchmark(
-        args.only or CONTENDERS, args.train_rows,
-        on_start=lambda name: print(f"fitting {name} ...", file=sys.stderr, flush=True),
+    names = args.only or CONTENDERS
+    on_start, on_done = progress_lines(
+        names, args.train_rows, lambda line: print(line, file=sys.stderr, flush=True)
     )
+    payload = run_benchmark(names, args.train_rows, on_start=on_start, on_done=on_done)
     print(format_table(payload))
     if args.json:
         write_json(payload, args.json)

@@ -9,16 +9,17 @@ import typer
 
 from softmaxreg.bench.mnist_comparison import CONTENDERS
 from softmaxreg.cli.app import app
-from softmaxreg.cli.console import console
+from softmaxreg.cli.console import console, error_console
 
 
-@app.command()
+@app.command(short_help="softmaxreg vs scikit-learn and the lecture on MNIST.")
 def bench(
     only: Annotated[
         list[str] | None,
         typer.Option(
             help="Run only this contender (repeat for several); default: all of "
-            + ", ".join(CONTENDERS) + ".",
+            + ", ".join(CONTENDERS)
+            + ".",
             metavar="NAME",
         ),
     ] = None,
@@ -36,6 +37,7 @@ def bench(
     from softmaxreg.bench.mnist_comparison import (
         check_contenders,
         format_table,
+        progress_lines,
         run_benchmark,
         write_json,
     )
@@ -47,11 +49,10 @@ def bench(
         raise typer.BadParameter(str(error)) from None
     if json_path is not None:
         check_output_path(json_path)
-    with console.status("") as status:
-        payload = run_benchmark(
-            names, train_rows,
-            on_start=lambda name: status.update(f"fitting {name} (its own process) ..."),
-        )
+    on_start, on_done = progress_lines(
+        names, train_rows, lambda line: error_console.print(line, markup=False, highlight=False)
+    )
+    payload = run_benchmark(names, train_rows, on_start=on_start, on_done=on_done)
     console.print(format_table(payload), highlight=False, markup=False, soft_wrap=True)
     if json_path is not None:
         write_json(payload, json_path)

@@ -23,7 +23,8 @@ FORMATS = {
     ".libsvm": "svmlight",
 }
 COMPRESSED = (".gz",)
-TARGET_NAMES = ("label", "target", "y")
+TARGET_NAMES = ("label", "target", "y", "class")
+SHOWN_CANDIDATES = 12
 ACCEPTED_TEXT = (
     "CSV (.csv, .tsv, optionally gzipped .gz), Parquet (.parquet, .pq), "
     "NumPy (.npy, .npz with arrays X and y), LIBSVM/svmlight (.svm, .svmlight, .libsvm)"
@@ -72,20 +73,14 @@ def checked_file(path: str | os.PathLike) -> Path:
 def target_column(columns: list[str], target: Target | str, path: Path) -> str | None:
     """Resolve ``target`` against column names.
 
-    ``"auto"``: a column named label/target/y (any case), else the last column; a name:
+    ``"auto"``: the one column named label, target, y or class (any case); no such column,
+    or more than one, is a DataError listing the candidates (nothing is guessed). A name:
     that column; an int: that position (negative counts from the end); None: no target.
     """
     if target is None:
         return None
     if target == "auto":
-        for name in columns:
-            if str(name).strip().lower() in TARGET_NAMES:
-                return name
-        if len(columns) < 2:
-            raise DataError(
-                f"{path}: needs at least two columns (features and a target), found {len(columns)}"
-            )
-        return columns[-1]
+        return _named_target(columns, path)
     if isinstance(target, (int, np.integer)) and not isinstance(target, bool):
         if not -len(columns) <= target < len(columns):
             raise DataError(
@@ -97,6 +92,38 @@ def target_column(columns: list[str], target: Target | str, path: Path) -> str |
             return target
         raise DataError(f"{path}: no target column {target!r}; columns are {list(columns)}")
     raise DataError(f"target must be a column name, an index, 'auto' or None; got {target!r}")
+
+
+def _named_target(columns: list, path: Path):
+    """The single column whose name is one of TARGET_NAMES, else a DataError with candidates."""
+    if len(columns) < 2:
+        raise DataError(
+            f"{path}: needs at least two columns (features and a target), found {len(columns)}"
+        )
+    named = [c for c in columns if str(c).strip().lower() in TARGET_NAMES]
+    if len(named) == 1:
+        return named[0]
+    how = (
+        "name it with --target (target= in Python): a column name, or an index such as -1 "
+        "for the last column"
+    )
+    if named:
+        return _refuse(f"{path}: several columns could be the target", named, how)
+    unnamed = all(isinstance(c, (int, np.integer)) for c in columns)
+    reason = (
+        "has no column names"
+        if unnamed
+        else (f"has no column named {', '.join(TARGET_NAMES[:-1])} or {TARGET_NAMES[-1]}")
+    )
+    return _refuse(f"{path} {reason}", columns, how)
+
+
+def _refuse(problem: str, candidates: list, how: str):
+    shown = [repr(c) if isinstance(c, str) else str(c) for c in candidates]
+    if len(shown) > SHOWN_CANDIDATES:
+        half = SHOWN_CANDIDATES // 2
+        shown = [*shown[:half], "...", *shown[-half:]]
+    raise DataError(f"{problem}; candidates ({len(candidates)}): {', '.join(shown)}; {how}")
 
 
 def feature_matrix(

@@ -59,8 +59,9 @@ class TabularData:
 def read_tabular(path: str | Path, target: Target | str = "auto") -> TabularData:
     """Read a whole data file into ``(X, y)``; the format follows the file extension.
 
-    ``target``: ``"auto"`` (default) takes a column named label/target/y, else the last
-    column; a column name or an index selects it; None reads every column as a feature.
+    ``target``: ``"auto"`` (default) takes the one column named label, target, y or class
+    (any case) and refuses, listing the candidate columns, when there is none or several;
+    a column name or an index selects it; None reads every column as a feature.
     NPY: a 2-D numeric array, the target selected by index. NPZ: arrays ``X`` and (unless
     ``target`` is None) ``y``. LIBSVM: the label is always the first field of each line.
     """
