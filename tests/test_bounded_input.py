@@ -342,12 +342,14 @@ def peak_since_reset_mb():
 
 
 folder = Path(sys.argv[1])
-for warm in ("small.csv.gz", "small.svm", "small.npy"):  # imports are not the inputs' cost
-    read_tabular(folder / warm)
+for warm, target in (("small.csv.gz", "auto"), ("small.svm", "auto"), ("small.npy", -1)):
+    read_tabular(folder / warm, target=target)  # imports are not the inputs' cost
 read_idx(folder / "small-idx1-ubyte.gz")
 calls = {
-    "npy claiming 22 GiB": lambda: read_tabular(folder / "claim.npy"),
-    "npy claiming 22 GiB, in blocks": lambda: list(iter_tabular_chunks(folder / "claim.npy", 9)),
+    "npy claiming 22 GiB": lambda: read_tabular(folder / "claim.npy", target=-1),
+    "npy claiming 22 GiB, in blocks": lambda: list(
+        iter_tabular_chunks(folder / "claim.npy", 9, target=-1)
+    ),
     "npz claiming 22 GiB": lambda: read_tabular(folder / "claim.npz", target=None),
     "libsvm index 2e8": lambda: read_tabular(folder / "index2e8.svm"),
     "libsvm index 4e9": lambda: read_tabular(folder / "index4e9.svm"),
