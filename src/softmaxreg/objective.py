@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from softmaxreg._design_matrix import make_design
+from softmaxreg._design_matrix import BLOCK_ROWS, make_design
 
 KINDS = ("binary", "multinomial", "multilabel")
 PARAM_DTYPE = torch.float64
@@ -328,3 +328,93 @@ class LinearObjective:
     def hessian_vector_product(self, theta: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """``H(theta) v``, the exact Hessian of ``f`` applied to ``v`` (see hessian_operator)."""
         return self.hessian_operator(theta)[0](v)
+
+    # ------------------------------------------------------------------ dense matrices
+    def hessian_matrix(self, theta: torch.Tensor, outputs=None) -> torch.Tensor:
+        """The exact Hessian of ``f`` at ``theta``, built blockwise from ``X``, in float64.
+
+        ``H_kl = C sum_i s_i (a_ik delta_kl - a_ik a_il) x~_i x~_i^T (+ I on the W diagonal
+        when penalised)`` for softmax, ``delta_kl C sum_i s_i a_ik (1 - a_ik) x~_i x~_i^T`` for
+        sigmoids, with ``x~_i = [x_i, 1]`` (``[x_i]`` without intercept). ``outputs``: the
+        classes ``k, l`` to keep (default all); for softmax, dropping class 0 gives the
+        Hessian in the reference-class parameters ``beta_k = theta_k - theta_0`` (statsmodels'
+        ``MNLogit``). Returns shape ``(K', p, K', p)``, ``p = m + fit_intercept``, each
+        class's block ordered ``[w_k, b_k]``. Rows of ``X`` are visited in blocks of
+        ``BLOCK_ROWS`` on the objective's device; one dense block at a time exists.
+        """
+        theta = theta.to(device=self.device, dtype=PARAM_DTYPE)
+
+        def curvature(A, Y, weights):
+            if self.kind != "multinomial":
+                return A * (1 - A) * weights.unsqueeze(1), None, None
+            return A * weights.unsqueeze(1), A * weights.unsqueeze(1), A
+
+        H = self._gram_blocks(theta, outputs, curvature, sign=-1.0) * self.C
+        if self.penalize:
+            m = self.n_features
+            for k in range(H.shape[0]):
+                H[k, :m, k, :m] += torch.eye(m, dtype=PARAM_DTYPE, device=self.device)
+        return H
+
+    def score_outer_product(self, theta: torch.Tensor, outputs=None) -> torch.Tensor:
+        """``sum_i s_i g_i g_i^T`` with the per-sample scores ``g_ik = (y_ik - a_ik) x~_i``.
+
+        The "meat" of the sandwich covariance (White 1980), of the log-likelihood alone (no
+        ``C``, no penalty); same shape, layout and ``outputs`` as :meth:`hessian_matrix`.
+        """
+        theta = theta.to(device=self.device, dtype=PARAM_DTYPE)
+
+        def scores(A, Y, weights):
+            R = Y - A
+            return None, R * weights.unsqueeze(1), R
+
+        return self._gram_blocks(theta, outputs, scores, sign=1.0)
+
+    def _gram_blocks(self, theta, outputs, weights_fn, sign: float) -> torch.Tensor:
+        """``sum_i x~_i x~_i^T (D_ik delta_kl + sign U_ik V_il)`` as a ``(K', p, K', p)`` tensor.
+
+        ``weights_fn(A, Y, s)`` (activations, 0/1 targets, weights of a block of rows, columns
+        ``outputs``) returns ``(D, U, V)`` (``D`` or ``U, V`` may be ``None``); the cross
+        term is one product ``(X~ * U)^T (X~ * V)`` per block.
+        """
+        K, m = self.n_outputs, self.n_features
+        outputs = list(range(K)) if outputs is None else list(outputs)
+        n_out, p = len(outputs), m + int(self.fit_intercept)
+        W, b = self.unpack(theta)
+        H = torch.zeros(n_out * p, n_out * p, dtype=PARAM_DTYPE, device=self.device)
+        diagonal = torch.zeros(n_out, p, p, dtype=PARAM_DTYPE, device=self.device)
+        for start in range(0, self.n_samples, BLOCK_ROWS):
+            rows = slice(start, min(start + BLOCK_ROWS, self.n_samples))
+            X_block = self._dense_rows(rows)
+            Z = X_block @ W.T if b is None else torch.addmm(b.unsqueeze(0), X_block, W.T)
+            A = torch.softmax(Z, dim=1) if self.kind == "multinomial" else torch.sigmoid(Z)
+            weights = (
+                torch.ones(Z.shape[0], dtype=PARAM_DTYPE, device=self.device)
+                if self.sample_weight is None
+                else self.sample_weight[rows].to(PARAM_DTYPE)
+            )
+            targets = self.targets[rows]
+            if self.kind == "multinomial":
+                targets = F.one_hot(targets, K)
+            D, U, V = weights_fn(A[:, outputs], targets[:, outputs].to(PARAM_DTYPE), weights)
+            if self.fit_intercept:
+                X_block = torch.cat([X_block, torch.ones_like(X_block[:, :1])], dim=1)
+            if D is not None:
+                scaled = D.unsqueeze(2) * X_block.unsqueeze(1)  # (rows, K', p)
+                diagonal += torch.einsum("ikj,il->kjl", scaled, X_block)
+            if U is not None:
+                left = (U.unsqueeze(2) * X_block.unsqueeze(1)).reshape(Z.shape[0], -1)
+                right = (V.unsqueeze(2) * X_block.unsqueeze(1)).reshape(Z.shape[0], -1)
+                H.addmm_(left.T, right, alpha=sign)
+        H = H.view(n_out, p, n_out, p)
+        for k in range(n_out):
+            H[k, :, k, :] += diagonal[k]
+        return H
+
+    def _dense_rows(self, rows: slice) -> torch.Tensor:
+        """Rows ``X[rows]`` as a dense float64 tensor on the objective's device."""
+        design = self.design
+        if hasattr(design, "scipy"):
+            block = torch.from_numpy(design.scipy[rows].toarray())
+            return block.to(device=self.device, dtype=PARAM_DTYPE)
+        return design.X[rows].to(PARAM_DTYPE)
