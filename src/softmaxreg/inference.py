@@ -5,7 +5,7 @@
 ``discrete_model.py``, ``Logit`` / ``MNLogit`` and ``DiscreteResults``):
 
     cov = H^-1,    H = -d^2 llf / d beta^2 = sum_i s_i (diag(a_i) - a_i a_i^T) (x) x~_i x~_i^T
-    bse = sqrt(diag cov),   z = beta / bse,   p = 2 (1 - Phi(|z|)),   beta +- Phi^-1(1 - alpha/2) bse
+    bse = sqrt(diag cov),  z = beta / bse,  p = 2 (1 - Phi(|z|)),  beta +- Phi^-1(1 - alpha/2) bse
 
 with ``x~_i = [1, x_i]`` and frequency weights ``s_i``. The multinomial model is written as
 statsmodels' ``MNLogit`` writes it: the first class is the reference, and each other class
@@ -20,10 +20,16 @@ Penalised fits (``penalty='l2'``): binary and one-vs-rest models use the penalis
 not classical sampling-theory standard errors, and the summary says so); a penalised
 multinomial fit is refused (refit with ``penalty=None``), as statsmodels offers no inference
 for ``fit_regularized`` either.
+
+The module is callable: ``softmaxreg.inference(model, X, y)`` is :func:`inference` (the
+function and its module share the name, and importing the module makes it the package's
+attribute, so the module itself forwards the call).
 """
 
 from __future__ import annotations
 
+import sys
+import types
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -110,18 +116,36 @@ def inference(
     settings = _Settings(model, cov_type, max_hessian_bytes, names)
     if kind == "multinomial":
         return _results(
-            settings, X, problems[0], model.coef_, model.intercept_,
-            equations=classes[1:], reference=classes[0], classes=classes,
+            settings,
+            X,
+            problems[0],
+            model.coef_,
+            model.intercept_,
+            equations=classes[1:],
+            reference=classes[0],
+            classes=classes,
         )
     if kind == "binary":
         return _results(
-            settings, X, problems[0], model.coef_, model.intercept_,
-            equations=[classes[1]], reference=classes[0], classes=classes,
+            settings,
+            X,
+            problems[0],
+            model.coef_,
+            model.intercept_,
+            equations=[classes[1]],
+            reference=classes[0],
+            classes=classes,
         )
     return {
         label: _results(
-            settings, X, problem, model.coef_[k : k + 1], model.intercept_[k : k + 1],
-            equations=[name], reference=f"not {name}", classes=[f"not {name}", name],
+            settings,
+            X,
+            problem,
+            model.coef_[k : k + 1],
+            model.intercept_[k : k + 1],
+            equations=[name],
+            reference=f"not {name}",
+            classes=[f"not {name}", name],
         )
         for k, (label, name, problem) in enumerate(
             zip(model.classes_.tolist(), classes, problems, strict=True)
@@ -145,8 +169,21 @@ class InferenceResults:
     the feature names. Multinomial: DataFrames, one column per non-reference class.
     """
 
-    def __init__(self, *, params, cov, llf, llnull, nobs, exog_names, equations, reference,
-                 cov_type, penalized, C):
+    def __init__(
+        self,
+        *,
+        params,
+        cov,
+        llf,
+        llnull,
+        nobs,
+        exog_names,
+        equations,
+        reference,
+        cov_type,
+        penalized,
+        C,
+    ):
         self._params = params  # (E * p,), equation-major, each [const, features]
         self._cov = cov
         self.llf, self.llnull, self.nobs = float(llf), float(llnull), float(nobs)
@@ -171,8 +208,9 @@ class InferenceResults:
     def _index(self):
         if not self.is_multinomial:
             return pd.Index(self.exog_names)
-        return pd.MultiIndex.from_product([self.equations, self.exog_names],
-                                          names=["class", "parameter"])
+        return pd.MultiIndex.from_product(
+            [self.equations, self.exog_names], names=["class", "parameter"]
+        )
 
     # ------------------------------------------------------------------ Wald inference
     @cached_property
@@ -209,8 +247,9 @@ class InferenceResults:
         if not 0 < alpha < 1:
             raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
         half = stats.norm.isf(alpha / 2) * self._bse
-        return pd.DataFrame({"lower": self._params - half, "upper": self._params + half},
-                            index=self._index())
+        return pd.DataFrame(
+            {"lower": self._params - half, "upper": self._params + half}, index=self._index()
+        )
 
     @cached_property
     def odds_ratios(self):
@@ -319,14 +358,21 @@ class InferenceSummary:
 
 
 # ---------------------------------------------------------------------- computation
-def _results(settings: _Settings, X, problem, coef, intercept, *, equations, reference,
-             classes) -> InferenceResults:
+def _results(
+    settings: _Settings, X, problem, coef, intercept, *, equations, reference, classes
+) -> InferenceResults:
     """One problem's results: the fitted ``(W, b)`` as ``beta`` relative to the reference."""
     model = settings.model
     objective = LinearObjective(
-        X, problem.targets, problem.kind, C=1.0, penalize=False,
-        fit_intercept=model.fit_intercept, sample_weight=problem.sample_weight,
-        dtype=torch.float64, device=model.device,
+        X,
+        problem.targets,
+        problem.kind,
+        C=1.0,
+        penalize=False,
+        fit_intercept=model.fit_intercept,
+        sample_weight=problem.sample_weight,
+        dtype=torch.float64,
+        device=model.device,
     )
     coef, intercept = np.asarray(coef, dtype=np.float64), np.asarray(intercept, np.float64)
     theta = objective.pack(coef, intercept)
@@ -336,14 +382,18 @@ def _results(settings: _Settings, X, problem, coef, intercept, *, equations, ref
     outputs = list(range(1, len(classes))) if multinomial else None
     p = coef.shape[1] + int(model.fit_intercept)
     exog_names = (["const"] if model.fit_intercept else []) + settings.feature_names
-    labels = [f"{name} [class {equation}]" if multinomial else name
-              for equation in equations for name in exog_names]
+    labels = [
+        f"{name} [class {equation}]" if multinomial else name
+        for equation in equations
+        for name in exog_names
+    ]
     _check_size(len(equations) * p, settings.max_hessian_bytes)
     weights = np.ones(X.shape[0]) if problem.sample_weight is None else problem.sample_weight
     penalized = model.penalty == "l2"
     if not penalized:
-        _check_separation(X, problem, objective, theta, coef, classes, settings.feature_names,
-                          weights)
+        _check_separation(
+            X, problem, objective, theta, coef, classes, settings.feature_names, weights
+        )
 
     order = _const_first(p, model.fit_intercept)
     H = _flat(objective.hessian_matrix(theta, outputs), order)
@@ -362,10 +412,17 @@ def _results(settings: _Settings, X, problem, coef, intercept, *, equations, ref
         cov *= nobs / (nobs - cov.shape[0])
     params = np.column_stack([intercept, coef]) if model.fit_intercept else coef
     return InferenceResults(
-        params=params.reshape(-1), cov=cov, llf=-objective.value(theta),
-        llnull=_null_log_likelihood(problem, weights, len(classes)), nobs=nobs,
-        exog_names=exog_names, equations=equations, reference=reference,
-        cov_type=settings.cov_type, penalized=penalized, C=float(model.C),
+        params=params.reshape(-1),
+        cov=cov,
+        llf=-objective.value(theta),
+        llnull=_null_log_likelihood(problem, weights, len(classes)),
+        nobs=nobs,
+        exog_names=exog_names,
+        equations=equations,
+        reference=reference,
+        cov_type=settings.cov_type,
+        penalized=penalized,
+        C=float(model.C),
     )
 
 
@@ -411,10 +468,11 @@ def _inverse(H: torch.Tensor, labels: list[str]) -> torch.Tensor:
     ratio = float(eigenvalues[0] / eigenvalues[-1])
     if ratio <= SINGULAR_RCOND:
         null = eigenvectors[:, eigenvalues <= SINGULAR_RCOND * eigenvalues[-1]].abs().amax(dim=1)
-        at_fault = torch.nonzero(null >= 0.5 * null.max()).flatten().tolist()
+        at_fault = torch.nonzero(null >= 0.05 * null.max()).flatten().tolist()
         raise SingularHessianError(
             f"the Hessian is singular (smallest / largest eigenvalue {ratio:.1e}): the "
-            "parameters " + ", ".join(labels[i] for i in at_fault[:8])
+            "parameters "
+            + ", ".join(labels[i] for i in at_fault[:8])
             + " are not identified (collinear or constant features, or quasi-complete "
             "separation); drop or combine those features"
         )
@@ -475,8 +533,9 @@ def _null_log_likelihood(problem, weights: np.ndarray, n_classes: int) -> float:
     """``llnull = sum_k n_k log(n_k / n)``: the intercept-only model, ``n_k`` the weighted
     count of class ``k`` (binary: of 0 and 1)."""
     targets = np.asarray(problem.targets, dtype=np.int64).reshape(-1)
-    counts = np.bincount(targets, weights=weights, minlength=n_classes if
-                         problem.kind == "multinomial" else 2)
+    counts = np.bincount(
+        targets, weights=weights, minlength=n_classes if problem.kind == "multinomial" else 2
+    )
     present = counts[counts > 0]
     return float(np.sum(present * np.log(present / counts.sum())))
 
@@ -504,3 +563,13 @@ def _feature_names(model, n_features: int) -> list[str]:
 
 def _number(value: float) -> str:
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.6g}"
+
+
+class _CallableModule(types.ModuleType):
+    """This module, callable as :func:`inference`."""
+
+    def __call__(self, *args, **kwargs):
+        return inference(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -98,8 +98,10 @@ class LinearObjective:
     def _convert_weights(self, sample_weight) -> torch.Tensor | None:
         if sample_weight is None:
             return None
-        s = sample_weight if isinstance(sample_weight, torch.Tensor) else torch.as_tensor(
-            np.asarray(sample_weight, dtype=np.float64)
+        s = (
+            sample_weight
+            if isinstance(sample_weight, torch.Tensor)
+            else torch.as_tensor(np.asarray(sample_weight, dtype=np.float64))
         )
         s = s.detach().to(device=self.device, dtype=self.dtype)
         if tuple(s.shape) != (self.n_samples,):
@@ -235,7 +237,9 @@ class LinearObjective:
 
     def _add_data_gradient(self, grad, design, residual, scale: float) -> None:
         self._add_products(
-            grad, design.transposed_product(residual), residual.sum(dim=0, dtype=PARAM_DTYPE),
+            grad,
+            design.transposed_product(residual),
+            residual.sum(dim=0, dtype=PARAM_DTYPE),
             scale,
         )
 
