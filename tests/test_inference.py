@@ -180,8 +180,13 @@ def test_a_separated_class_is_named():
     X = _standardized(X[:, :2])
     labels = np.array(["setosa", "versicolor", "virginica"])[y]
     model = LogisticRegression(**TIGHT).fit(X, labels)
-    with pytest.raises(PerfectSeparationError, match="^perfect separation: class 'setosa' is "):
+    with pytest.raises(PerfectSeparationError) as caught:
         softmaxreg.inference(model, X, labels)
+    assert str(caught.value) == (
+        "perfect separation: the features separate class 'setosa' from the other classes (a "
+        "separating direction uses x1, x2), so the maximum-likelihood estimate does not exist; "
+        "drop or merge those features, or merge the class with another"
+    )
 
 
 def test_collinear_and_constant_features_give_a_singular_hessian_error():
@@ -252,3 +257,33 @@ def test_inference_on_the_gpu_equals_the_cpu():
         softmaxreg.inference(cpu, X, y).cov_params(),
         rtol=1e-9,
     )
+
+
+def test_evaluate_inference_prints_the_table_of_the_library(tmp_path, capsys):
+    from conftest import run_cli
+
+    from softmaxreg import io
+    from softmaxreg.datasets import load_dataset
+
+    assert run_cli("train", "toy", "--solver", "lbfgs", "--C", "10", "--out", tmp_path, "-q") == 0
+    capsys.readouterr()
+    assert run_cli("evaluate", tmp_path, "toy", "--inference") == 0
+    printed = capsys.readouterr().out
+    data = load_dataset("toy")
+    model = io.load(tmp_path / "model.safetensors")
+    expected = softmaxreg.inference(model, data.X_test, data.y_test).summary()
+    assert str(expected) in printed
+    assert "Note: penalised fit (C=10)" in printed
+
+
+def test_evaluate_inference_refusal_is_one_line(tmp_path, capsys):
+    from conftest import run_cli
+
+    # the lecture's iris features (sepal width, petal width) separate setosa from the others;
+    # the CLI's default fit is unpenalised and stops at tol 1e-4, short of the certainty
+    assert run_cli("train", "iris", "--solver", "lbfgs", "--out", tmp_path, "-q") == 0
+    capsys.readouterr()
+    assert run_cli("evaluate", tmp_path, "iris", "--inference") == 1
+    error = capsys.readouterr().err
+    assert error.startswith("error: perfect separation: the features separate class '0' from ")
+    assert error.count("\n") == 1 and "Traceback" not in error

@@ -56,8 +56,8 @@ COV_TYPES = ("nonrobust", "HC0", "HC1")
 DEFAULT_MAX_HESSIAN_BYTES = 2 * 2**30
 # a scaled Hessian whose smallest / largest eigenvalue is below this is treated as singular
 SINGULAR_RCOND = 1e-10
-# a class whose every sample is fitted within this of 0 / 1 is perfectly separated
-SEPARATION_TOL = 1e-6
+# a class whose every sample is fitted within this of 0 / 1 is tested for separation
+SEPARATION_SCREEN = 1e-2
 
 
 def inference(
@@ -481,26 +481,28 @@ def _inverse(H: torch.Tensor, labels: list[str]) -> torch.Tensor:
 
 
 def _check_separation(X, problem, objective, theta, coef, classes, feature_names, weights):
-    """Refuse a fit on separated data: every sample classified correctly, or one class
-    predicted with certainty (within SEPARATION_TOL) for every sample."""
-    scores = np.asarray(X @ objective.unpack(theta)[0].cpu().numpy().T, dtype=np.float64)
-    if objective.fit_intercept:
-        scores += objective.unpack(theta)[1].cpu().numpy()
+    """Refuse a fit on separated data (Albert & Anderson 1984: then no maximum-likelihood
+    estimate exists). Complete separation: the fit classifies every sample correctly. A class
+    separated from the rest: its fitted probabilities are all within SEPARATION_SCREEN of 0 / 1
+    and a linear program finds ``beta != 0`` with ``t_i x~_i^T beta >= 0`` for every sample
+    (``t_i = +1`` in the class, -1 outside)."""
+    W, b = objective.unpack(theta)
+    scores = np.asarray(X @ W.cpu().numpy().T, dtype=np.float64)
+    if b is not None:
+        scores += b.cpu().numpy()
     kept = weights > 0
+    X, scores = X[kept], scores[kept]
+    truth = np.asarray(problem.targets)[kept].astype(np.int64).reshape(-1)
+    spread = _column_spread(X)
     if problem.kind == "multinomial":
-        truth = np.asarray(problem.targets)[kept]
-        indicator = np.eye(len(classes))[truth]
-        proba = functional.softmax(scores[kept])
-        correct = np.argmax(scores[kept], axis=1) == truth
+        proba, correct = functional.softmax(scores), np.argmax(scores, axis=1) == truth
+        columns = range(len(classes))
     else:
-        truth = np.asarray(problem.targets)[kept]
-        indicator = np.column_stack([1 - truth, truth])
-        p1 = functional.sigmoid(scores[kept, 0])
-        proba = np.column_stack([1 - p1, p1])
-        correct = (scores[kept, 0] > 0) == (truth == 1)
-    strength = np.abs(coef) * _column_spread(X[kept])
+        p1 = functional.sigmoid(scores[:, 0])
+        proba, correct = np.column_stack([1 - p1, p1]), (scores[:, 0] > 0) == (truth == 1)
+        columns = [1]
     if correct.all():
-        top = np.argsort(-strength.max(axis=0))[:3]
+        top = np.argsort(-(np.abs(coef) * spread).max(axis=0))[:3]
         raise PerfectSeparationError(
             f"perfect separation: the fitted model classifies all {int(kept.sum())} samples "
             "correctly, so the maximum-likelihood estimate does not exist (its coefficients "
@@ -508,18 +510,42 @@ def _check_separation(X, problem, objective, theta, coef, classes, feature_names
             + ", ".join(feature_names[j] for j in top)
             + "; drop or merge them, or fit a binary / one-vs-rest model with penalty='l2'"
         )
-    certain = np.abs(indicator - proba).max(axis=0) < SEPARATION_TOL
-    if certain.any():
-        k = int(np.argmax(certain))
-        row = strength[k - 1] if problem.kind == "multinomial" and k > 0 else strength.max(axis=0)
-        top = np.argsort(-row)[:3]
-        raise PerfectSeparationError(
-            f"perfect separation: class {classes[k]!r} is predicted with certainty for every "
-            "sample (its samples are separated from the others), so the maximum-likelihood "
-            "estimate does not exist; features with the largest standardised coefficients: "
-            + ", ".join(feature_names[j] for j in top)
-            + "; drop or merge them, or merge the class with another"
-        )
+    for k in columns:
+        inside = truth == k
+        if np.abs(inside - proba[:, k]).max() >= SEPARATION_SCREEN:
+            continue
+        direction = _separating_direction(X, inside, objective.fit_intercept)
+        if direction is not None:
+            top = [j for j in np.argsort(-np.abs(direction) * spread)[:3] if direction[j] != 0]
+            raise PerfectSeparationError(
+                f"perfect separation: the features separate class {classes[k]!r} from the "
+                "other classes (a separating direction uses "
+                + ", ".join(feature_names[j] for j in top)
+                + "), so the maximum-likelihood estimate does not exist; drop or merge those "
+                "features, or merge the class with another"
+            )
+
+
+def _separating_direction(X, inside: np.ndarray, fit_intercept: bool) -> np.ndarray | None:
+    """The feature part of a ``beta`` with ``t_i x~_i^T beta >= 0`` for all ``i`` and
+    ``sum_i t_i x~_i^T beta = 1`` (HiGHS linear program), or None when there is none."""
+    from scipy.optimize import linprog
+
+    signs = np.where(inside, 1.0, -1.0)
+    rows = sp.csr_matrix(X).multiply(signs[:, None]).tocsr()
+    if fit_intercept:
+        rows = sp.hstack([rows, sp.csr_matrix(signs[:, None])], format="csr")
+    total = np.asarray(rows.sum(axis=0))
+    found = linprog(
+        np.zeros(rows.shape[1]),
+        A_ub=-rows,
+        b_ub=np.zeros(rows.shape[0]),
+        A_eq=total,
+        b_eq=[1.0],
+        bounds=(None, None),
+        method="highs",
+    )
+    return found.x[: X.shape[1]] if found.status == 0 else None
 
 
 def _column_spread(X) -> np.ndarray:
