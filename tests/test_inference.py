@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 import torch
+from PIL import Image
 from sklearn.datasets import load_breast_cancer, load_iris
 
 import softmaxreg
@@ -274,6 +275,32 @@ def test_evaluate_inference_prints_the_table_of_the_library(tmp_path, capsys):
     expected = softmaxreg.inference(model, data.X_test, data.y_test).summary()
     assert str(expected) in printed
     assert "Note: penalised fit (C=10)" in printed
+    # the training report's coefficient plot (inference on the training part)
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "coefficients with confidence intervals" in html
+    with Image.open(tmp_path / "coefficients.png") as picture:
+        assert picture.size == (600, 204)  # 6 x (1.2 + 0.28 * 3) inches at dpi 100
+
+
+def test_coefficient_figure_checks_its_arrays(tmp_path):
+    from softmaxreg.report import coefficient_figure
+
+    coef = np.array([[0.5, -1.0], [2.0, 0.1]])
+    path = coefficient_figure(
+        coef,
+        coef - 1,
+        coef + 1,
+        tmp_path / "c.png",
+        parameter_names=["const", "dose"],
+        class_names=["b vs a", "c vs a"],
+    )
+    with Image.open(path) as picture:
+        assert picture.size == (720, 176)  # 2 panels x 3.6 inches, 1.2 + 0.28 * 2 inches
+    with pytest.raises(DataError, match="^every interval must contain its coefficient: lower "):
+        coefficient_figure(
+            coef, coef + 1, coef + 2, tmp_path / "d.png", parameter_names=["const", "dose"]
+        )
+    assert not (tmp_path / "d.png").exists()
 
 
 def test_evaluate_inference_refusal_is_one_line(tmp_path, capsys):

@@ -308,6 +308,20 @@ class InferenceResults:
             index=self._index(),
         )
 
+    def interval_arrays(self, alpha: float = 0.05) -> dict:
+        """``coef``, ``lower``, ``upper`` as (E, p) arrays with ``parameter_names``,
+        ``class_names`` and ``level``: the inputs of ``softmaxreg.report.coefficient_figure``."""
+        interval = self.conf_int(alpha)
+        shape = (len(self.equations), len(self.exog_names))
+        return {
+            "coef": self._params.reshape(shape),
+            "lower": interval["lower"].to_numpy().reshape(shape),
+            "upper": interval["upper"].to_numpy().reshape(shape),
+            "parameter_names": self.exog_names,
+            "class_names": [f"{name} vs {self.reference}" for name in self.equations],
+            "level": 1 - alpha,
+        }
+
     def summary(self, alpha: float = 0.05) -> InferenceSummary:
         """The model statistics and :meth:`summary_frame`; ``str()`` of it is the text table."""
         kind = "MNLogit" if self.is_multinomial else "Logit"
