@@ -314,3 +314,27 @@ def test_evaluate_inference_refusal_is_one_line(tmp_path, capsys):
     error = capsys.readouterr().err
     assert error.startswith("error: perfect separation: the features separate class '0' from ")
     assert error.count("\n") == 1 and "Traceback" not in error
+
+
+def test_inference_bench_quick_form_agrees_with_statsmodels():
+    from softmaxreg.bench.inference_comparison import format_table, run_benchmark, run_one
+
+    started = []
+    payload = run_benchmark(1000, on_start=started.append, runner=run_one)  # in this process
+    assert started == ["statsmodels-mnlogit", "softmaxreg"]
+    differences = payload["max_rel_diff"]
+    assert differences["llf"] < 1e-9 and differences["llnull"] < 1e-9
+    assert differences["bse"] < 1e-4 and differences["params_in_bse"] < 1e-3
+    ratio = payload["speedup_softmaxreg_vs_statsmodels"]
+    seconds = [
+        payload["results"][name]["seconds"] for name in ("statsmodels-mnlogit", "softmaxreg")
+    ]
+    assert ratio == seconds[0] / seconds[1]
+    assert f"speedup softmaxreg vs statsmodels: {ratio:.2f}x" in format_table(payload)
+
+
+def test_bench_refuses_an_unknown_suite(capsys):
+    from conftest import run_cli
+
+    assert run_cli("bench", "--suite", "nope") == 2
+    assert "unknown suite 'nope'; choose from mnist, inference" in capsys.readouterr().err

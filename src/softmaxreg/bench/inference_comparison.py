@@ -86,6 +86,17 @@ def _quantities(result, interval: np.ndarray) -> dict:
     }
 
 
+def check_available() -> None:
+    """Refuse to start without statsmodels (the ``bench`` extra)."""
+    import importlib.util
+
+    if importlib.util.find_spec("statsmodels") is None:
+        raise SoftmaxregError(
+            "the inference suite compares with statsmodels, which is not installed: "
+            "pip install 'softmaxreg[bench]'"
+        )
+
+
 def run_one(name: str, rows: int) -> dict:
     """Load the data, then fit and infer with one contender in this process."""
     X, y = load_data(rows)
@@ -100,8 +111,17 @@ def run_in_subprocess(name: str, rows: int) -> dict:
     """One contender in a fresh interpreter (``python -m`` this module)."""
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "result.json"
-        command = [sys.executable, "-m", __spec__.name, "--run-one", name, "--rows", str(rows),
-                   "--result", str(out)]
+        command = [
+            sys.executable,
+            "-m",
+            __spec__.name,
+            "--run-one",
+            name,
+            "--rows",
+            str(rows),
+            "--result",
+            str(out),
+        ]
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:
             raise SoftmaxregError(
@@ -111,43 +131,63 @@ def run_in_subprocess(name: str, rows: int) -> dict:
         return json.loads(out.read_text())
 
 
-def run_benchmark(rows: int = FULL_ROWS, on_start=None) -> dict:
-    """Both contenders, each in its own process; the JSON-ready payload with the ratio."""
+def run_benchmark(rows: int = FULL_ROWS, on_start=None, runner=None) -> dict:
+    """Both contenders, each in its own process (``runner(name, rows)``, default
+    :func:`run_in_subprocess`); the JSON-ready payload with the ratio and the differences."""
     if rows < MIN_ROWS:
         raise ValueError(f"rows must be at least {MIN_ROWS}, got {rows}")
+    check_available()
     results = {}
     for name in CONTENDERS:
         if on_start is not None:
             on_start(name)
-        results[name] = run_in_subprocess(name, rows)
+        results[name] = (runner or run_in_subprocess)(name, rows)
     theirs, ours = results["statsmodels-mnlogit"], results["softmaxreg"]
+    differences = {
+        key: float(np.max(np.abs(np.subtract(ours[key], theirs[key])) / np.abs(theirs[key])))
+        for key in ("bse", "llf", "llnull", "aic")
+    }
+    # parameters: in units of their standard error (a relative difference of a coefficient
+    # near 0 says little)
+    differences["params_in_bse"] = float(
+        np.max(np.abs(np.subtract(ours["params"], theirs["params"])) / np.asarray(theirs["bse"]))
+    )
     return {
         "rows": rows,
         "features": N_FEATURES,
         "classes": N_CLASSES,
         "results": results,
         "speedup_softmaxreg_vs_statsmodels": theirs["seconds"] / ours["seconds"],
-        "max_rel_diff": {
-            key: float(np.max(np.abs(np.subtract(ours[key], theirs[key])) / np.abs(theirs[key])))
-            for key in ("params", "bse", "llf", "llnull", "aic")
-        },
+        "max_rel_diff": differences,
     }
 
 
 def format_table(payload: dict) -> str:
     """Seconds and statistics per contender, then the ratio and the differences."""
-    lines = [f"{payload['rows']} rows x {payload['features']} features, "
-             f"{payload['classes']} classes (fit + inference)"]
+    lines = [
+        f"{payload['rows']} rows x {payload['features']} features, "
+        f"{payload['classes']} classes (fit + inference)"
+    ]
     header = f"{'contender':<22}{'seconds':>10}{'llf':>18}{'pseudo R2':>11}{'AIC':>18}"
     lines += [header, "-" * len(header)]
     for name, r in payload["results"].items():
-        lines.append(f"{name:<22}{r['seconds']:>10.2f}{r['llf']:>18.6f}{r['prsquared']:>11.6f}"
-                     f"{r['aic']:>18.6f}")
+        lines.append(
+            f"{name:<22}{r['seconds']:>10.2f}{r['llf']:>18.6f}{r['prsquared']:>11.6f}"
+            f"{r['aic']:>18.6f}"
+        )
     lines.append("")
-    lines.append(f"speedup softmaxreg vs statsmodels: "
-                 f"{payload['speedup_softmaxreg_vs_statsmodels']:.2f}x")
-    lines += [f"max relative difference of {key}: {value:.2e}"
-              for key, value in payload["max_rel_diff"].items()]
+    lines.append(
+        f"speedup softmaxreg vs statsmodels: {payload['speedup_softmaxreg_vs_statsmodels']:.2f}x"
+    )
+    lines += [
+        f"max relative difference of {key}: {value:.2e}"
+        for key, value in payload["max_rel_diff"].items()
+        if key != "params_in_bse"
+    ]
+    lines.append(
+        "max difference of params, in standard errors: "
+        f"{payload['max_rel_diff']['params_in_bse']:.2e}"
+    )
     return "\n".join(lines)
 
 
