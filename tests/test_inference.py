@@ -338,3 +338,18 @@ def test_bench_refuses_an_unknown_suite(capsys):
 
     assert run_cli("bench", "--suite", "nope") == 2
     assert "unknown suite 'nope'; choose from mnist, inference" in capsys.readouterr().err
+
+
+def test_readme_inference_example_runs_and_matches_statsmodels(capsys):
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Statistical inference", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert "Logit (softmaxreg)" in capsys.readouterr().out
+    X, y = namespace["X"], namespace["data"].target
+    theirs = sm.Logit(y, sm.add_constant(X)).fit(disp=0, method="newton", tol=1e-14)
+    _assert_parity(namespace["result"], theirs)
+    assert list(namespace["frame"].index) == ["const", *X.columns]
