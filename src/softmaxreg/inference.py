@@ -505,9 +505,9 @@ def _check_separation(X, problem, objective, theta, coef, classes, feature_names
     if b is not None:
         scores += b.cpu().numpy()
     kept = weights > 0
-    X, scores = X[kept], scores[kept]
-    truth = np.asarray(problem.targets)[kept].astype(np.int64).reshape(-1)
-    spread = _column_spread(X)
+    truth = np.asarray(problem.targets).astype(np.int64).reshape(-1)
+    if not kept.all():  # (no copy of X when every sample counts)
+        X, scores, truth = X[kept], scores[kept], truth[kept]
     if problem.kind == "multinomial":
         proba, correct = functional.softmax(scores), np.argmax(scores, axis=1) == truth
         columns = range(len(classes))
@@ -516,7 +516,7 @@ def _check_separation(X, problem, objective, theta, coef, classes, feature_names
         proba, correct = np.column_stack([1 - p1, p1]), (scores[:, 0] > 0) == (truth == 1)
         columns = [1]
     if correct.all():
-        top = np.argsort(-(np.abs(coef) * spread).max(axis=0))[:3]
+        top = np.argsort(-(np.abs(coef) * _column_spread(X)).max(axis=0))[:3]
         raise PerfectSeparationError(
             f"perfect separation: the fitted model classifies all {int(kept.sum())} samples "
             "correctly, so the maximum-likelihood estimate does not exist (its coefficients "
@@ -530,7 +530,8 @@ def _check_separation(X, problem, objective, theta, coef, classes, feature_names
             continue
         direction = _separating_direction(X, inside, objective.fit_intercept)
         if direction is not None:
-            top = [j for j in np.argsort(-np.abs(direction) * spread)[:3] if direction[j] != 0]
+            strength = np.abs(direction) * _column_spread(X)
+            top = [j for j in np.argsort(-strength)[:3] if direction[j] != 0]
             raise PerfectSeparationError(
                 f"perfect separation: the features separate class {classes[k]!r} from the "
                 "other classes (a separating direction uses "
