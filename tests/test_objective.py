@@ -60,8 +60,8 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("kind, sparse, weighted, fit_intercept, penalize", CASES)
-def test_value_gradient_hvp_match_autograd(kind, sparse, weighted, fit_intercept, penalize):
+def make_objective(kind, sparse, weighted, fit_intercept, penalize):
+    """``(X, y, sample_weight or None, LinearObjective)`` of one of the CASES, in float64."""
     X, y, weights = make_problem(kind)
     s = weights if weighted else None
     objective = LinearObjective(
@@ -74,6 +74,12 @@ def test_value_gradient_hvp_match_autograd(kind, sparse, weighted, fit_intercept
         sample_weight=s,
         dtype=torch.float64,
     )
+    return X, y, s, objective
+
+
+@pytest.mark.parametrize("kind, sparse, weighted, fit_intercept, penalize", CASES)
+def test_value_gradient_hvp_match_autograd(kind, sparse, weighted, fit_intercept, penalize):
+    X, y, s, objective = make_objective(kind, sparse, weighted, fit_intercept, penalize)
     rng = np.random.default_rng(1)
     theta = torch.from_numpy(rng.normal(size=objective.n_params))
     v = torch.from_numpy(rng.normal(size=objective.n_params))
@@ -252,18 +258,7 @@ def _block_layout(matrix, n_outputs, fit_intercept):
 def test_hessian_matrix_and_score_outer_product_match_autograd(
     kind, sparse, weighted, fit_intercept, penalize
 ):
-    X, y, weights = make_problem(kind)
-    s = weights if weighted else None
-    objective = LinearObjective(
-        sp.csr_matrix(X) if sparse else X,
-        y,
-        kind,
-        C=C,
-        penalize=penalize,
-        fit_intercept=fit_intercept,
-        sample_weight=s,
-        dtype=torch.float64,
-    )
+    X, y, s, objective = make_objective(kind, sparse, weighted, fit_intercept, penalize)
     theta = torch.from_numpy(np.random.default_rng(1).normal(size=objective.n_params))
     expected = torch.autograd.functional.hessian(
         lambda t: reference_value(t, X, y, kind, s, fit_intercept, penalize), theta

@@ -114,7 +114,7 @@ def inference(
     names = _feature_names(model, X.shape[1])
     classes = [str(label) for label in model.classes_]
     settings = _Settings(model, cov_type, max_hessian_bytes, names)
-    if kind == "multinomial":
+    if kind in ("binary", "multinomial"):
         return _results(
             settings,
             X,
@@ -122,17 +122,6 @@ def inference(
             model.coef_,
             model.intercept_,
             equations=classes[1:],
-            reference=classes[0],
-            classes=classes,
-        )
-    if kind == "binary":
-        return _results(
-            settings,
-            X,
-            problems[0],
-            model.coef_,
-            model.intercept_,
-            equations=[classes[1]],
             reference=classes[0],
             classes=classes,
         )

@@ -22,15 +22,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from softmaxreg.bench.mnist_comparison import write_json
+from softmaxreg.bench.child import print_and_write, run_child
 from softmaxreg.errors import SoftmaxregError
 
 CONTENDERS = ("statsmodels-mnlogit", "softmaxreg")
@@ -109,26 +107,7 @@ def run_one(name: str, rows: int) -> dict:
 
 def run_in_subprocess(name: str, rows: int) -> dict:
     """One contender in a fresh interpreter (``python -m`` this module)."""
-    with tempfile.TemporaryDirectory() as folder:
-        out = Path(folder) / "result.json"
-        command = [
-            sys.executable,
-            "-m",
-            __spec__.name,
-            "--run-one",
-            name,
-            "--rows",
-            str(rows),
-            "--result",
-            str(out),
-        ]
-        done = subprocess.run(command, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise SoftmaxregError(
-                f"benchmark contender {name!r} failed (exit {done.returncode}): "
-                + (done.stderr.strip().splitlines() or ["no output"])[-1]
-            )
-        return json.loads(out.read_text())
+    return run_child(__spec__.name, name, ["--rows", str(rows)])
 
 
 def run_benchmark(rows: int = FULL_ROWS, on_start=None, runner=None) -> dict:
@@ -205,10 +184,7 @@ def main(argv=None) -> int:
     payload = run_benchmark(
         args.rows, on_start=lambda name: print(f"running {name} ...", file=sys.stderr, flush=True)
     )
-    print(format_table(payload))
-    if args.json:
-        write_json(payload, args.json)
-    return 0
+    return print_and_write(format_table(payload), payload, args.json)
 
 
 if __name__ == "__main__":
