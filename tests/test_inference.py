@@ -243,6 +243,12 @@ def test_bad_input_is_refused_with_one_line():
     multilabel = LogisticRegression().fit(X, np.column_stack([y == 0, y == 1]).astype(int))
     with pytest.raises(InferenceError, match="^inference covers binary, multinomial and one-vs"):
         softmaxreg.inference(multilabel, X, y)
+    model.coef_ = np.full_like(model.coef_, np.nan)
+    with pytest.raises(InferenceError) as caught:
+        softmaxreg.inference(model, X, y)
+    assert str(caught.value) == (
+        "the model's coef_ or intercept_ holds NaN or inf (a diverged fit)"
+    )
 
 
 @pytest.mark.cuda

@@ -42,6 +42,7 @@ from scipy import stats
 from softmaxreg import functional
 from softmaxreg._labels import EncodedLabels, class_indices_of
 from softmaxreg._problems import single_label_problems
+from softmaxreg._validation import resolve_device
 from softmaxreg._weights import check_sample_weight
 from softmaxreg.errors import (
     DataError,
@@ -105,6 +106,8 @@ def inference(
             "with penalty=None for the maximum-likelihood estimate (statsmodels' MNLogit), or "
             "use multi_class='ovr' for penalised binary models"
         )
+    if not (np.all(np.isfinite(model.coef_)) and np.all(np.isfinite(model.intercept_))):
+        raise InferenceError("the model's coef_ or intercept_ holds NaN or inf (a diverged fit)")
     X = validate_data(model, X, accept_sparse="csr", dtype=np.float64, reset=False)
     labels = _encode(model.classes_, y, X.shape[0])
     weights = check_sample_weight(sample_weight, X.shape[0])
@@ -375,7 +378,7 @@ def _results(
         fit_intercept=model.fit_intercept,
         sample_weight=problem.sample_weight,
         dtype=torch.float64,
-        device=model.device,
+        device=resolve_device(model.device),
     )
     coef, intercept = np.asarray(coef, dtype=np.float64), np.asarray(intercept, np.float64)
     theta = objective.pack(coef, intercept)
@@ -469,7 +472,7 @@ def _inverse(H: torch.Tensor, labels: list[str]) -> torch.Tensor:
     scale = diagonal.rsqrt()
     eigenvalues, eigenvectors = torch.linalg.eigh(scale[:, None] * H * scale[None, :])
     ratio = float(eigenvalues[0] / eigenvalues[-1])
-    if ratio <= SINGULAR_RCOND:
+    if not ratio > SINGULAR_RCOND:  # (NaN included)
         null = eigenvectors[:, eigenvalues <= SINGULAR_RCOND * eigenvalues[-1]].abs().amax(dim=1)
         at_fault = torch.nonzero(null >= 0.05 * null.max()).flatten().tolist()
         raise SingularHessianError(
