@@ -108,15 +108,15 @@ def inference(
         )
     if not (np.all(np.isfinite(model.coef_)) and np.all(np.isfinite(model.intercept_))):
         raise InferenceError("the model's coef_ or intercept_ holds NaN or inf (a diverged fit)")
+    equations = len(model.classes_) - 1 if kind == "multinomial" else 1
+    _check_size(equations * (model.coef_.shape[1] + int(model.fit_intercept)), max_hessian_bytes)
     X = validate_data(model, X, accept_sparse="csr", dtype=np.float64, reset=False)
     labels = _encode(model.classes_, y, X.shape[0])
     weights = check_sample_weight(sample_weight, X.shape[0])
-    problems = single_label_problems(
-        "ovr" if kind == "ovr" else kind, labels, weights, model.class_weight
-    )
+    problems = single_label_problems(kind, labels, weights, model.class_weight)
     names = _feature_names(model, X.shape[1])
     classes = [str(label) for label in model.classes_]
-    settings = _Settings(model, cov_type, max_hessian_bytes, names)
+    settings = _Settings(model, cov_type, names)
     if kind in ("binary", "multinomial"):
         return _results(
             settings,
@@ -149,7 +149,6 @@ def inference(
 class _Settings:
     model: object
     cov_type: str
-    max_hessian_bytes: int
     feature_names: list[str]
 
 
@@ -393,7 +392,6 @@ def _results(
         for equation in equations
         for name in exog_names
     ]
-    _check_size(len(equations) * p, settings.max_hessian_bytes)
     weights = np.ones(X.shape[0]) if problem.sample_weight is None else problem.sample_weight
     penalized = model.penalty == "l2"
     if not penalized:
