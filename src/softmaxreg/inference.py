@@ -18,8 +18,8 @@ return HC0 for "HC1", without that factor).
 Penalised fits (``penalty='l2'``): binary and one-vs-rest models use the penalised Hessian
 ``H + I_W / C`` (the Laplace approximation of the posterior under the prior ``w ~ N(0, C I)``;
 not classical sampling-theory standard errors, and the summary says so); a penalised
-multinomial fit is refused (refit with ``penalty=None``), as statsmodels offers no inference
-for ``fit_regularized`` either.
+multinomial fit is refused (refit with ``penalty=None``): its penalty is not invariant to the
+shift ``w_k -> w_k - w_0`` that the reference-class parameters need.
 
 The module is callable: ``softmaxreg.inference(model, X, y)`` is :func:`inference` (the
 function and its module share the name, and importing the module makes it the package's
