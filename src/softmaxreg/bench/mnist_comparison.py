@@ -41,9 +41,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -51,12 +49,18 @@ from pathlib import Path
 import numpy as np
 
 from softmaxreg._atomic import atomic_write
+from softmaxreg.bench.child import print_and_write, run_child
 from softmaxreg.bench.memory import current_rss_mb, peak_rss_mb
 from softmaxreg.errors import SoftmaxregError
 
 CONTENDERS = (
-    "sklearn-converged", "sklearn-converged-float32", "sklearn-default", "lecture-loop",
-    "softmaxreg-fullbatch", "softmaxreg-default", "softmaxreg-sgd",
+    "sklearn-converged",
+    "sklearn-converged-float32",
+    "sklearn-default",
+    "lecture-loop",
+    "softmaxreg-fullbatch",
+    "softmaxreg-default",
+    "softmaxreg-sgd",
 )
 # sklearn-converged's objective on all 60000 images (scikit-learn 1.9, deterministic), used
 # when that contender is not part of the run
@@ -181,8 +185,13 @@ def fit_softmaxreg_fullbatch(X_train, y_train, target):
     start_rss = current_rss_mb()
     start = time.perf_counter()
     objective = LinearObjective(X, y_train, "multinomial", C=1.0, dtype=torch.float32)
-    result = solve(objective, DEFAULT_SOLVER, max_iter=1000, tol=1e-8,
-                   callback=lambda _i, _theta, value: value <= target)
+    result = solve(
+        objective,
+        DEFAULT_SOLVER,
+        max_iter=1000,
+        tol=1e-8,
+        callback=lambda _i, _theta, value: value <= target,
+    )
     seconds = time.perf_counter() - start
     W, b = objective.unpack(result.theta)
     return seconds, start_rss, W.numpy(), b.numpy(), f"{DEFAULT_SOLVER}, {result.n_iter} iter"
@@ -224,8 +233,15 @@ def run_one(name: str, target: float | None, train_rows: int | None = None) -> d
         outcome = fit_softmaxreg_estimator(X_train, y_train)
     elif name == "softmaxreg-sgd":
         outcome = fit_softmaxreg_estimator(
-            X_train, y_train, solver="sgd", penalty=None, batch_size=256, learning_rate=0.1,
-            max_iter=25, tol=None, random_state=123,
+            X_train,
+            y_train,
+            solver="sgd",
+            penalty=None,
+            batch_size=256,
+            learning_rate=0.1,
+            max_iter=25,
+            tol=None,
+            random_state=123,
         )
     else:
         raise ValueError(f"unknown contender {name!r}; choose from {CONTENDERS}")
@@ -246,20 +262,10 @@ def run_one(name: str, target: float | None, train_rows: int | None = None) -> d
 def run_in_subprocess(name: str, target: float | None, train_rows: int | None = None) -> dict:
     """Run one contender in a fresh interpreter (``python -m`` this module) and read back its
     measurements."""
-    with tempfile.TemporaryDirectory() as folder:
-        out = Path(folder) / "result.json"
-        command = [sys.executable, "-m", __spec__.name, "--run-one", name, "--result", str(out)]
-        if target is not None:
-            command += ["--target", repr(target)]
-        if train_rows is not None:
-            command += ["--train-rows", str(train_rows)]
-        done = subprocess.run(command, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise SoftmaxregError(
-                f"benchmark contender {name!r} failed (exit {done.returncode}): "
-                + (done.stderr.strip().splitlines() or ["no output"])[-1]
-            )
-        return json.loads(out.read_text())
+    arguments = [] if target is None else ["--target", repr(target)]
+    if train_rows is not None:
+        arguments += ["--train-rows", str(train_rows)]
+    return run_child(__spec__.name, name, arguments)
 
 
 def check_contenders(names, train_rows: int | None) -> None:
@@ -343,8 +349,12 @@ def run_benchmark(
             on_done(name, results[name])
         if name == "sklearn-converged":
             target = results[name]["objective"]
-    return {"target_objective": target, "train_rows": train_rows or MNIST_TRAIN_ROWS,
-            "results": results, "ratios": ratios(results)}
+    return {
+        "target_objective": target,
+        "train_rows": train_rows or MNIST_TRAIN_ROWS,
+        "results": results,
+        "ratios": ratios(results),
+    }
 
 
 def ratios(results: dict) -> dict:
@@ -355,27 +365,36 @@ def ratios(results: dict) -> dict:
 
     return {
         "speedup_fullbatch_vs_sklearn_converged": ratio(
-            "sklearn-converged", "softmaxreg-fullbatch", "fit_seconds"),
+            "sklearn-converged", "softmaxreg-fullbatch", "fit_seconds"
+        ),
         "speedup_default_vs_sklearn_converged": ratio(
-            "sklearn-converged", "softmaxreg-default", "fit_seconds"),
+            "sklearn-converged", "softmaxreg-default", "fit_seconds"
+        ),
         "speedup_sgd_vs_lecture_loop": ratio("lecture-loop", "softmaxreg-sgd", "fit_seconds"),
         "peak_rss_ratio_sklearn_over_softmaxreg_fullbatch": ratio(
-            "sklearn-converged", "softmaxreg-fullbatch", "peak_rss_mb"),
+            "sklearn-converged", "softmaxreg-fullbatch", "peak_rss_mb"
+        ),
         "fit_memory_ratio_sklearn_over_softmaxreg_fullbatch": ratio(
-            "sklearn-converged", "softmaxreg-fullbatch", "fit_memory_mb"),
+            "sklearn-converged", "softmaxreg-fullbatch", "fit_memory_mb"
+        ),
         "fit_memory_ratio_sklearn_over_softmaxreg_default": ratio(
-            "sklearn-converged", "softmaxreg-default", "fit_memory_mb"),
+            "sklearn-converged", "softmaxreg-default", "fit_memory_mb"
+        ),
         "speedup_fullbatch_vs_sklearn_converged_float32": ratio(
-            "sklearn-converged-float32", "softmaxreg-fullbatch", "fit_seconds"),
+            "sklearn-converged-float32", "softmaxreg-fullbatch", "fit_seconds"
+        ),
         "fit_memory_ratio_sklearn_float32_over_softmaxreg_fullbatch": ratio(
-            "sklearn-converged-float32", "softmaxreg-fullbatch", "fit_memory_mb"),
+            "sklearn-converged-float32", "softmaxreg-fullbatch", "fit_memory_mb"
+        ),
     }
 
 
 def format_table(payload: dict) -> str:
     """The results as a fixed-width table followed by the ratios, one per line."""
-    header = (f"{'contender':<27}{'fit s':>9}{'test acc':>10}{'objective':>13}"
-              f"{'before MB':>10}{'peak MB':>9}{'fit MB':>8}  notes")
+    header = (
+        f"{'contender':<27}{'fit s':>9}{'test acc':>10}{'objective':>13}"
+        f"{'before MB':>10}{'peak MB':>9}{'fit MB':>8}  notes"
+    )
     lines = [header, "-" * len(header)]
     for r in payload["results"].values():
         lines.append(
@@ -384,8 +403,9 @@ def format_table(payload: dict) -> str:
             f"{r['fit_memory_mb']:>8.0f}  {r['notes']}"
         )
     lines.append("")
-    lines += [f"{key}: {value:.2f}x" for key, value in payload["ratios"].items()
-              if value is not None]
+    lines += [
+        f"{key}: {value:.2f}x" for key, value in payload["ratios"].items() if value is not None
+    ]
     return "\n".join(lines)
 
 
@@ -413,10 +433,7 @@ def main(argv=None) -> int:
         names, args.train_rows, lambda line: print(line, file=sys.stderr, flush=True)
     )
     payload = run_benchmark(names, args.train_rows, on_start=on_start, on_done=on_done)
-    print(format_table(payload))
-    if args.json:
-        write_json(payload, args.json)
-    return 0
+    return print_and_write(format_table(payload), payload, args.json)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""``softmaxreg bench``: softmaxreg against scikit-learn and the lecture's loop on MNIST."""
+"""``softmaxreg bench``: softmaxreg against scikit-learn and the lecture's loop on MNIST
+(``--suite mnist``), or fit + inference against statsmodels' MNLogit (``--suite inference``)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,22 @@ from softmaxreg.bench.mnist_comparison import CONTENDERS
 from softmaxreg.cli.app import app
 from softmaxreg.cli.console import console, error_console
 
+SUITES = ("mnist", "inference")
+
 
 @app.command(short_help="softmaxreg vs scikit-learn and the lecture on MNIST.")
 def bench(
+    suite: Annotated[
+        str,
+        typer.Option(
+            help="mnist: fit MNIST against scikit-learn and the lecture's loop; inference: fit "
+            "+ inference on synthetic data against statsmodels' MNLogit."
+        ),
+    ] = "mnist",
+    rows: Annotated[
+        int | None,
+        typer.Option(help="--suite inference: rows of synthetic data [default: 1000000]."),
+    ] = None,
     only: Annotated[
         list[str] | None,
         typer.Option(
@@ -42,6 +56,13 @@ def bench(
         write_json,
     )
 
+    if suite not in SUITES:
+        raise typer.BadParameter(f"unknown suite {suite!r}; choose from {', '.join(SUITES)}")
+    if suite == "inference":
+        from softmaxreg.bench.inference_suite import run_inference_suite
+
+        run_inference_suite(rows, json_path, only, train_rows)
+        return
     names = tuple(only) if only else CONTENDERS
     try:
         check_contenders(names, train_rows)

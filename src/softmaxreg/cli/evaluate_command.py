@@ -35,6 +35,14 @@ def evaluate(
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Also write the metrics to this JSON file.")
     ] = None,
+    inference: Annotated[
+        bool,
+        typer.Option(
+            "--inference",
+            help="Also print coefficients, standard errors, z tests, intervals and odds "
+            "ratios, computed on DATA (softmaxreg.inference).",
+        ),
+    ] = False,
 ) -> None:
     """Score a saved model on a data set."""
     from softmaxreg._atomic import atomic_write, check_output_path
@@ -56,6 +64,10 @@ def evaluate(
     )
     console.print(per_class_table(metrics))
     console.print(confusion_table(metrics))
+    if inference:
+        from softmaxreg.cli.inference_table import print_inference
+
+        print_inference(model, X, y)
     if json_out is not None:
         with atomic_write(json_out, "w", encoding="utf-8") as handle:
             json.dump(metrics, handle, indent=2)
