@@ -29,6 +29,7 @@ from test_serve_models import (
 
 from softmaxreg import io as model_io
 from softmaxreg import preprocessing
+from softmaxreg.batch_predict import rows_in_feature_order
 from softmaxreg.errors import ModelFileError
 from softmaxreg.serve import app as app_module
 from softmaxreg.serve import create_app, serve_in_background
@@ -115,7 +116,8 @@ def test_values_the_stored_preprocessing_overflows_are_422(standardized):
     X = np.array([[1e300, -1e300], [3.0, 1.0]])
     body = client.post("/predict", json={"instances": X.tolist()}).json()
     spec = model_io.read_metadata(path)["preprocessing"]
-    expected = model.predict_proba(preprocessing.apply(X, spec))
+    with rows_in_feature_order():
+        expected = model.predict_proba(preprocessing.apply(X, spec))
     got = np.array([p["probabilities"] for p in body["predictions"]])
     np.testing.assert_allclose(got, expected, rtol=1e-12)
 

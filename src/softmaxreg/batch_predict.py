@@ -14,6 +14,7 @@ Output formats, chosen by the output file's extension:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import warnings
 from collections.abc import Iterable, Iterator
@@ -42,13 +43,24 @@ def output_format(path: str | Path) -> str:
     return suffix
 
 
+@contextlib.contextmanager
+def rows_in_feature_order() -> Iterator[None]:
+    """Silence scikit-learn's "X does not have valid feature names" inside the block.
+
+    For callers that pass plain arrays whose columns they have already put in the model's
+    feature order (files read by the command line, the server's rows), where the warning
+    would only repeat on every block or request.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        yield
+
+
 def predict_block(model: Any, X: Any) -> tuple[np.ndarray, np.ndarray]:
     """Labels and class probabilities for one block of raw input rows (columns in the model's
     feature order; multi-label: the 0/1 matrix ``[a_t > 0.5]``)."""
     X = preprocessing.apply(X, getattr(model, "preprocessing_", None), model.n_features_in_)
-    with warnings.catch_warnings():
-        # rows arrive as arrays already in the model's feature order (checked by the caller)
-        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+    with rows_in_feature_order():  # (checked by the caller)
         probabilities = np.asarray(model.predict_proba(X), dtype=np.float64)
     if getattr(model, "kind_", None) == "multilabel":
         labels = (probabilities > 0.5).astype(np.int64)

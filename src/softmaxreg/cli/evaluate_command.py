@@ -7,7 +7,6 @@ row, with the model's stored preprocessing applied to the raw features).
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -46,6 +45,7 @@ def evaluate(
 ) -> None:
     """Score a saved model on a data set."""
     from softmaxreg._atomic import atomic_write, check_output_path
+    from softmaxreg.batch_predict import rows_in_feature_order
     from softmaxreg.report import classification_metrics, confusion_table, per_class_table
 
     if json_out is not None:
@@ -53,9 +53,7 @@ def evaluate(
     model = load_model(model_dir)
     X, y = _evaluation_data(model, dataset, target)
     _check_matches(model, model_dir, X, y, dataset)
-    with warnings.catch_warnings():
-        # rows are arrays in the model's feature order (checked above), not named frames
-        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+    with rows_in_feature_order():  # arrays in the model's feature order (checked above)
         proba = model.predict_proba(X)
     metrics = classification_metrics(y, proba=proba, classes=model.classes_)
     console.print(
@@ -67,7 +65,8 @@ def evaluate(
     if inference:
         from softmaxreg.cli.inference_table import print_inference
 
-        print_inference(model, X, y)
+        with rows_in_feature_order():
+            print_inference(model, X, y)
     if json_out is not None:
         with atomic_write(json_out, "w", encoding="utf-8") as handle:
             json.dump(metrics, handle, indent=2)
