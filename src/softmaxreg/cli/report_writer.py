@@ -67,13 +67,15 @@ def _coefficient_intervals(model: Any, data: Any) -> dict | None:
     Hessian, a penalised multinomial model)."""
     import numpy as np
 
+    from softmaxreg.batch_predict import rows_in_feature_order
     from softmaxreg.errors import InferenceError
     from softmaxreg.inference import inference
 
     if model.kind_ == "multilabel" or model.coef_.size > COEFFICIENT_PLOT_MAX_PARAMETERS:
         return None
     try:
-        results = inference(model, data.X_train, data.y_train)
+        with rows_in_feature_order():
+            results = inference(model, data.X_train, data.y_train)
     except InferenceError:
         return None
     if not isinstance(results, dict):
