@@ -83,6 +83,11 @@ class DenseDesign:
             product.addmm_(G[rows].T, block_squares)
         return product
 
+    def weighted_gram(self, d: torch.Tensor) -> torch.Tensor:
+        """``X^T diag(d) X`` (shape ``(m, m)``, float64) for row weights ``d`` ``(n,)``."""
+        X = self.X.to(torch.float64)
+        return (X * d.to(torch.float64).unsqueeze(1)).T @ X
+
     def rows(self, index: torch.Tensor) -> DenseDesign:
         """The rows ``X[index]`` as a new dense design matrix.
 
@@ -131,6 +136,12 @@ class SparseDesign:
         """``G^T (X * X)``: ``X * X`` has the sparsity pattern of ``X`` (no dense copy)."""
         squares = SparseDesign(self.scipy.multiply(self.scipy).tocsr(), self.dtype, self.device)
         return squares.transposed_product(G)
+
+    def weighted_gram(self, d: torch.Tensor) -> torch.Tensor:
+        """``X^T diag(d) X`` (shape ``(m, m)``, float64, dense) for row weights ``d`` ``(n,)``."""
+        X = self.scipy.astype(np.float64)
+        weighted = X.multiply(d.detach().cpu().double().numpy()[:, None]).tocsr()
+        return torch.from_numpy((X.T @ weighted).toarray()).to(self.device)
 
     def rows(self, index: torch.Tensor) -> SparseDesign:
         """The rows ``X[index]`` as a new sparse design matrix."""
