@@ -68,7 +68,10 @@ def test_l1_and_elastic_net_match_scikit_learns_saga_with_exact_zeros(kind, l1_r
     C = 0.2
     coef, intercept = _sklearn(kind, l1_ratio, C)
     ours = LogisticRegression(
-        l1_ratio=l1_ratio, C=C, tol=1e-10, multi_class="ovr" if kind == "ovr" else "auto",
+        l1_ratio=l1_ratio,
+        C=C,
+        tol=1e-10,
+        multi_class="ovr" if kind == "ovr" else "auto",
     ).fit(sp.csr_matrix(X) if sparse else X, y, sample_weight=weights)
     np.testing.assert_allclose(ours.coef_, coef, atol=2e-6)
     np.testing.assert_allclose(ours.intercept_, intercept, atol=2e-6)
@@ -81,11 +84,19 @@ def test_liblinear_penalises_the_intercept_through_intercept_scaling():
     X, y, _ = _data("binary")
     for l1_ratio in (0.0, 1.0):
         theirs = SklearnLogisticRegression(
-            solver="liblinear", l1_ratio=l1_ratio, C=0.3, intercept_scaling=2.0, tol=1e-12,
+            solver="liblinear",
+            l1_ratio=l1_ratio,
+            C=0.3,
+            intercept_scaling=2.0,
+            tol=1e-12,
             max_iter=100_000,
         ).fit(X, y)
         ours = LogisticRegression(
-            solver="liblinear", l1_ratio=l1_ratio, C=0.3, intercept_scaling=2.0, tol=1e-10,
+            solver="liblinear",
+            l1_ratio=l1_ratio,
+            C=0.3,
+            intercept_scaling=2.0,
+            tol=1e-10,
         ).fit(X, y)
         np.testing.assert_allclose(ours.coef_, theirs.coef_, atol=1e-5)
         np.testing.assert_allclose(ours.intercept_, theirs.intercept_, atol=1e-5)
@@ -94,7 +105,12 @@ def test_liblinear_penalises_the_intercept_through_intercept_scaling():
 def test_composite_solver_meets_the_subgradient_rule():
     X, y, weights = _data("multinomial")
     objective = LinearObjective(
-        X, y, "multinomial", C=0.5, l2_strength=0.3, sample_weight=weights,
+        X,
+        y,
+        "multinomial",
+        C=0.5,
+        l2_strength=0.3,
+        sample_weight=weights,
         dtype=torch.float64,
     )
     penalty = L1Penalty(0.7, objective.n_outputs * objective.n_features)

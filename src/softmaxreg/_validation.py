@@ -248,7 +248,7 @@ def check_parameters(estimator, default_solver: str) -> Settings:
             FutureWarning,
             stacklevel=3,
         )
-    if penalty in ("l1", "elasticnet"):
+    if penalty in ("l1", "elasticnet") and l1_ratio > 0:
         solver = COMPOSITE_SOLVER
     elif estimator.solver == "auto":
         solver = default_solver

@@ -187,6 +187,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             dtype=_NUMPY_DTYPES[settings.dtype],
             order="C",
             multi_output=multilabel,
+            # scikit-learn's liblinear / sag / saga refuse 64-bit sparse indices; so do we
+            accept_large_sparse=self.solver not in ("liblinear", "sag", "saga"),
         )
         weights = check_sample_weight(sample_weight, X.shape[0])
         if multilabel:
@@ -263,12 +265,14 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             coef, intercept = coef[1:] - coef[:1], intercept[1:] - intercept[:1]
         elif kind == "multinomial" and self.solver not in MINIBATCH_SOLVERS:
             # softmax(z) = softmax(z + c): of all equivalent parameters keep those with
-            # sum_k b_k = 0 (and sum_k w_k = 0 when W is unpenalised; the penalised optimum
-            # has it already), as scikit-learn's solution has; f(W, b) is unchanged.
+            # sum_k b_k = 0 and sum_k w_k = 0, as scikit-learn's solution has. The data term
+            # is unchanged; an L2 penalty can only decrease (the penalised optimum has
+            # sum_k w_k = 0, which an inexact solve misses by its tolerance). An L1 optimum
+            # need not have it, and is kept as solved.
             # (Minibatch updates never change sum_k w_k or sum_k b_k, so SGD's parameters are
             # kept exactly as the solver left them: a checkpoint then resumes bit for bit.)
             intercept = intercept - intercept.mean()
-            if getattr(self, "_fit_penalty", "l2") is None:
+            if getattr(self, "_fit_penalty", "l2") in ("l2", None):
                 coef = coef - coef.mean(axis=0)
         return coef, intercept
 

@@ -75,7 +75,14 @@ def quadratic_model_step(H, g, x, lam, tolerance) -> np.ndarray:
 
 
 def proximal_newton(
-    objective, theta0, *, penalty, max_iter=100, tol=1e-4, verbose=0, callback=None,
+    objective,
+    theta0,
+    *,
+    penalty,
+    max_iter=100,
+    tol=1e-4,
+    verbose=0,
+    callback=None,
     **_unused,
 ) -> SolverResult:
     """Minimise ``f(theta) + g(theta)`` until the subgradient rule holds or ``max_iter``."""
@@ -114,16 +121,19 @@ def proximal_newton(
         history.append(total)
         optimality = float(penalty.optimality(theta, grad).max())
         if verbose:
-            print(f"proximal-newton iter {n_iter}: F = {total:.6f}, step = {alpha:.3g}, "
-                  f"scaled optimality = {optimality / scale:.3e}, "
-                  f"non-zero = {int((theta[: penalty.n_penalized] != 0).sum())}")
+            print(
+                f"proximal-newton iter {n_iter}: F = {total:.6f}, step = {alpha:.3g}, "
+                f"scaled optimality = {optimality / scale:.3e}, "
+                f"non-zero = {int((theta[: penalty.n_penalized] != 0).sum())}"
+            )
         converged = optimality <= tol * scale
         if wants_stop(callback, n_iter, theta, total):
             break
     if not converged and (n_iter >= max_iter or stalled):
         reason = "the line search found no decrease" if stalled else "max_iter reached"
         warn_not_converged(
-            "proximal-newton", n_iter,
+            "proximal-newton",
+            n_iter,
             f"{reason}; scaled optimality {optimality / scale:.2e} > tol = {tol}",
         )
     return SolverResult(theta=theta, n_iter=n_iter, converged=converged, history=history)
