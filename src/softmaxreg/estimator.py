@@ -24,6 +24,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.callback import CallbackSupportMixin
+from sklearn.callback._callback_support import callback_management_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -35,6 +37,7 @@ from softmaxreg._problems import (
     multilabel_problem,
     single_label_problems,
 )
+from softmaxreg._sklearn_callbacks import CallbackBridge, fitted_state
 from softmaxreg._validation import Settings, as_tensor, check_parameters
 from softmaxreg._weights import check_sample_weight
 from softmaxreg.objective import LinearObjective
@@ -48,7 +51,7 @@ _NUMPY_DTYPES = {
 }
 
 
-class LogisticRegression(ClassifierMixin, BaseEstimator):
+class LogisticRegression(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
     """Logistic regression (sigmoid) and softmax regression with an L2 penalty.
 
     Minimises ``C * sum_i s_i * CE_i + 0.5 * ||W||^2`` (scikit-learn's objective; the
@@ -175,7 +178,13 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         - ``batch_callback(epoch, batch, n_batches, loss)`` after every minibatch step.
         - ``initial_epoch=e`` with ``warm_start=True`` and a model saved after epoch ``e``:
           continue a minibatch run as if it had never stopped (same seed, same row orders).
+        - scikit-learn's callbacks (``set_callbacks``) see every iteration as a task, with
+          a ``fitted_estimator`` at its end.
         """
+        with callback_management_context(self):
+            return self._fit(X, y, sample_weight, callback, batch_callback, initial_epoch)
+
+    def _fit(self, X, y, sample_weight, callback, batch_callback, initial_epoch):
         settings = check_parameters(self, DEFAULT_SOLVER)
         self._fit_penalty = settings.penalty
         multilabel = y is not None and is_indicator_target(y)
@@ -217,7 +226,16 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         starts = self._warm_starts(kind, classes, X.shape[1], len(problems))
         dtype = settings.dtype or (torch.float32 if X.dtype == np.float32 else torch.float64)
         data = self._design_data(X, dtype, settings)
+        # scikit-learn's dtypes: float32 data gives float32 parameters (liblinear: float64)
+        out_dtype = np.float64 if self.solver == "liblinear" else X.dtype
+        self._label_dtype = label_dtype
+        bridge = None
         watch = _Watcher(self, callback, kind, classes, X.shape[1], len(problems), starts)
+        if getattr(self, "_skl_callbacks", None):
+            bridge = CallbackBridge(self, X, y, sample_weight, settings.max_iter,
+                                    fitted_state(watch.model_now(), out_dtype))
+            callback = _with_bridge(callback, bridge, out_dtype)
+            watch.callback = callback
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
             fits = [
@@ -232,15 +250,14 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         coef, intercept = self._combined_parameters(
             kind, classes, [W for W, _, _ in fits], [b for _, b, _ in fits]
         )
-        # scikit-learn's dtypes: float32 data gives float32 parameters (liblinear: float64)
-        out_dtype = np.float64 if self.solver == "liblinear" else X.dtype
         self.classes_ = classes
-        self._label_dtype = label_dtype
         self.kind_ = kind
         self.coef_ = coef.astype(out_dtype)
         self.intercept_ = intercept.astype(out_dtype)
         self.n_iter_ = np.array([result.n_iter for _, _, result in fits], dtype=np.int32)
         self.loss_history_ = _combined_history([result.history for _, _, result in fits])
+        if bridge is not None:
+            bridge.close(fitted_state(self, out_dtype))
         return self
 
     def _design_data(self, X, dtype, settings: Settings):
@@ -532,17 +549,31 @@ class _Watcher:
                 start = (np.zeros((rows, n_features)), np.zeros(rows))
             self.current.append(start)
 
+    def model_now(self):
+        """The estimator holding the current combined parameters (set on the model)."""
+        model = self.model
+        model.classes_, model.kind_ = self.classes, self.kind
+        model.coef_, model.intercept_ = model._combined_parameters(
+            self.kind, self.classes, *zip(*self.current, strict=True)
+        )
+        return model
+
     def for_problem(self, index: int):
         def on_iteration(W, b, iteration, value):
             self.current[index] = (W, b)
-            model = self.model
-            model.classes_, model.kind_ = self.classes, self.kind
-            model.coef_, model.intercept_ = model._combined_parameters(
-                self.kind, self.classes, *zip(*self.current, strict=True)
-            )
-            return self.callback(model, iteration, value)
+            return self.callback(self.model_now(), iteration, value)
 
         return on_iteration
+
+
+def _with_bridge(callback, bridge: CallbackBridge, out_dtype):
+    """The user's ``callback(model, iteration, objective)`` preceded by scikit-learn's hooks."""
+
+    def on_iteration(model, iteration, value):
+        bridge.iteration(fitted_state(model, out_dtype))
+        return callback is not None and bool(callback(model, iteration, value))
+
+    return on_iteration
 
 
 def _logsumexp_rows(values: np.ndarray) -> np.ndarray:
