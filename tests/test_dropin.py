@@ -14,6 +14,7 @@ from sklearn.datasets import load_iris
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, TimeSeriesSplit, cross_val_score
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import check_estimator
 
 from softmaxreg import LogisticRegression
 
@@ -146,3 +147,49 @@ def test_scikit_learn_callbacks_see_every_iteration_with_a_fitted_estimator():
     np.testing.assert_array_equal(after_two.predict(X), two.predict(X))
     assert ends[-1]["kwargs"]["fitted_estimator"] is None
     assert recorder.count_hooks("setup") == recorder.count_hooks("teardown") == 1
+
+
+# solver x penalty combinations that are valid, each through all of check_estimator
+VALID_COMBINATIONS = [
+    {"solver": "lbfgs"},
+    {"solver": "newton-cholesky", "C": np.inf},
+    {"solver": "sag", "class_weight": "balanced"},
+    {"solver": "saga", "l1_ratio": 1.0},
+    {"solver": "saga", "l1_ratio": 0.5, "class_weight": "balanced"},
+    {"solver": "liblinear", "l1_ratio": 1.0, "multi_class": "ovr"},
+    {"solver": "auto", "l1_ratio": 0.3, "multi_class": "ovr"},
+    {"solver": "gd"},
+    {"solver": "sgd"},
+]
+# marked the way scikit-learn marks its own SGDClassifier, with the reason
+MINIBATCH_EXPECTED_FAILURES = {
+    "check_sample_weight_equivalence_on_dense_data": "minibatch SGD draws different batches "
+    "when rows are repeated instead of weighted, so its iterates differ",
+    "check_sample_weight_equivalence_on_sparse_data": "minibatch SGD draws different batches "
+    "when rows are repeated instead of weighted, so its iterates differ",
+    "check_class_weight_classifiers": "25 epochs of minibatch SGD at the default learning rate "
+    "stop short of the optimum this check's accuracy bar assumes",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("params", VALID_COMBINATIONS, ids=lambda p: "-".join(map(str, p.values())))
+def test_check_estimator_for_every_valid_solver_and_penalty(params, monkeypatch):
+    monkeypatch.setenv("SCIPY_ARRAY_API", "1")
+    expected = MINIBATCH_EXPECTED_FAILURES if params["solver"] == "sgd" else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        results = check_estimator(
+            LogisticRegression(**params),
+            on_fail=None,
+            on_skip=None,
+            expected_failed_checks=expected,
+        )
+    not_passed = [
+        (r["check_name"], r["status"], repr(r["exception"])[:200])
+        for r in results
+        if r["status"] not in ("passed", "xfail")
+    ]
+    assert len(results) >= 60
+    assert not_passed == []
+    assert {r["check_name"] for r in results if r["status"] == "xfail"} == set(expected)

@@ -207,12 +207,7 @@ class LogisticRegressionCV(LogisticRegression):
         in the fits and passed to the scorer. Extra ``params`` are refused (scikit-learn's
         metadata routing is not supported).
         """
-        if params:
-            raise ValueError(
-                f"Passing extra keyword arguments to {type(self).__name__}.fit is only "
-                "supported if enable_metadata_routing=True, which softmaxreg does not "
-                f"support. Extra parameters passed are: {set(params)}"
-            )
+        _refuse_extra_params(self, "fit", params)
         penalty, grid, squeeze, scoring, legacy = self._resolve()
         X, y = validate_data(
             self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32], order="C"
@@ -316,16 +311,29 @@ class LogisticRegressionCV(LogisticRegression):
         self.C_ = best_C
         self.l1_ratio_ = best_ratio if not squeeze else float(self.penalty == "l1")
 
+    def _get_scorer(self):
+        """The scorer of ``scoring`` (accuracy when None, as scikit-learn's)."""
+        scoring = self.scoring
+        if scoring is None or (isinstance(scoring, str) and scoring == "warn"):
+            scoring = "accuracy"
+        return get_scorer(scoring)
+
     def score(self, X, y, sample_weight=None, **score_params):
         """``scoring`` of the fitted model on ``(X, y)`` (accuracy when scoring is None)."""
+        _refuse_extra_params(self, "score", score_params)
         check_is_fitted(self)
-        scoring = None if isinstance(self.scoring, str) and self.scoring == "warn" else self.scoring
-        kwargs = {**score_params}
-        if sample_weight is not None:
-            kwargs["sample_weight"] = sample_weight
-        if scoring is None:
-            return super().score(X, y, **kwargs)
-        return get_scorer(scoring)(self, X, y, **kwargs)
+        kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
+        return self._get_scorer()(self, X, y, **kwargs)
+
+
+def _refuse_extra_params(estimator, method: str, params: dict) -> None:
+    """scikit-learn's error for extra keyword arguments without metadata routing."""
+    if params:
+        raise ValueError(
+            f"Passing extra keyword arguments to {type(estimator).__name__}.{method} is only "
+            "supported if enable_metadata_routing=True, which softmaxreg does not support. "
+            f"Extra parameters passed are: {set(params)}"
+        )
 
 
 def _with_intercept(model, fit_intercept) -> np.ndarray:

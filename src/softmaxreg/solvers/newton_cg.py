@@ -71,6 +71,23 @@ def preconditioned_cg(hvp, rhs, inverse_diagonal, tolerance, max_iter):
     return p, max_iter
 
 
+def exact_class_mean_step(objective, theta, direction):
+    """Replace the class-mean part of a multinomial direction by its exact Newton step.
+
+    Along ``u = (v, ..., v)`` (the same change for every class) softmax is unchanged, so
+    ``H u = alpha u`` and the gradient's part there is ``alpha * mean_k W_k``: the exact
+    Newton step is ``-mean_k W_k``, which puts ``sum_k W_k = 0`` (a property of the L2
+    optimum) at once. The Jacobi preconditioner would otherwise let the class mean drift.
+    """
+    if objective.kind != "multinomial" or not getattr(objective, "penalize", False):
+        return direction
+    K, m = objective.n_outputs, objective.n_features
+    direction = direction.clone()
+    D = direction[: K * m].view(K, m)
+    D -= D.mean(dim=0, keepdim=True) + theta[: K * m].view(K, m).mean(dim=0, keepdim=True)
+    return direction
+
+
 def _hessian_rows(n, generator):
     if n <= EXACT_HESSIAN_MAX_ROWS:
         return None
@@ -100,6 +117,7 @@ def newton_cg(
         )
         # the Jacobi preconditioner would otherwise drift along f's flat directions
         direction = objective.remove_flat_directions(direction)
+        direction = exact_class_mean_step(objective, theta, direction)
         first_alpha = 1.0 if rows is None else min(1.0, SUBSAMPLED_STEP_GROWTH * last_alpha)
         step = wolfe_line_search(
             objective.value_and_grad, theta, value, grad, direction, first_alpha
