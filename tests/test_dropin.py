@@ -172,11 +172,26 @@ MINIBATCH_EXPECTED_FAILURES = {
 }
 
 
+# plain steepest descent crawls on this check's data: after max_iter=1000 steps (even at
+# tol=1e-8) it is still far enough from the optimum that the weighted and the repeated fits
+# stop at different points (measured: 4e-6 apart in predict_proba; the check wants 1e-7)
+GRADIENT_DESCENT_EXPECTED_FAILURES = {
+    name: "steepest descent stops short of the optimum within max_iter, so weighted and "
+    "repeated rows stop at different points"
+    for name in (
+        "check_sample_weight_equivalence_on_dense_data",
+        "check_sample_weight_equivalence_on_sparse_data",
+    )
+}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("params", VALID_COMBINATIONS, ids=lambda p: "-".join(map(str, p.values())))
 def test_check_estimator_for_every_valid_solver_and_penalty(params, monkeypatch):
     monkeypatch.setenv("SCIPY_ARRAY_API", "1")
-    expected = MINIBATCH_EXPECTED_FAILURES if params["solver"] == "sgd" else {}
+    expected = {"sgd": MINIBATCH_EXPECTED_FAILURES, "gd": GRADIENT_DESCENT_EXPECTED_FAILURES}.get(
+        params["solver"], {}
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         results = check_estimator(
