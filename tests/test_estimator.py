@@ -241,8 +241,11 @@ def test_float32_fit_is_close_to_float64_and_keeps_scikit_learns_dtypes():
     double = LogisticRegression(tol=1e-5).fit(X, y)
     assert relative_difference(single.coef_, double.coef_) < 1e-3
     # float32 in -> float32 parameters and outputs (scikit-learn's rule); float64 otherwise
-    outputs = [single.decision_function(X32), single.predict_proba(X32),
-               single.predict_log_proba(X32)]
+    outputs = [
+        single.decision_function(X32),
+        single.predict_proba(X32),
+        single.predict_log_proba(X32),
+    ]
     assert [a.dtype for a in [single.coef_, single.intercept_, *outputs]] == [np.float32] * 5
     outputs = [double.decision_function(X), double.predict_proba(X)]
     assert [a.dtype for a in [double.coef_, double.intercept_, *outputs]] == [np.float64] * 4

@@ -21,8 +21,12 @@ SOLVERS = ("auto", *SKLEARN_SOLVERS, "gd", "sgd", "sample-sgd")
 # the solvers that accept the non-smooth penalties 'l1' and 'elasticnet'
 NONSMOOTH_SOLVERS = ("auto", "liblinear", "saga")
 # how each solver name is served: the composite solver for a non-smooth penalty, else this
-SMOOTH_SOLVER_OF = {"newton-cholesky": "newton-cg", "sag": "newton-cg", "saga": "newton-cg",
-                    "liblinear": "newton-cg"}
+SMOOTH_SOLVER_OF = {
+    "newton-cholesky": "newton-cg",
+    "sag": "newton-cg",
+    "saga": "newton-cg",
+    "liblinear": "newton-cg",
+}
 COMPOSITE_SOLVER = "proximal-newton"
 MULTI_CLASS = ("auto", "multinomial", "ovr")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
