@@ -83,21 +83,9 @@ def test_l1_and_elastic_net_match_scikit_learns_saga_with_exact_zeros(kind, l1_r
 def test_liblinear_penalises_the_intercept_through_intercept_scaling():
     X, y, _ = _data("binary")
     for l1_ratio in (0.0, 1.0):
-        theirs = SklearnLogisticRegression(
-            solver="liblinear",
-            l1_ratio=l1_ratio,
-            C=0.3,
-            intercept_scaling=2.0,
-            tol=1e-12,
-            max_iter=100_000,
-        ).fit(X, y)
-        ours = LogisticRegression(
-            solver="liblinear",
-            l1_ratio=l1_ratio,
-            C=0.3,
-            intercept_scaling=2.0,
-            tol=1e-10,
-        ).fit(X, y)
+        common = {"solver": "liblinear", "l1_ratio": l1_ratio, "C": 0.3, "intercept_scaling": 2.0}
+        theirs = SklearnLogisticRegression(tol=1e-12, max_iter=100_000, **common).fit(X, y)
+        ours = LogisticRegression(tol=1e-10, **common).fit(X, y)
         np.testing.assert_allclose(ours.coef_, theirs.coef_, atol=1e-5)
         np.testing.assert_allclose(ours.intercept_, theirs.intercept_, atol=1e-5)
 
