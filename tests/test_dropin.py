@@ -208,3 +208,31 @@ def test_check_estimator_for_every_valid_solver_and_penalty(params, monkeypatch)
     assert len(results) >= 60
     assert not_passed == []
     assert {r["check_name"] for r in results if r["status"] == "xfail"} == set(expected)
+
+
+def _objective(model, X, y, C):
+    """``C * sum_i CE_i + 0.5 ||W||^2`` in float64 NumPy, independent of both libraries."""
+    Z = X @ model.coef_.T + model.intercept_
+    index = np.searchsorted(model.classes_, y)
+    if Z.shape[1] == 1:
+        losses = np.logaddexp(0.0, Z[:, 0]) - (index == 1) * Z[:, 0]
+    else:
+        top = Z.max(axis=1)
+        losses = top + np.log(np.exp(Z - top[:, None]).sum(axis=1)) - Z[np.arange(len(Z)), index]
+    return C * losses.sum() + 0.5 * (model.coef_**2).sum()
+
+
+@pytest.mark.parametrize(("name", "C"), [("iris", 150.0), ("wine", 1.0), ("breast_cancer", 1.0)])
+def test_defaults_stop_at_least_as_close_to_the_optimum_as_scikit_learns(name, C):
+    from sklearn import datasets
+    from sklearn.linear_model import LogisticRegression as SklearnLogisticRegression
+
+    X, y = getattr(datasets, f"load_{name}")(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        ours = LogisticRegression(C=C).fit(X, y)
+    theirs = SklearnLogisticRegression(C=C).fit(X, y)
+    assert _objective(ours, X, y, C) <= _objective(theirs, X, y, C)
+    if len(ours.classes_) > 2:  # the L2 optimum has sum_k w_k = 0 for every feature
+        np.testing.assert_allclose(ours.coef_.sum(axis=0), 0.0, atol=1e-12)
