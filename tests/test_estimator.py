@@ -238,12 +238,26 @@ def test_dtype_follows_the_input_unless_given(monkeypatch):
     assert seen == [torch.float32, torch.float64, torch.float64, torch.float64, torch.float32]
 
 
-def test_float32_fit_is_close_to_float64_and_attributes_are_float64():
+def test_float32_fit_is_close_to_float64_and_keeps_scikit_learns_dtypes():
     X, y = load("digits")
-    single = LogisticRegression(tol=1e-5).fit(X.astype(np.float32), y)
+    X32 = X.astype(np.float32)
+    single = LogisticRegression(tol=1e-5).fit(X32, y)
     double = LogisticRegression(tol=1e-5).fit(X, y)
-    assert single.coef_.dtype == np.float64 and single.intercept_.dtype == np.float64
     assert relative_difference(single.coef_, double.coef_) < 1e-3
+    # float32 in -> float32 parameters and outputs (scikit-learn's rule); float64 otherwise
+    outputs = [
+        single.decision_function(X32),
+        single.predict_proba(X32),
+        single.predict_log_proba(X32),
+    ]
+    assert [a.dtype for a in [single.coef_, single.intercept_, *outputs]] == [np.float32] * 5
+    outputs = [double.decision_function(X), double.predict_proba(X)]
+    assert [a.dtype for a in [double.coef_, double.intercept_, *outputs]] == [np.float64] * 4
+    # float64 data on a float32 model computes in float64
+    assert single.predict_proba(X).dtype == np.float64
+    # liblinear keeps float64 parameters, as scikit-learn's does
+    binary = y < 5
+    assert LogisticRegression(solver="liblinear").fit(X32, binary).coef_.dtype == np.float64
 
 
 # ------------------------------------------------------------------------ labels and input kinds
@@ -485,7 +499,7 @@ def test_clear_errors_for_bad_data():
         LogisticRegression().fit(X, y, sample_weight=-np.ones(150))
     with pytest.raises(ValueError, match="zero for every sample"):
         LogisticRegression().fit(X, y, sample_weight=np.zeros(150))
-    with pytest.raises(ValueError, match="class_weight names labels \\[7\\]"):
+    with pytest.raises(ValueError, match=r"The classes, \[0, 1, 2\], are not in class_weight"):
         LogisticRegression(class_weight={7: 2.0}).fit(X, y)
 
 
@@ -494,10 +508,14 @@ def test_clear_errors_for_bad_data():
     [
         ({"C": -1.0}, "C must be a finite number > 0"),
         ({"C": "big"}, "C must be"),
-        ({"penalty": "l1"}, r"penalty must be one of \['l2', None\]"),
-        ({"solver": "saga"}, "solver must be one of"),
+        ({"penalty": "l3"}, r"penalty must be one of \['l1', 'l2', 'elasticnet', None"),
+        ({"solver": "sagaa"}, "solver must be one of"),
         ({"multi_class": "ovo"}, "multi_class must be one of"),
-        ({"max_iter": 0}, "max_iter must be an integer >= 1"),
+        ({"max_iter": -1}, "max_iter must be an integer >= 0"),
+        ({"max_iter": 2.0}, "max_iter must be an integer >= 0"),
+        ({"l1_ratio": 1.5}, r"l1_ratio must be a number in \[0, 1\]"),
+        ({"intercept_scaling": 0.0}, "intercept_scaling must be a finite number > 0"),
+        ({"dual": True}, "Solver auto supports only dual=False, got dual=True"),
         ({"tol": -1e-4}, "tol must be"),
         ({"tol": None}, "tol=None"),
         ({"batch_size": 0}, "batch_size must be"),

@@ -266,6 +266,10 @@ def test_hessian_matrix_and_score_outer_product_match_autograd(
     K_out = objective.n_outputs
     blocks = _block_layout(expected, K_out, fit_intercept)
     torch.testing.assert_close(objective.hessian_matrix(theta), blocks, rtol=1e-10, atol=1e-10)
+    # the same matrix in theta's own order (W row by row, then b), for the composite solver
+    torch.testing.assert_close(
+        objective.hessian_in_theta_order(theta), expected, rtol=1e-10, atol=1e-10
+    )
     kept = [1, 2] if kind == "multinomial" else [0]
     torch.testing.assert_close(
         objective.hessian_matrix(theta, outputs=kept),

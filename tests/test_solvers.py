@@ -15,7 +15,8 @@ from sklearn.linear_model import LogisticRegression as SkLogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from softmaxreg.objective import LinearObjective
-from softmaxreg.solvers import DEFAULT_SOLVER, SOLVERS, SolverResult, solve
+from softmaxreg.penalties import L1Penalty
+from softmaxreg.solvers import COMPOSITE_SOLVERS, DEFAULT_SOLVER, SOLVERS, SolverResult, solve
 
 FULL_BATCH = ("lbfgs", "newton-cg", "gd")
 
@@ -44,8 +45,24 @@ def iris_optimum(iris):
 
 
 def test_registry_and_default():
-    assert set(SOLVERS) == {"lbfgs", "newton-cg", "gd", "sgd", "sample-sgd"}
+    assert set(SOLVERS) == {"lbfgs", "newton-cg", "gd", "sgd", "sample-sgd", "proximal-newton"}
     assert DEFAULT_SOLVER in SOLVERS
+
+
+def test_max_iter_zero_returns_the_start_with_a_warning(iris_optimum):
+    objective, _, _ = iris_optimum
+    start = torch.arange(objective.n_params, dtype=torch.float64)
+    with pytest.warns(ConvergenceWarning, match="max_iter=0: the starting point is returned"):
+        result = solve(objective, "lbfgs", start, max_iter=np.int64(0), tol=1e-4)
+    assert torch.equal(result.theta, start) and result.n_iter == 0 and not result.converged
+
+
+def test_a_penalty_goes_exactly_to_the_composite_solver(iris_optimum):
+    objective, _, _ = iris_optimum
+    with pytest.raises(ValueError, match="a penalty is given exactly to the composite solvers"):
+        solve(objective, "proximal-newton", max_iter=10, tol=1e-4)
+    with pytest.raises(ValueError, match="a penalty is given exactly to the composite solvers"):
+        solve(objective, "lbfgs", max_iter=10, tol=1e-4, penalty=L1Penalty(1.0, 4))
 
 
 @pytest.mark.parametrize("method", ["lbfgs", "newton-cg"])
@@ -165,7 +182,7 @@ def test_sample_sgd_is_the_lecture_rule():
     np.testing.assert_allclose(result.theta.numpy(), np.append(w, b), rtol=1e-12)
 
 
-@pytest.mark.parametrize("method", sorted(SOLVERS))
+@pytest.mark.parametrize("method", sorted(set(SOLVERS) - set(COMPOSITE_SOLVERS)))
 def test_callback_receives_progress_and_can_stop(iris, method):
     X, y = iris
     objective = LinearObjective(X, y, "multinomial", dtype=torch.float64)
@@ -188,8 +205,8 @@ def test_bad_arguments_are_rejected(iris_optimum):
     objective = iris_optimum[0]
     with pytest.raises(ValueError, match="solver must be one of"):
         solve(objective, "adam", max_iter=1, tol=1e-4)
-    with pytest.raises(ValueError, match="max_iter must be an integer >= 1"):
-        solve(objective, "lbfgs", max_iter=0, tol=1e-4)
+    with pytest.raises(ValueError, match="max_iter must be an integer >= 0"):
+        solve(objective, "lbfgs", max_iter=-1, tol=1e-4)
     with pytest.raises(ValueError, match="tol=None"):
         solve(objective, "lbfgs", max_iter=5, tol=None)
     with pytest.raises(ValueError, match="theta0 must have shape"):

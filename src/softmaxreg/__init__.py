@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 
 _LAZY_EXPORTS = {
     "LogisticRegression": "softmaxreg.estimator",
+    "LogisticRegressionCV": "softmaxreg.cv",
     "save": "softmaxreg.io",
     "load": "softmaxreg.io",
     "functional": "softmaxreg.functional",

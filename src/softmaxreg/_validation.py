@@ -14,8 +14,20 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-PENALTIES = ("l2", None)
-SOLVERS = ("auto", "lbfgs", "newton-cg", "gd", "sgd", "sample-sgd")
+PENALTIES = ("l1", "l2", "elasticnet", None, "deprecated")
+# scikit-learn's solver names, then softmaxreg's own
+SKLEARN_SOLVERS = ("lbfgs", "liblinear", "newton-cg", "newton-cholesky", "sag", "saga")
+SOLVERS = ("auto", *SKLEARN_SOLVERS, "gd", "sgd", "sample-sgd")
+# the solvers that accept the non-smooth penalties 'l1' and 'elasticnet'
+NONSMOOTH_SOLVERS = ("auto", "liblinear", "saga")
+# how each solver name is served: the composite solver for a non-smooth penalty, else this
+SMOOTH_SOLVER_OF = {
+    "newton-cholesky": "newton-cg",
+    "sag": "newton-cg",
+    "saga": "newton-cg",
+    "liblinear": "newton-cg",
+}
+COMPOSITE_SOLVER = "proximal-newton"
 MULTI_CLASS = ("auto", "multinomial", "ovr")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -24,7 +36,11 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 class Settings:
     """The estimator's parameters after checking, in the form the fit needs."""
 
-    solver: str
+    solver: str  # the softmaxreg solver that runs (a key of softmaxreg.solvers.SOLVERS)
+    penalty: str | None  # 'l2', 'l1', 'elasticnet' or None, after the 1.8+ spelling
+    l1_ratio: float  # share of the L1 term: 0 for 'l2', 1 for 'l1'
+    C: float  # the C of the objective (1.0 when there is no penalty)
+    max_iter: int
     dtype: torch.dtype | None  # None: follow X (float32 stays float32, else float64)
     device: torch.device
     random_state: int | None
@@ -46,11 +62,12 @@ def _positive_number(name: str, value, *, allow_none: bool = False) -> None:
         raise ValueError(f"{name} must be {accepted}, got {value!r}")
 
 
-def _positive_int(name: str, value, *, allow_none: bool = False) -> None:
+def _positive_int(name: str, value, *, allow_none: bool = False, smallest: int = 1) -> None:
+    """An int or any NumPy integer ``>= smallest`` (``None`` too when allowed)."""
     if value is None and allow_none:
         return
-    if not _is_int(value) or value < 1:
-        accepted = "an integer >= 1" + (" or None" if allow_none else "")
+    if not _is_int(value) or value < smallest:
+        accepted = f"an integer >= {smallest}" + (" or None" if allow_none else "")
         raise ValueError(f"{name} must be {accepted}, got {value!r}")
 
 
@@ -119,14 +136,104 @@ def resolve_random_state(random_state) -> int | None:
     )
 
 
+def resolve_penalty(estimator) -> tuple[str | None, float, float]:
+    """``(penalty, l1_ratio, C)`` from both spellings, with scikit-learn's warnings.
+
+    scikit-learn 1.8+ spelling: ``penalty`` left at 'deprecated', ``l1_ratio`` in [0, 1]
+    (0: 'l2', 1: 'l1', between: 'elasticnet') and ``C=np.inf`` for no penalty. The older
+    spelling ``penalty='l1' | 'l2' | 'elasticnet' | None`` still works and warns as
+    scikit-learn does (same categories and wording). The returned C is the objective's:
+    1.0 when there is no penalty (the minimiser then does not depend on C).
+    """
+    C, l1_ratio, given = estimator.C, estimator.l1_ratio, estimator.penalty
+    if not _is_number(C) or np.isnan(C) or C <= 0:
+        raise ValueError(f"C must be a finite number > 0 or np.inf, got {C!r}")
+    if l1_ratio is not None and (not _is_number(l1_ratio) or not 0 <= l1_ratio <= 1):
+        raise ValueError(f"l1_ratio must be a number in [0, 1] or None, got {l1_ratio!r}")
+    if given == "deprecated":
+        if l1_ratio is None:
+            warnings.warn(
+                "'l1_ratio=None' was deprecated in version 1.8 and will trigger an error in "
+                "1.10. Use 0<=l1_ratio<=1 instead.",
+                FutureWarning,
+                stacklevel=3,
+            )
+        penalty = {0: "l2", 1: "l1"}.get(l1_ratio or 0, "elasticnet")
+        if np.inf == C:
+            penalty = None
+    else:
+        penalty = given
+        warnings.warn(
+            "'penalty' was deprecated in version 1.8 and will be removed in 1.10. To avoid "
+            "this warning, leave 'penalty' set to its default value and use 'l1_ratio' or "
+            "'C' instead. Use l1_ratio=0 instead of penalty='l2', l1_ratio=1 instead of "
+            "penalty='l1', l1_ratio set to a float between 0 and 1 instead of "
+            "penalty='elasticnet', and C=np.inf instead of penalty=None.",
+            FutureWarning,
+            stacklevel=3,
+        )
+        if penalty != "elasticnet" and l1_ratio is not None and 0 < l1_ratio < 1:
+            warnings.warn(
+                f"l1_ratio parameter is only used when penalty is 'elasticnet'. Got "
+                f"(penalty={penalty})",
+                UserWarning,
+                stacklevel=3,
+            )
+        if (penalty == "l2" and l1_ratio != 0) or (penalty == "l1" and l1_ratio != 1):
+            warnings.warn(
+                f"Inconsistent values: penalty={penalty} with l1_ratio={l1_ratio}. penalty is "
+                "deprecated. Please use l1_ratio only.",
+                UserWarning,
+                stacklevel=3,
+            )
+        if penalty == "elasticnet" and l1_ratio is None:
+            raise ValueError("l1_ratio must be specified when penalty is elasticnet.")
+        if penalty is None and C != 1.0:
+            warnings.warn(
+                "Setting penalty=None will ignore the C and l1_ratio parameters",
+                UserWarning,
+                stacklevel=3,
+            )
+        if penalty in ("l2", "l1", "elasticnet") and np.inf == C:
+            penalty = None
+    ratio = {"l2": 0.0, "l1": 1.0, None: 0.0}.get(penalty, float(l1_ratio or 0.0))
+    return penalty, ratio, (1.0 if penalty is None else float(C))
+
+
+def check_solver(solver: str, penalty: str | None, dual: bool) -> None:
+    """scikit-learn's ``_check_solver``: which solver allows which penalty (same messages).
+
+    softmaxreg's own full-batch and minibatch solvers ('gd', 'sgd', 'sample-sgd') need a
+    smooth objective ('l2' or None); 'auto' takes every penalty.
+    """
+    if solver not in NONSMOOTH_SOLVERS and penalty not in ("l2", None):
+        raise ValueError(
+            f"Solver {solver} supports only 'l2' or None penalties, got {penalty} penalty."
+        )
+    if solver != "liblinear" and dual:
+        raise ValueError(f"Solver {solver} supports only dual=False, got dual={dual}")
+    if penalty == "elasticnet" and solver not in ("saga", "auto"):
+        raise ValueError(f"Only 'saga' solver supports elasticnet penalty, got solver={solver}.")
+    if solver == "liblinear" and penalty is None:
+        raise ValueError(
+            "C=np.inf as well as penalty=None is not supported for the liblinear solver"
+        )
+
+
 def check_parameters(estimator, default_solver: str) -> Settings:
     """Check every constructor parameter of ``LogisticRegression``; return the resolved settings."""
-    _positive_number("C", estimator.C)
     _choice("penalty", estimator.penalty, PENALTIES)
     if not isinstance(estimator.fit_intercept, (bool, np.bool_)):
         raise ValueError(f"fit_intercept must be True or False, got {estimator.fit_intercept!r}")
     _choice("solver", estimator.solver, SOLVERS)
-    _positive_int("max_iter", estimator.max_iter)
+    penalty, l1_ratio, C = resolve_penalty(estimator)
+    if not isinstance(estimator.dual, (bool, np.bool_)):
+        raise ValueError(f"dual must be True or False, got {estimator.dual!r}")
+    check_solver(estimator.solver, penalty, estimator.dual)
+    _positive_int("max_iter", estimator.max_iter, smallest=0)
+    _positive_number("intercept_scaling", estimator.intercept_scaling)
+    if estimator.n_jobs is not None and not _is_int(estimator.n_jobs):
+        raise ValueError(f"n_jobs must be None or an integer, got {estimator.n_jobs!r}")
     if estimator.tol is not None and (
         not _is_number(estimator.tol) or not np.isfinite(estimator.tol) or estimator.tol < 0
     ):
@@ -138,14 +245,30 @@ def check_parameters(estimator, default_solver: str) -> Settings:
         raise ValueError(f"warm_start must be True or False, got {estimator.warm_start!r}")
     if not _is_int(estimator.verbose) or estimator.verbose < 0:
         raise ValueError(f"verbose must be an integer >= 0, got {estimator.verbose!r}")
-    solver = default_solver if estimator.solver == "auto" else estimator.solver
+    if estimator.n_jobs is not None:
+        warnings.warn(
+            "'n_jobs' has no effect since 1.8 and will be removed in 1.10. You provided "
+            f"'n_jobs={estimator.n_jobs}', please leave it unspecified.",
+            FutureWarning,
+            stacklevel=3,
+        )
+    if penalty in ("l1", "elasticnet") and l1_ratio > 0:
+        solver = COMPOSITE_SOLVER
+    elif estimator.solver == "auto":
+        solver = default_solver
+    else:
+        solver = SMOOTH_SOLVER_OF.get(estimator.solver, estimator.solver)
     if estimator.tol is None and solver not in ("sgd", "sample-sgd"):
         raise ValueError(
             f"tol=None (no early stopping) is only for the minibatch solvers 'sgd' and "
-            f"'sample-sgd'; solver={solver!r} needs a tolerance such as tol=1e-4"
+            f"'sample-sgd'; solver={estimator.solver!r} needs a tolerance such as tol=1e-4"
         )
     return Settings(
         solver=solver,
+        penalty=penalty,
+        l1_ratio=l1_ratio,
+        C=C,
+        max_iter=int(estimator.max_iter),
         dtype=resolve_dtype(estimator.dtype),
         device=resolve_device(estimator.device),
         random_state=resolve_random_state(estimator.random_state),

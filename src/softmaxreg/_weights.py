@@ -48,8 +48,9 @@ def class_weight_per_class(
 ) -> np.ndarray:
     """The weight ``w_k`` of each class ``k`` (in the order of ``classes``).
 
-    ``class_weight`` is ``None`` (all 1), "balanced", or a dict ``{label: weight}`` whose keys
-    must be labels that occur in ``y`` (classes left out of the dict get weight 1).
+    ``class_weight`` is ``None`` (all 1), "balanced", or a dict ``{label: weight}`` (classes
+    left out of the dict get weight 1; keys that are not classes of ``y`` are ignored when
+    every class has a key, and refused otherwise, as scikit-learn does).
     """
     n_classes = len(classes)
     if class_weight is None:
@@ -66,14 +67,19 @@ def class_weight_per_class(
             f"class_weight must be None, 'balanced' or a dict {{label: weight}}, "
             f"got {type(class_weight).__name__}"
         )
-    try:
-        keys = class_indices_of(classes, list(class_weight))
-    except KeyError as error:
+    # scikit-learn's rule: keys that are not classes of y are ignored (a fold of a
+    # cross-validation may lack a class), unless classes are missing from the dict as well
+    known = set(classes.tolist())
+    present = {label: weight for label, weight in class_weight.items() if label in known}
+    if len(present) != len(class_weight) and len(present) != n_classes:
+        unweighted = [label for label in classes.tolist() if label not in class_weight]
         raise ValueError(
-            f"class_weight names labels {error.args[0]!r} that are not classes of y; the "
-            f"classes are {list(classes)}"
-        ) from None
-    values = np.array([float(w) for w in class_weight.values()])
+            f"The classes, {unweighted}, are not in class_weight (class_weight names "
+            f"{sorted(set(class_weight) - known, key=repr)}, which are not classes of y; the "
+            f"classes are {list(classes)})"
+        )
+    keys = class_indices_of(classes, list(present))
+    values = np.array([float(w) for w in present.values()])
     if not np.all(np.isfinite(values)) or np.any(values < 0):
         raise ValueError(f"class weights must be finite and >= 0, got {class_weight!r}")
     weights = np.ones(n_classes)

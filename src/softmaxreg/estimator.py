@@ -18,10 +18,15 @@ identical to ``sigma(z) > 0.5``), a separate step after the model.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.callback import CallbackSupportMixin
+from sklearn.callback._callback_support import callback_management_context
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from softmaxreg import functional
@@ -32,10 +37,12 @@ from softmaxreg._problems import (
     multilabel_problem,
     single_label_problems,
 )
+from softmaxreg._sklearn_callbacks import CallbackBridge, fitted_state
 from softmaxreg._validation import Settings, as_tensor, check_parameters
 from softmaxreg._weights import check_sample_weight
 from softmaxreg.objective import LinearObjective
-from softmaxreg.solvers import DEFAULT_SOLVER, MINIBATCH_SOLVERS, solve
+from softmaxreg.penalties import L1Penalty
+from softmaxreg.solvers import COMPOSITE_SOLVERS, DEFAULT_SOLVER, MINIBATCH_SOLVERS, solve
 
 _NUMPY_DTYPES = {
     None: [np.float64, np.float32],
@@ -44,7 +51,7 @@ _NUMPY_DTYPES = {
 }
 
 
-class LogisticRegression(ClassifierMixin, BaseEstimator):
+class LogisticRegression(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
     """Logistic regression (sigmoid) and softmax regression with an L2 penalty.
 
     Minimises ``C * sum_i s_i * CE_i + 0.5 * ||W||^2`` (scikit-learn's objective; the
@@ -104,13 +111,17 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self,
         C=1.0,
         *,
-        penalty="l2",
+        penalty="deprecated",
+        l1_ratio=0.0,
+        dual=False,
         fit_intercept=True,
+        intercept_scaling=1.0,
         solver="auto",
         max_iter=1000,
         tol=1e-4,
         class_weight=None,
         multi_class="auto",
+        n_jobs=None,
         batch_size=None,
         learning_rate=None,
         random_state=None,
@@ -121,12 +132,16 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     ):
         self.C = C
         self.penalty = penalty
+        self.l1_ratio = l1_ratio
+        self.dual = dual
         self.fit_intercept = fit_intercept
+        self.intercept_scaling = intercept_scaling
         self.solver = solver
         self.max_iter = max_iter
         self.tol = tol
         self.class_weight = class_weight
         self.multi_class = multi_class
+        self.n_jobs = n_jobs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.random_state = random_state
@@ -138,7 +153,11 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
-        tags.classifier_tags.multi_label = True
+        # multi-label fits (independent sigmoids) take no class_weight and no softmax
+        tags.classifier_tags.multi_label = (
+            self.class_weight is None and self.multi_class != "multinomial"
+            and self.solver != "liblinear"
+        )
         return tags
 
     # ------------------------------------------------------------------------------ fit
@@ -159,8 +178,15 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         - ``batch_callback(epoch, batch, n_batches, loss)`` after every minibatch step.
         - ``initial_epoch=e`` with ``warm_start=True`` and a model saved after epoch ``e``:
           continue a minibatch run as if it had never stopped (same seed, same row orders).
+        - scikit-learn's callbacks (``set_callbacks``) see every iteration as a task, with
+          a ``fitted_estimator`` at its end.
         """
+        with callback_management_context(self):
+            return self._fit(X, y, sample_weight, callback, batch_callback, initial_epoch)
+
+    def _fit(self, X, y, sample_weight, callback, batch_callback, initial_epoch):
         settings = check_parameters(self, DEFAULT_SOLVER)
+        self._fit_penalty = settings.penalty
         multilabel = y is not None and is_indicator_target(y)
         X, y = validate_data(
             self,
@@ -170,6 +196,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             dtype=_NUMPY_DTYPES[settings.dtype],
             order="C",
             multi_output=multilabel,
+            # scikit-learn's liblinear / sag / saga refuse 64-bit sparse indices; so do we
+            accept_large_sparse=self.solver not in ("liblinear", "sag", "saga"),
         )
         weights = check_sample_weight(sample_weight, X.shape[0])
         if multilabel:
@@ -192,31 +220,58 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             label_dtype, classes = labels.classes.dtype, labels.classes
             kind = choose_kind(self.multi_class, len(classes))
             problems = single_label_problems(kind, labels, weights, self.class_weight)
+        if self.solver == "liblinear":
+            _check_liblinear(kind, X)
 
         starts = self._warm_starts(kind, classes, X.shape[1], len(problems))
         dtype = settings.dtype or (torch.float32 if X.dtype == np.float32 else torch.float64)
-        # dense data goes to the device once, shared by the K problems of one-vs-rest
-        data = X if sp.issparse(X) else as_tensor(X, dtype).to(settings.device)
+        data = self._design_data(X, dtype, settings)
+        # scikit-learn's dtypes: float32 data gives float32 parameters (liblinear: float64)
+        out_dtype = np.float64 if self.solver == "liblinear" else X.dtype
+        self._label_dtype = label_dtype
+        bridge = None
         watch = _Watcher(self, callback, kind, classes, X.shape[1], len(problems), starts)
-        fits = [
-            self._solve(
-                problem, data, dtype, settings, start,
-                callback=watch.for_problem(index) if callback is not None else None,
-                minibatch_options=_minibatch_options(settings, batch_callback, initial_epoch),
-            )
-            for index, (problem, start) in enumerate(zip(problems, starts, strict=True))
-        ]
+        if getattr(self, "_skl_callbacks", None):
+            bridge = CallbackBridge(self, X, y, sample_weight, settings.max_iter,
+                                    fitted_state(watch.model_now(), out_dtype))
+            callback = _with_bridge(callback, bridge, out_dtype)
+            watch.callback = callback
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            fits = [
+                self._solve(
+                    problem, data, dtype, settings, start,
+                    callback=watch.for_problem(index) if callback is not None else None,
+                    minibatch_options=_minibatch_options(settings, batch_callback, initial_epoch),
+                )
+                for index, (problem, start) in enumerate(zip(problems, starts, strict=True))
+            ]
+        _reissue_warnings(caught, self.solver, fits, settings.max_iter)
         coef, intercept = self._combined_parameters(
             kind, classes, [W for W, _, _ in fits], [b for _, b, _ in fits]
         )
         self.classes_ = classes
-        self._label_dtype = label_dtype
         self.kind_ = kind
-        self.coef_ = coef
-        self.intercept_ = intercept
+        self.coef_ = coef.astype(out_dtype)
+        self.intercept_ = intercept.astype(out_dtype)
         self.n_iter_ = np.array([result.n_iter for _, _, result in fits], dtype=np.int32)
         self.loss_history_ = _combined_history([result.history for _, _, result in fits])
+        if bridge is not None:
+            bridge.close(fitted_state(self, out_dtype))
         return self
+
+    def _design_data(self, X, dtype, settings: Settings):
+        """The data every problem's objective reads: dense data goes to the device once
+        (shared by the K problems of one-vs-rest); liblinear appends the constant column
+        ``intercept_scaling`` whose (penalised) coefficient gives the intercept."""
+        if self._penalised_intercept():
+            column = np.full((X.shape[0], 1), float(self.intercept_scaling), dtype=X.dtype)
+            X = sp.hstack([X, column], format="csr") if sp.issparse(X) else np.hstack([X, column])
+        return X if sp.issparse(X) else as_tensor(X, dtype).to(settings.device)
+
+    def _penalised_intercept(self) -> bool:
+        """liblinear's model: the intercept is the penalised weight of a constant feature."""
+        return self.solver == "liblinear" and bool(self.fit_intercept)
 
     def _combined_parameters(self, kind, classes, Ws, bs):
         """``coef_`` and ``intercept_`` from the solved problems' ``(W, b)``."""
@@ -227,12 +282,14 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             coef, intercept = coef[1:] - coef[:1], intercept[1:] - intercept[:1]
         elif kind == "multinomial" and self.solver not in MINIBATCH_SOLVERS:
             # softmax(z) = softmax(z + c): of all equivalent parameters keep those with
-            # sum_k b_k = 0 (and sum_k w_k = 0 when W is unpenalised; the penalised optimum
-            # has it already), as scikit-learn's solution has; f(W, b) is unchanged.
+            # sum_k b_k = 0 and sum_k w_k = 0, as scikit-learn's solution has. The data term
+            # is unchanged; an L2 penalty can only decrease (the penalised optimum has
+            # sum_k w_k = 0, which an inexact solve misses by its tolerance). An L1 optimum
+            # need not have it, and is kept as solved.
             # (Minibatch updates never change sum_k w_k or sum_k b_k, so SGD's parameters are
             # kept exactly as the solver left them: a checkpoint then resumes bit for bit.)
             intercept = intercept - intercept.mean()
-            if self.penalty is None:
+            if getattr(self, "_fit_penalty", "l2") in ("l2", None):
                 coef = coef - coef.mean(axis=0)
         return coef, intercept
 
@@ -249,7 +306,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                 f"{list(classes)} and {n_features} features. Set warm_start=False to start "
                 "from zero."
             )
-        coef, intercept = self.coef_, self.intercept_
+        coef = self.coef_.toarray() if sp.issparse(self.coef_) else np.asarray(self.coef_)
+        coef, intercept = coef.astype(np.float64), np.asarray(self.intercept_, dtype=np.float64)
         if kind == "ovr":
             return [(coef[k : k + 1], intercept[k : k + 1]) for k in range(n_problems)]
         if kind == "multinomial" and len(classes) == 2:
@@ -261,33 +319,58 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self, problem: Problem, data, dtype, settings: Settings, start, *, callback=None,
         minibatch_options=None,
     ):
+        augmented = self._penalised_intercept()
         objective = LinearObjective(
             data,
             problem.targets,
             problem.kind,
-            C=self.C,
-            penalize=self.penalty == "l2",
-            fit_intercept=self.fit_intercept,
+            C=settings.C,
+            penalize=settings.penalty is not None,
+            l2_strength=1.0 - settings.l1_ratio,
+            fit_intercept=bool(self.fit_intercept) and not augmented,
             sample_weight=problem.sample_weight,
             dtype=dtype,
             device=settings.device,
         )
+        if start is not None and augmented:
+            W, b = start
+            start = (np.hstack([W, np.asarray(b)[:, None] / self.intercept_scaling]), None)
         theta0 = objective.zeros() if start is None else objective.pack(*start)
+        penalty = None
+        if settings.solver in COMPOSITE_SOLVERS:
+            penalty = L1Penalty(settings.l1_ratio, objective.n_outputs * objective.n_features)
         result = solve(
             objective,
             settings.solver,
             theta0,
-            max_iter=self.max_iter,
+            max_iter=settings.max_iter,
             tol=self.tol,
             batch_size=self.batch_size,
             learning_rate=self.learning_rate,
             random_state=settings.random_state,
             verbose=self.verbose,
-            callback=None if callback is None else _theta_callback(objective, callback),
+            callback=None if callback is None else _theta_callback(objective, callback, augmented,
+                                                                   self.intercept_scaling),
+            penalty=penalty,
             **(minibatch_options or {}),
         )
-        W, b = _numpy_parameters(objective, result.theta)
+        W, b = _numpy_parameters(objective, result.theta, augmented, self.intercept_scaling)
         return W, b, result
+
+    # ------------------------------------------------------------------------------ sparsity
+    def sparsify(self):
+        """Store ``coef_`` as a scipy.sparse CSR matrix (worth it when most entries are 0,
+        as after an L1 fit); predictions are unchanged. Returns self."""
+        check_is_fitted(self)
+        self.coef_ = sp.csr_matrix(self.coef_)
+        return self
+
+    def densify(self):
+        """Store ``coef_`` as a dense ndarray again (the default). Returns self."""
+        check_is_fitted(self)
+        if sp.issparse(self.coef_):
+            self.coef_ = self.coef_.toarray()
+        return self
 
     # ------------------------------------------------------------------------------ files
     def save(self, path, **metadata):
@@ -320,15 +403,21 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         with ``s = max_j |x_j|`` instead, so it is +-inf with the right sign, never NaN.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False)
+        with np.errstate(over="ignore", invalid="ignore"):  # sums of huge finite features
+            X = validate_data(
+                self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False
+            )
+        coef = self.coef_.toarray() if sp.issparse(self.coef_) else self.coef_
         with np.errstate(over="ignore", invalid="ignore"):
-            scores = np.asarray(X @ self.coef_.T, dtype=np.float64) + self.intercept_
+            scores = np.asarray(X @ coef.T, dtype=np.float64) + self.intercept_
             rows = np.flatnonzero(~np.isfinite(scores).all(axis=1))
             if rows.size:
                 overflowed = scores[rows]
                 bad = ~np.isfinite(overflowed)
-                overflowed[bad] = _rescaled_scores(X[rows], self.coef_, self.intercept_)[bad]
+                overflowed[bad] = _rescaled_scores(X[rows], coef, self.intercept_)[bad]
                 scores[rows] = overflowed
+        # the dtype of the input and the weights (float32 in, float32 out, as scikit-learn)
+        scores = scores.astype(np.result_type(X.dtype, coef.dtype), copy=False)
         return scores.ravel() if scores.shape[1] == 1 else scores
 
     def predict_proba(self, X):
@@ -372,23 +461,80 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         return self.classes_[np.argmax(scores, axis=1)]
 
 
-def _numpy_parameters(objective, theta) -> tuple[np.ndarray, np.ndarray]:
-    """``(W, b)`` of a flat parameter vector as float64 NumPy (``b = 0`` without intercept)."""
+def _numpy_parameters(
+    objective, theta, augmented=False, intercept_scaling=1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(W, b)`` of a flat parameter vector as float64 NumPy (``b = 0`` without intercept).
+
+    ``augmented``: the last column of ``W`` is the weight of the constant feature
+    ``intercept_scaling`` (liblinear's model), so ``b = intercept_scaling * W[:, -1]``.
+    """
     W, b = objective.unpack(theta)
     W = W.detach().to("cpu", torch.float64).numpy().copy()
+    if augmented:
+        return W[:, :-1].copy(), intercept_scaling * W[:, -1]
     if b is None:
         return W, np.zeros(W.shape[0])
     return W, b.detach().to("cpu", torch.float64).numpy().copy()
 
 
-def _theta_callback(objective, callback):
+def _theta_callback(objective, callback, augmented=False, intercept_scaling=1.0):
     """Adapt the solvers' ``callback(iteration, theta, value)`` to ``callback(W, b, ...)``."""
 
     def on_iteration(iteration, theta, value):
-        W, b = _numpy_parameters(objective, theta)
+        W, b = _numpy_parameters(objective, theta, augmented, intercept_scaling)
         return callback(W, b, iteration, value)
 
     return on_iteration
+
+
+def _check_liblinear(kind: str, X) -> None:
+    """scikit-learn's refusals for solver='liblinear' (same messages)."""
+    if kind == "multinomial":
+        raise ValueError(
+            "The 'liblinear' solver does not support multiclass classification (n_classes >= "
+            "3). Either use another solver or wrap the estimator in a OneVsRestClassifier to "
+            "keep applying a one-versus-rest scheme."
+        )
+    largest = X.max() if X.size else 0
+    if largest > 1e30:
+        raise ValueError(
+            "Using the 'liblinear' solver while X contains a maximum value > 1e30 results in "
+            "a frozen fit. Please choose another solver or rescale the input X."
+        )
+
+
+# scikit-learn's ConvergenceWarning wording per solver name (user code filters on it);
+# softmaxreg's own explanation follows it
+_SKLEARN_NOT_CONVERGED = {
+    "lbfgs": "lbfgs failed to converge after {n_iter} iteration(s) (max_iter={max_iter}).",
+    "newton-cg": "newton-cg failed to converge at loss = {loss}. Increase the number of "
+    "iterations.",
+    "newton-cholesky": "Newton solver did not converge after {n_iter} iterations.",
+    "sag": "The max_iter was reached which means the coef_ did not converge.",
+    "saga": "The max_iter was reached which means the coef_ did not converge.",
+    "liblinear": "Liblinear failed to converge, increase the number of iterations.",
+}
+
+
+def _reissue_warnings(caught, solver_name: str, fits, max_iter: int) -> None:
+    """Re-emit the warnings recorded during the fit; ConvergenceWarnings once, in
+    scikit-learn's wording for ``solver_name`` followed by softmaxreg's own message."""
+    convergence = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+    for record in caught:
+        if record not in convergence:
+            warnings.warn_explicit(
+                record.message, record.category, record.filename, record.lineno
+            )
+    if not convergence:
+        return
+    details = " ".join(dict.fromkeys(str(w.message) for w in convergence))
+    template = _SKLEARN_NOT_CONVERGED.get(solver_name)
+    if template is not None:
+        n_iter = max(result.n_iter for _, _, result in fits)
+        loss = sum(result.history[-1] for _, _, result in fits if result.history)
+        details = template.format(n_iter=n_iter, max_iter=max_iter, loss=loss) + " " + details
+    warnings.warn(details, ConvergenceWarning, stacklevel=3)
 
 
 def _minibatch_options(settings: Settings, batch_callback, initial_epoch) -> dict:
@@ -421,15 +567,19 @@ class _Watcher:
                 start = (np.zeros((rows, n_features)), np.zeros(rows))
             self.current.append(start)
 
+    def model_now(self):
+        """The estimator holding the current combined parameters (set on the model)."""
+        model = self.model
+        model.classes_, model.kind_ = self.classes, self.kind
+        model.coef_, model.intercept_ = model._combined_parameters(
+            self.kind, self.classes, *zip(*self.current, strict=True)
+        )
+        return model
+
     def for_problem(self, index: int):
         def on_iteration(W, b, iteration, value):
             self.current[index] = (W, b)
-            model = self.model
-            model.classes_, model.kind_ = self.classes, self.kind
-            model.coef_, model.intercept_ = model._combined_parameters(
-                self.kind, self.classes, *zip(*self.current, strict=True)
-            )
-            return self.callback(model, iteration, value)
+            return self.callback(self.model_now(), iteration, value)
 
         return on_iteration
 
@@ -440,6 +590,22 @@ def _rescaled_scores(X, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
     scale = np.abs(rows).max(axis=1, keepdims=True)
     scale[scale == 0] = 1.0
     return scale * ((rows / scale) @ coef.T) + intercept
+
+
+def _with_bridge(callback, bridge: CallbackBridge, out_dtype):
+    """The user's ``callback(model, iteration, objective)`` preceded by scikit-learn's hooks."""
+
+    def on_iteration(model, iteration, value):
+        bridge.iteration(fitted_state(model, out_dtype))
+        return callback is not None and bool(callback(model, iteration, value))
+
+    return on_iteration
+
+
+def _logsumexp_rows(values: np.ndarray) -> np.ndarray:
+    """``log sum_j e^{v_j}`` per row, shape (n, 1), shifted by the row maximum."""
+    top = values.max(axis=1, keepdims=True)
+    return top + np.log(np.exp(values - top).sum(axis=1, keepdims=True))
 
 
 def _combined_history(histories: list[list[float]]) -> list[float]:

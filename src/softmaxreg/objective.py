@@ -33,7 +33,12 @@ PARAM_DTYPE = torch.float64
 
 
 class LinearObjective:
-    """``f(theta) = C * sum_i s_i CE_i(X W^T + b) + 0.5 ||W||^2`` with gradient and Hessian."""
+    """``f(theta) = C * sum_i s_i CE_i(X W^T + b) + 0.5 alpha ||W||^2`` with gradient and Hessian.
+
+    ``alpha`` is ``l2_strength`` (1 by default; ``1 - l1_ratio`` for the smooth part of an
+    elastic net, whose L1 part lives in :mod:`softmaxreg.penalties`); ``penalize=False``
+    sets it to 0.
+    """
 
     def __init__(
         self,
@@ -43,6 +48,7 @@ class LinearObjective:
         *,
         C: float = 1.0,
         penalize: bool = True,
+        l2_strength: float = 1.0,
         fit_intercept: bool = True,
         sample_weight=None,
         dtype: torch.dtype = torch.float32,
@@ -54,7 +60,11 @@ class LinearObjective:
             raise TypeError(f"dtype must be a floating dtype such as torch.float32, got {dtype}")
         if not np.isfinite(C) or C <= 0:
             raise ValueError(f"C must be a positive finite number, got {C!r}")
-        self.kind, self.C, self.penalize = kind, float(C), bool(penalize)
+        if not np.isfinite(l2_strength) or l2_strength < 0:
+            raise ValueError(f"l2_strength must be a finite number >= 0, got {l2_strength!r}")
+        # the weight alpha of the term 0.5 * alpha * ||W||^2 (elastic-net: 1 - l1_ratio)
+        self.l2_strength = float(l2_strength) if penalize else 0.0
+        self.kind, self.C, self.penalize = kind, float(C), self.l2_strength > 0
         self.fit_intercept, self.dtype = bool(fit_intercept), dtype
         self.device = torch.device(device)
         self.design = make_design(X, dtype, self.device)
@@ -190,8 +200,8 @@ class LinearObjective:
         grad = torch.zeros_like(theta)
         if not self.penalize:
             return 0.0, grad
-        grad[: W.numel()] = W.reshape(-1)
-        return 0.5 * float(W.pow(2).sum()), grad
+        grad[: W.numel()] = self.l2_strength * W.reshape(-1)
+        return 0.5 * self.l2_strength * float(W.pow(2).sum()), grad
 
     def value(self, theta: torch.Tensor) -> float:
         """``f(theta) = C * sum_i s_i CE_i + 0.5 ||W||^2`` (float64)."""
@@ -267,8 +277,9 @@ class LinearObjective:
         value = loss.sum(dtype=PARAM_DTYPE) / count
         if self.penalize:
             W64 = theta[: K * m]
-            grad[: K * m] += W64 / (self.C * self.n_samples)
-            value = value + 0.5 * W64.dot(W64) / (self.C * self.n_samples)
+            strength = self.l2_strength / (self.C * self.n_samples)
+            grad[: K * m] += strength * W64
+            value = value + 0.5 * strength * W64.dot(W64)
         return value, grad
 
     # ------------------------------------------------------------------ second order
@@ -314,7 +325,7 @@ class LinearObjective:
             product, column_sums = design.fused_transposed_product(V, vb, block_curvature_product)
             out = torch.zeros_like(v)
             if self.penalize:
-                out[: K * m] = v[: K * m]
+                out[: K * m] = self.l2_strength * v[: K * m]
             self._add_products(out, product, column_sums, 1.0)
             return out
 
@@ -326,7 +337,7 @@ class LinearObjective:
         diagonal = torch.zeros(self.n_params, dtype=PARAM_DTYPE, device=self.device)
         diagonal[: K * m] = design.squared_transposed_product(curvature).reshape(-1).double()
         if self.penalize:
-            diagonal[: K * m] += 1.0
+            diagonal[: K * m] += self.l2_strength
         if self.fit_intercept:
             diagonal[K * m :] = curvature.sum(dim=0, dtype=PARAM_DTYPE)
         return diagonal
@@ -359,8 +370,22 @@ class LinearObjective:
         if self.penalize:
             m = self.n_features
             for k in range(H.shape[0]):
-                H[k, :m, k, :m] += torch.eye(m, dtype=PARAM_DTYPE, device=self.device)
+                H[k, :m, k, :m] += self.l2_strength * torch.eye(
+                    m, dtype=PARAM_DTYPE, device=self.device
+                )
         return H
+
+    def hessian_in_theta_order(self, theta: torch.Tensor) -> torch.Tensor:
+        """:meth:`hessian_matrix` as one ``(n_params, n_params)`` matrix in the order of
+        ``theta`` (``W`` row by row, then ``b``), for solvers that factor it. Memory
+        ``n_params^2``: for problems of up to a few thousand parameters."""
+        H = self.hessian_matrix(theta)
+        K, p, m = H.shape[0], H.shape[1], self.n_features
+        order = [k * p + j for k in range(K) for j in range(m)]
+        if self.fit_intercept:
+            order += [k * p + m for k in range(K)]
+        index = torch.tensor(order, device=H.device)
+        return H.reshape(K * p, K * p).index_select(0, index).index_select(1, index)
 
     def score_outer_product(self, theta: torch.Tensor, outputs=None) -> torch.Tensor:
         """``sum_i s_i g_i g_i^T`` with the per-sample scores ``g_ik = (y_ik - a_ik) x~_i``.

@@ -10,6 +10,8 @@
   gradient, or a line search when ``learning_rate=None``).
 - ``"sgd"`` (sgd.py): minibatch SGD, seeded shuffling each epoch, ``max_iter`` = epochs.
 - ``"sample-sgd"`` (sample_sgd.py): the lecture's per-sample rule.
+- ``"proximal-newton"`` (proximal_newton.py): the composite solver for ``f + g`` with an L1
+  ``penalty`` (:mod:`softmaxreg.penalties`): Newton models solved by coordinate descent.
 
 Convergence rule of the full-batch solvers (scikit-learn's lbfgs rule, which hands scipy the
 objective divided by ``C * sum_i s_i`` and ``gtol=tol``): converged when
@@ -18,7 +20,9 @@ objective divided by ``C * sum_i s_i`` and ``gtol=tol``): converged when
 
 L-BFGS also stops (converged, like scipy's ``ftol``) when the relative decrease of ``f`` in
 an iteration is below ``64 * eps``. The minibatch solvers use scikit-learn's SGDClassifier
-rule instead (see sgd.py); ``tol=None`` disables it. A solver that stops without meeting its
+rule instead (see sgd.py); ``tol=None`` disables it. The composite solver applies the same
+rule to the smallest subgradient of ``f + g``. ``max_iter=0`` returns ``theta0`` with a
+ConvergenceWarning. A solver that stops without meeting its
 rule (``max_iter`` reached, or a line search that finds no decrease) warns with
 ``sklearn.exceptions.ConvergenceWarning``; a callback that returns True stops it silently.
 The fixed-step methods ('sgd', 'sample-sgd', 'gd' with a ``learning_rate``) also stop when
@@ -29,12 +33,15 @@ finite parameters seen (``_common.DivergenceGuard``).
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 
-from softmaxreg.solvers._common import SolverResult
+from softmaxreg.solvers._common import SolverResult, warn_not_converged
 from softmaxreg.solvers.gd import gradient_descent
 from softmaxreg.solvers.lbfgs import lbfgs
 from softmaxreg.solvers.newton_cg import newton_cg
+from softmaxreg.solvers.proximal_newton import proximal_newton
 from softmaxreg.solvers.sample_sgd import sample_sgd
 from softmaxreg.solvers.sgd import minibatch_sgd
 
@@ -44,11 +51,15 @@ SOLVERS = {
     "gd": gradient_descent,
     "sgd": minibatch_sgd,
     "sample-sgd": sample_sgd,
+    "proximal-newton": proximal_newton,
 }
+COMPOSITE_SOLVERS = ("proximal-newton",)
 MINIBATCH_SOLVERS = ("sgd", "sample-sgd")
 DEFAULT_SOLVER = "newton-cg"
 
-__all__ = ["DEFAULT_SOLVER", "MINIBATCH_SOLVERS", "SOLVERS", "SolverResult", "solve"]
+__all__ = [
+    "COMPOSITE_SOLVERS", "DEFAULT_SOLVER", "MINIBATCH_SOLVERS", "SOLVERS", "SolverResult", "solve",
+]
 
 
 def solve(
@@ -65,18 +76,22 @@ def solve(
     callback=None,
     batch_callback=None,
     start_epoch: int = 0,
+    penalty=None,
 ) -> SolverResult:
     """Minimise ``f(theta) = C sum_i s_i CE_i + 0.5 ||W||^2`` with ``method`` from ``theta0``.
 
     ``theta0=None`` starts from zeros. ``max_iter`` counts iterations (full batch) or epochs
     (minibatch); ``tol`` is the tolerance of the method's stopping rule (see module doc).
     Minibatch methods only: ``batch_callback(epoch, batch, n_batches, loss)`` after each step,
-    and ``start_epoch`` to resume after that many epochs (see sgd.py).
+    and ``start_epoch`` to resume after that many epochs (see sgd.py). Composite methods
+    only: ``penalty``, the non-smooth ``g`` (an :class:`~softmaxreg.penalties.L1Penalty`).
     """
     if method not in SOLVERS:
         raise ValueError(f"solver must be one of {sorted(SOLVERS)}, got {method!r}")
-    if not isinstance(max_iter, int) or max_iter < 1:
-        raise ValueError(f"max_iter must be an integer >= 1, got {max_iter!r}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 0:
+        raise ValueError(f"max_iter must be an integer >= 0, got {max_iter!r}")
+    if (penalty is None) == (method in COMPOSITE_SOLVERS):
+        raise ValueError(f"a penalty is given exactly to the composite solvers {COMPOSITE_SOLVERS}")
     if tol is None and method not in MINIBATCH_SOLVERS:
         raise ValueError(f"tol=None (no early stopping) is only for {MINIBATCH_SOLVERS}")
     if tol is not None and not tol >= 0:
@@ -93,8 +108,13 @@ def solve(
         minibatch_options = {"batch_callback": batch_callback, "start_epoch": start_epoch}
     elif batch_callback is not None or start_epoch:
         raise ValueError(f"batch_callback and start_epoch are only for {MINIBATCH_SOLVERS}")
+    if penalty is not None:
+        minibatch_options["penalty"] = penalty
+    if max_iter == 0:
+        warn_not_converged(method, 0, "max_iter=0: the starting point is returned")
+        return SolverResult(theta=theta0.clone(), n_iter=0, converged=False, history=[])
     return SOLVERS[method](
-        objective, theta0, max_iter=max_iter, tol=tol, batch_size=batch_size,
+        objective, theta0, max_iter=int(max_iter), tol=tol, batch_size=batch_size,
         learning_rate=learning_rate, random_state=random_state, verbose=verbose,
         callback=callback, **minibatch_options,
     )

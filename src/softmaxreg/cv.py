@@ -1,0 +1,344 @@
+"""``softmaxreg.LogisticRegressionCV``: C (and l1_ratio) chosen by cross-validation.
+
+A loop of :func:`softmaxreg.path.logistic_regression_path` over the folds of ``cv`` and the
+``l1_ratios``: every fold fits the whole grid of ``Cs`` with warm starts and scores each
+fit on its held-out rows; the best grid point (by the sum of the fold scores) is refitted on
+all the data. Parameters, attributes and their layouts are scikit-learn's
+``LogisticRegressionCV``'s (including ``use_legacy_attributes``).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.metrics import get_scorer
+from sklearn.model_selection import check_cv
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from softmaxreg._labels import encode_labels
+from softmaxreg._validation import check_solver
+from softmaxreg._weights import balanced_class_weight, check_sample_weight
+from softmaxreg.estimator import LogisticRegression
+from softmaxreg.path import logistic_regression_path
+
+_PENALTY_RATIO = {"l2": 0.0, "l1": 1.0}
+
+
+class LogisticRegressionCV(LogisticRegression):
+    """Logistic / softmax regression with C (and l1_ratio) chosen by cross-validation.
+
+    Minimises ``C * sum_i s_i * CE_i + r ||W||_1 + 0.5 (1 - r) ||W||^2`` for every ``C`` in
+    ``Cs`` and ``r`` in ``l1_ratios`` on each training fold (warm starts along C), scores
+    each fit on the fold's held-out rows with ``scoring`` (accuracy when None), and refits
+    the best ``(C, r)`` on all rows (``refit=True``) or averages the folds' best
+    coefficients (``refit=False``).
+
+    Parameters are scikit-learn's: ``Cs`` (int: ``np.logspace(-4, 4, Cs)``; or a list),
+    ``l1_ratios``, ``fit_intercept``, ``cv``, ``dual``, ``penalty``, ``scoring``, ``solver``
+    (softmaxreg's 'auto' by default; every name of :class:`LogisticRegression`), ``tol``,
+    ``max_iter``, ``class_weight``, ``n_jobs``, ``verbose``, ``refit``,
+    ``intercept_scaling``, ``random_state``, ``use_legacy_attributes``.
+
+    Attributes: ``Cs_``, ``l1_ratios_``, ``coefs_paths_``, ``scores_``, ``C_``,
+    ``l1_ratio_``, ``n_iter_``, ``coef_``, ``intercept_``, ``classes_`` in scikit-learn's
+    layouts. Errors: scikit-learn's ValueErrors for invalid solver/penalty combinations and
+    l1_ratios.
+    """
+
+    def __init__(
+        self,
+        *,
+        Cs=10,
+        l1_ratios="warn",
+        fit_intercept=True,
+        cv=None,
+        dual=False,
+        penalty="deprecated",
+        scoring="warn",
+        solver="auto",
+        tol=1e-4,
+        max_iter=1000,
+        class_weight=None,
+        n_jobs=None,
+        verbose=0,
+        refit=True,
+        intercept_scaling=1.0,
+        random_state=None,
+        use_legacy_attributes="warn",
+    ):
+        self.Cs = Cs
+        self.l1_ratios = l1_ratios
+        self.fit_intercept = fit_intercept
+        self.cv = cv
+        self.dual = dual
+        self.penalty = penalty
+        self.scoring = scoring
+        self.solver = solver
+        self.tol = tol
+        self.max_iter = max_iter
+        self.class_weight = class_weight
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+        self.refit = refit
+        self.intercept_scaling = intercept_scaling
+        self.random_state = random_state
+        self.use_legacy_attributes = use_legacy_attributes
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = False
+        return tags
+
+    # the LogisticRegression parameters a CV fit does not have, at their defaults
+    C, l1_ratio, warm_start, multi_class = 1.0, 0.0, False, "auto"
+    batch_size = learning_rate = dtype = None
+    device = "cpu"
+
+    def _resolve(self):
+        """``(penalty, l1_ratios_, squeeze, scoring, legacy)`` with scikit-learn's warnings."""
+        l1_ratios = self.l1_ratios
+        if isinstance(l1_ratios, str) and l1_ratios == "warn":
+            warnings.warn(
+                "The default value for l1_ratios will change from None to (0.0,) in version "
+                "1.10. From version 1.10 onwards, only array-like with values in [0, 1] will "
+                "be allowed, None will be forbidden. To avoid this warning, explicitly set a "
+                "value, e.g. l1_ratios=(0,).",
+                FutureWarning,
+                stacklevel=3,
+            )
+            l1_ratios = None
+        if self.penalty == "deprecated":
+            if l1_ratios is None and self.l1_ratios is None:
+                warnings.warn(
+                    "'l1_ratios=None' was deprecated in version 1.8 and will trigger an error "
+                    "in 1.10. Use an array-like with values in [0, 1] instead.",
+                    FutureWarning,
+                    stacklevel=3,
+                )
+            if l1_ratios is None or np.all(np.asarray(l1_ratios) == 0):
+                penalty = "l2"
+            elif np.all(np.asarray(l1_ratios) == 1):
+                penalty = "l1"
+            else:
+                penalty = "elasticnet"
+        else:
+            penalty = self.penalty
+            warnings.warn(
+                "'penalty' was deprecated in version 1.8 and will be removed in 1.10. To avoid "
+                "this warning, leave 'penalty' set to its default value and use 'l1_ratios' "
+                "and 'Cs' instead. Use l1_ratios=(0,) instead of penalty='l2', "
+                "l1_ratios=(1,) instead of penalty='l1', l1_ratios set to floats between 0 "
+                "and 1 instead of penalty='elasticnet', and Cs=(np.inf,) instead of "
+                "penalty=None.",
+                FutureWarning,
+                stacklevel=3,
+            )
+        scoring = self.scoring
+        if isinstance(scoring, str) and scoring == "warn":
+            warnings.warn(
+                "The default value of the parameter 'scoring' will change from None, i.e. "
+                "accuracy, to 'neg_log_loss' in version 1.11. To silence this warning, "
+                "explicitly set the scoring parameter: scoring='neg_log_loss' for the new, "
+                "scoring='accuracy' or scoring=None for the old default.",
+                FutureWarning,
+                stacklevel=3,
+            )
+            scoring = None
+        legacy = self.use_legacy_attributes
+        if isinstance(legacy, str) and legacy == "warn":
+            warnings.warn(
+                f"The fitted attributes of {type(self).__name__} will be simplified in "
+                "scikit-learn 1.10 to remove redundancy. Set`use_legacy_attributes=False` to "
+                "enable the new behavior now, or set it to `True` to silence this warning "
+                "during the transition period while keeping the deprecated behavior for the "
+                "time being. The default value of use_legacy_attributes will change from True "
+                f"to False in scikit-learn 1.10. See the docstring of {type(self).__name__} "
+                "for more details.",
+                FutureWarning,
+                stacklevel=3,
+            )
+            legacy = True
+        check_solver(self.solver, penalty, self.dual)
+        if penalty == "elasticnet":
+            if (
+                l1_ratios is None
+                or len(l1_ratios) == 0
+                or any(
+                    isinstance(r, bool)
+                    or not isinstance(r, (int, float, np.number))
+                    or not 0 <= r <= 1
+                    for r in l1_ratios
+                )
+            ):
+                raise ValueError(
+                    "l1_ratios must be an array-like of numbers between 0 and 1; got "
+                    f"(l1_ratios={l1_ratios!r})"
+                )
+            grid = list(l1_ratios)
+        else:
+            if l1_ratios is not None and self.penalty != "deprecated":
+                warnings.warn(
+                    "l1_ratios parameter is only used when penalty is 'elasticnet'. Got "
+                    f"(penalty={penalty})",
+                    UserWarning,
+                    stacklevel=3,
+                )
+            grid = [None] if l1_ratios is None else list(l1_ratios)
+        return penalty, grid, l1_ratios is None, scoring, legacy
+
+    def _inner_params(self, class_weight) -> dict:
+        return {
+            "fit_intercept": self.fit_intercept,
+            "dual": self.dual,
+            "solver": self.solver,
+            "tol": self.tol,
+            "max_iter": self.max_iter,
+            "class_weight": class_weight,
+            "verbose": max(0, self.verbose - 1),
+            "intercept_scaling": self.intercept_scaling,
+            "random_state": self.random_state,
+        }
+
+    def fit(self, X, y, sample_weight=None, **params):
+        """Cross-validate the grid ``Cs x l1_ratios``, then refit the best; returns self.
+
+        X: (n, m) array-like or sparse; y: (n,) labels; sample_weight: (n,) weights, used
+        in the fits and passed to the scorer. Extra ``params`` are refused (scikit-learn's
+        metadata routing is not supported).
+        """
+        _refuse_extra_params(self, "fit", params)
+        penalty, grid, squeeze, scoring, legacy = self._resolve()
+        X, y = validate_data(
+            self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32], order="C"
+        )
+        labels = encode_labels(y)
+        classes = labels.classes
+        if len(classes) < 2:
+            raise ValueError(
+                "This solver needs samples of at least 2 classes in the data, but the data "
+                f"contains only one class: {classes[0]}."
+            )
+        weights = check_sample_weight(sample_weight, X.shape[0])
+        class_weight = self.class_weight
+        if isinstance(class_weight, dict) and not set(class_weight) <= set(classes.tolist()):
+            raise ValueError(
+                "The given class_weight dict must have the class labels as keys; "
+                f"classes={classes} but key={class_weight.keys()}"
+            )
+        if isinstance(class_weight, str) and class_weight == "balanced":
+            balanced = balanced_class_weight(labels.indices, len(classes), weights)
+            class_weight = dict(zip(classes.tolist(), balanced, strict=True))
+        Cs = np.logspace(-4, 4, self.Cs) if np.ndim(self.Cs) == 0 else np.asarray(self.Cs)
+        folds = list(check_cv(self.cv, y, classifier=True).split(X, y))
+        scorer = None if scoring is None else get_scorer(scoring)
+        inner = self._inner_params(class_weight)
+        n_dof = X.shape[1] + int(bool(self.fit_intercept))
+        n_outputs = 1 if len(classes) == 2 else len(classes)
+        paths = np.zeros((len(folds), len(Cs), len(grid), n_outputs, n_dof))
+        scores = np.zeros((len(folds), len(Cs), len(grid)))
+        n_iter = np.zeros((len(folds), len(Cs), len(grid)), dtype=np.int32)
+        for f, (train, test) in enumerate(folds):
+            for r, ratio in enumerate(grid):
+                ratio = _PENALTY_RATIO.get(penalty, ratio or 0.0)
+                models = logistic_regression_path(
+                    X[train],
+                    y[train],
+                    Cs,
+                    l1_ratio=ratio,
+                    sample_weight=None if weights is None else weights[train],
+                    **inner,
+                )
+                for c, model in enumerate(models):
+                    paths[f, c, r] = _with_intercept(model, self.fit_intercept)
+                    n_iter[f, c, r] = model.n_iter_.max()
+                    score_kwargs = {} if weights is None else {"sample_weight": weights[test]}
+                    if scorer is None:
+                        scores[f, c, r] = model.score(X[test], y[test], **score_kwargs)
+                    else:
+                        scores[f, c, r] = scorer(model, X[test], y[test], **score_kwargs)
+        ratios = np.array([_PENALTY_RATIO.get(penalty, r or 0.0) for r in grid])
+        if self.refit:
+            total = scores.sum(axis=0)
+            best_c, best_r = np.unravel_index(np.argmax(total), total.shape)
+            best_C, best_ratio = float(Cs[best_c]), float(ratios[best_r])
+            final = LogisticRegression(C=best_C, l1_ratio=best_ratio, **inner).fit(
+                X, y, sample_weight=weights
+            )
+            coef, intercept = final.coef_, final.intercept_
+        else:
+            best = [np.unravel_index(np.argmax(s), s.shape) for s in scores]
+            w = np.mean([paths[f, c, r] for f, (c, r) in enumerate(best)], axis=0)
+            coef = w[:, : X.shape[1]]
+            intercept = w[:, -1] if self.fit_intercept else np.zeros(n_outputs)
+            best_C = float(np.mean([Cs[c] for c, _ in best]))
+            best_ratio = (
+                float(np.mean([ratios[r] for _, r in best])) if penalty == "elasticnet" else 0.0
+            )
+        self.classes_, self._label_dtype = classes, classes.dtype
+        self.kind_ = "binary" if len(classes) == 2 else "multinomial"
+        self._fit_penalty = penalty
+        self.coef_, self.intercept_ = coef, intercept
+        self.Cs_ = Cs
+        self.l1_ratios_ = np.asarray(grid) if not squeeze else np.array([None])
+        self._set_grid_attributes(
+            paths, scores, n_iter, classes, best_C, best_ratio, squeeze, legacy
+        )
+        return self
+
+    def _set_grid_attributes(
+        self, paths, scores, n_iter, classes, best_C, best_ratio, squeeze, legacy
+    ):
+        """``coefs_paths_``, ``scores_``, ``n_iter_``, ``C_``, ``l1_ratio_`` in scikit-learn's
+        layouts (legacy: dicts keyed by class, one entry for binary problems)."""
+        n_outputs = paths.shape[3]
+        keys = classes[1:] if len(classes) == 2 else classes
+        if legacy:
+            per_class = np.moveaxis(paths, 3, 0)  # (K, folds, Cs, ratios, dof)
+            if squeeze:
+                per_class, scores, n_iter = per_class[:, :, :, 0], scores[:, :, 0], n_iter[..., 0]
+            self.coefs_paths_ = dict(zip(keys, per_class, strict=True))
+            self.scores_ = {key: scores.copy() for key in keys}
+            self.n_iter_ = n_iter[None, ...]
+            self.C_ = np.full(n_outputs, best_C)
+            # scikit-learn's legacy value: the grid entry itself (None without l1_ratios)
+            ratio = None if squeeze and self.refit else best_ratio
+            self.l1_ratio_ = np.full(n_outputs, ratio, dtype=object if ratio is None else float)
+            return
+        self.coefs_paths_ = np.transpose(paths, (0, 2, 1, 3, 4))  # (folds, ratios, Cs, K, dof)
+        self.scores_ = np.transpose(scores, (0, 2, 1))  # (folds, ratios, Cs)
+        self.n_iter_ = np.transpose(n_iter, (0, 2, 1))
+        self.C_ = best_C
+        self.l1_ratio_ = best_ratio if not squeeze else float(self.penalty == "l1")
+
+    def _get_scorer(self):
+        """The scorer of ``scoring`` (accuracy when None, as scikit-learn's)."""
+        scoring = self.scoring
+        if scoring is None or (isinstance(scoring, str) and scoring == "warn"):
+            scoring = "accuracy"
+        return get_scorer(scoring)
+
+    def score(self, X, y, sample_weight=None, **score_params):
+        """``scoring`` of the fitted model on ``(X, y)`` (accuracy when scoring is None)."""
+        _refuse_extra_params(self, "score", score_params)
+        check_is_fitted(self)
+        kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
+        return self._get_scorer()(self, X, y, **kwargs)
+
+
+def _refuse_extra_params(estimator, method: str, params: dict) -> None:
+    """scikit-learn's error for extra keyword arguments without metadata routing."""
+    if params:
+        raise ValueError(
+            f"Passing extra keyword arguments to {type(estimator).__name__}.{method} is only "
+            "supported if enable_metadata_routing=True, which softmaxreg does not support. "
+            f"Extra parameters passed are: {set(params)}"
+        )
+
+
+def _with_intercept(model, fit_intercept) -> np.ndarray:
+    """``[coef_ | intercept_]`` of a fitted model, shape (K, m + 1) (or (K, m))."""
+    coef = np.asarray(model.coef_, dtype=np.float64)
+    if not fit_intercept:
+        return coef
+    return np.hstack([coef, np.asarray(model.intercept_, dtype=np.float64)[:, None]])

@@ -1,0 +1,108 @@
+"""softmaxreg.LogisticRegressionCV and the regularisation path against scikit-learn's
+LogisticRegressionCV on the same folds (converged fits: same C_, layouts, coefficients)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_breast_cancer, load_iris
+from sklearn.linear_model import LogisticRegressionCV as SklearnLogisticRegressionCV
+from sklearn.model_selection import StratifiedKFold
+from sklearn.preprocessing import StandardScaler
+
+from softmaxreg import LogisticRegression, LogisticRegressionCV
+from softmaxreg.path import logistic_regression_path
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+FOLDS = StratifiedKFold(3, shuffle=True, random_state=0)
+
+
+def _iris():
+    X, y = load_iris(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+@pytest.mark.parametrize(
+    ("params", "legacy"),
+    [
+        ({"Cs": 4, "l1_ratios": (0.0,), "scoring": "neg_log_loss"}, False),
+        ({"Cs": [0.1, 1.0, 10.0], "l1_ratios": (0.0,), "scoring": "accuracy"}, True),
+        (
+            {
+                "Cs": [0.1, 1.0],
+                "l1_ratios": (0.3, 1.0),
+                "scoring": "neg_log_loss",
+                "solver": "saga",
+            },
+            False,
+        ),
+    ],
+)
+def test_matches_scikit_learns_cv_on_the_same_folds(params, legacy):
+    X, y = _iris()
+    common = {"cv": FOLDS, "use_legacy_attributes": legacy, **params}
+    ours = LogisticRegressionCV(tol=1e-9, **common).fit(X, y)
+    theirs = SklearnLogisticRegressionCV(tol=1e-10, max_iter=100_000, **common).fit(X, y)
+    np.testing.assert_array_equal(ours.Cs_, theirs.Cs_)
+    np.testing.assert_array_equal(ours.C_, theirs.C_)
+    np.testing.assert_array_equal(ours.l1_ratio_, theirs.l1_ratio_)
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, atol=1e-4)
+    np.testing.assert_allclose(ours.intercept_, theirs.intercept_, atol=1e-4)
+    if legacy:
+        assert ours.scores_.keys() == theirs.scores_.keys()
+        for key in ours.scores_:
+            np.testing.assert_allclose(ours.scores_[key], theirs.scores_[key], atol=1e-4)
+            assert ours.coefs_paths_[key].shape == theirs.coefs_paths_[key].shape
+        assert ours.n_iter_.shape == theirs.n_iter_.shape
+    else:
+        np.testing.assert_allclose(ours.scores_, theirs.scores_, atol=1e-4)
+        assert ours.coefs_paths_.shape == theirs.coefs_paths_.shape
+        assert ours.n_iter_.shape == theirs.n_iter_.shape
+    assert ours.predict(X).tolist() == theirs.predict(X).tolist()
+
+
+def test_refit_false_averages_the_folds_best_coefficients():
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X)[::4]
+    y = y[::4]
+    common = {
+        "Cs": 3,
+        "cv": FOLDS,
+        "l1_ratios": (0.0,),
+        "scoring": "accuracy",
+        "use_legacy_attributes": False,
+        "refit": False,
+    }
+    ours = LogisticRegressionCV(tol=1e-9, **common).fit(X, y)
+    theirs = SklearnLogisticRegressionCV(tol=1e-10, max_iter=100_000, **common).fit(X, y)
+    assert ours.C_ == theirs.C_
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, atol=1e-4)
+
+
+def test_path_warm_starts_reach_the_same_fits_as_cold_starts():
+    X, y = _iris()
+    Cs = [0.01, 1.0, 100.0]
+    path = logistic_regression_path(X, y, Cs, tol=1e-9)
+    for C, model in zip(Cs, path, strict=True):
+        cold = LogisticRegression(C=C, tol=1e-9).fit(X, y)
+        assert model.C == C
+        np.testing.assert_allclose(model.coef_, cold.coef_, rtol=1e-5, atol=1e-6)
+    # warm starts: the later fits need fewer iterations than from zero
+    assert path[-1].n_iter_[0] < LogisticRegression(C=100.0, tol=1e-9).fit(X, y).n_iter_[0]
+    with pytest.raises(ValueError, match=r"Cs must be numbers > 0 \(np.inf: no penalty\)"):
+        logistic_regression_path(X, y, [1.0, -1.0])
+
+
+def test_scikit_learns_errors_and_warnings():
+    X, y = _iris()
+    with pytest.raises(ValueError, match="l1_ratios must be an array-like of numbers between 0"):
+        LogisticRegressionCV(
+            l1_ratios=(0.5, 2.0), use_legacy_attributes=False, scoring=None, solver="saga"
+        ).fit(X, y)
+    with pytest.raises(ValueError, match="The 'liblinear' solver does not support multiclass"):
+        LogisticRegressionCV(
+            solver="liblinear", l1_ratios=(0,), use_legacy_attributes=False, scoring=None
+        ).fit(X, y)
+    with pytest.warns(FutureWarning, match="The default value for l1_ratios will change"):
+        LogisticRegressionCV(Cs=2, cv=2, use_legacy_attributes=False, scoring=None).fit(X, y)
