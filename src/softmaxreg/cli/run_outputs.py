@@ -21,6 +21,7 @@ from softmaxreg.io import MODEL_FILE
 
 def hyperparameters_used(model: Any) -> dict[str, Any]:
     """The settings the fit really ran with (defaults resolved), for the report's table."""
+    from softmaxreg._validation import resolve_penalty
     from softmaxreg.solvers import DEFAULT_SOLVER, MINIBATCH_SOLVERS
 
     params = model.get_params()
@@ -33,9 +34,10 @@ def hyperparameters_used(model: Any) -> dict[str, Any]:
         used["batch_size"] = params["batch_size"]
     if minibatch or solver == "gd":
         used["learning_rate"] = params["learning_rate"]
-    used["penalty"] = "none" if params["penalty"] is None else params["penalty"]
-    if params["penalty"] is not None:
-        used["C"] = params["C"]
+    penalty, _, C = resolve_penalty(model)
+    used["penalty"] = "none" if penalty is None else penalty
+    if penalty is not None:
+        used["C"] = C
     used["tol"] = "none (every epoch runs)" if params["tol"] is None else params["tol"]
     used["multi_class"] = f"{params['multi_class']} ({model.kind_})"
     used["random_state"] = params["random_state"]

@@ -62,8 +62,7 @@ class TrainingOptions:
         minibatch = self.solver in MINIBATCH_SOLVERS
         params = {
             "solver": self.solver,
-            "C": 1.0 if self.C is None else self.C,
-            "penalty": None if self.C is None else "l2",
+            "C": np.inf if self.C is None else self.C,  # scikit-learn 1.8+: C=inf, no penalty
             "random_state": self.seed,
             "device": self.device,
             "dtype": self.dtype,

@@ -74,9 +74,11 @@ def fit_sharded(data, *, sgd_order: str = "shards", block_rows: int = 65_536, ca
         raise ValueError(f"sgd_order must be one of {SGD_ORDERS}, got {sgd_order!r}")
     source = as_row_source(data)
 
+    penalize, C = l2_penalty(params)
+
     def make(kind, positive_class, class_weights, dtype, device, seed, solver):
         objective = ShardedObjective(
-            source, kind, C=params.get("C", 1.0), penalize=params.get("penalty", "l2") == "l2",
+            source, kind, C=C, penalize=penalize,
             fit_intercept=params.get("fit_intercept", True), positive_class=positive_class,
             class_weights=class_weights, dtype=dtype, device=device, block_rows=block_rows,
         )
@@ -104,10 +106,11 @@ def train_distributed(source, params: dict, context: ProcessContext, *,
     start, stop = row_range(source.n_rows, context.rank, context.world_size)
     counts = reduce(torch.as_tensor(_local_class_counts(source, start, stop))).numpy()
 
+    penalize, C = l2_penalty(params)
+
     def make(kind, positive_class, class_weights, dtype, device, seed, solver):
         return allreduce_objective(
-            source, kind, context, C=params.get("C", 1.0),
-            penalize=params.get("penalty", "l2") == "l2",
+            source, kind, context, C=C, penalize=penalize,
             fit_intercept=params.get("fit_intercept", True), positive_class=positive_class,
             class_weights=class_weights, dtype=dtype, device=device, block_rows=block_rows,
         )
@@ -169,6 +172,28 @@ def split_shards(shards, fraction: float | None, seed: int = 0) -> tuple[Shards,
 
 
 # ---------------------------------------------------------------------------------- pieces
+def l2_penalty(params: dict) -> tuple[bool, float]:
+    """``(penalize, C)`` of the estimator parameters ``params``, in either of scikit-learn's
+    spellings (``C=np.inf`` or ``penalty=None`` for none); the sharded objectives are smooth,
+    so an L1 or elastic-net penalty is refused with a ValueError."""
+    from types import SimpleNamespace
+
+    from softmaxreg._validation import resolve_penalty
+
+    spelled = SimpleNamespace(
+        C=params.get("C", 1.0),
+        l1_ratio=params.get("l1_ratio", 0.0),
+        penalty=params.get("penalty", "deprecated"),
+    )
+    penalty, _, C = resolve_penalty(spelled)
+    if penalty not in ("l2", None):
+        raise ValueError(
+            f"training from shards supports the L2 penalty or none, not {penalty!r}; fit "
+            "L1 and elastic-net models in memory"
+        )
+    return penalty == "l2", C
+
+
 def _fit(source, params: dict, make_objective, *, class_counts, callback) -> LogisticRegression:
     """Solve the problems of ``LogisticRegression(**params)`` with ``make_objective``."""
     model = LogisticRegression(**params)
