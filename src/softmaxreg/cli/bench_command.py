@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from softmaxreg.bench.mnist_comparison import CONTENDERS
+from softmaxreg.bench.suites import SUITES
 from softmaxreg.cli.app import app
 from softmaxreg.cli.console import console
 
@@ -29,9 +30,22 @@ def bench(
         int | None,
         typer.Option(help="Fit on the first N training images only (a quick look)."),
     ] = None,
+    suite: Annotated[
+        str | None,
+        typer.Option(help="Run a suite instead: " + ", ".join(SUITES) + " (see "
+                     "softmaxreg.bench.suites); --only then names its contenders."),
+    ] = None,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="The suite's small form (under 2 minutes).")
+    ] = False,
 ) -> None:
     """Fit MNIST (pixels / 255, C = 1) with each contender in its own process; print fit
     seconds, test accuracy, final objective, memory, and the speed and memory ratios."""
+    if suite is not None:
+        from softmaxreg.cli.bench_suites import run_suite_command
+
+        run_suite_command(suite, quick, only, json_path, train_rows)
+        return
     from softmaxreg._atomic import check_output_path
     from softmaxreg.bench.mnist_comparison import (
         check_contenders,
