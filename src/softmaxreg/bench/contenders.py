@@ -179,14 +179,19 @@ def softmaxreg_to_target(problem: Problem, target: float) -> Fit:
     return _timed(run, lambda n_iter: f"{DEFAULT_SOLVER}, {n_iter} iter, stops at the reference")
 
 
-def torch_loop(problem: Problem, *, epochs=25, lr=0.1, batch_size=256, seed=123) -> Fit:
+def torch_loop(
+    problem: Problem, *, epochs=25, lr=0.1, batch_size=256, seed=123, threads=None
+) -> Fit:
     """A well-written PyTorch loop: float32 tensors converted once, ``TensorDataset``,
     ``DataLoader(batch_size, shuffle=True)``, zero-initialised ``nn.Linear``,
-    ``F.cross_entropy`` (mean over the batch, no penalty), ``torch.optim.SGD(lr)``."""
+    ``F.cross_entropy`` (mean over the batch, no penalty), ``torch.optim.SGD(lr)``;
+    ``threads``: ``torch.set_num_threads`` first (None: torch's default)."""
     import torch
     import torch.nn.functional as F
     from torch.utils.data import DataLoader, TensorDataset
 
+    if threads is not None:
+        torch.set_num_threads(threads)
     torch.manual_seed(seed)
     features = torch.from_numpy(np.asarray(problem.X_train, dtype=np.float32))
     targets = torch.from_numpy(np.asarray(problem.y_train, dtype=np.int64))
@@ -205,7 +210,12 @@ def torch_loop(problem: Problem, *, epochs=25, lr=0.1, batch_size=256, seed=123)
                 optimizer.step()
         return model.weight.detach().numpy(), model.bias.detach().numpy(), None
 
-    return _timed(run, lambda _: f"{epochs} epochs, batch {batch_size}, lr {lr}")
+    return _timed(
+        run,
+        lambda _: (
+            f"{epochs} epochs, batch {batch_size}, lr {lr}, {torch.get_num_threads()} thread(s)"
+        ),
+    )
 
 
 def first_to_accuracy(problem: Problem, fit_one, settings) -> Fit:

@@ -7,8 +7,8 @@ two minutes on a 2-core machine):
                     converged (the reference), cyanure, softmaxreg's defaults and softmaxreg
                     stopped at the reference objective
   sgd               MNIST pixels / 255, no penalty [5,000 rows]: the lecture's recipe (batch
-                    256, SGD lr 0.1, 25 epochs) as a well-written PyTorch loop and as
-                    softmaxreg ``solver='sgd'``
+                    256, SGD lr 0.1, 25 epochs) as a well-written PyTorch loop (torch's default
+                    threads, and one thread) and as softmaxreg ``solver='sgd'``
   sparse            text-like CSR data (``synthetic.text_like``: 2^18 features, ~100 non-zeros
                     per row, 20 classes), C = 10, 100,000 training rows [4,000 rows, 2^14
                     features]: scikit-learn lbfgs converged (the reference), scikit-learn
@@ -172,6 +172,7 @@ SUITES = {
         load_mnist_unpenalised,
         (
             _plain("torch-loop", fits.torch_loop, (10.5, 1.0)),
+            _plain("torch-loop-1-thread", partial(fits.torch_loop, threads=1), (10.5, 1.0)),
             _plain("softmaxreg-sgd", partial(fits.softmaxreg, **LECTURE), (3.3, 0.3)),
         ),
         60_000,
