@@ -110,14 +110,15 @@ class SparseDesign:
         self.scipy.sort_indices()
         self.dtype, self.device = dtype, device
         self.n_samples, self.n_features = self.scipy.shape
-        self.scipy_T = self.scipy.T.tocsr()
         # on CPU the products run in scipy (single-threaded CSR kernels: 4-10 ms where torch's
         # sparse CSR products took 75 ms on two threads of a busy 2-core machine, for a
-        # 4000 x 16384 text-like X with 20 classes); elsewhere in torch on the device
+        # 4000 x 16384 text-like X with 20 classes), X^T as the CSC view of X (no copy: as
+        # fast as a CSR copy of X^T); elsewhere in torch on the device
+        self.scipy_T = self.scipy.T
         self.on_cpu = self.device.type == "cpu"
         if not self.on_cpu:
             self.X = _torch_csr(self.scipy, dtype, device)
-            self.XT = _torch_csr(self.scipy_T, dtype, device)
+            self.XT = _torch_csr(self.scipy_T.tocsr(), dtype, device)
 
     def _times(self, matrix, torch_matrix, dense: torch.Tensor) -> torch.Tensor:
         if self.on_cpu:

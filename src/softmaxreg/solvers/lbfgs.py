@@ -18,6 +18,7 @@ from softmaxreg.solvers._common import (
     warn_gradient_not_converged,
 )
 from softmaxreg.solvers._line_search import wolfe_line_search
+from softmaxreg.solvers._threads import full_batch
 
 # scipy's L-BFGS-B (used by scikit-learn) also stops when the relative decrease of f is
 # below this factor times machine epsilon: no further progress is possible in float64.
@@ -41,6 +42,7 @@ def two_loop_direction(grad: torch.Tensor, pairs: list) -> torch.Tensor:
     return -q
 
 
+@full_batch
 def lbfgs(
     objective, theta0, *, max_iter=100, tol=1e-4, memory=10, verbose=0, callback=None, **_unused
 ) -> SolverResult:

@@ -24,6 +24,7 @@ from softmaxreg.solvers._common import (
     warn_gradient_not_converged,
 )
 from softmaxreg.solvers._line_search import wolfe_line_search
+from softmaxreg.solvers._threads import full_batch
 
 # Data sets up to this many rows use the exact Hessian; larger ones a subsample of
 # max(SUBSAMPLE_MIN_ROWS, SUBSAMPLE_FRACTION * n) rows, redrawn each outer iteration. The
@@ -78,6 +79,7 @@ def _hessian_rows(n, generator):
     return torch.randperm(n, generator=generator)[:size].sort().values
 
 
+@full_batch
 def newton_cg(
     objective, theta0, *, max_iter=100, tol=1e-4, random_state=None, verbose=0, callback=None,
     **_unused,
