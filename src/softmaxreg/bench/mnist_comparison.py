@@ -41,9 +41,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -51,6 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from softmaxreg._atomic import atomic_write
+from softmaxreg.bench.child import run_child
 from softmaxreg.bench.memory import current_rss_mb, peak_rss_mb
 from softmaxreg.errors import SoftmaxregError
 
@@ -233,20 +232,10 @@ def run_one(name: str, target: float | None, train_rows: int | None = None) -> d
 def run_in_subprocess(name: str, target: float | None, train_rows: int | None = None) -> dict:
     """Run one contender in a fresh interpreter (``python -m`` this module) and read back its
     measurements."""
-    with tempfile.TemporaryDirectory() as folder:
-        out = Path(folder) / "result.json"
-        command = [sys.executable, "-m", __spec__.name, "--run-one", name, "--result", str(out)]
-        if target is not None:
-            command += ["--target", repr(target)]
-        if train_rows is not None:
-            command += ["--train-rows", str(train_rows)]
-        done = subprocess.run(command, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise SoftmaxregError(
-                f"benchmark contender {name!r} failed (exit {done.returncode}): "
-                + (done.stderr.strip().splitlines() or ["no output"])[-1]
-            )
-        return json.loads(out.read_text())
+    arguments = [] if target is None else ["--target", repr(target)]
+    if train_rows is not None:
+        arguments += ["--train-rows", str(train_rows)]
+    return run_child(__spec__.name, name, arguments)
 
 
 def check_contenders(names, train_rows: int | None) -> None:

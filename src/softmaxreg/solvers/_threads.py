@@ -28,10 +28,9 @@ def machine_is_busy() -> bool:
 
 
 @contextlib.contextmanager
-def threads_for_the_machine(device: torch.device):
-    """One intra-op thread for the duration on a busy machine's CPU, torch's setting else."""
+def one_thread_if(single: bool):
+    """One torch intra-op thread for the duration if ``single``, the setting unchanged else."""
     previous = torch.get_num_threads()
-    single = device.type == "cpu" and previous > 1 and machine_is_busy()
     if single:
         torch.set_num_threads(1)
     try:
@@ -39,6 +38,11 @@ def threads_for_the_machine(device: torch.device):
     finally:
         if single:
             torch.set_num_threads(previous)
+
+
+def threads_for_the_machine(device: torch.device):
+    """One intra-op thread on a busy machine's CPU, torch's setting otherwise."""
+    return one_thread_if(device.type == "cpu" and torch.get_num_threads() > 1 and machine_is_busy())
 
 
 def full_batch(solver):

@@ -18,8 +18,6 @@ parameters that started the epoch with the lowest mean loss (never NaN).
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 
 from softmaxreg.solvers import _softmax_steps
@@ -29,6 +27,7 @@ from softmaxreg.solvers._common import (
     wants_stop,
     warn_not_converged,
 )
+from softmaxreg.solvers._threads import one_thread_if
 
 DEFAULT_LEARNING_RATE = 0.1
 DEFAULT_BATCH_SIZE = 256
@@ -39,17 +38,8 @@ N_ITER_NO_CHANGE = 5
 SINGLE_THREAD_MAX_BATCH = 4096
 
 
-@contextlib.contextmanager
 def _threads_for(batch: int, device: torch.device):
-    previous = torch.get_num_threads()
-    single = device.type == "cpu" and batch <= SINGLE_THREAD_MAX_BATCH
-    if single:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if single:
-            torch.set_num_threads(previous)
+    return one_thread_if(device.type == "cpu" and batch <= SINGLE_THREAD_MAX_BATCH)
 
 
 def minibatch_sgd(
