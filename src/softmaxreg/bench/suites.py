@@ -207,6 +207,15 @@ SUITES = {
                 (3.0, 1.0),
             ),
             _plain(
+                "torch-loop-1-thread",
+                _ladder(
+                    lambda p, s: fits.torch_loop(p, epochs=s.value, threads=1),
+                    EPOCH_LADDER,
+                    "epochs",
+                ),
+                (3.0, 1.0),
+            ),
+            _plain(
                 "softmaxreg-default",
                 _ladder(lambda p, s: fits.softmaxreg(p, tol=s.value), TOL_LADDER, "tol"),
                 (5.0, 1.0),
@@ -321,8 +330,10 @@ def run_suite(
     isolate: bool = True,
 ) -> dict:
     """Run a suite (each contender in its own process unless ``isolate=False``) and return
-    the JSON-ready payload: the plan, ``results`` by contender, ``ratios`` and the load
-    average before and after."""
+    the JSON-ready payload: the plan, ``results`` by contender, ``ratios``, the load average
+    before and after, and ``reference_objective``, where a row that stops at the reference
+    (``softmaxreg-at-reference``) stops: the lowest finite objective of the reference and of
+    every peer run after it (scikit-learn's lbfgs at its default tol can stop above saga)."""
     the_plan = plan(suite_name, quick, only, rows)
     say = say or (lambda _line: None)
     say(describe_plan(the_plan))
@@ -332,8 +343,10 @@ def run_suite(
         say(f"[{step}/{len(the_plan['contenders'])}] {name} ...")
         runner = _run_child if isolate else run_one
         results[name] = runner(suite_name, name, quick, rows, target)
-        if name == suite.reference:
-            target = results[name]["objective"]
+        reached = results[name]["objective"]
+        is_peer = target is not None and not name.startswith("softmaxreg")
+        if (name == suite.reference or is_peer) and math.isfinite(reached):
+            target = min(reached, math.inf if target is None else target)
     return {
         **the_plan,
         "reference_objective": target,
