@@ -13,6 +13,7 @@ from softmaxreg.objective import LinearObjective
 from softmaxreg.solvers import solve
 
 newton_cg = importlib.import_module("softmaxreg.solvers.newton_cg")
+burn_in = importlib.import_module("softmaxreg.solvers._burn_in")
 
 
 @pytest.fixture(scope="module")
@@ -29,19 +30,19 @@ def test_the_first_step_lowers_f_and_reaches_the_same_optimum(large, monkeypatch
     zeros = large.zeros()
     value, grad = large.value_and_grad(zeros)
     generator = torch.Generator().manual_seed(0)
-    theta, first_value, _ = newton_cg._sgd_first_step(large, zeros, value, grad, generator)
+    theta, first_value, _ = burn_in.sgd_first_step(large, zeros, value, grad, generator)
     assert first_value < value and first_value == pytest.approx(large.value(theta), rel=1e-12)
     with_step = solve(large, "newton-cg", max_iter=100, tol=1e-8)
-    monkeypatch.setattr(newton_cg, "_sgd_first_step", lambda o, t, v, g, gen: (t, v, g))
+    monkeypatch.setattr(burn_in, "sgd_first_step", lambda o, t, v, g, gen: (t, v, g))
     without = solve(large, "newton-cg", max_iter=100, tol=1e-8)
     assert with_step.converged and without.converged
     torch.testing.assert_close(with_step.theta, without.theta, rtol=1e-5, atol=1e-5)
 
 
 def test_epochs_that_do_not_lower_f_are_dropped(large, monkeypatch):
-    monkeypatch.setattr(newton_cg, "FIRST_STEP_RATE", 1e9)  # diverges
+    monkeypatch.setattr(burn_in, "FIRST_STEP_RATE", 1e9)  # diverges
     zeros = large.zeros()
     value, grad = large.value_and_grad(zeros)
     generator = torch.Generator().manual_seed(0)
-    theta, kept_value, kept_grad = newton_cg._sgd_first_step(large, zeros, value, grad, generator)
+    theta, kept_value, kept_grad = burn_in.sgd_first_step(large, zeros, value, grad, generator)
     assert theta is zeros and kept_value == value and kept_grad is grad

@@ -49,18 +49,36 @@ from pathlib import Path
 import numpy as np
 
 from softmaxreg._atomic import atomic_write
-from softmaxreg.bench.child import run_child
+from softmaxreg.bench.child import print_and_write, run_child
 from softmaxreg.bench.memory import current_rss_mb, peak_rss_mb
 from softmaxreg.errors import SoftmaxregError
 
 CONTENDERS = (
-    "sklearn-converged", "sklearn-converged-float32", "sklearn-default", "lecture-loop",
-    "softmaxreg-fullbatch", "softmaxreg-default", "softmaxreg-sgd",
+    "sklearn-converged",
+    "sklearn-converged-float32",
+    "sklearn-default",
+    "lecture-loop",
+    "softmaxreg-fullbatch",
+    "softmaxreg-default",
+    "softmaxreg-sgd",
 )
 # sklearn-converged's objective on all 60000 images (scikit-learn 1.9, deterministic), used
 # when that contender is not part of the run
 REFERENCE_OBJECTIVE = 13962.22
 MNIST_TRAIN_ROWS = 60_000
+# Fit seconds on all 60000 images, measured on a quiet 2-core machine (the figures in the
+# project's performance notes), and the start of each child (interpreter, imports, MNIST):
+# the plan printed before a run. Under load, or on other machines, times differ.
+TYPICAL_FIT_SECONDS = {
+    "sklearn-converged": 48.0,
+    "sklearn-converged-float32": 35.0,
+    "sklearn-default": 17.0,
+    "lecture-loop": 31.0,
+    "softmaxreg-fullbatch": 6.0,
+    "softmaxreg-default": 4.0,
+    "softmaxreg-sgd": 4.0,
+}
+CHILD_START_SECONDS = 6.0
 
 
 def load_data(train_rows: int | None = None):
@@ -167,8 +185,13 @@ def fit_softmaxreg_fullbatch(X_train, y_train, target):
     start_rss = current_rss_mb()
     start = time.perf_counter()
     objective = LinearObjective(X, y_train, "multinomial", C=1.0, dtype=torch.float32)
-    result = solve(objective, DEFAULT_SOLVER, max_iter=1000, tol=1e-8,
-                   callback=lambda _i, _theta, value: value <= target)
+    result = solve(
+        objective,
+        DEFAULT_SOLVER,
+        max_iter=1000,
+        tol=1e-8,
+        callback=lambda _i, _theta, value: value <= target,
+    )
     seconds = time.perf_counter() - start
     W, b = objective.unpack(result.theta)
     return seconds, start_rss, W.numpy(), b.numpy(), f"{DEFAULT_SOLVER}, {result.n_iter} iter"
@@ -210,8 +233,15 @@ def run_one(name: str, target: float | None, train_rows: int | None = None) -> d
         outcome = fit_softmaxreg_estimator(X_train, y_train)
     elif name == "softmaxreg-sgd":
         outcome = fit_softmaxreg_estimator(
-            X_train, y_train, solver="sgd", penalty=None, batch_size=256, learning_rate=0.1,
-            max_iter=25, tol=None, random_state=123,
+            X_train,
+            y_train,
+            solver="sgd",
+            penalty=None,
+            batch_size=256,
+            learning_rate=0.1,
+            max_iter=25,
+            tol=None,
+            random_state=123,
         )
     else:
         raise ValueError(f"unknown contender {name!r}; choose from {CONTENDERS}")
@@ -260,10 +290,47 @@ def check_contenders(names, train_rows: int | None) -> None:
         )
 
 
-def run_benchmark(names=CONTENDERS, train_rows: int | None = None, on_start=None) -> dict:
+def estimated_seconds(name: str, train_rows: int | None = None) -> float:
+    """A contender's expected wall time: its typical fit time, scaled by the share of the
+    60000 training images used, plus the start of its process."""
+    share = (train_rows or MNIST_TRAIN_ROWS) / MNIST_TRAIN_ROWS
+    return TYPICAL_FIT_SECONDS[name] * share + CHILD_START_SECONDS
+
+
+def progress_lines(names, train_rows: int | None, say) -> tuple:
+    """``(on_start, on_done)`` callbacks for :func:`run_benchmark` that ``say`` (print) one
+    line each: the plan with the estimated total first, then each contender as it runs."""
+    order = [name for name in CONTENDERS if name in names]
+    total = sum(estimated_seconds(name, train_rows) for name in order)
+    say(
+        f"bench: {len(order)} contender(s), each in its own process, on "
+        f"{train_rows or MNIST_TRAIN_ROWS} training images: {', '.join(order)}; "
+        f"estimated total {total / 60:.1f} min (a quiet 2-core machine)"
+    )
+    started: dict[str, float] = {}
+
+    def on_start(name: str) -> None:
+        started[name] = time.perf_counter()
+        step = f"[{order.index(name) + 1}/{len(order)}]"
+        say(f"{step} {name}: fitting (about {estimated_seconds(name, train_rows):.0f} s) ...")
+
+    def on_done(name: str, result: dict) -> None:
+        step = f"[{order.index(name) + 1}/{len(order)}]"
+        say(
+            f"{step} {name}: done in {time.perf_counter() - started[name]:.1f} s "
+            f"(fit {result['fit_seconds']:.1f} s, test accuracy {result['test_accuracy']:.2%})"
+        )
+
+    return on_start, on_done
+
+
+def run_benchmark(
+    names=CONTENDERS, train_rows: int | None = None, on_start=None, on_done=None
+) -> dict:
     """Run ``names`` (in the order of ``CONTENDERS``), each in its own process.
 
-    ``on_start(name)`` is called before each contender. Returns the JSON-ready payload:
+    ``on_start(name)`` is called before each contender, ``on_done(name, measurements)``
+    after it. Returns the JSON-ready payload:
     ``{"target_objective", "train_rows", "results": {name: measurements}, "ratios"}``.
     """
     check_contenders(names, train_rows)
@@ -278,10 +345,16 @@ def run_benchmark(names=CONTENDERS, train_rows: int | None = None, on_start=None
         if on_start is not None:
             on_start(name)
         results[name] = run_in_subprocess(name, target, train_rows)
+        if on_done is not None:
+            on_done(name, results[name])
         if name == "sklearn-converged":
             target = results[name]["objective"]
-    return {"target_objective": target, "train_rows": train_rows or MNIST_TRAIN_ROWS,
-            "results": results, "ratios": ratios(results)}
+    return {
+        "target_objective": target,
+        "train_rows": train_rows or MNIST_TRAIN_ROWS,
+        "results": results,
+        "ratios": ratios(results),
+    }
 
 
 def ratios(results: dict) -> dict:
@@ -292,27 +365,36 @@ def ratios(results: dict) -> dict:
 
     return {
         "speedup_fullbatch_vs_sklearn_converged": ratio(
-            "sklearn-converged", "softmaxreg-fullbatch", "fit_seconds"),
+            "sklearn-converged", "softmaxreg-fullbatch", "fit_seconds"
+        ),
         "speedup_default_vs_sklearn_converged": ratio(
-            "sklearn-converged", "softmaxreg-default", "fit_seconds"),
+            "sklearn-converged", "softmaxreg-default", "fit_seconds"
+        ),
         "speedup_sgd_vs_lecture_loop": ratio("lecture-loop", "softmaxreg-sgd", "fit_seconds"),
         "peak_rss_ratio_sklearn_over_softmaxreg_fullbatch": ratio(
-            "sklearn-converged", "softmaxreg-fullbatch", "peak_rss_mb"),
+            "sklearn-converged", "softmaxreg-fullbatch", "peak_rss_mb"
+        ),
         "fit_memory_ratio_sklearn_over_softmaxreg_fullbatch": ratio(
-            "sklearn-converged", "softmaxreg-fullbatch", "fit_memory_mb"),
+            "sklearn-converged", "softmaxreg-fullbatch", "fit_memory_mb"
+        ),
         "fit_memory_ratio_sklearn_over_softmaxreg_default": ratio(
-            "sklearn-converged", "softmaxreg-default", "fit_memory_mb"),
+            "sklearn-converged", "softmaxreg-default", "fit_memory_mb"
+        ),
         "speedup_fullbatch_vs_sklearn_converged_float32": ratio(
-            "sklearn-converged-float32", "softmaxreg-fullbatch", "fit_seconds"),
+            "sklearn-converged-float32", "softmaxreg-fullbatch", "fit_seconds"
+        ),
         "fit_memory_ratio_sklearn_float32_over_softmaxreg_fullbatch": ratio(
-            "sklearn-converged-float32", "softmaxreg-fullbatch", "fit_memory_mb"),
+            "sklearn-converged-float32", "softmaxreg-fullbatch", "fit_memory_mb"
+        ),
     }
 
 
 def format_table(payload: dict) -> str:
     """The results as a fixed-width table followed by the ratios, one per line."""
-    header = (f"{'contender':<27}{'fit s':>9}{'test acc':>10}{'objective':>13}"
-              f"{'before MB':>10}{'peak MB':>9}{'fit MB':>8}  notes")
+    header = (
+        f"{'contender':<27}{'fit s':>9}{'test acc':>10}{'objective':>13}"
+        f"{'before MB':>10}{'peak MB':>9}{'fit MB':>8}  notes"
+    )
     lines = [header, "-" * len(header)]
     for r in payload["results"].values():
         lines.append(
@@ -321,8 +403,9 @@ def format_table(payload: dict) -> str:
             f"{r['fit_memory_mb']:>8.0f}  {r['notes']}"
         )
     lines.append("")
-    lines += [f"{key}: {value:.2f}x" for key, value in payload["ratios"].items()
-              if value is not None]
+    lines += [
+        f"{key}: {value:.2f}x" for key, value in payload["ratios"].items() if value is not None
+    ]
     return "\n".join(lines)
 
 
@@ -345,14 +428,12 @@ def main(argv=None) -> int:
     if args.run_one:
         args.result.write_text(json.dumps(run_one(args.run_one, args.target, args.train_rows)))
         return 0
-    payload = run_benchmark(
-        args.only or CONTENDERS, args.train_rows,
-        on_start=lambda name: print(f"fitting {name} ...", file=sys.stderr, flush=True),
+    names = args.only or CONTENDERS
+    on_start, on_done = progress_lines(
+        names, args.train_rows, lambda line: print(line, file=sys.stderr, flush=True)
     )
-    print(format_table(payload))
-    if args.json:
-        write_json(payload, args.json)
-    return 0
+    payload = run_benchmark(names, args.train_rows, on_start=on_start, on_done=on_done)
+    return print_and_write(format_table(payload), payload, args.json)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ stopping rule is the same as for the other full-batch solvers.
 
 First step: started from zero on large (subsampled-Hessian) dense multinomial data on CPU,
 the solver first runs two epochs of minibatch SGD and keeps them if they lower ``f``
-(``_sgd_first_step``); on MNIST this cut the passes over the data to scikit-learn's
+(``_burn_in.py``); on MNIST this cut the passes over the data to scikit-learn's
 converged objective from 37 to 27, and at the default ``tol`` from 46 to 29.
 """
 
@@ -22,7 +22,7 @@ import math
 
 import torch
 
-from softmaxreg.solvers import _softmax_steps
+from softmaxreg.solvers import _burn_in, _threads
 from softmaxreg.solvers._common import (
     SolverResult,
     gradient_converged,
@@ -30,7 +30,6 @@ from softmaxreg.solvers._common import (
     warn_gradient_not_converged,
 )
 from softmaxreg.solvers._line_search import wolfe_line_search
-from softmaxreg.solvers._threads import full_batch
 
 # Data sets up to this many rows use the exact Hessian; larger ones a subsample of
 # max(SUBSAMPLE_MIN_ROWS, SUBSAMPLE_FRACTION * n) rows, redrawn each outer iteration. The
@@ -48,11 +47,6 @@ MAX_CG_ITER = 200
 # nearly every iteration. It starts instead at this factor times the last accepted step
 # (capped at 1), which cut MNIST's passes from 49 to 35; exact Hessians keep alpha = 1.
 SUBSAMPLED_STEP_GROWTH = 1.5
-# The first step on large dense multinomial data (see _sgd_first_step): epochs of minibatch
-# SGD, batch size, and the learning rate times mean_i ||x_i||^2 (MNIST / 255: ~100, rate 0.5)
-FIRST_STEP_EPOCHS = 2
-FIRST_STEP_BATCH = 256
-FIRST_STEP_RATE = 50.0
 
 
 def preconditioned_cg(hvp, rhs, inverse_diagonal, tolerance, max_iter):
@@ -83,39 +77,6 @@ def preconditioned_cg(hvp, rhs, inverse_diagonal, tolerance, max_iter):
     return p, max_iter
 
 
-def _sgd_first_step(objective, theta, value, grad, generator):
-    """From ``theta = 0`` on large dense multinomial data: ``FIRST_STEP_EPOCHS`` epochs of
-    minibatch SGD (the NumPy steps of ``_softmax_steps``), kept only if they lower ``f``.
-
-    Newton's method spends its first iterations far from the optimum, where a cheap first-order
-    pass over the data does as well: on MNIST (C = 1) two epochs (batch 256) cut the passes
-    over the data to reach scikit-learn's converged objective from 37 to 25. The learning rate
-    is ``FIRST_STEP_RATE / mean_i ||x_i||^2`` (0.5 for MNIST pixels / 255), so it follows the
-    scale of the features; if the epochs do not lower ``f`` (a rate too large for the data),
-    the solver starts from ``theta`` as before. The stopping rule is untouched.
-    """
-    if not _softmax_steps.applies(objective):
-        return theta, value, grad
-    X = objective.design.X
-    mean_square = float(torch.linalg.vector_norm(X)) ** 2 / objective.n_samples  # no copy
-    steps = _softmax_steps.SoftmaxSteps(objective)
-    steps.load(theta)
-    rate = FIRST_STEP_RATE / max(mean_square, 1e-12)
-    with _softmax_steps.one_blas_thread():
-        for _ in range(FIRST_STEP_EPOCHS):
-            order = torch.randperm(objective.n_samples, generator=generator).numpy()
-            for start in range(0, len(order), FIRST_STEP_BATCH):
-                steps.step(order[start : start + FIRST_STEP_BATCH], rate)
-    candidate = theta.clone()
-    steps.store(candidate)
-    if not bool(torch.isfinite(candidate).all()):
-        return theta, value, grad
-    new_value, new_grad = objective.value_and_grad(candidate)
-    if not new_value < value:
-        return theta, value, grad
-    return candidate, new_value, new_grad
-
-
 def _hessian_rows(n, generator):
     if n <= EXACT_HESSIAN_MAX_ROWS:
         return None
@@ -123,16 +84,9 @@ def _hessian_rows(n, generator):
     return torch.randperm(n, generator=generator)[:size].sort().values
 
 
-@full_batch
+@_threads.full_batch
 def newton_cg(
-    objective,
-    theta0,
-    *,
-    max_iter=100,
-    tol=1e-4,
-    random_state=None,
-    verbose=0,
-    callback=None,
+    objective, theta0, *, max_iter=100, tol=1e-4, random_state=None, verbose=0, callback=None,
     **_unused,
 ) -> SolverResult:
     """Minimise ``f`` by (subsampled) Newton-CG until ``max|grad f| / (C sum s_i) <= tol``."""
@@ -140,7 +94,7 @@ def newton_cg(
     theta = theta0.clone()
     value, grad = objective.value_and_grad(theta)
     if objective.n_samples > EXACT_HESSIAN_MAX_ROWS and not bool(theta.any()):
-        theta, value, grad = _sgd_first_step(objective, theta, value, grad, generator)
+        theta, value, grad = _burn_in.sgd_first_step(objective, theta, value, grad, generator)
     history, n_iter, stalled, last_alpha = [], 0, False, 1.0
     converged = gradient_converged(objective, grad, tol)
     while not converged and n_iter < max_iter:
@@ -168,10 +122,8 @@ def newton_cg(
         value, grad = step.value, step.grad
         history.append(value)
         if verbose:
-            print(
-                f"newton-cg iter {n_iter}: f = {value:.6f}, cg iterations = {cg_iter}, "
-                f"step = {step.alpha:.3g}, line-search evals = {step.n_evals}"
-            )
+            print(f"newton-cg iter {n_iter}: f = {value:.6f}, cg iterations = {cg_iter}, "
+                  f"step = {step.alpha:.3g}, line-search evals = {step.n_evals}")
         converged = gradient_converged(objective, grad, tol)
         if wants_stop(callback, n_iter, theta, value):
             break
