@@ -12,14 +12,39 @@ from conftest import run_cli
 from softmaxreg.bench.mnist_comparison import CONTENDERS
 
 
+@pytest.mark.slow  # three contenders, each in its own process
 @pytest.mark.mnist
 def test_bench_on_a_subset_measures_each_contender_and_reaches_the_target(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    status = run_cli("bench", "--train-rows", 2000, "--json", out,
-                     "--only", "softmaxreg-fullbatch", "--only", "sklearn-converged",
-                     "--only", "softmaxreg-sgd")
+    status = run_cli(
+        "bench",
+        "--train-rows",
+        2000,
+        "--json",
+        out,
+        "--only",
+        "softmaxreg-fullbatch",
+        "--only",
+        "sklearn-converged",
+        "--only",
+        "softmaxreg-sgd",
+    )
     assert status == 0
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
+    progress = captured.err.splitlines()
+    assert progress[0].startswith(
+        "bench: 3 contender(s), each in its own process, on 2000 training images: "
+        "sklearn-converged, softmaxreg-fullbatch, softmaxreg-sgd; estimated total "
+    )
+    assert [line.split(":")[0] for line in progress[1:]] == [
+        "[1/3] sklearn-converged",
+        "[1/3] sklearn-converged",
+        "[2/3] softmaxreg-fullbatch",
+        "[2/3] softmaxreg-fullbatch",
+        "[3/3] softmaxreg-sgd",
+        "[3/3] softmaxreg-sgd",
+    ]
     payload = json.loads(out.read_text())
     results = payload["results"]
     # run in CONTENDERS order, whatever order --only named them in
@@ -35,11 +60,13 @@ def test_bench_on_a_subset_measures_each_contender_and_reaches_the_target(tmp_pa
         assert result["fit_seconds"] > 0
         assert result["peak_rss_mb"] >= result["rss_before_fit_mb"] > 50
         assert result["fit_memory_mb"] == pytest.approx(
-            result["peak_rss_mb"] - result["rss_before_fit_mb"])
+            result["peak_rss_mb"] - result["rss_before_fit_mb"]
+        )
         assert name in printed
     speedup = payload["ratios"]["speedup_fullbatch_vs_sklearn_converged"]
     assert speedup == pytest.approx(
-        sklearn["fit_seconds"] / results["softmaxreg-fullbatch"]["fit_seconds"])
+        sklearn["fit_seconds"] / results["softmaxreg-fullbatch"]["fit_seconds"]
+    )
     assert f"speedup_fullbatch_vs_sklearn_converged: {speedup:.2f}x" in printed
     assert payload["ratios"]["speedup_sgd_vs_lecture_loop"] is None  # no lecture loop ran
 
@@ -55,6 +82,30 @@ def test_bench_on_a_subset_measures_each_contender_and_reaches_the_target(tmp_pa
 def test_bench_refuses_a_bad_set_up_before_running(args, message, capsys):
     assert run_cli("bench", *args) == 2
     assert message in " ".join(capsys.readouterr().err.split())
+
+
+def test_the_plan_and_each_contender_are_announced(monkeypatch):
+    """Before anything runs: the contenders and the estimated total; then one line as each
+    starts (with its own estimate) and one as it ends (time, fit time, accuracy)."""
+    from softmaxreg.bench import mnist_comparison as bench
+
+    clock = iter([100.0, 112.5])
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: next(clock))
+    lines = []
+    on_start, on_done = bench.progress_lines(
+        ["softmaxreg-sgd", "sklearn-default"], 30_000, lines.append
+    )
+    # (17 + 4) s * 30000 / 60000 + 2 starts * 6 s = 22.5 s
+    assert lines == [
+        "bench: 2 contender(s), each in its own process, on 30000 training images: "
+        "sklearn-default, softmaxreg-sgd; estimated total 0.4 min (a quiet 2-core machine)"
+    ]
+    on_start("sklearn-default")
+    on_done("sklearn-default", {"fit_seconds": 8.25, "test_accuracy": 0.9257})
+    assert lines[1:] == [
+        "[1/2] sklearn-default: fitting (about 14 s) ...",
+        "[1/2] sklearn-default: done in 12.5 s (fit 8.2 s, test accuracy 92.57%)",
+    ]
 
 
 def test_every_contender_is_listed_in_the_help(capsys):

@@ -211,8 +211,11 @@ def _refused(capsys, *args) -> str:
     capsys.readouterr()
     assert run_cli(*args) == 1
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and err.count("\n") == 1, err  # one line, no traceback
-    return err[len("error: ") : -1]
+    # one error line, no traceback, after at most the notice naming the label column
+    *notices, last = err.splitlines()
+    assert len(notices) <= 1 and all(": labels from column " in line for line in notices), err
+    assert last.startswith("error: ") and err.endswith("\n"), err
+    return last[len("error: ") :]
 
 
 def _copy(folder, tmp_path):

@@ -6,6 +6,7 @@ import csv
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import run_cli
 from PIL import Image
@@ -73,9 +74,11 @@ def test_predict_file_applies_the_stored_standardisation(toy_run, tmp_path):
         rows = list(csv.DictReader(handle))
     model = io.load(toy_run / "model.safetensors")
     data = load_dataset("toy")
-    expected = model.predict(
-        (X - np.asarray(data.preprocessing["shift"])) * np.asarray(data.preprocessing["scale"])
+    standardised = (X - np.asarray(data.preprocessing["shift"])) * np.asarray(
+        data.preprocessing["scale"]
     )
+    assert model.feature_names_in_.tolist() == ["x1", "x2"]  # the toy set's feature names
+    expected = model.predict(pd.DataFrame(standardised, columns=model.feature_names_in_))
     assert [int(row["label"]) for row in rows] == expected.tolist()
     assert set(rows[0]) == {"label", "p_0", "p_1"}
     assert all(abs(float(r["p_0"]) + float(r["p_1"]) - 1) < 1e-9 for r in rows)
@@ -102,7 +105,8 @@ def test_export_writes_an_onnx_graph_that_runs(toy_run, tmp_path):
     labels, probabilities = session.run(None, {session.get_inputs()[0].name: X})
     model = io.load(toy_run / "model.safetensors")
     spec = model.preprocessing_
-    expected = model.predict_proba((X - np.asarray(spec["shift"])) * np.asarray(spec["scale"]))
+    standardised = (X - np.asarray(spec["shift"])) * np.asarray(spec["scale"])
+    expected = model.predict_proba(pd.DataFrame(standardised, columns=model.feature_names_in_))
     np.testing.assert_allclose(probabilities, expected, atol=1e-5)
 
 
@@ -176,8 +180,15 @@ def test_help_works_for_every_command(capsys):
 def test_train_mnist_default_is_the_lecture_model(tmp_path):
     folder = tmp_path / "mnist"
     assert run_cli("train", "mnist", "--out", folder, "-q") == 0
-    summary = json.loads((folder / "metrics.json").read_text())["summary"]
+    written = json.loads((folder / "metrics.json").read_text())
+    summary = written["summary"]
     assert summary["test_accuracy"] >= 0.92
+    # the report's table shows the lecture's recipe as it ran (not "epochs None")
+    used = written["hyperparameters"]
+    assert (used["epochs"], used["epochs run"], used["batch_size"]) == (25, 25, 256)
+    assert (used["learning_rate"], used["penalty"]) == (0.1, "none")
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    assert "<tr><td>epochs</td><td>25</td></tr>" in html
     for name, size in (("weight_templates.png", (1100, 500)), ("misclassified.png", None)):
         with Image.open(folder / name) as picture:
             assert size is None or picture.size == size
@@ -194,43 +205,71 @@ def test_train_mnist_default_is_the_lecture_model(tmp_path):
     assert row["file"] == "seven.png" and row["label"] == "7"
 
 
-def test_shard_then_train_on_the_shards_equals_training_in_memory(tmp_path):
+RUN_FILES = [
+    "confusion_matrix.png",
+    "confusion_matrix_normalized.png",
+    "loss_curve.png",
+    "metrics.json",
+    "model.safetensors",
+    "reliability.png",
+    "report.html",
+]
+
+
+def test_shard_then_train_on_the_shards_equals_training_in_memory(tmp_path, capsys):
+    """Training from shards writes the same run folder as in memory, with one held-out shard
+    (seeded) scored in metrics.json, and the model of an in-memory fit on the other shards."""
     from softmaxreg import LogisticRegression, io
+    from softmaxreg.datasets import Shards
+    from softmaxreg.distributed.train import split_shards
 
     generator = np.random.default_rng(0)
     X = generator.normal(size=(900, 4))
     y = (X[:, 0] - X[:, 2] > 0).astype(int)
-    np.save(tmp_path / "data.npy", np.column_stack([X, y]))
-    shards = tmp_path / "shards"
-    assert (
-        run_cli(
-            "shard", tmp_path / "data.npy", shards, "--rows-per-shard", "200", "--dtype", "float64"
-        )
-        == 0
+    pd.DataFrame(X, columns=["a", "b", "c", "d"]).assign(y=y).to_csv(
+        tmp_path / "data.csv", index=False
     )
+    shards = tmp_path / "shards"
+    args = ("shard", tmp_path / "data.csv", shards, "--rows-per-shard", "200")
+    assert run_cli(*args, "--dtype", "float64") == 0
     assert len(list(shards.glob("*.X.npy"))) == 5 and (shards / "manifest.json").is_file()
     out = tmp_path / "run"
-    assert (
-        run_cli(
-            "train",
-            shards,
-            "--solver",
-            "lbfgs",
-            "--C",
-            "1",
-            "--tol",
-            "1e-10",
-            "--dtype",
-            "float64",
-            "--out",
-            out,
-            "-q",
-        )
-        == 0
-    )
-    in_memory = LogisticRegression(C=1.0, solver="lbfgs", tol=1e-10, dtype="float64").fit(X, y)
+    fit = ("train", shards, "--solver", "lbfgs", "--C", "1", "--tol", "1e-10", "--dtype")
+    assert run_cli(*fit, "float64", "--out", out, "-q") == 0
+    assert "shards: labels from column 'y' (as the shards were written)" in capsys.readouterr().err
+    assert sorted(path.name for path in out.iterdir()) == RUN_FILES
+
+    training, held_out = split_shards(Shards(shards), None, seed=0)
+    assert (training.n_shards, held_out.n_shards) == (4, 1)
+    X_train, t_train = training.read_all()
+    X_test, t_test = held_out.read_all()
+    in_memory = LogisticRegression(C=1.0, solver="lbfgs", tol=1e-10, dtype="float64")
+    in_memory.fit(X_train, t_train)
     sharded = io.load(out / "model.safetensors")
     np.testing.assert_allclose(sharded.coef_, in_memory.coef_, rtol=1e-6)
+    assert sharded.feature_names_in_.tolist() == ["a", "b", "c", "d"]  # from the manifest
+    summary = json.loads((out / "metrics.json").read_text())["summary"]
+    assert (summary["n_train"], summary["n_test"]) == (700, 200)
+    assert summary["test_accuracy"] == in_memory.score(X_test, t_test)
+    assert summary["train_accuracy"] == in_memory.score(X_train, t_train)
+
+    more = tmp_path / "more"
+    assert run_cli(*fit, "float64", "--validation", "0.4", "--out", more, "--no-report") == 0
+    _, two_shards = split_shards(Shards(shards), 0.4, seed=0)  # round(0.4 * 5) = 2 shards
+    assert two_shards.n_shards == 2
+    held = json.loads((more / "metrics.json").read_text())["summary"]["n_test"]
+    assert held == two_shards.n_rows
+
+
+def test_one_shard_cannot_hold_out_a_part(tmp_path, capsys):
+    np.save(tmp_path / "d.npy", np.column_stack([np.arange(20.0), np.arange(20) % 2]))
+    assert run_cli("shard", tmp_path / "d.npy", tmp_path / "s", "--target", "-1") == 0
+    capsys.readouterr()
+    assert run_cli("train", tmp_path / "s", "--out", tmp_path / "run", "-q") == 1
+    assert capsys.readouterr().err == (
+        f"error: {tmp_path / 's'} holds 1 shard, and a held-out part takes whole shards: write "
+        "the shards with a smaller --rows-per-shard, or give --validation FILE\n"
+    )
 
 
 def test_distributed_outside_torchrun_says_how_to_start(tmp_path, capsys, monkeypatch):

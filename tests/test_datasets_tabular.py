@@ -48,7 +48,8 @@ def write(path, kind):
 
 @pytest.mark.parametrize("kind", ["csv", "tsv", "csv.gz", "parquet", "npy", "npz", "svm"])
 def test_round_trip(tmp_path, kind):
-    data = read_tabular(write(tmp_path / f"data.{kind}", kind))
+    # an .npy file has no column names: its target is given by index
+    data = read_tabular(write(tmp_path / f"data.{kind}", kind), -1 if kind == "npy" else "auto")
     X = data.X.toarray() if scipy.sparse.issparse(data.X) else data.X
     np.testing.assert_allclose(X, FEATURES, rtol=0, atol=1e-12)
     np.testing.assert_array_equal(data.y, LABELS)
@@ -60,12 +61,12 @@ def test_round_trip(tmp_path, kind):
         assert data.X.format == "csr"
 
 
-def test_target_by_name_index_last_column_and_none(tmp_path):
+def test_target_by_name_index_and_none(tmp_path):
     data = frame().rename(columns={"label": "kind"})
     data.insert(0, "y", [10, 20, 30] * 4)
     path = tmp_path / "d.csv"
     data.to_csv(path, index=False)
-    auto = read_tabular(path)  # a column named "y" wins over the last column
+    auto = read_tabular(path)  # the one column named label / target / y / class
     assert auto.target_name == "y" and auto.y.tolist() == [10, 20, 30] * 4
     assert auto.feature_names == ["height", "width", "depth", "kind"]
     by_name = read_tabular(path, target="kind")
@@ -73,16 +74,37 @@ def test_target_by_name_index_last_column_and_none(tmp_path):
     by_index = read_tabular(path, target=-1)
     np.testing.assert_array_equal(by_index.y, LABELS)
     assert read_tabular(path, target=None).y is None
+
+
+
+def test_auto_target_never_guesses(tmp_path):
+    """No label-like column name, or several: refused with the candidate columns listed."""
     plain = tmp_path / "plain.csv"
     frame().rename(columns={"label": "last"}).to_csv(plain, index=False)
-    assert read_tabular(plain).target_name == "last"  # no label-like name: last column
+    with pytest.raises(DataError) as refused:
+        read_tabular(plain)
+    assert str(refused.value) == (
+        f"{plain} has no column named label, target, y or class; candidates (4): 'height', "
+        "'width', 'depth', 'last'; name it with --target (target= in Python): a column name, "
+        "or an index such as -1 for the last column"
+    )
+    two = tmp_path / "two.csv"
+    frame().assign(Class=LABELS).to_csv(two, index=False)
+    with pytest.raises(DataError, match=r"several columns could be the target; candidates "
+                       r"\(2\): 'label', 'Class'; name it"):
+        read_tabular(two)
+    wide = tmp_path / "wide.npy"
+    np.save(wide, np.zeros((3, 20)))
+    with pytest.raises(DataError, match=r"wide.npy has no column names; candidates \(20\): "
+                       r"0, 1, 2, 3, 4, 5, \.\.\., 14, 15, 16, 17, 18, 19; name it"):
+        read_tabular(wide)
 
 
 def test_string_and_float_labels_keep_their_type(tmp_path):
     path = tmp_path / "s.csv"
-    path.write_text("a,species\n1,setosa\n2,virginica\n")
+    path.write_text("a,class\n1,setosa\n2,virginica\n")
     assert read_tabular(path).y.tolist() == ["setosa", "virginica"]
-    path.write_text("a,score\n1,0.5\n2,1\n")
+    path.write_text("a,Target\n1,0.5\n2,1\n")
     labels = read_tabular(path).y
     assert labels.dtype == np.float64 and labels.tolist() == [0.5, 1.0]
 
@@ -90,7 +112,7 @@ def test_string_and_float_labels_keep_their_type(tmp_path):
 def test_csv_without_header_gets_generated_names(tmp_path):
     path = tmp_path / "raw.csv"
     path.write_text("1.5,2,0\n3,4.5,1\n")
-    data = read_tabular(path)
+    data = read_tabular(path, -1)
     assert data.feature_names == ["x0", "x1"]
     np.testing.assert_array_equal(data.X, [[1.5, 2], [3, 4.5]])
     np.testing.assert_array_equal(data.y, [0, 1])
@@ -129,7 +151,7 @@ ERROR_CASES = {
     "empty": (lambda p: write_text(p / "d.csv", ""), DataError, r"d.csv is empty"),
     "header only": (lambda p: write_text(p / "d.csv", "a,b\n"), DataError, "no data rows"),
     "short row": (
-        lambda p: write_text(p / "d.csv", "a,b,c\n1,2,0\n3,4\n"),
+        lambda p: write_text(p / "d.csv", "a,b,label\n1,2,0\n3,4\n"),
         DataError,
         r"d.csv: ragged rows: data row 2 has 2 fields, expected 3",
     ),
@@ -224,7 +246,7 @@ def test_unreadable_file(tmp_path):
     path = tmp_path / "s.csv"
     server = unix_socket(path)  # exists, is not a directory, cannot be opened (even by root)
     try:
-        with pytest.raises(DataError, match=r"cannot read .*s.csv"):
+        with pytest.raises(DataError, match=r"s.csv' is not a regular file: it is a socket"):
             read_tabular(path)
     finally:
         server.close()

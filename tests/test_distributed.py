@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_cli import RUN_FILES
 
 import softmaxreg
 from softmaxreg.datasets.shards import Shards, write_shards
@@ -24,6 +25,7 @@ from softmaxreg.distributed.process_group import (
     DistributedTrainingError,
     init_process_group_from_env,
 )
+from softmaxreg.distributed.train import split_shards
 from softmaxreg.io import load
 
 JOB_TIMEOUT_S = 120
@@ -82,6 +84,7 @@ def _centred(intercept: np.ndarray) -> np.ndarray:
     return intercept - intercept.mean()
 
 
+@pytest.mark.slow  # starts a torchrun job
 def test_two_ranks_equal_one_process_full_batch_and_sgd(tmp_path):
     """2 ranks: L-BFGS on shards, Newton-CG (subsampled Hessian) on in-memory row ranges and
     minibatch SGD with the same global batches give the single-process results."""
@@ -104,9 +107,11 @@ def test_two_ranks_equal_one_process_full_batch_and_sgd(tmp_path):
     np.testing.assert_allclose(results["sgd"]["loss_history"], sgd.loss_history_, rtol=1e-9)
 
 
+@pytest.mark.slow  # starts a torchrun job
 def test_three_ranks_torchrun_entry_point_writes_one_model(tmp_path):
     """``torchrun -m softmaxreg train SHARDS --distributed`` with 3 ranks: rank 0 alone writes
-    the model and the report, equal to fitting in one process."""
+    the run folder every ``train`` writes (model, metrics.json, report), with the held-out
+    shard scored; the model equals fitting the training shards in one process."""
     X, y = _data(3_001, seed=1)
     shards = write_shards((X, y), tmp_path / "shards", 700, dtype="float64")
     out = tmp_path / "run"
@@ -130,17 +135,24 @@ def test_three_ranks_torchrun_entry_point_writes_one_model(tmp_path):
         "-q",
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert sorted(p.name for p in out.iterdir()) == ["model.safetensors", "training.json"]
-    report = json.loads((out / "training.json").read_text())
-    assert report["world_size"] == 3 and report["backend"] == "gloo"
-    assert report["weights_identical_on_all_ranks"] is True and report["n_rows"] == 3_001
+    assert sorted(p.name for p in out.iterdir()) == RUN_FILES  # as from shards in one process
+    summary = json.loads((out / "metrics.json").read_text())["summary"]
+    assert summary["world_size"] == 3 and summary["backend"] == "gloo"
+    assert summary["weights_identical_on_all_ranks"] is True
+    training, held_out = split_shards(shards, None, seed=0)
+    assert (summary["n_train"], summary["n_test"]) == (training.n_rows, held_out.n_rows)
+    X, t = training.read_all()
+    y = training.labels(t)
     model = load(out / "model.safetensors")
+    X_test, t_test = held_out.read_all()
+    assert summary["test_accuracy"] == model.score(X_test, held_out.labels(t_test))
     reference = softmaxreg.LogisticRegression(C=2.0, tol=1e-10, dtype="float64").fit(X, y)
     assert _relative(model.coef_, reference.coef_) < 1e-6
     assert _relative(_centred(model.intercept_), _centred(reference.intercept_)) < 1e-6
     np.testing.assert_array_equal(model.predict(X), reference.predict(X))
 
 
+@pytest.mark.slow  # starts a torchrun job
 def test_a_failing_rank_fails_the_whole_job_quickly(tmp_path):
     """Rank 1 raises after 2 iterations: the job exits with an error naming the failure well
     within the bound, instead of rank 0 waiting forever in an all-reduce."""
@@ -154,6 +166,7 @@ def test_a_failing_rank_fails_the_whole_job_quickly(tmp_path):
     assert not (tmp_path / "results.json").exists()
 
 
+@pytest.mark.slow  # starts a torchrun job
 def test_a_hanging_rank_times_out_instead_of_blocking_the_job(tmp_path):
     """Rank 1 stops answering (sleeps 300 s): rank 0's all-reduce gives up after the 3 s
     timeout with a message saying so, and torchrun ends the job long before 300 s."""
@@ -198,7 +211,8 @@ def test_nccl_on_one_gpu_equals_cpu(tmp_path):
         "cuda",
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert json.loads((tmp_path / "run" / "training.json").read_text())["backend"] == "nccl"
+    summary = json.loads((tmp_path / "run" / "metrics.json").read_text())["summary"]
+    assert summary["backend"] == "nccl"
     reference = softmaxreg.LogisticRegression(tol=1e-10, dtype="float64").fit(X, y)
     assert _relative(load(tmp_path / "run" / "model.safetensors").coef_, reference.coef_) < 1e-6
 
@@ -214,7 +228,7 @@ def _worker(scenario: str, shards_dir: str, out_dir: str) -> None:
         shards = Shards(shards_dir)
         if scenario in ("fail", "hang"):
 
-            def fail_on_rank_1(iteration, theta, value):
+            def fail_on_rank_1(model, iteration, value):
                 if context.rank == 1 and iteration == 2:
                     if scenario == "hang":
                         time.sleep(300)

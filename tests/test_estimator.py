@@ -161,9 +161,13 @@ def test_balanced_class_weight_with_sample_weight_matches_scikit_learn():
 def test_unpenalised_and_no_intercept_match_scikit_learn():
     X, y = load("breast_cancer")
     X = X[:, :5]  # separable with all 30 features; 5 keep the unpenalised optimum finite
-    for options in ({"penalty": None}, {"fit_intercept": False}):
+    # scikit-learn >= 1.8 spells "no penalty" C=inf ('penalty' is deprecated there)
+    for options, sklearn_options in (
+        ({"penalty": None}, {"C": np.inf}),
+        ({"fit_intercept": False}, {"fit_intercept": False}),
+    ):
         ours = LogisticRegression(**options, **OURS_TIGHT).fit(X, y)
-        theirs = SklearnLogisticRegression(**options, **TIGHT).fit(X, y)
+        theirs = SklearnLogisticRegression(**sklearn_options, **TIGHT).fit(X, y)
         assert relative_difference(ours.coef_, theirs.coef_) < 1e-4
         np.testing.assert_allclose(ours.intercept_, theirs.intercept_, atol=1e-6)
         np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=1e-5)

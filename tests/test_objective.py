@@ -52,19 +52,34 @@ CASES = [
     (kind, sparse, weighted, fit_intercept, penalize)
     for kind in KINDS
     for sparse in (False, True)
-    for weighted, fit_intercept, penalize in ((False, True, True), (True, False, True),
-                                              (True, True, False))
+    for weighted, fit_intercept, penalize in (
+        (False, True, True),
+        (True, False, True),
+        (True, True, False),
+    )
 ]
+
+
+def make_objective(kind, sparse, weighted, fit_intercept, penalize):
+    """``(X, y, sample_weight or None, LinearObjective)`` of one of the CASES, in float64."""
+    X, y, weights = make_problem(kind)
+    s = weights if weighted else None
+    objective = LinearObjective(
+        sp.csr_matrix(X) if sparse else X,
+        y,
+        kind,
+        C=C,
+        penalize=penalize,
+        fit_intercept=fit_intercept,
+        sample_weight=s,
+        dtype=torch.float64,
+    )
+    return X, y, s, objective
 
 
 @pytest.mark.parametrize("kind, sparse, weighted, fit_intercept, penalize", CASES)
 def test_value_gradient_hvp_match_autograd(kind, sparse, weighted, fit_intercept, penalize):
-    X, y, weights = make_problem(kind)
-    s = weights if weighted else None
-    objective = LinearObjective(
-        sp.csr_matrix(X) if sparse else X, y, kind, C=C, penalize=penalize,
-        fit_intercept=fit_intercept, sample_weight=s, dtype=torch.float64,
-    )
+    X, y, s, objective = make_objective(kind, sparse, weighted, fit_intercept, penalize)
     rng = np.random.default_rng(1)
     theta = torch.from_numpy(rng.normal(size=objective.n_params))
     v = torch.from_numpy(rng.normal(size=objective.n_params))
@@ -94,8 +109,9 @@ def test_gradient_and_hvp_match_finite_differences(kind):
     _, grad = objective.value_and_grad(theta)
     directional = (objective.value(theta + h * v) - objective.value(theta - h * v)) / (2 * h)
     assert float(grad @ v) == pytest.approx(directional, rel=1e-6)
-    grad_difference = (objective.value_and_grad(theta + h * v)[1]
-                       - objective.value_and_grad(theta - h * v)[1]) / (2 * h)
+    grad_difference = (
+        objective.value_and_grad(theta + h * v)[1] - objective.value_and_grad(theta - h * v)[1]
+    ) / (2 * h)
     torch.testing.assert_close(
         objective.hessian_vector_product(theta, v), grad_difference, rtol=1e-5, atol=1e-6
     )
@@ -115,20 +131,26 @@ def test_value_and_gradient_equal_scikit_learn_times_c_n(kind):
     coef = np.hstack([W, b[:, None]]) if kind == "multinomial" else np.append(W[0], b)
     scale = C * weights.sum()
     sk_value, sk_grad = sk_loss.loss_gradient(
-        coef.ravel(order="F") if kind == "multinomial" else coef, X, y.astype(np.float64),
-        sample_weight=weights, l2_reg_strength=1.0 / scale,
+        coef.ravel(order="F") if kind == "multinomial" else coef,
+        X,
+        y.astype(np.float64),
+        sample_weight=weights,
+        l2_reg_strength=1.0 / scale,
     )
     # scikit-learn divides by the weight sum since 1.x; older releases did not
     value, grad = objective.value_and_grad(torch.from_numpy(theta))
-    sk_value = sk_value * scale if abs(sk_value * scale - value) < abs(sk_value - value) \
-        else sk_value
+    sk_value = (
+        sk_value * scale if abs(sk_value * scale - value) < abs(sk_value - value) else sk_value
+    )
     assert value == pytest.approx(sk_value, rel=1e-10)
     sk_grad = np.asarray(sk_grad).reshape(coef.shape, order="F" if kind == "multinomial" else "C")
     ours = grad.numpy()
-    ours_coef = (np.hstack([ours[: objective.n_outputs * M].reshape(-1, M),
-                            ours[objective.n_outputs * M :, None]]))
-    np.testing.assert_allclose(ours_coef.reshape(sk_grad.shape) / scale, sk_grad, rtol=1e-8,
-                               atol=1e-12)
+    ours_coef = np.hstack(
+        [ours[: objective.n_outputs * M].reshape(-1, M), ours[objective.n_outputs * M :, None]]
+    )
+    np.testing.assert_allclose(
+        ours_coef.reshape(sk_grad.shape) / scale, sk_grad, rtol=1e-8, atol=1e-12
+    )
 
 
 def test_float32_data_gives_float64_value_close_to_float64_data():
@@ -160,8 +182,7 @@ def test_batch_gradient_is_mean_cross_entropy_gradient():
 
 def test_batch_gradients_average_to_scaled_full_gradient():
     X, y, weights = make_problem("multilabel", seed=9)
-    objective = LinearObjective(X, y, "multilabel", C=C, sample_weight=weights,
-                                dtype=torch.float64)
+    objective = LinearObjective(X, y, "multilabel", C=C, sample_weight=weights, dtype=torch.float64)
     theta = torch.linspace(-1, 1, objective.n_params, dtype=torch.float64)
     halves = [torch.arange(0, N // 2), torch.arange(N // 2, N)]
     mean_grad = sum(objective.batch_value_and_grad(theta, r)[1] for r in halves) / 2
@@ -171,8 +192,9 @@ def test_batch_gradients_average_to_scaled_full_gradient():
 
 def test_subsampled_hessian_on_all_rows_is_exact_and_diagonal_is_diag_h():
     X, y, weights = make_problem("multinomial", seed=10)
-    objective = LinearObjective(X, y, "multinomial", C=C, sample_weight=weights,
-                                dtype=torch.float64)
+    objective = LinearObjective(
+        X, y, "multinomial", C=C, sample_weight=weights, dtype=torch.float64
+    )
     theta = torch.linspace(-1, 1, objective.n_params, dtype=torch.float64)
     hvp, diagonal = objective.hessian_operator(theta, torch.arange(N), with_diagonal=True)
     eye = torch.eye(objective.n_params, dtype=torch.float64)
@@ -218,3 +240,55 @@ def test_bad_weights_and_c_are_rejected():
         LinearObjective(X, y, "binary", C=0.0)
     with pytest.raises(TypeError, match="X must hold numbers"):
         LinearObjective(np.array([["a", "b"], ["c", "d"]]), y, "binary")
+
+
+def _block_layout(matrix, n_outputs, fit_intercept):
+    """A matrix over theta = [vec(W), b] reordered to the (K, p, K, p) blocks [w_k, b_k]."""
+    order = []
+    for k in range(n_outputs):
+        order += [k * M + j for j in range(M)]
+        if fit_intercept:
+            order.append(n_outputs * M + k)
+    p = M + int(fit_intercept)
+    return matrix[order][:, order].reshape(n_outputs, p, n_outputs, p)
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+@pytest.mark.parametrize("kind, sparse, weighted, fit_intercept, penalize", CASES)
+def test_hessian_matrix_and_score_outer_product_match_autograd(
+    kind, sparse, weighted, fit_intercept, penalize
+):
+    X, y, s, objective = make_objective(kind, sparse, weighted, fit_intercept, penalize)
+    theta = torch.from_numpy(np.random.default_rng(1).normal(size=objective.n_params))
+    expected = torch.autograd.functional.hessian(
+        lambda t: reference_value(t, X, y, kind, s, fit_intercept, penalize), theta
+    )
+    K_out = objective.n_outputs
+    blocks = _block_layout(expected, K_out, fit_intercept)
+    torch.testing.assert_close(objective.hessian_matrix(theta), blocks, rtol=1e-10, atol=1e-10)
+    kept = [1, 2] if kind == "multinomial" else [0]
+    torch.testing.assert_close(
+        objective.hessian_matrix(theta, outputs=kept),
+        blocks[kept][:, :, kept],
+        rtol=1e-10,
+        atol=1e-10,
+    )
+
+    # scores g_i = -d CE_i / d theta, one sample at a time: sum_i s_i g_i g_i^T
+    def per_sample_losses(t):  # CE_i: the objective with weight 1 on sample i only
+        return torch.stack(
+            [
+                reference_value(t, X, y, kind, np.eye(N)[i], fit_intercept, False) / C
+                for i in range(N)
+            ]
+        )
+
+    unweighted = torch.autograd.functional.jacobian(per_sample_losses, theta, vectorize=True)
+    weight = np.ones(N) if s is None else s
+    meat = sum(w * torch.outer(g, g) for w, g in zip(weight, unweighted, strict=True))
+    torch.testing.assert_close(
+        objective.score_outer_product(theta),
+        _block_layout(meat, K_out, fit_intercept),
+        rtol=1e-10,
+        atol=1e-10,
+    )

@@ -19,6 +19,7 @@ _LAZY_EXPORTS = {
     "nn": "softmaxreg.nn",
     "recipes": "softmaxreg.recipes",
     "report": "softmaxreg.report",
+    "inference": "softmaxreg.inference",
 }
 
 __all__ = ["__version__", *_LAZY_EXPORTS]

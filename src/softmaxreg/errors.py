@@ -27,4 +27,27 @@ class ModelFileError(SoftmaxregError, ValueError):
     """A saved model that cannot be loaded: truncated, checksum mismatch, unknown format."""
 
 
-__all__ = ["DataError", "DataNotFoundError", "ModelFileError", "SoftmaxregError"]
+class InferenceError(SoftmaxregError, ValueError):
+    """Standard errors, tests or intervals that cannot be computed for this model and data."""
+
+
+class PerfectSeparationError(InferenceError):
+    """The features separate the classes: the maximum-likelihood estimate does not exist.
+
+    (statsmodels raises an exception of the same name for ``Logit`` / ``MNLogit``.)
+    """
+
+
+class SingularHessianError(InferenceError):
+    """The Hessian at the optimum is singular: some parameters are not identified."""
+
+
+__all__ = [
+    "DataError",
+    "DataNotFoundError",
+    "InferenceError",
+    "ModelFileError",
+    "PerfectSeparationError",
+    "SingularHessianError",
+    "SoftmaxregError",
+]

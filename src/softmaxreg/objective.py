@@ -27,6 +27,8 @@ import torch.nn.functional as F
 from softmaxreg._design_matrix import make_design
 
 KINDS = ("binary", "multinomial", "multilabel")
+# rows per block of the dense Hessian: 16384 x 51 float64 is 6.7 MB (plus one scaled copy)
+GRAM_BLOCK_ROWS = 16_384
 PARAM_DTYPE = torch.float64
 
 
@@ -98,8 +100,10 @@ class LinearObjective:
     def _convert_weights(self, sample_weight) -> torch.Tensor | None:
         if sample_weight is None:
             return None
-        s = sample_weight if isinstance(sample_weight, torch.Tensor) else torch.as_tensor(
-            np.asarray(sample_weight, dtype=np.float64)
+        s = (
+            sample_weight
+            if isinstance(sample_weight, torch.Tensor)
+            else torch.as_tensor(np.asarray(sample_weight, dtype=np.float64))
         )
         s = s.detach().to(device=self.device, dtype=self.dtype)
         if tuple(s.shape) != (self.n_samples,):
@@ -235,7 +239,9 @@ class LinearObjective:
 
     def _add_data_gradient(self, grad, design, residual, scale: float) -> None:
         self._add_products(
-            grad, design.transposed_product(residual), residual.sum(dim=0, dtype=PARAM_DTYPE),
+            grad,
+            design.transposed_product(residual),
+            residual.sum(dim=0, dtype=PARAM_DTYPE),
             scale,
         )
 
@@ -328,3 +334,92 @@ class LinearObjective:
     def hessian_vector_product(self, theta: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """``H(theta) v``, the exact Hessian of ``f`` applied to ``v`` (see hessian_operator)."""
         return self.hessian_operator(theta)[0](v)
+
+    # ------------------------------------------------------------------ dense matrices
+    def hessian_matrix(self, theta: torch.Tensor, outputs=None) -> torch.Tensor:
+        """The exact Hessian of ``f`` at ``theta``, built blockwise from ``X``, in float64.
+
+        ``H_kl = C sum_i s_i (a_ik delta_kl - a_ik a_il) x~_i x~_i^T (+ I on the W diagonal
+        when penalised)`` for softmax, ``delta_kl C sum_i s_i a_ik (1 - a_ik) x~_i x~_i^T`` for
+        sigmoids, with ``x~_i = [x_i, 1]`` (``[x_i]`` without intercept). ``outputs``: the
+        classes ``k, l`` to keep (default all); for softmax, dropping class 0 gives the
+        Hessian in the reference-class parameters ``beta_k = theta_k - theta_0`` (statsmodels'
+        ``MNLogit``). Returns shape ``(K', p, K', p)``, ``p = m + fit_intercept``, each
+        class's block ordered ``[w_k, b_k]``. Rows of ``X`` are visited in blocks of
+        ``GRAM_BLOCK_ROWS`` on the objective's device; one dense block at a time exists.
+        """
+        theta = theta.to(device=self.device, dtype=PARAM_DTYPE)
+
+        def curvature(A, Y, weights):
+            if self.kind != "multinomial":
+                return A * (1 - A) * weights.unsqueeze(1), None, None
+            return A * weights.unsqueeze(1), A * weights.unsqueeze(1), A
+
+        H = self._gram_blocks(theta, outputs, curvature, sign=-1.0) * self.C
+        if self.penalize:
+            m = self.n_features
+            for k in range(H.shape[0]):
+                H[k, :m, k, :m] += torch.eye(m, dtype=PARAM_DTYPE, device=self.device)
+        return H
+
+    def score_outer_product(self, theta: torch.Tensor, outputs=None) -> torch.Tensor:
+        """``sum_i s_i g_i g_i^T`` with the per-sample scores ``g_ik = (y_ik - a_ik) x~_i``.
+
+        The "meat" of the sandwich covariance (White 1980), of the log-likelihood alone (no
+        ``C``, no penalty); same shape, layout and ``outputs`` as :meth:`hessian_matrix`.
+        """
+        theta = theta.to(device=self.device, dtype=PARAM_DTYPE)
+
+        def scores(A, Y, weights):
+            R = Y - A
+            return None, R * weights.unsqueeze(1), R
+
+        return self._gram_blocks(theta, outputs, scores, sign=1.0)
+
+    def _gram_blocks(self, theta, outputs, weights_fn, sign: float) -> torch.Tensor:
+        """``sum_i x~_i x~_i^T (D_ik delta_kl + sign U_ik V_il)`` as a ``(K', p, K', p)`` tensor.
+
+        ``weights_fn(A, Y, s)`` (activations, 0/1 targets, weights of a block of rows, columns
+        ``outputs``) returns ``(D, U, V)`` (``D`` or ``U, V`` may be ``None``; ``U_k V_l``
+        must be symmetric in ``k, l``). Each block of rows costs one ``(p x rows) (rows x p)``
+        product per pair ``k <= l`` (pairs without a cross term are skipped).
+        """
+        K, m = self.n_outputs, self.n_features
+        outputs = list(range(K)) if outputs is None else list(outputs)
+        n_out, p = len(outputs), m + int(self.fit_intercept)
+        W, b = self.unpack(theta)
+        H = torch.zeros(n_out, p, n_out, p, dtype=PARAM_DTYPE, device=self.device)
+        for start in range(0, self.n_samples, GRAM_BLOCK_ROWS):
+            rows = slice(start, min(start + GRAM_BLOCK_ROWS, self.n_samples))
+            X_block = self._dense_rows(rows)
+            Z = X_block @ W.T if b is None else torch.addmm(b.unsqueeze(0), X_block, W.T)
+            A = torch.softmax(Z, dim=1) if self.kind == "multinomial" else torch.sigmoid(Z)
+            weights = (
+                torch.ones(Z.shape[0], dtype=PARAM_DTYPE, device=self.device)
+                if self.sample_weight is None
+                else self.sample_weight[rows].to(PARAM_DTYPE)
+            )
+            targets = self.targets[rows]
+            if self.kind == "multinomial":
+                targets = F.one_hot(targets, K)
+            D, U, V = weights_fn(A[:, outputs], targets[:, outputs].to(PARAM_DTYPE), weights)
+            if self.fit_intercept:
+                X_block = torch.cat([X_block, torch.ones_like(X_block[:, :1])], dim=1)
+            for k in range(n_out):
+                for j in range(k, n_out) if U is not None else (k,):
+                    c = torch.zeros_like(weights) if D is None or k != j else D[:, k].clone()
+                    if U is not None:
+                        c.addcmul_(U[:, k], V[:, j], value=sign)
+                    H[k, :, j, :].addmm_((X_block * c.unsqueeze(1)).T, X_block)
+        for k in range(n_out):
+            for j in range(k + 1, n_out):
+                H[j, :, k, :] = H[k, :, j, :].T
+        return H
+
+    def _dense_rows(self, rows: slice) -> torch.Tensor:
+        """Rows ``X[rows]`` as a dense float64 tensor on the objective's device."""
+        design = self.design
+        if hasattr(design, "scipy"):
+            block = torch.from_numpy(design.scipy[rows].toarray())
+            return block.to(device=self.device, dtype=PARAM_DTYPE)
+        return design.X[rows].to(PARAM_DTYPE)

@@ -1,4 +1,5 @@
-"""``softmaxreg bench``: softmaxreg against scikit-learn and the lecture's loop on MNIST."""
+"""``softmaxreg bench``: softmaxreg against scikit-learn and the lecture's loop on MNIST
+(``--suite mnist``), or fit + inference against statsmodels' MNLogit (``--suite inference``)."""
 
 from __future__ import annotations
 
@@ -10,16 +11,30 @@ import typer
 from softmaxreg.bench.mnist_comparison import CONTENDERS
 from softmaxreg.bench.suites import SUITES
 from softmaxreg.cli.app import app
-from softmaxreg.cli.console import console
+from softmaxreg.cli.console import console, error_console
+
+SUITES = ("mnist", "inference")
 
 
-@app.command()
+@app.command(short_help="softmaxreg vs scikit-learn and the lecture on MNIST.")
 def bench(
+    suite: Annotated[
+        str,
+        typer.Option(
+            help="mnist: fit MNIST against scikit-learn and the lecture's loop; inference: fit "
+            "+ inference on synthetic data against statsmodels' MNLogit."
+        ),
+    ] = "mnist",
+    rows: Annotated[
+        int | None,
+        typer.Option(help="--suite inference: rows of synthetic data [default: 1000000]."),
+    ] = None,
     only: Annotated[
         list[str] | None,
         typer.Option(
             help="Run only this contender (repeat for several); default: all of "
-            + ", ".join(CONTENDERS) + ".",
+            + ", ".join(CONTENDERS)
+            + ".",
             metavar="NAME",
         ),
     ] = None,
@@ -50,10 +65,18 @@ def bench(
     from softmaxreg.bench.mnist_comparison import (
         check_contenders,
         format_table,
+        progress_lines,
         run_benchmark,
         write_json,
     )
 
+    if suite not in SUITES:
+        raise typer.BadParameter(f"unknown suite {suite!r}; choose from {', '.join(SUITES)}")
+    if suite == "inference":
+        from softmaxreg.bench.inference_suite import run_inference_suite
+
+        run_inference_suite(rows, json_path, only, train_rows)
+        return
     names = tuple(only) if only else CONTENDERS
     try:
         check_contenders(names, train_rows)
@@ -61,11 +84,10 @@ def bench(
         raise typer.BadParameter(str(error)) from None
     if json_path is not None:
         check_output_path(json_path)
-    with console.status("") as status:
-        payload = run_benchmark(
-            names, train_rows,
-            on_start=lambda name: status.update(f"fitting {name} (its own process) ..."),
-        )
+    on_start, on_done = progress_lines(
+        names, train_rows, lambda line: error_console.print(line, markup=False, highlight=False)
+    )
+    payload = run_benchmark(names, train_rows, on_start=on_start, on_done=on_done)
     console.print(format_table(payload), highlight=False, markup=False, soft_wrap=True)
     if json_path is not None:
         write_json(payload, json_path)

@@ -5,6 +5,9 @@ iteration (full-batch solvers) with the model holding the current ``W`` and ``b`
 monitor records the mean cross-entropy ``-1/n sum_i log a_{y_i}`` and the accuracy on the
 train and test parts (the loss curve of the report), moves the rich progress bar, and writes
 an atomic checkpoint every ``checkpoint_every`` epochs.
+
+When the console is not a terminal (a log file, CI), there is no bar: one plain line per
+epoch, or per ``PLAIN_LINE_SECONDS`` for the full-batch solvers' iterations (and the last).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+PLAIN_LINE_SECONDS = 5.0
 
 
 @dataclass
@@ -83,6 +88,10 @@ class EpochMonitor:
         self.write_checkpoint = write_checkpoint
         self.history = history if history is not None else EpochHistory()
         self.started = time.perf_counter()
+        self.console, self.unit, self.total = console, unit, total_epochs
+        self.plain = not quiet and not console.is_terminal
+        self.plain_every_s = 0.0 if unit == "epoch" else PLAIN_LINE_SECONDS
+        self.last_plain: tuple[int, float] | None = None
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -92,7 +101,7 @@ class EpochMonitor:
             TextColumn("ETA"),
             TimeRemainingColumn(),
             console=console,
-            disable=quiet,
+            disable=quiet or self.plain,
             transient=False,
         )
         self.task = self.progress.add_task(
@@ -105,6 +114,30 @@ class EpochMonitor:
 
     def __exit__(self, *exc_info) -> None:
         self.progress.stop()
+        history = self.history
+        if self.plain and history.epoch and (self.last_plain or (None,))[0] != history.epoch[-1]:
+            self._plain_line()
+
+    def _plain_line(self) -> None:
+        """``epoch 3/25  loss 0.3012  train acc 91.20%  test acc 91.50%  4.1 s`` (no bar)."""
+        history = self.history
+        epoch, now = history.epoch[-1], time.perf_counter()
+        self.console.print(
+            f"{self.unit} {epoch}/{self.total}  {self._status()}  {now - self.started:.1f} s",
+            markup=False,
+            highlight=False,
+        )
+        self.last_plain = (epoch, now)
+
+    def _status(self) -> str:
+        history = self.history
+        test = f"test acc {history.test_accuracy[-1]:.2%}"
+        if not history.train_loss:  # shards: the objective stands in for the training loss
+            return f"objective {history.objective[-1]:.6g}  {test}"
+        return (
+            f"loss {history.train_loss[-1]:.4f}  train acc {history.train_accuracy[-1]:.2%}  "
+            + test
+        )
 
     def batch_done(self, epoch: int, batch: int, n_batches: int, loss: float) -> None:
         """Per-batch progress inside (1-based) ``epoch`` (minibatch solvers)."""
@@ -117,23 +150,22 @@ class EpochMonitor:
 
     def __call__(self, model: Any, iteration: int, objective: float) -> bool:
         epoch = iteration  # the solvers number a resumed run's epochs from where it stopped
-        train_loss, train_accuracy = loss_and_accuracy(model, self.X_train, self.y_train)
-        test_loss, test_accuracy = loss_and_accuracy(model, self.X_test, self.y_test)
         history = self.history
         history.epoch.append(epoch)
         history.objective.append(float(objective))
-        history.train_loss.append(train_loss)
+        if self.X_train is not None:  # training rows in memory (not shards)
+            train_loss, train_accuracy = loss_and_accuracy(model, self.X_train, self.y_train)
+            history.train_loss.append(train_loss)
+            history.train_accuracy.append(train_accuracy)
+        test_loss, test_accuracy = loss_and_accuracy(model, self.X_test, self.y_test)
         history.test_loss.append(test_loss)
-        history.train_accuracy.append(train_accuracy)
         history.test_accuracy.append(test_accuracy)
-        self.progress.update(
-            self.task,
-            completed=epoch,
-            status=(
-                f"loss {train_loss:.4f}  train acc {train_accuracy:.2%}  "
-                f"test acc {test_accuracy:.2%}"
-            ),
+        self.progress.update(self.task, completed=epoch, status=self._status())
+        due = self.last_plain is None or time.perf_counter() - self.last_plain[1] >= (
+            self.plain_every_s
         )
+        if self.plain and due:
+            self._plain_line()
         if self.write_checkpoint and self.checkpoint_every and epoch % self.checkpoint_every == 0:
             self.write_checkpoint(model, epoch, history)
         return False

@@ -12,9 +12,11 @@ from softmaxreg.cli.console import console
 from softmaxreg.cli.model_loading import load_model
 
 
-@app.command()
+@app.command(short_help="Write the model as an ONNX graph.")
 def export(
-    model_dir: Annotated[Path, typer.Argument(help="Run folder (or model file) to export.")],
+    model_dir: Annotated[
+        Path, typer.Argument(metavar="MODEL_DIR", help="Run folder (or model file) to export.")
+    ],
     onnx: Annotated[Path, typer.Option("--onnx", help="Where to write the ONNX graph (.onnx).")],
     dtype: Annotated[
         str | None,

@@ -19,15 +19,21 @@ from softmaxreg.cli.console import error_console
 from softmaxreg.cli.model_loading import load_model
 
 
-@app.command()
+@app.command(short_help="Predict labels and probabilities for files or images.")
 def predict(
-    model_dir: Annotated[Path, typer.Argument(help="Run folder (or model file) to predict with.")],
+    model_dir: Annotated[
+        Path,
+        typer.Argument(metavar="MODEL_DIR", help="Run folder (or model file) to predict with."),
+    ],
     inputs: Annotated[
-        list[Path], typer.Argument(help="A tabular file, or one or more PNG/JPEG digit images.")
+        list[Path],
+        typer.Argument(
+            metavar="INPUT", help="A tabular file, or one or more PNG/JPEG digit images."
+        ),
     ],
     out: Annotated[
         Path | None,
-        typer.Option(help="Output: a .csv, .json or .jsonl file [default: CSV on stdout]."),
+        typer.Option(help="Output: a .csv, .json or .jsonl file.", show_default="CSV on stdout"),
     ] = None,
     chunk_rows: Annotated[int, typer.Option(help="Rows per block when streaming a file.")] = 4096,
     target: Annotated[

@@ -4,58 +4,138 @@
   (full-batch solvers) or minibatches streamed in shuffled shard order (sgd), bounded memory.
 - ``torchrun --nproc-per-node P -m softmaxreg train DATA --distributed``: data-parallel on
   torch.distributed; every rank fits on its rows, sums are all-reduced, rank 0 alone writes.
+
+Both write the run folder every ``train`` writes (model, metrics.json, report.html and its
+pictures) with held-out scores: for shards, whole held-out shards (one by default,
+``--validation FRACTION`` for more, or ``--validation FILE``); otherwise the data set's split.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import time
 from pathlib import Path
 
-from softmaxreg.cli.console import console
-from softmaxreg.cli.run_directory import METRICS_FILE, prepare_output_folder
-from softmaxreg.io import MODEL_FILE
+import numpy as np
+
+from softmaxreg.cli.console import error_console
+from softmaxreg.cli.epoch_monitor import EpochMonitor
+from softmaxreg.cli.run_directory import is_shards_folder, prepare_output_folder
+from softmaxreg.cli.run_outputs import finish_run
+from softmaxreg.cli.training_data import announce_target, load_training_data, parse_validation
 
 
-def train_at_scale(options, folder: Path, *, distributed: bool, timeout_s: float) -> None:
-    """Fit on a shards folder (in one process) or under torchrun; save and summarise."""
+def train_at_scale(
+    options, folder: Path, *, distributed: bool, timeout_s: float, report: bool, quiet: bool
+):
+    """Fit on a shards folder (in one process) or under torchrun; rank 0 writes the run."""
     from softmaxreg.distributed import fit_sharded, run_distributed_training
+    from softmaxreg.estimator import LogisticRegression
+    from softmaxreg.solvers import MINIBATCH_SOLVERS
 
+    main = int(os.environ.get("RANK", "0")) == 0
     params = options.estimator_params()
-    target = options.target if options.target is not None else "auto"
-    if distributed:
-        model = run_distributed_training(
-            options.dataset, params, folder, target=target, timeout_s=timeout_s
-        )
-        if int(os.environ.get("RANK", "0")) == 0:
-            summary = json.loads((folder / "training.json").read_text(encoding="utf-8"))
-            _print(summary, folder)
+    if is_shards_folder(options.dataset):
+        training, data, n_train = _shards_parts(options)
+        stream = training
+    else:
+        data = load_training_data(options, announce=main)
+        training, n_train, stream = (data.X_train, data.y_train), None, None
+    if main:
+        folder = prepare_output_folder(folder)
+    unit = "epoch" if params["solver"] in MINIBATCH_SOLVERS else "iteration"
+    monitor = EpochMonitor(
+        total_epochs=params.get("max_iter") or LogisticRegression().max_iter,
+        unit=unit,
+        X_train=None if stream is not None else data.X_train,
+        y_train=None if stream is not None else data.y_train,
+        X_test=data.X_test,
+        y_test=data.y_test,
+        console=error_console,
+        quiet=quiet or not main,
+    )
+    with monitor:
+        if distributed:
+            run = run_distributed_training(
+                training, params, timeout_s=timeout_s, callback=monitor if main else None
+            )
+            model, seconds = run.model, run.seconds
+            extra = {
+                "world_size": run.world_size,
+                "backend": run.backend,
+                "weights_identical_on_all_ranks": True,
+            }
+        else:
+            model = fit_sharded(training, callback=monitor, **params)
+            seconds, extra = monitor.seconds, {}
+    if not main:
         return model
-    folder = prepare_output_folder(folder)
-    started = time.perf_counter()
-    model = fit_sharded(options.dataset, **params)
-    summary = {
-        "data": options.dataset,
-        "solver": params["solver"],
-        "n_iter": model.n_iter_.tolist(),
-        "seconds": time.perf_counter() - started,
-        "final_objective": model.loss_history_[-1] if model.loss_history_ else None,
-    }
-    from softmaxreg import io
-    from softmaxreg._atomic import write_bytes_atomic
-
-    io.save(model, folder / MODEL_FILE, metrics=summary)
-    write_bytes_atomic(folder / METRICS_FILE, json.dumps({"summary": summary}, indent=2).encode())
-    _print(summary, folder)
+    scores = None if stream is None else _streamed_scores(model, stream)
+    finish_run(
+        folder,
+        model,
+        data,
+        monitor.history,
+        unit=unit,
+        seconds=seconds,
+        report=report,
+        train_scores=scores,
+        n_train=n_train,
+        extra=extra,
+    )
     return model
 
 
-def _print(summary: dict, folder: Path) -> None:
-    shown = ", ".join(
-        f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}"
-        for key, value in summary.items()
-        if value is not None
+def _shards_parts(options):
+    """``(training shards, held-out Dataset, training rows)`` of a shards folder."""
+    from softmaxreg.datasets import Shards
+    from softmaxreg.datasets.registry import Dataset
+    from softmaxreg.distributed.train import split_shards
+
+    shards = Shards(options.dataset)
+    validation = parse_validation(options.validation)
+    if isinstance(validation, Path):
+        training = shards
+        X_test, y_test = _held_out_file(validation, shards, options.target)
+    else:
+        training, held_out = split_shards(shards, validation, options.seed)
+        X_test, t = held_out.read_all()
+        y_test = held_out.labels(t)
+    if int(os.environ.get("RANK", "0")) == 0:
+        announce_target(shards.label_column, None, shards.path.name, "as the shards were written")
+    data = Dataset(
+        shards.path.name,
+        None,
+        None,
+        X_test,
+        y_test,
+        shards.feature_names,
+        None,
+        None,
+        None,
+        shards.label_column,
     )
-    console.print(shown)
-    console.print(f"model: {folder / MODEL_FILE}")
+    return training, data, training.n_rows
+
+
+def _held_out_file(path: Path, shards, target):
+    """A labelled file with the shards' columns, as ``(X, y)``."""
+    from softmaxreg.datasets import read_tabular
+    from softmaxreg.errors import DataError
+
+    table = read_tabular(path, target if target is not None else "auto")
+    if table.X.shape[1] != shards.n_features:
+        raise DataError(
+            f"--validation {path}: has {table.X.shape[1]} feature columns, the shards "
+            f"{shards.path} have {shards.n_features}; both need the same columns"
+        )
+    return np.asarray(table.X, dtype=shards.dtype), table.y
+
+
+def _streamed_scores(model, source) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy over every training row, one block at a time."""
+    loss, correct = 0.0, 0
+    for _, X, t in source.iter_blocks(0, source.n_rows):
+        log_probabilities = model.predict_log_proba(X)
+        loss -= float(log_probabilities[np.arange(len(t)), t].sum())
+        correct += int(np.sum(np.argmax(log_probabilities, axis=1) == t))
+    return loss / source.n_rows, correct / source.n_rows

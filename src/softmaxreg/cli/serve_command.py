@@ -11,9 +11,11 @@ from softmaxreg.cli.app import app
 from softmaxreg.errors import SoftmaxregError
 
 
-@app.command()
+@app.command(short_help="Serve a model over HTTP, with a page to draw digits.")
 def serve(
-    model_dir: Annotated[Path, typer.Argument(help="Run folder (or model file) to serve.")],
+    model_dir: Annotated[
+        Path, typer.Argument(metavar="MODEL_DIR", help="Run folder (or model file) to serve.")
+    ],
     host: Annotated[
         str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")
     ] = "127.0.0.1",

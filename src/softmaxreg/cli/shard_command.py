@@ -11,12 +11,20 @@ from softmaxreg.cli.app import app
 from softmaxreg.cli.console import console
 
 
-@app.command()
+@app.command(short_help="Split a data file into shards for out-of-core training.")
 def shard(
-    input_file: Annotated[Path, typer.Argument(help="CSV/TSV, Parquet or NPY file.")],
-    outdir: Annotated[Path, typer.Argument(help="The shards folder to create.")],
+    input_file: Annotated[
+        Path, typer.Argument(metavar="INPUT", help="CSV/TSV, Parquet or NPY file.")
+    ],
+    outdir: Annotated[Path, typer.Argument(metavar="OUTDIR", help="The shards folder to create.")],
     rows_per_shard: Annotated[int, typer.Option(help="Rows in each shard.")] = 262_144,
-    target: Annotated[str, typer.Option(help="Label column: name, index or auto.")] = "auto",
+    target: Annotated[
+        str,
+        typer.Option(
+            help="Label column: name, index (-1 is the last) or auto (the one column named "
+            "label, target, y or class)."
+        ),
+    ] = "auto",
     file_format: Annotated[str, typer.Option("--format", help="npy or parquet.")] = "npy",
     dtype: Annotated[str, typer.Option(help="float32 or float64.")] = "float32",
     overwrite: Annotated[bool, typer.Option(help="Replace an existing shards folder.")] = False,

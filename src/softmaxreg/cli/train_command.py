@@ -8,7 +8,6 @@ each epoch, no penalty. ``--C`` adds scikit-learn's penalty ``0.5 * ||W||^2`` wi
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +17,8 @@ import numpy as np
 import typer
 
 from softmaxreg.cli.app import app
-from softmaxreg.cli.console import console, error_console
-from softmaxreg.cli.epoch_monitor import EpochHistory, EpochMonitor, loss_and_accuracy
+from softmaxreg.cli.console import error_console
+from softmaxreg.cli.epoch_monitor import EpochHistory, EpochMonitor
 from softmaxreg.cli.resume import (
     Checkpoint,
     check_resume_folder,
@@ -29,12 +28,11 @@ from softmaxreg.cli.resume import (
 )
 from softmaxreg.cli.run_directory import (
     CHECKPOINT_FILE,
-    METRICS_FILE,
     claimed_run_folder,
     is_shards_folder,
 )
+from softmaxreg.cli.run_outputs import finish_run
 from softmaxreg.errors import DataError
-from softmaxreg.io import MODEL_FILE
 
 MINIBATCH_SOLVERS = ("sgd", "sample-sgd")
 LECTURE_EPOCHS = 25
@@ -58,6 +56,7 @@ class TrainingOptions:
     multi_class: str
     checkpoint_every: int = 0
     tol: float | None = None
+    validation: str | None = None
 
     def estimator_params(self) -> dict:
         minibatch = self.solver in MINIBATCH_SOLVERS
@@ -92,12 +91,13 @@ def _check_positive(name: str, value: float | None) -> None:
         raise typer.BadParameter(f"must be > 0, got {value}", param_hint=name)
 
 
-@app.command()
+@app.command(short_help="Fit a model; save it with metrics and a report.")
 def train(
     ctx: typer.Context,
     dataset: Annotated[
         str,
         typer.Argument(
+            metavar="DATASET",
             help="mnist, toy, iris, digits, breast_cancer, wine, or a CSV / Parquet / NPY / NPZ / "
             "LIBSVM file.",
         ),
@@ -126,13 +126,23 @@ def train(
     multi_class: Annotated[str, typer.Option(help="auto, multinomial or ovr.")] = "auto",
     out: Annotated[
         Path | None,
-        typer.Option(help="Run folder for model, metrics and report [default: runs/DATASET]."),
+        typer.Option(help="Run folder for model, metrics and report.", show_default="runs/DATASET"),
     ] = None,
     target: Annotated[
-        str | None, typer.Option(help="Label column of a tabular file (name or index).")
+        str | None,
+        typer.Option(
+            help="Label column of a tabular file (name, or index: -1 is the last).",
+            show_default="the one column named label, target, y or class",
+        ),
     ] = None,
-    test_file: Annotated[
-        Path | None, typer.Option(help="A separate test file (default: a seeded 25% split).")
+    validation: Annotated[
+        str | None,
+        typer.Option(
+            help="Held-out part: a fraction (0.2) or a labelled file with the same columns; "
+            "shards: whole shards (default one) or a file.",
+            show_default="a seeded 25%; mnist, toy, iris: their own split",
+            metavar="FRACTION|FILE",
+        ),
     ] = None,
     checkpoint_every: Annotated[
         int, typer.Option(help="Write an atomic checkpoint every N epochs (minibatch solvers).")
@@ -155,7 +165,9 @@ def train(
     timeout: Annotated[
         float, typer.Option(help="--distributed: seconds a rank waits for the others.")
     ] = 300.0,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress (bar or log lines).")
+    ] = False,
 ) -> None:
     """Train a logistic / softmax regression model and save it with its report."""
     _check_positive("--epochs", epochs)
@@ -181,10 +193,11 @@ def train(
         device,
         dtype,
         None if target is None else str(target),
-        None if test_file is None else str(test_file),
+        None,
         multi_class,
         checkpoint_every,
         tol,
+        validation,
     )
     if distributed:
         if resume is not None:
@@ -195,7 +208,9 @@ def train(
         from softmaxreg.cli.scale_out import train_at_scale
 
         folder = Path(out or Path("runs") / Path(dataset).stem)
-        train_at_scale(options, folder, distributed=True, timeout_s=timeout)
+        train_at_scale(
+            options, folder, distributed=True, timeout_s=timeout, report=report, quiet=quiet
+        )
         return
     if resume is not None:
         check_resume_folder(resume, out)
@@ -212,7 +227,9 @@ def train(
         if is_shards_folder(options.dataset):
             from softmaxreg.cli.scale_out import train_at_scale
 
-            train_at_scale(options, folder, distributed=False, timeout_s=timeout)
+            train_at_scale(
+                options, folder, distributed=False, timeout_s=timeout, report=report, quiet=quiet
+            )
             return
         run_training(options, folder, checkpoint, report=report, quiet=quiet)
 
@@ -232,15 +249,10 @@ def run_training(
     without more training.
     """
     from softmaxreg import io
-    from softmaxreg.datasets import load_dataset
+    from softmaxreg.cli.training_data import load_training_data
     from softmaxreg.estimator import LogisticRegression
 
-    data = load_dataset(
-        options.dataset,
-        target=options.target if options.target is not None else "auto",
-        test_file=options.test_file,
-        seed=options.seed,
-    )
+    data = load_training_data(options)
     _check_test_labels(data.y_train, data.y_test)
     _check_one_problem(options, data.y_train)
     if checkpoint is not None:
@@ -313,41 +325,11 @@ def run_training(
         model.loss_history_ = list(monitor.history.objective)
     seconds = time.perf_counter() - started
 
-    summary = _summary(model, data, seconds)
-    io.save(model, folder / MODEL_FILE, preprocessing=data.preprocessing, metrics=summary)
-    _write_json(folder / METRICS_FILE, {"summary": summary, "history": monitor.history.as_dict()})
-    _print_summary(summary, folder)
-    if report:
-        from softmaxreg.cli.report_writer import write_run_report
-
-        write_run_report(folder, model, data, monitor.history, summary, options.__dict__, unit)
-        console.print(f"report: {folder / 'report.html'}")
-    # last: a run stopped before this point can still be finished with --resume
+    summary = finish_run(
+        folder, model, data, monitor.history, unit=unit, seconds=seconds, report=report
+    )
     (folder / CHECKPOINT_FILE).unlink(missing_ok=True)
     return model, summary
-
-
-def _summary(model, data, seconds: float) -> dict:
-    train_loss, train_accuracy = loss_and_accuracy(model, data.X_train, data.y_train)
-    test_loss, test_accuracy = loss_and_accuracy(model, data.X_test, data.y_test)
-    return {
-        "dataset": data.name,
-        "train_accuracy": train_accuracy,
-        "test_accuracy": test_accuracy,
-        "train_log_loss": train_loss,
-        "test_log_loss": test_loss,
-        "fit_seconds": seconds,
-        "n_train": int(data.X_train.shape[0]),
-        "n_test": int(data.X_test.shape[0]),
-        "n_features": int(data.X_train.shape[1]),
-    }
-
-
-def _print_summary(summary: dict, folder: Path) -> None:
-    from softmaxreg.report import summary_table
-
-    console.print(summary_table(summary))
-    console.print(f"model: {folder / MODEL_FILE}")
 
 
 def _check_test_labels(y_train: np.ndarray, y_test: np.ndarray) -> None:
@@ -370,10 +352,3 @@ def _check_one_problem(options: TrainingOptions, y: np.ndarray) -> None:
             "one after the other, which a checkpoint's single epoch cannot resume; use "
             "--multi-class multinomial or auto"
         )
-
-
-def _write_json(path: Path, values: dict) -> None:
-    from softmaxreg._atomic import atomic_write
-
-    with atomic_write(path, "w", encoding="utf-8") as handle:
-        json.dump(values, handle, indent=2)

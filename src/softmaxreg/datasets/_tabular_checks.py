@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from softmaxreg._atomic import open_regular_file
 from softmaxreg.errors import DataError, DataNotFoundError
 
 FORMATS = {
@@ -23,13 +23,20 @@ FORMATS = {
     ".libsvm": "svmlight",
 }
 COMPRESSED = (".gz",)
-TARGET_NAMES = ("label", "target", "y")
+TARGET_NAMES = ("label", "target", "y", "class")
+SHOWN_CANDIDATES = 12
 ACCEPTED_TEXT = (
     "CSV (.csv, .tsv, optionally gzipped .gz), Parquet (.parquet, .pq), "
     "NumPy (.npy, .npz with arrays X and y), LIBSVM/svmlight (.svm, .svmlight, .libsvm)"
 )
 
 Target = str | int | None
+BLOCK_VALUES = 2**20  # values parsed per block when a whole file is read
+
+
+def rows_per_block(n_columns: int) -> int:
+    """Rows of a block of about :data:`BLOCK_VALUES` values (at least one row)."""
+    return max(1, BLOCK_VALUES // max(n_columns, 1))
 
 
 def file_format(path: Path) -> str:
@@ -48,37 +55,32 @@ def file_format(path: Path) -> str:
 
 
 def checked_file(path: str | os.PathLike) -> Path:
-    """``path`` as a Path after checking it is an existing, readable, regular file."""
+    """``path`` as a Path after checking it is an existing, readable, regular file.
+
+    A FIFO, a device (``/dev/zero``, also behind a symlink) or a socket is refused before a
+    byte is read (see :func:`softmaxreg._atomic.open_regular_file`).
+    """
     path = Path(path).expanduser()
     if path.is_dir():
         raise DataError(f"{path} is a directory; expected a data file ({ACCEPTED_TEXT})")
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         raise DataNotFoundError(f"data file not found: {path}")
-    try:
-        with open(path, "rb") as handle:
-            handle.read(1)
-    except OSError as error:
-        raise DataError(f"cannot read {path}: {error.strerror or error}") from None
+    with open_regular_file(path, "data file"):
+        pass
     return path
 
 
 def target_column(columns: list[str], target: Target | str, path: Path) -> str | None:
     """Resolve ``target`` against column names.
 
-    ``"auto"``: a column named label/target/y (any case), else the last column; a name:
+    ``"auto"``: the one column named label, target, y or class (any case); no such column,
+    or more than one, is a DataError listing the candidates (nothing is guessed). A name:
     that column; an int: that position (negative counts from the end); None: no target.
     """
     if target is None:
         return None
     if target == "auto":
-        for name in columns:
-            if str(name).strip().lower() in TARGET_NAMES:
-                return name
-        if len(columns) < 2:
-            raise DataError(
-                f"{path}: needs at least two columns (features and a target), found {len(columns)}"
-            )
-        return columns[-1]
+        return _named_target(columns, path)
     if isinstance(target, (int, np.integer)) and not isinstance(target, bool):
         if not -len(columns) <= target < len(columns):
             raise DataError(
@@ -90,6 +92,38 @@ def target_column(columns: list[str], target: Target | str, path: Path) -> str |
             return target
         raise DataError(f"{path}: no target column {target!r}; columns are {list(columns)}")
     raise DataError(f"target must be a column name, an index, 'auto' or None; got {target!r}")
+
+
+def _named_target(columns: list, path: Path):
+    """The single column whose name is one of TARGET_NAMES, else a DataError with candidates."""
+    if len(columns) < 2:
+        raise DataError(
+            f"{path}: needs at least two columns (features and a target), found {len(columns)}"
+        )
+    named = [c for c in columns if str(c).strip().lower() in TARGET_NAMES]
+    if len(named) == 1:
+        return named[0]
+    how = (
+        "name it with --target (target= in Python): a column name, or an index such as -1 "
+        "for the last column"
+    )
+    if named:
+        return _refuse(f"{path}: several columns could be the target", named, how)
+    unnamed = all(isinstance(c, (int, np.integer)) for c in columns)
+    reason = (
+        "has no column names"
+        if unnamed
+        else (f"has no column named {', '.join(TARGET_NAMES[:-1])} or {TARGET_NAMES[-1]}")
+    )
+    return _refuse(f"{path} {reason}", columns, how)
+
+
+def _refuse(problem: str, candidates: list, how: str):
+    shown = [repr(c) if isinstance(c, str) else str(c) for c in candidates]
+    if len(shown) > SHOWN_CANDIDATES:
+        half = SHOWN_CANDIDATES // 2
+        shown = [*shown[:half], "...", *shown[-half:]]
+    raise DataError(f"{problem}; candidates ({len(candidates)}): {', '.join(shown)}; {how}")
 
 
 def feature_matrix(
@@ -143,18 +177,3 @@ def target_values(series: pd.Series, path: Path, *, first_row: int = 1) -> np.nd
             return values.astype(np.int64)
         return values
     return series.astype(str).to_numpy(dtype=object)
-
-
-def short_csv_row(path: Path, sep: str, n_fields: int, header: bool) -> tuple[int, int] | None:
-    """First (data row, field count) with fewer than ``n_fields`` fields, or None."""
-    import gzip
-
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
-    with opener(path, "rt", encoding="utf-8", newline="") as handle:
-        rows = (row for row in csv.reader(handle, delimiter=sep) if row)
-        if header:
-            next(rows, None)
-        for number, row in enumerate(rows, start=1):
-            if len(row) < n_fields:
-                return number, len(row)
-    return None

@@ -19,19 +19,20 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse
 
+from softmaxreg._atomic import open_regular_file
+from softmaxreg.datasets._csv import csv_blocks, csv_feature_names
 from softmaxreg.datasets._tabular_checks import (
     Target,
     check_finite,
     checked_file,
-    feature_matrix,
     file_format,
     target_column,
 )
 from softmaxreg.datasets.tabular import (
-    check_short_rows,
-    csv_errors,
-    csv_reader_options,
     load_npy,
+    parquet_blocks,
+    parquet_columns,
+    parquet_file,
     read_tabular,
 )
 from softmaxreg.errors import DataError
@@ -58,9 +59,10 @@ def iter_tabular_chunks(
     path = checked_file(path)
     kind = file_format(path)
     if kind in ("csv", "tsv"):
-        yield from _csv_chunks(path, "\t" if kind == "tsv" else ",", chunk_rows, target, dtype)
+        sep = "\t" if kind == "tsv" else ","
+        yield from (block[0] for block in csv_blocks(path, sep, chunk_rows, target, dtype))
     elif kind == "parquet":
-        yield from _parquet_chunks(path, chunk_rows, target, dtype)
+        yield from (block[0] for block in parquet_blocks(path, chunk_rows, target, dtype))
     elif kind == "npy":
         yield from _npy_chunks(path, chunk_rows, target, dtype)
     else:
@@ -75,79 +77,14 @@ def tabular_feature_names(path: str | Path, target: Target | str = None) -> list
     path = checked_file(path)
     kind = file_format(path)
     if kind in ("csv", "tsv"):
-        import pandas as pd
-
-        sep = "\t" if kind == "tsv" else ","
-        options = csv_reader_options(path, sep)
-        with csv_errors(path, sep, header="header" not in options):
-            head = pd.read_csv(path, nrows=1, **options)
-        columns = _csv_columns(head, options)
+        columns = csv_feature_names(path, "\t" if kind == "tsv" else ",")
     elif kind == "parquet":
-        with _parquet_file(path) as parquet:
-            columns = list(parquet.schema_arrow.names)
+        with open_regular_file(path, "data file") as handle, parquet_file(handle, path) as parquet:
+            columns = parquet_columns(parquet)
     else:
         return None
     label = target_column(columns, target, path)
     return [str(c) for c in columns if c != label]
-
-
-def _csv_columns(frame, options) -> list[str]:
-    if "header" in options:
-        return [f"x{k}" for k in range(frame.shape[1])]
-    return [str(c) for c in frame.columns]
-
-
-def _csv_chunks(path: Path, sep: str, chunk_rows: int, target, dtype) -> Iterator[np.ndarray]:
-    import pandas as pd
-
-    options = csv_reader_options(path, sep)
-    header = "header" not in options
-    first_row = 1
-    label = None
-    with (
-        csv_errors(path, sep, header=header),
-        pd.read_csv(path, chunksize=chunk_rows, **options) as reader,
-    ):
-        for chunk in reader:
-            chunk.columns = _csv_columns(chunk, options)
-            if first_row == 1:
-                label = target_column(list(chunk.columns), target, path)
-            features = chunk.drop(columns=[label]) if label is not None else chunk
-            check_short_rows(chunk, path, sep, header=header)
-            yield feature_matrix(features, path, first_row=first_row, dtype=dtype)
-            first_row += chunk.shape[0]
-    if first_row == 1:
-        raise DataError(f"{path} has a header but no data rows")
-
-
-def _parquet_file(path: Path):
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        return pq.ParquetFile(path, pre_buffer=False)
-    except (pa.ArrowException, OSError) as error:
-        raise DataError(f"{path}: not a readable Parquet file ({error})") from None
-
-
-def _parquet_chunks(path: Path, chunk_rows: int, target, dtype) -> Iterator[np.ndarray]:
-    import pyarrow as pa
-
-    with _parquet_file(path) as parquet:
-        columns = list(parquet.schema_arrow.names)
-        label = target_column(columns, target, path)
-        keep = [c for c in columns if c != label]
-        if parquet.metadata.num_rows == 0:
-            raise DataError(f"{path} holds no rows")
-        first_row = 1
-        try:
-            for batch in parquet.iter_batches(batch_size=chunk_rows, columns=keep):
-                frame = batch.to_pandas()
-                yield feature_matrix(frame, path, first_row=first_row, dtype=dtype)
-                first_row += batch.num_rows
-        except pa.ArrowException as error:
-            where = f"after row {first_row - 1}"
-            raise DataError(f"{path}: damaged Parquet data {where} ({error})") from None
 
 
 def _npy_chunks(path: Path, chunk_rows: int, target, dtype) -> Iterator[np.ndarray]:
@@ -179,7 +116,7 @@ def _npy_row_blocks(path: Path, array: np.ndarray, chunk_rows: int):
     row_bytes = n_columns * array.dtype.itemsize
     offset, dtype = array.offset, array.dtype
     del array  # unmap: from here on the file is only read
-    with path.open("rb") as handle:
+    with open_regular_file(path, "data file") as handle:
         handle.seek(offset)
         for start in range(0, n_rows, chunk_rows):
             count = min(chunk_rows, n_rows - start)

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from softmaxreg._atomic import atomic_write
+from softmaxreg._atomic import atomic_write, open_regular_file
 from softmaxreg.errors import DataError, DataNotFoundError
 
 _CHUNK = 1 << 16
@@ -43,8 +43,8 @@ class RemoteFile:
 def sha256_of_file(path: Path, *, gunzip: bool = False) -> str:
     """Hex SHA-256 of a file's bytes (of its decompressed bytes when ``gunzip``)."""
     digest = hashlib.sha256()
-    opener = gzip.open if gunzip else open
-    with opener(path, "rb") as handle:
+    with open_regular_file(path, "data file") as raw:
+        handle = gzip.GzipFile(fileobj=raw) if gunzip else raw
         while chunk := handle.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()

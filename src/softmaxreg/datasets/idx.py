@@ -8,14 +8,14 @@ Types: 0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32, 0x0D float32, 0x0E float64
 from __future__ import annotations
 
 import gzip
-import io
 import math
+import os
 import zlib
 from pathlib import Path
 
 import numpy as np
 
-from softmaxreg._atomic import write_bytes_atomic
+from softmaxreg._atomic import open_regular_file, write_bytes_atomic
 from softmaxreg.errors import DataError, DataNotFoundError
 
 IDX_TYPES: dict[int, np.dtype] = {
@@ -33,6 +33,10 @@ _CHUNK = 1 << 20
 def read_idx(path: str | Path) -> np.ndarray:
     """Read one IDX file (gzip detected from its first bytes) into a native-endian array.
 
+    Only a regular file is opened (a FIFO or a device is refused). A raw file's declared
+    size is compared with its real size before the body is read; a gzipped body is read in
+    blocks up to the declared size, so memory follows the bytes really there.
+
     The array has shape ``(d_1, ..., d_ndim)`` and holds exactly the ``prod(d_k)`` items the
     header declares. Raises :class:`DataError` naming the file for a wrong magic number, an
     unknown type code, a truncated file or trailing bytes (dimensions inconsistent with the
@@ -42,17 +46,16 @@ def read_idx(path: str | Path) -> np.ndarray:
     if path.is_dir():
         raise DataError(f"{path} is a directory; expected an IDX file (e.g. *-idx3-ubyte[.gz])")
     try:
-        with open(path, "rb") as raw:
+        with open_regular_file(path, "IDX file") as raw:
             gzipped = raw.read(2) == GZIP_MAGIC
             raw.seek(0)
             if gzipped:
                 with gzip.GzipFile(fileobj=raw) as stream:
                     return _parse(stream, path, size_limit=None)
-            size = raw.seek(0, io.SEEK_END)
-            raw.seek(0)
+            size = os.fstat(raw.fileno()).st_size
             return _parse(raw, path, size_limit=size)
-    except FileNotFoundError as error:
-        raise DataNotFoundError(f"IDX file not found: {path}") from error
+    except DataNotFoundError:
+        raise DataNotFoundError(f"IDX file not found: {path}") from None
     except (EOFError, gzip.BadGzipFile, zlib.error) as error:
         raise DataError(f"{path}: damaged or truncated gzip stream ({error})") from error
     except OSError as error:

@@ -12,14 +12,19 @@ from pathlib import Path
 
 import numpy as np
 
+from softmaxreg._atomic import open_regular_file
 from softmaxreg.errors import DataError, DataNotFoundError
 
 SIDE = 28
 BOX = 20
 INK_THRESHOLD = 0.1
+MAX_IMAGE_PIXELS = 4096 * 4096
+MAX_IMAGE_SIDE = 16384
 
 
-def load_digit_images(paths: str | Path | Iterable[str | Path]) -> np.ndarray:
+def load_digit_images(
+    paths: str | Path | Iterable[str | Path], *, max_pixels: int | None = None
+) -> np.ndarray:
     """Convert image files (PNG, JPEG, or anything Pillow opens) to X float32 (n, 784) in [0, 1].
 
     Per image: grey ``g`` in [0, 1]; if the background (median of the border pixels) is
@@ -27,31 +32,50 @@ def load_digit_images(paths: str | Path | Iterable[str | Path]) -> np.ndarray:
     1; crop to the bounding box of pixels above 0.1; resize so the longer side is 20 pixels;
     paste into a 28x28 field with the centre of mass ``(sum_ij g_ij (i, j)) / sum_ij g_ij``
     at (14, 14), where MNIST's digits have theirs, clamped so the digit stays inside;
-    flatten row-major.
+    flatten row-major. An image larger than ``max_pixels`` pixels (default
+    :data:`MAX_IMAGE_PIXELS`, 4096 x 4096) is refused before it is decoded.
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
     paths = [Path(p) for p in paths]
     if not paths:
         raise DataError("no image files given; pass one or more PNG/JPEG paths")
-    return np.stack([mnist_style(read_grey(p), p).ravel() for p in paths]).astype(np.float32)
+    return np.stack([mnist_style(read_grey(p, max_pixels), p).ravel() for p in paths]).astype(
+        np.float32
+    )
 
 
-def read_grey(path: Path) -> np.ndarray:
-    """An image file as a float64 grey array in [0, 1] (transparent parts become white)."""
+def read_grey(path: Path, max_pixels: int | None = None) -> np.ndarray:
+    """An image file as a float64 grey array in [0, 1] (transparent parts become white).
+
+    Only a regular file is opened, and its declared width x height is checked against
+    ``max_pixels`` (default :data:`MAX_IMAGE_PIXELS`) and each side against
+    :data:`MAX_IMAGE_SIDE` before the pixels are decoded, so a few bytes declaring millions
+    of pixels cost nothing.
+    """
     from PIL import Image, UnidentifiedImageError
 
     if path.is_dir():
         raise DataError(f"{path} is a directory; expected an image file (PNG or JPEG)")
+    limit = MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
     try:
-        with Image.open(path) as image:
+        with open_regular_file(path, "image file") as handle, Image.open(handle) as image:
+            width, height = image.size
+            if width * height > limit or max(width, height) > MAX_IMAGE_SIDE:
+                raise DataError(
+                    f"{path} is {width} x {height} pixels; at most {limit:,} pixels and "
+                    f"{MAX_IMAGE_SIDE:,} on a side are accepted: scale it down (a digit "
+                    "needs a few hundred pixels a side) or pass max_pixels="
+                )
             image.load()
             grey = grey_on_white(image)
-    except FileNotFoundError:
+    except DataNotFoundError:
         raise DataNotFoundError(f"image file not found: {path}") from None
+    except DataError:
+        raise
     except UnidentifiedImageError:
         raise DataError(f"{path} is not an image Pillow can read (expected PNG or JPEG)") from None
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         raise DataError(f"{path}: damaged or unreadable image ({error})") from None
     return grey
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from softmaxreg._atomic import read_regular_file
 from softmaxreg.datasets._paths import data_dir
 from softmaxreg.errors import DataError, DataNotFoundError
 
@@ -147,14 +148,12 @@ def _read_text_rows(path: Path, separator: str, expected_fields: int) -> list[li
     if path.is_dir():
         raise DataError(f"{path} is a directory; expected a text data file")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+        text = read_regular_file(path, "data file").decode("utf-8")
+    except DataNotFoundError:
         raise DataNotFoundError(f"data file not found: {path}") from None
     except UnicodeDecodeError as error:
         where = f"{error.reason} at byte {error.start}"
         raise DataError(f"{path} is not UTF-8 text ({where})") from None
-    except OSError as error:
-        raise DataError(f"cannot read {path}: {error.strerror}") from None
     rows = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():

@@ -11,7 +11,7 @@ stratified split with ``test_size`` (default 25%) in the test part, unless a sep
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +33,8 @@ from softmaxreg.datasets.tabular import read_tabular
 from softmaxreg.errors import DataError, DataNotFoundError
 
 NAMES = ("mnist", "toy", "iris", *[name for name in BUNDLED if name != "iris"])
+# bundled sets whose features differ in scale by orders of magnitude: standardised by default
+UNSCALED = ("breast_cancer", "wine")
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class Dataset:
     each row of X is an image (MNIST, digits), else None. ``preprocessing`` is the transform
     already applied to the file's raw features, ``x' = (x - shift) * scale`` (see
     :mod:`softmaxreg.preprocessing`), so a saved model can apply it to new raw input.
+    ``target_name``: the file's label column (None for the named sets and unnamed columns).
     """
 
     name: str
@@ -56,6 +59,22 @@ class Dataset:
     class_names: list[str] | None
     image_shape: tuple[int, int] | None
     preprocessing: dict | None = None
+    target_name: str | None = None
+
+    def with_named_classes(self) -> Dataset:
+        """The same split with each label ``k`` replaced by its name ``class_names[k]``.
+
+        Only when the names say more than the numbers (iris: setosa, versicolor, virginica;
+        breast_cancer, wine); digit sets (mnist, digits, toy) keep their integer labels. The
+        returned labels are the names themselves, so its ``class_names`` is None.
+        """
+        names = self.class_names
+        if names is None or names == [str(k) for k in range(len(names))]:
+            return self
+        lookup = np.asarray(names, dtype=object)
+        return replace(
+            self, y_train=lookup[self.y_train], y_test=lookup[self.y_test], class_names=None
+        )
 
 
 def load_dataset(
@@ -68,6 +87,7 @@ def load_dataset(
     standardize: bool | None = None,
     root: str | Path | None = None,
     download: bool = True,
+    test_only: bool = False,
 ) -> Dataset:
     """Load a named data set or a file, split into train and test parts.
 
@@ -81,12 +101,16 @@ def load_dataset(
     - a path: ``target`` selects the label column (see ``read_tabular``).
 
     ``standardize``: ``x := (x - mu_train) / sigma_train``; None means "as the lecture
-    notebook does" (on for toy and iris, off otherwise). ``test_size``/``seed``: the seeded
+    notebook does" for its sets (on for toy and iris), on for ``breast_cancer`` and
+    ``wine`` (features in units thousands of times apart, on which the lecture's SGD
+    recipe diverges) and off otherwise. ``test_size``/``seed``: the seeded
     stratified split used for the bundled sets and for files without ``test_file``.
+    ``test_only``: MNIST (not standardised) reads only its test files, so the training files
+    need not be present; ``X_train``/``y_train`` are then empty. Other sets load as usual.
     """
     key = str(name_or_path)
     if key == "mnist":
-        return _mnist(root, download, standardize)
+        return _mnist(root, download, standardize, test_only=test_only and not standardize)
     if key == "toy":
         X, y = load_toy()
         parts = toy_notebook_split(X, y, standardize=False)
@@ -97,6 +121,8 @@ def load_dataset(
     if key in BUNDLED:
         data = load_bundled(key)
         parts = _stratified_split(data.X, data.y, test_size, seed)
+        if standardize is None:
+            standardize = key in UNSCALED
         parts, spec = _standardized(parts, standardize)
         return Dataset(key, *parts, data.feature_names, data.class_names, data.image_shape, spec)
     path = Path(key).expanduser()
@@ -107,9 +133,12 @@ def load_dataset(
     return _from_files(path, target, test_file, test_size, seed, standardize)
 
 
-def _mnist(root, download: bool, standardize: bool | None) -> Dataset:
-    X_train, y_train = load_mnist("train", root=root, download=download)
+def _mnist(root, download: bool, standardize: bool | None, *, test_only: bool) -> Dataset:
     X_test, y_test = load_mnist("test", root=root, download=download)
+    if test_only:
+        X_train, y_train = X_test[:0], y_test[:0]
+    else:
+        X_train, y_train = load_mnist("train", root=root, download=download)
     X_train = X_train.astype(np.float32) / np.float32(255)
     X_test = X_test.astype(np.float32) / np.float32(255)
     parts, spec = _standardized((X_train, y_train, X_test, y_test), standardize)
@@ -138,6 +167,7 @@ def _from_files(path: Path, target, test_file, test_size, seed, standardize) -> 
     if target is None:
         raise DataError(f"{path}: training needs a label column; target=None reads none")
     data = read_tabular(path, target)
+    names, target_name = data.feature_names, data.target_name
     if test_file is not None:
         test = read_tabular(test_file, target)
         if test.X.shape[1] != data.X.shape[1]:
@@ -147,9 +177,12 @@ def _from_files(path: Path, target, test_file, test_size, seed, standardize) -> 
             )
         parts = (data.X, data.y, test.X, test.y)
     else:
-        parts = _stratified_split(data.X, data.y, test_size, seed)
+        X, y = data.X, data.y
+        del data  # the split copies the rows: let the whole matrix go as soon as it is split
+        parts = _stratified_split(X, y, test_size, seed)
+        del X, y
     parts, spec = _standardized(parts, standardize)
-    return Dataset(path.name, *parts, data.feature_names, None, None, spec)
+    return Dataset(path.name, *parts, names, None, None, spec, target_name)
 
 
 def _stratified_split(X, y, test_size: float, seed: int):
@@ -173,7 +206,9 @@ def _stratified_split(X, y, test_size: float, seed: int):
 def _standardized(parts, standardize: bool | None, ddof: int = 0):
     """``x := (x - mu) / sigma`` with the train mean and std (constant columns: sigma = 1).
 
-    Returns the parts and the preprocessing spec (None when nothing was applied).
+    The parts are standardised in place (they are the split's own copies), so no second
+    copy of the data is made. Returns the parts and the preprocessing spec (None when
+    nothing was applied).
     """
     if not standardize:
         return parts, None
@@ -184,4 +219,7 @@ def _standardized(parts, standardize: bool | None, ddof: int = 0):
     sigma = X_train.std(axis=0, ddof=ddof)
     sigma[sigma == 0] = 1
     spec = preprocessing.standardization(mu, sigma)
-    return ((X_train - mu) / sigma, y_train, (X_test - mu) / sigma, y_test), spec
+    for X in (X_train, X_test):
+        X -= mu
+        X /= sigma
+    return (X_train, y_train, X_test, y_test), spec

@@ -15,6 +15,7 @@ part of the data) maps to pieces of consecutive shards.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -24,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from softmaxreg._atomic import fsync_folder
+from softmaxreg._atomic import fsync_folder, open_regular_file, read_regular_file
+from softmaxreg.datasets._npy import load_npy_file, npy_file_header
 from softmaxreg.errors import DataError, DataNotFoundError
 
 MANIFEST_NAME = "manifest.json"
@@ -52,8 +54,10 @@ class Shards:
                 "(write one with softmaxreg.datasets.write_shards or `softmaxreg shard`)"
             )
         try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            manifest = json.loads(read_regular_file(manifest_path, "shards manifest"))
         except (ValueError, UnicodeDecodeError) as error:
+            if isinstance(error, DataError):
+                raise
             raise DataError(f"{manifest_path}: not valid JSON ({error})") from None
         self.manifest = _checked_manifest(manifest, manifest_path)
         self.format = manifest["format"]
@@ -65,18 +69,17 @@ class Shards:
         self.shard_rows = [int(entry["rows"]) for entry in manifest["shards"]]
         self.offsets = np.concatenate([[0], np.cumsum(self.shard_rows)]).astype(np.int64)
         self.n_rows = int(self.offsets[-1])
-        for entry in manifest["shards"]:
-            for name in _entry_files(entry):
-                if not (self.path / name).is_file():
-                    raise DataError(f"{self.path}: shard file {name!r} named in the manifest is "
-                                    "missing; the directory is incomplete, write it again")
+        for shard, entry in enumerate(manifest["shards"]):
+            self._check_shard_files(shard, entry)
 
     def __len__(self) -> int:
         return self.n_rows
 
     def __repr__(self) -> str:
-        return (f"Shards({str(self.path)!r}, n_rows={self.n_rows}, n_features={self.n_features}, "
-                f"n_shards={self.n_shards}, format={self.format!r}, dtype={self.dtype.name})")
+        return (
+            f"Shards({str(self.path)!r}, n_rows={self.n_rows}, n_features={self.n_features}, "
+            f"n_shards={self.n_shards}, format={self.format!r}, dtype={self.dtype.name})"
+        )
 
     @property
     def n_shards(self) -> int:
@@ -91,7 +94,9 @@ class Shards:
         """Features of one shard, ``(rows, m)``: a read-only memory map for NPY shards."""
         entry = self._entry(shard)
         if self.format == "npy":
-            X = np.load(self.path / entry["features"], mmap_mode="r", allow_pickle=False)
+            from softmaxreg.datasets.tabular import load_npy
+
+            X = load_npy(self.path / entry["features"], mmap=True)
         else:
             X = self._parquet_table(entry, features=True)
         if X.shape != (entry["rows"], self.n_features) or X.dtype != self.dtype:
@@ -105,12 +110,14 @@ class Shards:
         """Class indices ``t_i`` (int64) of one shard's rows: ``classes[t_i] = y_i``."""
         entry = self._entry(shard)
         if self.format == "npy":
-            labels = np.load(self.path / entry["labels"], allow_pickle=False)
+            labels = load_npy_file(self.path / entry["labels"])
         else:
             labels = self._parquet_table(entry, features=False)
         if labels.shape != (entry["rows"],):
-            raise DataError(f"{self.path}: shard {shard} has {labels.shape} labels, "
-                            f"the manifest says {entry['rows']}")
+            raise DataError(
+                f"{self.path}: shard {shard} has {labels.shape} labels, "
+                f"the manifest says {entry['rows']}"
+            )
         return encode_with_classes(labels, self.classes, f"{self.path} shard {shard}")
 
     def iter_blocks(
@@ -137,8 +144,9 @@ class Shards:
         """The rows ``X[rows]`` and ``t[rows]`` (global indices, any order) in memory."""
         rows = np.asarray(rows, dtype=np.int64)
         if rows.size and (rows.min() < 0 or rows.max() >= self.n_rows):
-            raise IndexError(f"row indices must lie in [0, {self.n_rows}), got "
-                             f"{rows.min()}..{rows.max()}")
+            raise IndexError(
+                f"row indices must lie in [0, {self.n_rows}), got {rows.min()}..{rows.max()}"
+            )
         X = np.empty((rows.size, self.n_features), dtype=self.dtype)
         t = np.empty(rows.size, dtype=np.int64)
         shard_of = np.searchsorted(self.offsets, rows, side="right") - 1
@@ -172,6 +180,45 @@ class Shards:
         return row_range(self.n_rows, rank, world_size)
 
     # ------------------------------------------------------------------ helpers
+    def _check_shard_files(self, shard: int, entry: dict) -> None:
+        """Refuse a shard whose files are missing or hold another shape than the manifest says.
+
+        Only headers are read (an .npy header checked against the file's size, a Parquet
+        footer), so every later allocation of ``rows x n_features`` is backed by real bytes.
+        """
+        for name in _entry_files(entry):
+            if not (self.path / name).is_file():
+                raise DataError(
+                    f"{self.path}: shard file {name!r} named in the manifest is "
+                    "missing; the directory is incomplete, write it again"
+                )
+        rows = entry["rows"]
+        if self.format == "npy":
+            features = npy_file_header(self.path / entry["features"])
+            labels = npy_file_header(self.path / entry["labels"])
+            found = (features.shape, features.dtype.newbyteorder("="), labels.shape)
+        else:
+            from softmaxreg.datasets.tabular import parquet_columns
+
+            with self._parquet(entry) as parquet:
+                columns = [c for c in parquet_columns(parquet) if c != str(self.label_column)]
+                found = ((parquet.metadata.num_rows, len(columns)), self.dtype, (rows,))
+        if found != ((rows, self.n_features), self.dtype, (rows,)):
+            raise DataError(
+                f"{self.path}: shard {shard} holds features of shape {found[0]} ({found[1]}) "
+                f"and labels of shape {found[2]}; the manifest says ({rows}, "
+                f"{self.n_features}) {self.dtype.name} and ({rows},)"
+            )
+
+    @contextlib.contextmanager
+    def _parquet(self, entry: dict):
+        """The shard's ParquetFile, over the regular file (a FIFO or device is refused)."""
+        from softmaxreg.datasets.tabular import parquet_file
+
+        path = self.path / entry["file"]
+        with open_regular_file(path, "shard file") as handle, parquet_file(handle, path) as file:
+            yield file
+
     def _entry(self, shard: int) -> dict:
         if not 0 <= shard < self.n_shards:
             raise IndexError(f"shard index must lie in [0, {self.n_shards}), got {shard}")
@@ -185,25 +232,31 @@ class Shards:
         return start, stop
 
     def _parquet_table(self, entry: dict, *, features: bool) -> np.ndarray:
-        import pyarrow.parquet as pq
+        import pyarrow as pa
 
-        path = self.path / entry["file"]
-        names = pq.ParquetFile(path).schema_arrow.names
+        from softmaxreg.datasets.tabular import parquet_columns
+
         label = str(self.label_column)
-        if features:
-            columns = [name for name in names if name != label]
-            table = pq.read_table(path, columns=columns)
-            return np.column_stack(
-                [table.column(name).to_numpy() for name in columns]
-            ).astype(self.dtype, copy=False)
-        return pq.read_table(path, columns=[label]).column(label).to_numpy()
+        try:
+            with self._parquet(entry) as parquet:
+                if not features:
+                    return parquet.read(columns=[label]).column(label).to_numpy()
+                columns = [name for name in parquet_columns(parquet) if name != label]
+                table = parquet.read(columns=columns)
+        except pa.ArrowException as error:
+            where = self.path / entry["file"]
+            raise DataError(f"{where}: damaged Parquet shard ({error})") from None
+        return np.column_stack([table.column(name).to_numpy() for name in columns]).astype(
+            self.dtype, copy=False
+        )
 
 
 def row_range(n_rows: int, rank: int, world_size: int) -> tuple[int, int]:
     """Rows ``[floor(r n / P), floor((r + 1) n / P))`` of rank ``r`` out of ``P``."""
     if world_size < 1 or not 0 <= rank < world_size:
-        raise ValueError(f"rank must lie in [0, world_size), got rank={rank}, "
-                         f"world_size={world_size}")
+        raise ValueError(
+            f"rank must lie in [0, world_size), got rank={rank}, world_size={world_size}"
+        )
     return n_rows * rank // world_size, n_rows * (rank + 1) // world_size
 
 
@@ -216,8 +269,10 @@ def encode_with_classes(labels: np.ndarray, classes: np.ndarray, where: str) -> 
     t_clipped = np.minimum(t, len(classes) - 1)
     bad = classes[t_clipped] != labels
     if bad.any():
-        raise DataError(f"{where}: label {labels[np.argmax(bad)]!r} is not among the manifest's "
-                        f"classes {classes.tolist()}")
+        raise DataError(
+            f"{where}: label {labels[np.argmax(bad)]!r} is not among the manifest's "
+            f"classes {classes.tolist()}"
+        )
     return t_clipped.astype(np.int64)
 
 
@@ -226,24 +281,36 @@ def _entry_files(entry: dict) -> list[str]:
 
 
 def _checked_manifest(manifest, where: Path) -> dict:
-    required = ("format_version", "format", "dtype", "n_rows", "n_features", "label_column",
-                "classes", "shards")
+    required = (
+        "format_version",
+        "format",
+        "dtype",
+        "n_rows",
+        "n_features",
+        "label_column",
+        "classes",
+        "shards",
+    )
     if not isinstance(manifest, dict) or any(key not in manifest for key in required):
         raise DataError(f"{where}: a shards manifest needs the keys {list(required)}")
     if manifest["format_version"] != FORMAT_VERSION:
-        raise DataError(f"{where}: format_version {manifest['format_version']!r} is not "
-                        f"supported (this softmaxreg reads version {FORMAT_VERSION})")
+        raise DataError(
+            f"{where}: format_version {manifest['format_version']!r} is not "
+            f"supported (this softmaxreg reads version {FORMAT_VERSION})"
+        )
     if manifest["format"] not in SHARD_FORMATS:
-        raise DataError(f"{where}: format must be one of {SHARD_FORMATS}, "
-                        f"got {manifest['format']!r}")
+        raise DataError(
+            f"{where}: format must be one of {SHARD_FORMATS}, got {manifest['format']!r}"
+        )
     if manifest["dtype"] not in FEATURE_DTYPES:
         raise DataError(
             f"{where}: dtype must be one of {FEATURE_DTYPES}, got {manifest['dtype']!r}"
         )
     rows = [entry.get("rows") for entry in manifest["shards"]]
     if any(not isinstance(r, int) or r < 1 for r in rows) or sum(rows) != manifest["n_rows"]:
-        raise DataError(f"{where}: shard row counts {rows} do not add up to n_rows = "
-                        f"{manifest['n_rows']}")
+        raise DataError(
+            f"{where}: shard row counts {rows} do not add up to n_rows = {manifest['n_rows']}"
+        )
     if len(manifest["classes"]) < 1:
         raise DataError(f"{where}: the manifest lists no classes")
     return manifest
@@ -269,8 +336,11 @@ def write_shards(
     holds one shard plus one read block; everything is written into a temporary directory
     beside ``out_dir``, the manifest last, and renamed into place only when complete.
     """
-    if isinstance(rows_per_shard, bool) or not isinstance(rows_per_shard, (int, np.integer)) \
-            or rows_per_shard < 1:
+    if (
+        isinstance(rows_per_shard, bool)
+        or not isinstance(rows_per_shard, (int, np.integer))
+        or rows_per_shard < 1
+    ):
         raise DataError(f"rows_per_shard must be an integer >= 1, got {rows_per_shard!r}")
     if format not in SHARD_FORMATS:
         raise DataError(f"format must be one of {SHARD_FORMATS}, got {format!r}")
@@ -278,17 +348,26 @@ def write_shards(
         raise DataError(f"dtype must be one of {FEATURE_DTYPES}, got {dtype!r}")
     out_dir = Path(out_dir).expanduser()
     if out_dir.exists() and not overwrite:
-        raise DataError(f"{out_dir} already exists; choose a new directory or pass "
-                        "overwrite=True (--overwrite) to replace it")
+        raise DataError(
+            f"{out_dir} already exists; choose a new directory or pass "
+            "overwrite=True (--overwrite) to replace it"
+        )
     if not out_dir.parent.is_dir():
-        raise DataNotFoundError(f"cannot write shards to {out_dir}: the folder "
-                                f"{out_dir.parent} does not exist")
+        raise DataNotFoundError(
+            f"cannot write shards to {out_dir}: the folder {out_dir.parent} does not exist"
+        )
     blocks, label_column, feature_names = _source_blocks(source, target, read_rows, dtype)
     temporary = out_dir.with_name(f".{out_dir.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     temporary.mkdir()
     try:
-        writer = _ShardWriter(temporary, int(rows_per_shard), format, np.dtype(dtype),
-                              str(label_column), feature_names)
+        writer = _ShardWriter(
+            temporary,
+            int(rows_per_shard),
+            format,
+            np.dtype(dtype),
+            str(label_column),
+            feature_names,
+        )
         for X_block, y_block in blocks:
             writer.add(X_block, y_block)
         manifest = writer.finish()
@@ -303,8 +382,15 @@ def write_shards(
 class _ShardWriter:
     """Collects rows until a shard is full, then writes it (NPY pair or one Parquet file)."""
 
-    def __init__(self, folder: Path, rows_per_shard: int, fmt: str, dtype: np.dtype,
-                 label_column: str, feature_names: list[str] | None):
+    def __init__(
+        self,
+        folder: Path,
+        rows_per_shard: int,
+        fmt: str,
+        dtype: np.dtype,
+        label_column: str,
+        feature_names: list[str] | None,
+    ):
         self.folder, self.rows_per_shard = folder, rows_per_shard
         self.format, self.dtype = fmt, dtype
         self.label_column, self.feature_names = label_column, feature_names
@@ -350,20 +436,25 @@ class _ShardWriter:
         X = np.asarray(X)
         y = np.asarray(y)
         if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:
-            raise DataError(f"each block needs X of shape (rows, m) and y of shape (rows,); "
-                            f"got {X.shape} and {y.shape}")
+            raise DataError(
+                f"each block needs X of shape (rows, m) and y of shape (rows,); "
+                f"got {X.shape} and {y.shape}"
+            )
         if X.dtype.kind not in "biuf":
             raise DataError(f"features must be numbers, got dtype {X.dtype}")
         if self.n_features is None:
             self.n_features = X.shape[1]
         elif X.shape[1] != self.n_features:
-            raise DataError(f"blocks disagree on the number of features: {self.n_features} "
-                            f"then {X.shape[1]}")
+            raise DataError(
+                f"blocks disagree on the number of features: {self.n_features} then {X.shape[1]}"
+            )
         X = X.astype(self.dtype, copy=False)
         if not np.isfinite(X).all():
             row = int(np.argwhere(~np.isfinite(X))[0][0])
-            raise DataError(f"non-finite feature value in row {self._rows_seen() + row + 1}; "
-                            "remove or impute it before sharding")
+            raise DataError(
+                f"non-finite feature value in row {self._rows_seen() + row + 1}; "
+                "remove or impute it before sharding"
+            )
         kind = "str" if y.dtype.kind in "OUS" else ("int" if y.dtype.kind in "biu" else "float")
         if kind == "float" and np.all(y == np.round(y)) and np.isfinite(y).all():
             kind, y = "int", y.astype(np.int64)
@@ -414,8 +505,11 @@ def _write_npy_pieces(path: Path, pieces: list[np.ndarray], dtype: np.dtype) -> 
     """One ``.npy`` file from row blocks, written piece by piece (no concatenated copy)."""
     rows = sum(piece.shape[0] for piece in pieces)
     shape = (rows, *pieces[0].shape[1:])
-    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
-              "shape": shape}
+    header = {
+        "descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+        "fortran_order": False,
+        "shape": shape,
+    }
     with open(path, "wb") as handle:
         np.lib.format.write_array_header_1_0(handle, header)
         for piece in pieces:
@@ -437,8 +531,9 @@ def _replace_directory(temporary: Path, out_dir: Path) -> None:
     old = None
     if out_dir.exists():
         if not (out_dir / MANIFEST_NAME).is_file():
-            raise DataError(f"refusing to replace {out_dir}: it is not a shards directory "
-                            f"(no {MANIFEST_NAME})")
+            raise DataError(
+                f"refusing to replace {out_dir}: it is not a shards directory (no {MANIFEST_NAME})"
+            )
         old = out_dir.with_name(f".{out_dir.name}.{secrets.token_hex(4)}.old")
         os.replace(out_dir, old)
     os.replace(temporary, out_dir)
@@ -460,30 +555,37 @@ def _source_blocks(source, target, read_rows: int, dtype: str):
         X, y = np.asarray(source[0]), np.asarray(source[1])
         if X.ndim != 2 or y.shape != (X.shape[0],):
             raise DataError(f"(X, y) must have shapes (n, m) and (n,), got {X.shape} and {y.shape}")
-        blocks = ((X[a : a + read_rows], y[a : a + read_rows])
-                  for a in range(0, X.shape[0], read_rows))
+        blocks = (
+            (X[a : a + read_rows], y[a : a + read_rows]) for a in range(0, X.shape[0], read_rows)
+        )
         return blocks, "label", None
     if isinstance(source, Iterable):
         return iter(source), "label", None
-    raise DataError("source must be a file path (CSV, TSV, Parquet, NPY), an (X, y) pair of "
-                    f"arrays or an iterable of (X_block, y_block) pairs; got {type(source)}")
+    raise DataError(
+        "source must be a file path (CSV, TSV, Parquet, NPY), an (X, y) pair of "
+        f"arrays or an iterable of (X_block, y_block) pairs; got {type(source)}"
+    )
 
 
 def _file_blocks(path: Path, target, read_rows: int, dtype: str):
     from softmaxreg.datasets._tabular_checks import checked_file, file_format, target_values
     from softmaxreg.datasets.chunks import iter_tabular_chunks, tabular_feature_names
+    from softmaxreg.datasets.tabular import load_npy
 
     path = checked_file(path)
     kind = file_format(path)
     if kind not in ("csv", "tsv", "parquet", "npy"):
-        raise DataError(f"{path}: sharding reads CSV, TSV, Parquet or NPY files in bounded "
-                        f"memory; {kind} files are not supported (convert them first)")
+        raise DataError(
+            f"{path}: sharding reads CSV, TSV, Parquet or NPY files in bounded "
+            f"memory; {kind} files are not supported (convert them first)"
+        )
     if target is None:
-        raise DataError("sharding needs a label column: give target= a column name, an index "
-                        "or 'auto'")
+        raise DataError(
+            "sharding needs a label column: give target= a column name, an index or 'auto'"
+        )
     features = iter_tabular_chunks(path, read_rows, target, dtype=np.dtype(dtype))
     if kind == "npy":
-        array = np.load(path, mmap_mode="r", allow_pickle=False)
+        array = load_npy(path, mmap=True)
         from softmaxreg.datasets._tabular_checks import target_column
 
         columns = list(range(array.shape[1]))
@@ -504,26 +606,25 @@ def _file_blocks(path: Path, target, read_rows: int, dtype: str):
     return zip(features, labels(), strict=True), label, names
 
 
-def _label_reader(path: Path, kind: str, position: int, label: str, read_rows: int,
-                  target_values):
+def _label_reader(path: Path, kind: str, position: int, label: str, read_rows: int, target_values):
+    from softmaxreg.datasets._csv import csv_reader_options, open_csv
+    from softmaxreg.datasets.tabular import parquet_file
+
     def labels():
         if kind == "parquet":
-            import pyarrow.parquet as pq
-
-            parquet = pq.ParquetFile(path, pre_buffer=False)
-            first = 1
-            for batch in parquet.iter_batches(batch_size=read_rows, columns=[label]):
-                yield target_values(batch.to_pandas()[label], path, first_row=first)
-                first += batch.num_rows
+            with open_regular_file(path, "data file") as handle, parquet_file(handle, path) as file:
+                first = 1
+                for batch in file.iter_batches(batch_size=read_rows, columns=[label]):
+                    yield target_values(batch.to_pandas()[label], path, first_row=first)
+                    first += batch.num_rows
             return
         import pandas as pd
 
-        from softmaxreg.datasets.tabular import csv_reader_options
-
         options = csv_reader_options(path, "\t" if kind == "tsv" else ",")
         first = 1
-        for chunk in pd.read_csv(path, chunksize=read_rows, usecols=[position], **options):
-            yield target_values(chunk.iloc[:, 0].rename(label), path, first_row=first)
-            first += chunk.shape[0]
+        with open_csv(path) as handle:
+            for chunk in pd.read_csv(handle, chunksize=read_rows, usecols=[position], **options):
+                yield target_values(chunk.iloc[:, 0].rename(label), path, first_row=first)
+                first += chunk.shape[0]
 
     return labels

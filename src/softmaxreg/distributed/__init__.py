@@ -5,7 +5,7 @@
 - ``init_process_group_from_env``: join a torchrun job (gloo on CPU, NCCL on GPU), timeouts.
 - ``allreduce_objective``: a rank's objective whose sums are all-reduced over the job.
 - ``fit_sharded``, ``train_distributed``, ``run_distributed_training``: fitted
-  ``softmaxreg.LogisticRegression`` models; under torchrun only rank 0 writes.
+  ``softmaxreg.LogisticRegression`` models; ``split_shards``: whole held-out shards.
 
 Names are imported on first use.
 """
@@ -28,6 +28,7 @@ _EXPORTS = {
     "fit_sharded": "softmaxreg.distributed.train",
     "train_distributed": "softmaxreg.distributed.train",
     "run_distributed_training": "softmaxreg.distributed.train",
+    "split_shards": "softmaxreg.distributed.train",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -5,8 +5,9 @@
 - :func:`train_distributed`: inside a torch.distributed job, each rank sums its own rows
   and all-reduces (see :mod:`softmaxreg.distributed.allreduce_objective`).
 - :func:`run_distributed_training`: the entry of ``softmaxreg train DATA --distributed``
-  under torchrun: joins the job, trains, checks that all ranks agree, and rank 0 writes
-  ``model.safetensors`` and ``training.json``.
+  under torchrun: joins the job, trains, checks that all ranks agree; the caller's rank 0
+  then writes the run folder (the same layout as every other way of training).
+- :func:`split_shards`: hold out whole shards (a seeded choice) for validation.
 
 All of them minimise ``C * sum_i s_i * CE_i + 0.5 * ||W||^2`` exactly as
 ``LogisticRegression.fit`` does on the same rows held in memory.
@@ -14,18 +15,16 @@ All of them minimise ``C * sum_i s_i * CE_i + 0.5 * ||W||^2`` exactly as
 
 from __future__ import annotations
 
-import json
-import os
+import copy
 import time
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from softmaxreg._atomic import write_bytes_atomic
 from softmaxreg._problems import choose_kind
 from softmaxreg._validation import check_parameters
-from softmaxreg.datasets.shards import MANIFEST_NAME, Shards, row_range
+from softmaxreg.datasets.shards import Shards, row_range
 from softmaxreg.distributed.allreduce_objective import (
     allreduce_objective,
     allreduce_sum,
@@ -40,11 +39,26 @@ from softmaxreg.distributed.process_group import (
 from softmaxreg.distributed.row_sources import ArrayRows, as_row_source
 from softmaxreg.distributed.shard_stream import ShardStreamObjective
 from softmaxreg.distributed.sharded_objective import ShardedObjective
-from softmaxreg.estimator import LogisticRegression, _combined_history
+from softmaxreg.errors import DataError
+from softmaxreg.estimator import LogisticRegression, _combined_history, _theta_callback, _Watcher
 from softmaxreg.solvers import DEFAULT_SOLVER, MINIBATCH_SOLVERS, solve
 
 SGD_ORDERS = ("shards", "global")
-REPORT_NAME = "training.json"
+
+
+@dataclass(frozen=True)
+class DistributedRun:
+    """What every rank of :func:`run_distributed_training` gets back."""
+
+    model: LogisticRegression
+    rank: int
+    world_size: int
+    backend: str
+    seconds: float
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
 
 
 def fit_sharded(data, *, sgd_order: str = "shards", block_rows: int = 65_536, callback=None,
@@ -54,6 +68,7 @@ def fit_sharded(data, *, sgd_order: str = "shards", block_rows: int = 65_536, ca
     ``sgd_order="shards"``: minibatches stream the shards (shuffled shard order, shuffled
     rows within a shard, seeded by ``random_state``); ``"global"``: the solver's own
     permutation of all rows (random reads; equals in-memory SGD step for step).
+    ``callback(model, iteration, objective)``: as in ``LogisticRegression.fit``.
     """
     if sgd_order not in SGD_ORDERS:
         raise ValueError(f"sgd_order must be one of {SGD_ORDERS}, got {sgd_order!r}")
@@ -105,47 +120,52 @@ def train_distributed(source, params: dict, context: ProcessContext, *,
 
 
 def run_distributed_training(
-    dataset_or_shards,
+    data,
     estimator_params: dict,
-    out_dir,
     *,
-    target="auto",
     timeout_s: float = DEFAULT_TIMEOUT_S,
     block_rows: int = 65_536,
     callback=None,
-) -> LogisticRegression:
-    """``softmaxreg train DATA --distributed``: run under torchrun; rank 0 writes the results.
+) -> DistributedRun:
+    """``softmaxreg train DATA --distributed``: join the torchrun job, fit, check agreement.
 
-    ``dataset_or_shards``: a shards directory (each rank reads its row range in place) or a
-    data set name / file for ``softmaxreg.datasets.load_dataset`` (each rank keeps its row
-    range of the training split). ``estimator_params`` are ``LogisticRegression``'s
-    (``device="cuda"`` selects NCCL and ``cuda:LOCAL_RANK``). Writes
-    ``out_dir/model.safetensors`` and ``out_dir/training.json`` from rank 0 only; returns the
-    fitted model on every rank.
+    ``data``: a shards directory (path or :class:`Shards`, e.g. the training part of
+    :func:`split_shards`; each rank reads its row range in place) or an ``(X, y)`` pair held
+    by every rank (each keeps its row range). ``estimator_params`` are ``LogisticRegression``'s
+    (``device="cuda"`` selects NCCL and ``cuda:LOCAL_RANK``). Every rank returns the same
+    model; writing it is the caller's job, on rank 0 only.
     """
     context = init_process_group_from_env(estimator_params.get("device", "cpu"), timeout_s)
     try:
         began = time.perf_counter()
-        source, test, name = _rank_data(dataset_or_shards, target, context)
+        source = _rank_rows(data, context)
         model = train_distributed(source, estimator_params, context, block_rows=block_rows,
                                   callback=callback)
         seconds = time.perf_counter() - began
-        if context.is_main:
-            summary = {
-                "data": name, "n_rows": int(source.n_rows), "n_features": int(source.n_features),
-                "world_size": context.world_size, "backend": context.backend,
-                "solver": _solver_name(estimator_params), "n_iter": model.n_iter_.tolist(),
-                "seconds": seconds, "final_objective": model.loss_history_[-1]
-                if model.loss_history_ else None,
-                "weights_identical_on_all_ranks": True,
-            }
-            if test is not None:
-                summary["test_accuracy"] = float(np.mean(model.predict(test[0]) == test[1]))
-            _write_results(model, summary, Path(out_dir))
-        torch.distributed.barrier()
-        return model
+        return DistributedRun(model, context.rank, context.world_size, context.backend, seconds)
     finally:
         close_process_group()
+
+
+def split_shards(shards, fraction: float | None, seed: int = 0) -> tuple[Shards, Shards]:
+    """``(training part, held-out part)`` of a shards directory, whole shards each.
+
+    The held-out part is ``max(1, round(fraction * S))`` of the ``S`` shards (one shard when
+    ``fraction`` is None), chosen by a permutation seeded with ``seed``; at least one shard
+    stays for training. Both parts are read-only views of the same files.
+    """
+    shards = shards if isinstance(shards, Shards) else Shards(shards)
+    if shards.n_shards < 2:
+        raise DataError(
+            f"{shards.path} holds 1 shard, and a held-out part takes whole shards: write the "
+            "shards with a smaller --rows-per-shard, or give --validation FILE"
+        )
+    count = 1 if fraction is None else max(1, round(fraction * shards.n_shards))
+    count = min(count, shards.n_shards - 1)
+    order = np.random.default_rng(seed).permutation(shards.n_shards)
+    held_out = sorted(order[:count].tolist())
+    kept = [s for s in range(shards.n_shards) if s not in held_out]
+    return _shard_view(shards, kept), _shard_view(shards, held_out)
 
 
 # ---------------------------------------------------------------------------------- pieces
@@ -163,8 +183,11 @@ def _fit(source, params: dict, make_objective, *, class_counts, callback) -> Log
     dtype = settings.dtype or (torch.float32 if source.dtype == np.float32 else torch.float64)
     problems = ([("binary", k) for k in range(len(classes))] if kind == "ovr"
                 else [("binary", 1)] if kind == "binary" else [("multinomial", 0)])
+    model.n_features_in_ = int(source.n_features)
+    watch = None if callback is None else _Watcher(
+        model, callback, kind, classes, source.n_features, len(problems), [None] * len(problems))
     fits = []
-    for problem_kind, positive in problems:
+    for index, (problem_kind, positive) in enumerate(problems):
         weights = _class_weights(model.class_weight, classes, class_counts,
                                  positive if kind == "ovr" else None)
         objective = make_objective(problem_kind, positive, weights, dtype, settings.device,
@@ -172,7 +195,9 @@ def _fit(source, params: dict, make_objective, *, class_counts, callback) -> Log
         result = solve(
             objective, settings.solver, objective.zeros(), max_iter=model.max_iter,
             tol=model.tol, batch_size=model.batch_size, learning_rate=model.learning_rate,
-            random_state=settings.random_state, verbose=model.verbose, callback=callback,
+            random_state=settings.random_state, verbose=model.verbose,
+            callback=None if watch is None else _theta_callback(objective,
+                                                                watch.for_problem(index)),
         )
         W, b = objective.unpack(result.theta)
         W = W.detach().to("cpu", torch.float64).numpy().copy()
@@ -230,33 +255,26 @@ def _class_weights(class_weight, classes, counts, positive) -> np.ndarray | None
                      f"got {class_weight!r}")
 
 
-def _rank_data(data, target, context: ProcessContext):
-    """``(row source, test split or None, name)`` for this rank."""
-    path = Path(str(data)).expanduser()
-    if path.is_dir() and (path / MANIFEST_NAME).is_file():
-        return Shards(path), None, str(path)
-    from softmaxreg.datasets.registry import load_dataset
-
-    dataset = load_dataset(str(data), target=target)
-    classes, t = np.unique(dataset.y_train, return_inverse=True)
-    n = len(t)
-    start, stop = row_range(n, context.rank, context.world_size)
-    X = np.ascontiguousarray(dataset.X_train[start:stop])
-    source = ArrayRows(X, t[start:stop], classes, offset=start, n_rows=n)
-    test = (dataset.X_test, dataset.y_test) if context.is_main else None
-    return source, test, dataset.name
+def _rank_rows(data, context: ProcessContext):
+    """This rank's row source: the shards themselves, or its row range of ``(X, y)``."""
+    if isinstance(data, tuple):
+        X_all, y_all = data
+        classes, t = np.unique(y_all, return_inverse=True)
+        start, stop = row_range(len(t), context.rank, context.world_size)
+        X = np.ascontiguousarray(X_all[start:stop])
+        return ArrayRows(X, t[start:stop], classes, offset=start, n_rows=len(t))
+    return as_row_source(data)
 
 
-def _solver_name(params: dict) -> str:
-    solver = params.get("solver", "auto")
-    return DEFAULT_SOLVER if solver == "auto" else solver
+def _shard_view(shards: Shards, chosen: list[int]) -> Shards:
+    """A :class:`Shards` over the shards ``chosen`` only (rows renumbered from 0)."""
+    view = copy.copy(shards)
+    entries = [shards.manifest["shards"][s] for s in chosen]
+    view.manifest = {**shards.manifest, "shards": entries,
+                     "n_rows": sum(int(e["rows"]) for e in entries)}
+    view.shard_rows = [int(entry["rows"]) for entry in entries]
+    view.offsets = np.concatenate([[0], np.cumsum(view.shard_rows)]).astype(np.int64)
+    view.n_rows = int(view.offsets[-1])
+    return view
 
 
-def _write_results(model: LogisticRegression, summary: dict, out_dir: Path) -> None:
-    """Rank 0: ``model.safetensors`` (softmaxreg.io.save) and ``training.json``, atomically."""
-    from softmaxreg.io import MODEL_FILE, save
-
-    os.makedirs(out_dir, exist_ok=True)
-    metrics = {key: summary[key] for key in ("test_accuracy",) if key in summary}
-    save(model, out_dir / MODEL_FILE, metrics=metrics or None)
-    write_bytes_atomic(out_dir / REPORT_NAME, json.dumps(summary, indent=1).encode())

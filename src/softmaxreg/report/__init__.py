@@ -7,7 +7,7 @@
 - figures, each ``(arrays..., path) -> path`` writing one PNG atomically:
   :func:`loss_curve_figure`, :func:`weight_templates_figure`, :func:`confusion_matrix_figure`,
   :func:`misclassified_figure`, :func:`decision_regions_figure`,
-  :func:`reliability_diagram_figure`;
+  :func:`reliability_diagram_figure`, :func:`coefficient_figure`;
 - the page: :func:`render_report_html`, :func:`write_html`, and :func:`write_report`, which
   writes every figure and ``report.html`` of a training run.
 
@@ -36,6 +36,7 @@ _EXPORTS = {
     "decision_regions_figure": "decision_regions",
     "linear_predict_indices": "decision_regions",
     "reliability_diagram_figure": "reliability_diagram",
+    "coefficient_figure": "coefficients",
     "render_report_html": "html",
     "write_html": "html",
     "png_data_uri": "html",

@@ -11,6 +11,7 @@ import numpy as np
 from softmaxreg.errors import DataError
 from softmaxreg.report._canvas import DEFAULT_DPI
 from softmaxreg.report._checks import as_class_names, as_classes, as_labels, as_probabilities
+from softmaxreg.report.coefficients import coefficient_figure
 from softmaxreg.report.confusion_figure import confusion_matrix_figure
 from softmaxreg.report.decision_regions import decision_regions_figure
 from softmaxreg.report.html import render_report_html, write_html
@@ -30,6 +31,7 @@ FIGURE_FILES = {
     "misclassified": "misclassified.png",
     "decision_regions": "decision_regions.png",
     "reliability": "reliability.png",
+    "coefficients": "coefficients.png",
 }
 HEADINGS = {
     "loss_curve": "loss curve",
@@ -39,6 +41,7 @@ HEADINGS = {
     "misclassified": "misclassified test samples",
     "decision_regions": "decision regions",
     "reliability": "reliability diagram (test)",
+    "coefficients": "coefficients with confidence intervals",
 }
 CAPTIONS = {
     "loss_curve": "The loss after each step: the mean cross-entropy -1/n sum_i log a_{y_i} "
@@ -51,6 +54,8 @@ CAPTIONS = {
     "decision_regions": "The plane coloured by the predicted class of z = W x + b.",
     "reliability": "Observed frequency against predicted probability per bin; the diagonal "
     "is perfect calibration.",
+    "coefficients": "Each coefficient with its Wald interval (softmaxreg.inference on the "
+    "training part; multinomial: log odds against the reference class); red intervals exclude 0.",
 }
 
 
@@ -81,6 +86,7 @@ def write_report(
     y_train=None,
     image_shape: tuple[int, int] | None = None,
     feature_names=None,
+    coefficient_intervals: Mapping | None = None,
     hyperparameters: Mapping | None = None,
     timings: Mapping[str, float] | None = None,
     model_description: str = "",
@@ -104,7 +110,10 @@ def write_report(
       weight_templates.png;
     - ``X_test`` and ``image_shape``: misclassified.png;
     - ``coef``, ``intercept`` and 2 features, with ``X_train, y_train`` (and the test part):
-      decision_regions.png.
+      decision_regions.png;
+    - ``coefficient_intervals`` (the keyword arguments of ``coefficient_figure``: "coef",
+      "lower", "upper" (E x p), "parameter_names", optional "class_names" and "level"):
+      coefficients.png.
 
     ``summary`` (train/test accuracy and log loss, n_train, n_test, fit_seconds),
     ``hyperparameters`` and ``timings`` (name -> seconds) are shown as tables. ``out_dir`` is
@@ -195,6 +204,10 @@ def write_report(
     figures["reliability"] = reliability_diagram_figure(
         truth, probabilities, target("reliability"), classes=class_labels, dpi=dpi
     )
+    if coefficient_intervals is not None:
+        figures["coefficients"] = coefficient_figure(
+            **coefficient_intervals, path=target("coefficients"), dpi=dpi
+        )
 
     ordered = {HEADINGS[name]: path for name, path in figures.items()}
     captions = {HEADINGS[name]: CAPTIONS[name] for name in figures}
