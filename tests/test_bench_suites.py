@@ -56,7 +56,7 @@ def test_sparse_suite_runs_each_contender_in_its_own_process_and_reaches_the_ref
 @pytest.mark.mnist
 def test_mnist_suite_quick_form_reaches_scikit_learns_objective():
     payload = suites.run_suite(
-        "mnist",
+        "mnist-l2",
         quick=True,
         rows=600,
         isolate=False,

@@ -3,7 +3,7 @@
 Suites (full size; ``--quick`` uses the smaller size in brackets and finishes in under
 two minutes on a 2-core machine):
 
-  mnist             MNIST pixels / 255, C = 1 [5,000 training rows]: scikit-learn lbfgs
+  mnist-l2          MNIST pixels / 255, C = 1 [5,000 training rows]: scikit-learn lbfgs
                     converged (the reference), cyanure, softmaxreg's defaults and softmaxreg
                     stopped at the reference objective
   sgd               MNIST pixels / 255, no penalty [5,000 rows]: the lecture's recipe (batch
@@ -152,8 +152,8 @@ class _Setting:
 
 
 SUITES = {
-    "mnist": Suite(
-        "mnist",
+    "mnist-l2": Suite(
+        "mnist-l2",
         load_mnist_l2,
         (
             _plain("sklearn-lbfgs", partial(fits.sklearn, max_iter=1000), (48.0, 3.0)),
