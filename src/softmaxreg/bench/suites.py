@@ -15,7 +15,8 @@ two minutes on a 2-core machine):
                     saga, cyanure, softmaxreg's defaults and softmaxreg at the reference
   time-to-accuracy  MNIST, C = 1: each contender's time to 92.5% test accuracy [5,000 rows,
                     88%]: the fit time of the first setting, in increasing order of effort
-                    (max_iter, epochs or tol), whose fit reaches it
+                    (max_iter, epochs or tol), whose fit reaches it; the PyTorch loop on one
+                    thread only (on a busy machine its default threads take 10x longer)
 
 Each contender runs in its own process (``python -m softmaxreg.bench.suites --run-one``);
 a peer whose package is not installed (``pip install "softmaxreg[bench]"``) is shown as
@@ -200,11 +201,6 @@ SUITES = {
                 "sklearn-lbfgs",
                 _ladder(lambda p, s: fits.sklearn(p, max_iter=s.value), SKLEARN_LADDER, "max_iter"),
                 (40.0, 3.0),
-            ),
-            _plain(
-                "torch-loop",
-                _ladder(lambda p, s: fits.torch_loop(p, epochs=s.value), EPOCH_LADDER, "epochs"),
-                (3.0, 1.0),
             ),
             _plain(
                 "torch-loop-1-thread",
