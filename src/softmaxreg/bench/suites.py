@@ -354,14 +354,15 @@ def run_suite(
 
 def speed_ratios(results: dict) -> dict:
     """For each softmaxreg row, each peer's fit seconds over its own (> 1: softmaxreg is
-    faster)."""
+    faster); rows that never reached a time-to-accuracy target are left out."""
+    reached = [name for name in results if not results[name]["notes"].startswith("never")]
     return {
         own: {
             peer: results[peer]["fit_seconds"] / results[own]["fit_seconds"]
-            for peer in results
+            for peer in reached
             if not peer.startswith("softmaxreg")
         }
-        for own in results
+        for own in reached
         if own.startswith("softmaxreg")
     }
 
