@@ -144,3 +144,13 @@ def test_the_objective_is_scikit_learns_formula():
     ce = np.log(np.exp(Z).sum(axis=1)) - Z[np.arange(7), y]
     assert objective_float64(W, b, X, y, 2.0) == pytest.approx(2 * ce.sum() + 0.5 * (W**2).sum())
     assert objective_float64(W, b, X, y, np.inf) == pytest.approx(ce.sum())
+
+
+def test_ratios_leave_out_rows_that_never_reached_the_target():
+    results = {
+        "sklearn-lbfgs": {"fit_seconds": 4.0, "notes": "max_iter=80: lbfgs"},
+        "torch-loop": {"fit_seconds": 8.0, "notes": "never reached; 25 epochs"},
+        "softmaxreg-default": {"fit_seconds": 0.5, "notes": "tol=0.002: auto"},
+        "softmaxreg-sgd": {"fit_seconds": 1.0, "notes": "never reached; sgd"},
+    }
+    assert suites.speed_ratios(results) == {"softmaxreg-default": {"sklearn-lbfgs": 8.0}}
