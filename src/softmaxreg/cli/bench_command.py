@@ -9,10 +9,11 @@ from typing import Annotated
 import typer
 
 from softmaxreg.bench.mnist_comparison import CONTENDERS
+from softmaxreg.bench.suites import SUITES as PEER_SUITES
 from softmaxreg.cli.app import app
 from softmaxreg.cli.console import console, error_console
 
-SUITES = ("mnist", "inference")
+SUITES = ("mnist", "inference", *PEER_SUITES)
 
 
 @app.command(short_help="softmaxreg vs scikit-learn and the lecture on MNIST.")
@@ -21,7 +22,10 @@ def bench(
         str,
         typer.Option(
             help="mnist: fit MNIST against scikit-learn and the lecture's loop; inference: fit "
-            "+ inference on synthetic data against statsmodels' MNLogit."
+            "+ inference on synthetic data against statsmodels' MNLogit; "
+            + ", ".join(PEER_SUITES)
+            + ": softmaxreg against its peers (softmaxreg.bench.suites; --only names the "
+            "suite's contenders, --train-rows its rows)."
         ),
     ] = "mnist",
     rows: Annotated[
@@ -44,9 +48,18 @@ def bench(
         int | None,
         typer.Option(help="Fit on the first N training images only (a quick look)."),
     ] = None,
+    quick: Annotated[
+        bool,
+        typer.Option("--quick", help=", ".join(PEER_SUITES) + ": the small form (under 2 min)."),
+    ] = False,
 ) -> None:
     """Fit MNIST (pixels / 255, C = 1) with each contender in its own process; print fit
     seconds, test accuracy, final objective, memory, and the speed and memory ratios."""
+    if suite in PEER_SUITES:
+        from softmaxreg.cli.bench_suites import run_suite_command
+
+        run_suite_command(suite, quick, only, json_path, train_rows)
+        return
     from softmaxreg._atomic import check_output_path
     from softmaxreg.bench.mnist_comparison import (
         check_contenders,

@@ -18,16 +18,16 @@ parameters that started the epoch with the lowest mean loss (never NaN).
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 
+from softmaxreg.solvers import _softmax_steps
 from softmaxreg.solvers._common import (
     DivergenceGuard,
     SolverResult,
     wants_stop,
     warn_not_converged,
 )
+from softmaxreg.solvers._threads import one_thread_if
 
 DEFAULT_LEARNING_RATE = 0.1
 DEFAULT_BATCH_SIZE = 256
@@ -38,17 +38,8 @@ N_ITER_NO_CHANGE = 5
 SINGLE_THREAD_MAX_BATCH = 4096
 
 
-@contextlib.contextmanager
 def _threads_for(batch: int, device: torch.device):
-    previous = torch.get_num_threads()
-    single = device.type == "cpu" and batch <= SINGLE_THREAD_MAX_BATCH
-    if single:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if single:
-            torch.set_num_threads(previous)
+    return one_thread_if(device.type == "cpu" and batch <= SINGLE_THREAD_MAX_BATCH)
 
 
 def minibatch_sgd(
@@ -101,21 +92,21 @@ def _run_epochs(objective, theta, history, batch, eta, max_iter, tol, generator,
     best, no_change = float("inf"), 0
     epoch = start_epoch
     n_batches = -(-n // batch)
+    fast = _softmax_steps.SoftmaxSteps(objective) if _softmax_steps.applies(objective) else None
     for epoch in range(start_epoch + 1, max_iter + 1):
         order = torch.randperm(n, generator=generator) if generator is not None \
             else torch.arange(n)
         order = order.to(objective.device)
         epoch_start = theta.clone()
-        epoch_loss = torch.zeros((), dtype=torch.float64, device=objective.device)
-        for step, start in enumerate(range(0, n, batch), start=1):
-            rows = order[start : start + batch]
-            loss, grad = objective.batch_value_and_grad(theta, rows)
-            if guard.start_loss is None:
-                guard.set_start(loss)  # the loss at the starting parameters (one sync per run)
-            theta.add_(grad, alpha=-eta)
-            epoch_loss += loss * rows.numel()
+
+        def after_step(step, loss, epoch=epoch):
             if batch_callback is not None:
                 batch_callback(epoch, step, n_batches, float(loss))
+
+        if fast is not None:
+            epoch_loss = _fast_epoch(fast, theta, order, batch, eta, guard, after_step)
+        else:
+            epoch_loss = _epoch(objective, theta, order, batch, eta, guard, after_step)
         mean_loss = float(epoch_loss) / n
         if guard.diverged(epoch, mean_loss, [epoch_start], after_epoch=epoch - 1):
             return epoch, False
@@ -130,3 +121,35 @@ def _run_epochs(objective, theta, history, batch, eta, max_iter, tol, generator,
             if no_change >= N_ITER_NO_CHANGE:
                 return epoch, True
     return epoch, tol is None
+
+
+def _epoch(objective, theta, order, batch, eta, guard, after_step):
+    """One epoch through ``objective.batch_value_and_grad``; returns the summed batch loss."""
+    epoch_loss = torch.zeros((), dtype=torch.float64, device=objective.device)
+    for step, start in enumerate(range(0, order.numel(), batch), start=1):
+        rows = order[start : start + batch]
+        loss, grad = objective.batch_value_and_grad(theta, rows)
+        if guard.start_loss is None:
+            guard.set_start(loss)  # the loss at the starting parameters (one sync per run)
+        theta.add_(grad, alpha=-eta)
+        epoch_loss += loss * rows.numel()
+        after_step(step, loss)
+    return epoch_loss
+
+
+def _fast_epoch(fast, theta, order, batch, eta, guard, after_step):
+    """The same epoch through the NumPy steps of ``_softmax_steps`` (``theta`` updated at
+    the end)."""
+    fast.load(theta)
+    order = order.numpy()
+    epoch_loss = 0.0
+    with _softmax_steps.one_blas_thread():
+        for step, start in enumerate(range(0, len(order), batch), start=1):
+            rows = order[start : start + batch]
+            loss = fast.step(rows, eta)
+            if guard.start_loss is None:
+                guard.set_start(loss)
+            epoch_loss += loss * len(rows)
+            after_step(step, loss)
+    fast.store(theta)
+    return epoch_loss

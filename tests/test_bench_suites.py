@@ -1,0 +1,156 @@
+"""``softmaxreg bench --suite``: each suite's quick form at tiny sizes reaches the reference
+objective; skipped peers, the plan and the sparse text-like generator."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import run_cli
+
+from softmaxreg.bench import suites
+from softmaxreg.bench.contenders import objective_float64
+from softmaxreg.bench.synthetic import text_like
+
+
+def test_sparse_suite_runs_each_contender_in_its_own_process_and_reaches_the_reference(
+    tmp_path, capsys, monkeypatch
+):
+    out = tmp_path / "sparse.json"
+    status = run_cli(
+        "bench",
+        "--suite",
+        "sparse",
+        "--quick",
+        "--train-rows",
+        300,
+        "--only",
+        "sklearn-lbfgs",
+        "--only",
+        "softmaxreg-at-reference",
+        "--json",
+        out,
+    )
+    assert status == 0
+    captured = capsys.readouterr()
+    payload = json.loads(out.read_text())
+    assert payload["contenders"] == ["sklearn-lbfgs", "softmaxreg-at-reference"]
+    assert payload["train_rows"] == 300
+    results = payload["results"]
+    reference = results["sklearn-lbfgs"]["objective"]
+    assert payload["reference_objective"] == reference
+    assert results["softmaxreg-at-reference"]["objective"] <= reference * (1 + 1e-5)
+    ratio = payload["ratios"]["softmaxreg-at-reference"]["sklearn-lbfgs"]
+    assert ratio == pytest.approx(
+        results["sklearn-lbfgs"]["fit_seconds"] / results["softmaxreg-at-reference"]["fit_seconds"]
+    )
+    assert f"softmaxreg-at-reference vs sklearn-lbfgs: {ratio:.2f}x" in captured.out
+    assert captured.err.startswith(
+        "bench sparse (quick): 2 contender(s) on 300 training rows, each in its own process: "
+        "sklearn-lbfgs, softmaxreg-at-reference; estimated "
+    )
+    assert "[2/2] softmaxreg-at-reference ..." in captured.err
+
+
+@pytest.mark.mnist
+def test_mnist_suite_quick_form_reaches_scikit_learns_objective():
+    payload = suites.run_suite(
+        "mnist-l2",
+        quick=True,
+        rows=600,
+        isolate=False,
+        only=["sklearn-lbfgs", "softmaxreg-default", "softmaxreg-at-reference"],
+    )
+    results = payload["results"]
+    reference = results["sklearn-lbfgs"]["objective"]
+    assert results["softmaxreg-at-reference"]["objective"] <= reference * (1 + 1e-5)
+    assert results["softmaxreg-default"]["objective"] <= reference * (1 + 1e-3)
+    # L2: only the weights of pixels blank in every training image stay exactly zero
+    blank = int((suites._mnist(600, 1.0).X_train.max(axis=0) == 0).sum())
+    assert [r["exact_zeros"] for r in results.values()] == [10 * blank] * 3
+    assert set(payload["ratios"]) == {"softmaxreg-default", "softmaxreg-at-reference"}
+
+
+@pytest.mark.mnist
+def test_sgd_suite_quick_form_matches_the_pytorch_loop():
+    """The same recipe (batch 256, lr 0.1, 25 epochs, no penalty): the same objective up to
+    the shuffling, and the same test accuracy within a point."""
+    results = suites.run_suite("sgd", quick=True, rows=600, isolate=False)["results"]
+    torch_loop, own = results["torch-loop"], results["softmaxreg-sgd"]
+    assert own["objective"] == pytest.approx(torch_loop["objective"], rel=0.05)
+    assert own["test_accuracy"] == pytest.approx(torch_loop["test_accuracy"], abs=0.01)
+    assert own["notes"].startswith("sgd, n_iter=25")
+
+
+@pytest.mark.mnist
+def test_time_to_accuracy_rows_are_the_first_setting_that_reaches_the_target(monkeypatch):
+    monkeypatch.setattr(suites, "QUICK_TARGET_ACCURACY", 0.8)  # 600 rows: ~85% at best
+    results = suites.run_suite(
+        "time-to-accuracy",
+        quick=True,
+        rows=600,
+        isolate=False,
+        only=["softmaxreg-default", "softmaxreg-sgd"],
+    )["results"]
+    for result in results.values():
+        assert result["test_accuracy"] >= 0.8
+    assert results["softmaxreg-sgd"]["notes"].startswith("epochs=")
+    assert results["softmaxreg-default"]["notes"].startswith("tol=")
+
+
+def test_a_peer_that_is_not_installed_is_skipped_with_the_reason(monkeypatch):
+    real = suites.importlib.util.find_spec
+    monkeypatch.setattr(
+        suites.importlib.util, "find_spec", lambda name: None if name == "cyanure" else real(name)
+    )
+    the_plan = suites.plan("sparse", quick=True)
+    assert "cyanure" not in the_plan["contenders"]
+    assert the_plan["skipped"] == {
+        "cyanure": "not installed (pip install cyanure, or softmaxreg[bench])"
+    }
+    assert "\nskipped cyanure: not installed" in suites.describe_plan(the_plan)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--suite", "mnist-l3"], "unknown suite 'mnist-l3'"),
+        (["--suite", "sparse", "--only", "glmnet"], "unknown contender(s) ['glmnet']"),
+        (["--suite", "sparse", "--only", "softmaxreg-at-reference"], "run sklearn-lbfgs too"),
+    ],
+)
+def test_bad_suite_set_ups_are_refused_before_running(args, message, capsys):
+    assert run_cli("bench", *args) == 2
+    assert message in " ".join(capsys.readouterr().err.split())
+
+
+def test_text_like_data_is_seeded_sparse_and_row_normalised():
+    X, y = text_like(200, n_features=2**12, n_classes=5, seed=3)
+    X2, y2 = text_like(200, n_features=2**12, n_classes=5, seed=3)
+    assert X.shape == (200, 2**12) and X.format == "csr" and X.dtype == np.float64
+    assert (X != X2).nnz == 0 and np.array_equal(y, y2)
+    np.testing.assert_allclose(np.sqrt(X.multiply(X).sum(axis=1)).A1, 1.0, rtol=1e-12)
+    assert 60 < X.nnz / 200 < 150  # 150 Zipf draws per row, repeats added up
+    assert set(y) == set(range(5))
+
+
+def test_the_objective_is_scikit_learns_formula():
+    """``C sum_i CE_i + 0.5 ||W||^2`` against a direct evaluation (log-sum-exp by hand)."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(7, 3)), np.array([0, 1, 2, 0, 1, 2, 2])
+    W, b = rng.normal(size=(3, 3)), rng.normal(size=3)
+    Z = X @ W.T + b
+    ce = np.log(np.exp(Z).sum(axis=1)) - Z[np.arange(7), y]
+    assert objective_float64(W, b, X, y, 2.0) == pytest.approx(2 * ce.sum() + 0.5 * (W**2).sum())
+    assert objective_float64(W, b, X, y, np.inf) == pytest.approx(ce.sum())
+
+
+def test_ratios_leave_out_rows_that_never_reached_the_target():
+    results = {
+        "sklearn-lbfgs": {"fit_seconds": 4.0, "notes": "max_iter=80: lbfgs"},
+        "torch-loop": {"fit_seconds": 8.0, "notes": "never reached; 25 epochs"},
+        "softmaxreg-default": {"fit_seconds": 0.5, "notes": "tol=0.002: auto"},
+        "softmaxreg-sgd": {"fit_seconds": 1.0, "notes": "never reached; sgd"},
+    }
+    assert suites.speed_ratios(results) == {"softmaxreg-default": {"sklearn-lbfgs": 8.0}}
