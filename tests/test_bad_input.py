@@ -63,7 +63,11 @@ API_CASES = [
         lambda m: LogisticRegression(solver="sgd", batch_size=0).fit(X, y),
         "batch_size",
     ),
-    ("zero epochs", lambda m: LogisticRegression(solver="sgd", max_iter=0).fit(X, y), "max_iter"),
+    (
+        "negative epochs",
+        lambda m: LogisticRegression(solver="sgd", max_iter=-1).fit(X, y),
+        "max_iter",
+    ),
     ("unknown solver", lambda m: LogisticRegression(solver="magic").fit(X, y), "solver must be"),
     ("unknown device", lambda m: LogisticRegression(device="tpu").fit(X, y), "device must be"),
     (

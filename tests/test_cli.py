@@ -129,7 +129,7 @@ def test_export_dtype_option_gives_a_float64_graph(toy_run, tmp_path):
     _, probabilities = session.run(None, {"X": X})  # the last session: the float64 graph
     # (the model's preprocessing rounds x' to float32, in the graph as in preprocessing.apply)
     with rows_in_feature_order():
-        expected = model.predict_proba(prepared.astype(np.float32))
+        expected = model.predict_proba(prepared.astype(np.float32).astype(np.float64))
     np.testing.assert_allclose(probabilities, expected, rtol=1e-12, atol=1e-300)
     assert run_cli("export", toy_run, "--onnx", tmp_path / "x.onnx", "--dtype", "float16") != 0
     assert not (tmp_path / "x.onnx").exists()

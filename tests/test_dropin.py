@@ -167,8 +167,6 @@ MINIBATCH_EXPECTED_FAILURES = {
     "when rows are repeated instead of weighted, so its iterates differ",
     "check_sample_weight_equivalence_on_sparse_data": "minibatch SGD draws different batches "
     "when rows are repeated instead of weighted, so its iterates differ",
-    "check_class_weight_classifiers": "25 epochs of minibatch SGD at the default learning rate "
-    "stop short of the optimum this check's accuracy bar assumes",
 }
 
 

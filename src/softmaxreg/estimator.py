@@ -400,8 +400,17 @@ class LogisticRegression(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         """Net inputs ``z = X W^T + b``: shape (n,) for two classes, else (n, K).
 
         A score whose products overflow (``x ~ 1e300``) is computed as ``s ((x / s) W^T) + b``
-        with ``s = max_j |x_j|`` instead, so it is +-inf with the right sign, never NaN.
+        with ``s = max_j |x_j|`` instead, so it is +-inf with the right sign, never NaN. The
+        result has the dtype of the input and the weights (float32 in, float32 out, as in
+        scikit-learn).
         """
+        scores, dtype = self._scores(X)
+        scores = scores.astype(dtype, copy=False)
+        return scores.ravel() if scores.shape[1] == 1 else scores
+
+    def _scores(self, X) -> tuple[np.ndarray, np.dtype]:
+        """``(z in float64, shape (n, K'), the output dtype)``: the probabilities are
+        computed from float64 scores and only then rounded to the input's dtype."""
         check_is_fitted(self)
         with np.errstate(over="ignore", invalid="ignore"):  # sums of huge finite features
             X = validate_data(
@@ -416,9 +425,7 @@ class LogisticRegression(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
                 bad = ~np.isfinite(overflowed)
                 overflowed[bad] = _rescaled_scores(X[rows], coef, self.intercept_)[bad]
                 scores[rows] = overflowed
-        # the dtype of the input and the weights (float32 in, float32 out, as scikit-learn)
-        scores = scores.astype(np.result_type(X.dtype, coef.dtype), copy=False)
-        return scores.ravel() if scores.shape[1] == 1 else scores
+        return scores, np.result_type(X.dtype, coef.dtype)
 
     def predict_proba(self, X):
         """Class probabilities, shape (n, K).
@@ -426,27 +433,27 @@ class LogisticRegression(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         binary: ``[1 - sigma(z), sigma(z)]``; multinomial: ``softmax(z)``; one-vs-rest:
         ``sigma(z_k) / sum_j sigma(z_j)``, computed in log space as ``softmax(log sigma(z))``
         so that it stays right when every ``sigma(z_j)`` underflows; multi-label:
-        ``sigma(z_k)`` per label (rows need not sum to 1). Finite for all finite scores.
+        ``sigma(z_k)`` per label (rows need not sum to 1). Finite for all finite scores;
+        computed in float64, returned in the input's dtype.
         """
-        scores = self.decision_function(X)
-        if self.kind_ == "multilabel":
-            return functional.sigmoid(scores)
-        if scores.ndim == 1:
-            return functional.sigmoid(np.column_stack([-scores, scores]))
-        if self.kind_ == "ovr":
-            return functional.softmax(functional.log_sigmoid(scores))
-        return functional.softmax(scores)
+        scores, dtype = self._scores(X)
+        return self._normalised(scores, log=False).astype(dtype, copy=False)
 
     def predict_log_proba(self, X):
         """``log predict_proba(X)``, from the net inputs with log-sigmoid / log-softmax."""
-        scores = self.decision_function(X)
+        scores, dtype = self._scores(X)
+        return self._normalised(scores, log=True).astype(dtype, copy=False)
+
+    def _normalised(self, scores: np.ndarray, log: bool) -> np.ndarray:
+        sigmoid = functional.log_sigmoid if log else functional.sigmoid
+        softmax = functional.log_softmax if log else functional.softmax
         if self.kind_ == "multilabel":
-            return functional.log_sigmoid(scores)
-        if scores.ndim == 1:
-            return functional.log_sigmoid(np.column_stack([-scores, scores]))
+            return sigmoid(scores)
+        if scores.shape[1] == 1:
+            return sigmoid(np.column_stack([-scores[:, 0], scores[:, 0]]))
         if self.kind_ == "ovr":
-            return functional.log_softmax(functional.log_sigmoid(scores))
-        return functional.log_softmax(scores)
+            return softmax(functional.log_sigmoid(scores))
+        return softmax(scores)
 
     def predict(self, X):
         """Labels: ``classes_[argmax_t z_t]`` (``1 if z > 0`` for two classes).

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import sys
 import types
+import warnings
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -42,7 +43,7 @@ from scipy import stats
 from softmaxreg import functional
 from softmaxreg._labels import EncodedLabels, class_indices_of
 from softmaxreg._problems import single_label_problems
-from softmaxreg._validation import resolve_device
+from softmaxreg._validation import resolve_device, resolve_penalty
 from softmaxreg._weights import check_sample_weight
 from softmaxreg.errors import (
     DataError,
@@ -99,7 +100,13 @@ def inference(
         )
     if kind == "multinomial" and len(model.classes_) == 2:
         kind = "binary"  # a softmax over two classes is the binary model of their difference
-    penalized = model.penalty == "l2"
+    penalty, C = _penalty(model)
+    if penalty in ("l1", "elasticnet"):
+        raise InferenceError(
+            f"inference for an {penalty} fit is not offered: its penalty has no Hessian at the "
+            "coefficients it sets to zero; refit with C=np.inf (no penalty) or an L2 penalty"
+        )
+    penalized = penalty == "l2"
     if penalized and kind == "multinomial":
         raise InferenceError(
             "inference for a penalised multinomial fit (penalty='l2') is not offered: refit "
@@ -393,7 +400,8 @@ def _results(
         for name in exog_names
     ]
     weights = np.ones(X.shape[0]) if problem.sample_weight is None else problem.sample_weight
-    penalized = model.penalty == "l2"
+    penalty, C = _penalty(model)
+    penalized = penalty == "l2"
     if not penalized:
         _check_separation(
             X, problem, objective, theta, coef, classes, settings.feature_names, weights
@@ -405,7 +413,7 @@ def _results(
         m = coef.shape[1]
         for e in range(len(equations)):
             start = e * p + int(model.fit_intercept)
-            H.diagonal()[start : start + m] += 1.0 / model.C
+            H.diagonal()[start : start + m] += 1.0 / C
     cov = _inverse(H, labels)
     if settings.cov_type != "nonrobust":
         meat = _flat(objective.score_outer_product(theta, outputs), order)
@@ -426,7 +434,7 @@ def _results(
         reference=reference,
         cov_type=settings.cov_type,
         penalized=penalized,
-        C=float(model.C),
+        C=float(C),
     )
 
 
@@ -583,6 +591,15 @@ def _encode(classes: np.ndarray, y, n_samples: int) -> EncodedLabels:
             f"the model; its classes are {list(classes)}"
         ) from None
     return EncodedLabels(classes=classes, indices=indices)
+
+
+def _penalty(model) -> tuple[str | None, float]:
+    """The fitted model's penalty and C in either of scikit-learn's spellings (its
+    deprecation warnings were given at fit time)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        penalty, _, C = resolve_penalty(model)
+    return penalty, C
 
 
 def _feature_names(model, n_features: int) -> list[str]:
