@@ -9,11 +9,6 @@ or on negative curvature; the step length comes from a strong-Wolfe line search 
 at the Newton step ``alpha = 1`` (with a subsampled Hessian: at 1.5 times the last accepted
 step, at most 1). The gradient and the value are always exact, so the
 stopping rule is the same as for the other full-batch solvers.
-
-First step: started from zero on large (subsampled-Hessian) dense multinomial data on CPU,
-the solver first runs two epochs of minibatch SGD and keeps them if they lower ``f``
-(``_burn_in.py``); on MNIST this cut the passes over the data to scikit-learn's
-converged objective from 37 to 27, and at the default ``tol`` from 46 to 29.
 """
 
 from __future__ import annotations
@@ -23,7 +18,6 @@ import math
 import numpy as np
 import torch
 
-from softmaxreg.solvers import _burn_in
 from softmaxreg.solvers._common import (
     SolverResult,
     gradient_converged,
@@ -124,8 +118,6 @@ def newton_cg(
     generator = torch.Generator().manual_seed(0 if random_state is None else int(random_state))
     theta = theta0.clone()
     value, grad = objective.value_and_grad(theta)
-    if objective.n_samples > EXACT_HESSIAN_MAX_ROWS and not bool(theta.any()):
-        theta, value, grad = _burn_in.sgd_first_step(objective, theta, value, grad, generator)
     history, n_iter, stalled, last_alpha = [], 0, False, 1.0
     converged = gradient_converged(objective, grad, tol)
     # once the rule holds, one more Newton step: near the optimum Newton converges
