@@ -25,7 +25,7 @@ sm = pytest.importorskip("statsmodels.api")
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 QUANTITIES = ("params", "bse", "pvalues", "llf", "llnull", "prsquared", "aic", "bic")
-TIGHT = {"penalty": None, "tol": 1e-10, "max_iter": 10_000, "dtype": "float64"}
+TIGHT = {"C": np.inf, "tol": 1e-10, "max_iter": 10_000, "dtype": "float64"}
 
 
 def _rel(ours, theirs) -> float:
@@ -156,7 +156,7 @@ def test_penalised_multinomial_is_refused():
         softmaxreg.inference(LogisticRegression().fit(X, y), X, y)
     assert str(caught.value) == (
         "inference for a penalised multinomial fit (penalty='l2') is not offered: refit with "
-        "penalty=None for the maximum-likelihood estimate (statsmodels' MNLogit), or use "
+        "C=np.inf for the maximum-likelihood estimate (statsmodels' MNLogit), or use "
         "multi_class='ovr' for penalised binary models"
     )
 
@@ -165,7 +165,7 @@ def test_complete_separation_names_the_features():
     X, _ = synthetic_arrays(300, 3, 3, seed=2)
     X = X.astype(np.float64)
     y = (X[:, 1] > 0).astype(int)
-    model = LogisticRegression(penalty=None, max_iter=1000, dtype="float64").fit(X, y)
+    model = LogisticRegression(C=np.inf, max_iter=1000, dtype="float64").fit(X, y)
     with pytest.raises(PerfectSeparationError) as caught:
         softmaxreg.inference(model, X, y)
     message = str(caught.value)

@@ -18,8 +18,9 @@ return HC0 for "HC1", without that factor).
 Penalised fits (``penalty='l2'``): binary and one-vs-rest models use the penalised Hessian
 ``H + I_W / C`` (the Laplace approximation of the posterior under the prior ``w ~ N(0, C I)``;
 not classical sampling-theory standard errors, and the summary says so); a penalised
-multinomial fit is refused (refit with ``penalty=None``): its penalty is not invariant to the
-shift ``w_k -> w_k - w_0`` that the reference-class parameters need.
+multinomial fit is refused (refit with ``C=np.inf``, no penalty): its penalty is not
+invariant to the shift ``w_k -> w_k - w_0`` that the reference-class parameters need. L1 and
+elastic-net fits are refused (no Hessian at their zeros).
 
 The module is callable: ``softmaxreg.inference(model, X, y)`` is :func:`inference` (the
 function and its module share the name, and importing the module makes it the package's
@@ -110,7 +111,7 @@ def inference(
     if penalized and kind == "multinomial":
         raise InferenceError(
             "inference for a penalised multinomial fit (penalty='l2') is not offered: refit "
-            "with penalty=None for the maximum-likelihood estimate (statsmodels' MNLogit), or "
+            "with C=np.inf for the maximum-likelihood estimate (statsmodels' MNLogit), or "
             "use multi_class='ovr' for penalised binary models"
         )
     if not (np.all(np.isfinite(model.coef_)) and np.all(np.isfinite(model.intercept_))):

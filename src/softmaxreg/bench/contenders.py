@@ -142,7 +142,7 @@ def softmaxreg(problem: Problem, **params) -> Fit:
     from softmaxreg import LogisticRegression
 
     X = _float32(problem.X_train)
-    penalty = {"penalty": None} if math.isinf(problem.C) else {"C": problem.C}
+    penalty = {"C": problem.C}  # C=np.inf: no penalty (scikit-learn 1.8+)
     model = LogisticRegression(**penalty, **params)
 
     def run():

@@ -8,7 +8,7 @@ prsquared, aic, bic, llr_pvalue.
 
   statsmodels-mnlogit  ``MNLogit(y, add_constant(X)).fit(method="newton")`` (its default
                        optimiser), then the quantities above (llnull fits the null model)
-  softmaxreg           ``LogisticRegression(penalty=None, tol=1e-6, dtype="float64")`` fit,
+  softmaxreg           ``LogisticRegression(C=np.inf, tol=1e-6, dtype="float64")`` fit,
                        then ``softmaxreg.inference`` (the Hessian built once, blockwise)
 
     softmaxreg bench --suite inference [--rows N] [--json results.json]
@@ -63,7 +63,7 @@ def run_softmaxreg(X, y) -> dict:
     from softmaxreg.inference import inference
 
     start = time.perf_counter()
-    model = LogisticRegression(penalty=None, tol=1e-6, max_iter=1000, dtype="float64").fit(X, y)
+    model = LogisticRegression(C=np.inf, tol=1e-6, max_iter=1000, dtype="float64").fit(X, y)
     result = inference(model, X, y)
     values = _quantities(result, result.conf_int().to_numpy())
     values["seconds"] = time.perf_counter() - start

@@ -236,7 +236,7 @@ def run_one(name: str, target: float | None, train_rows: int | None = None) -> d
             X_train,
             y_train,
             solver="sgd",
-            penalty=None,
+            C=np.inf,
             batch_size=256,
             learning_rate=0.1,
             max_iter=25,
