@@ -149,7 +149,9 @@ def newton_cg(
             step = wolfe_line_search(
                 objective.value_and_grad, theta, value, grad, direction, first_alpha
             )
-        if step is None:
+        # no step, or one that no longer lowers f at this precision: nothing is left to gain
+        # (a tol below what float arithmetic can reach would otherwise run to max_iter)
+        if step is None or not step.value < value:
             stalled = not converged
             break
         n_iter += 1
