@@ -59,16 +59,23 @@ def _sweep(H, g, lam, diagonal, u, Hd, coordinates) -> float:
 def quadratic_model_step(H, g, x, lam, tolerance) -> np.ndarray:
     """The point ``u = x + d`` minimising ``g^T d + 0.5 d^T H d + sum_j lam_j |x_j + d_j|``,
     by coordinate descent to changes below ``tolerance`` (coordinates with ``H_jj = 0`` stay
-    put)."""
+    put), within ``MAX_SWEEPS`` sweeps in all; ``tolerance`` is floored at what float64 can
+    resolve in ``u``."""
     u, Hd = x.copy(), np.zeros(len(x))
     diagonal = np.diag(H).copy()
     movable = np.flatnonzero(diagonal > 0)
     free = lam[movable] == 0
-    for _ in range(MAX_SWEEPS):
+    tolerance = max(
+        tolerance, 16 * np.finfo(np.float64).eps * max(1.0, float(np.abs(x).max(initial=0)))
+    )
+    sweeps = 0
+    while sweeps < MAX_SWEEPS:
+        sweeps += 1
         if _sweep(H, g, lam, diagonal, u, Hd, movable) <= tolerance:
             break
         active = movable[free | (u[movable] != 0)]
-        for _ in range(MAX_SWEEPS):
+        while sweeps < MAX_SWEEPS:
+            sweeps += 1
             if _sweep(H, g, lam, diagonal, u, Hd, active) <= tolerance:
                 break
     return u
@@ -113,7 +120,9 @@ def proximal_newton(
                 accepted = (trial, trial_value, trial_grad, trial_total)
                 break
             alpha /= 2
-        if accepted is None:
+        # no step, or one that no longer lowers F at this precision: nothing is left to gain
+        # (a tol below what float arithmetic can reach would otherwise run to max_iter)
+        if accepted is None or not accepted[3] < total:
             stalled = True
             break
         n_iter += 1
