@@ -93,13 +93,20 @@ def encode(value: Any, _depth: int = 0) -> Any:
     )
 
 
-def _check_unicode(text: str) -> None:
+def is_unicode(text: str) -> bool:
+    """Whether ``text`` is valid Unicode (encodes as UTF-8: no lone surrogates)."""
     try:
         text.encode("utf-8")
-    except UnicodeEncodeError as error:
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_unicode(text: str) -> None:
+    if not is_unicode(text):
         raise UnsupportedValueError(
-            f"the string {text!r:.80} is not valid Unicode ({error.reason})"
-        ) from None
+            f"the string {text!r:.80} is not valid Unicode (surrogates not allowed)"
+        )
 
 
 def _encode_numpy_scalar(value: np.generic, depth: int) -> dict:

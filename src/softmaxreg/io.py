@@ -26,6 +26,7 @@ from softmaxreg._exact_json import (
     UnsupportedValueError,
     decode_budget,
     encode,
+    is_unicode,
 )
 from softmaxreg._exact_json import decode as _decode
 from softmaxreg._model_file import read_model_file, write_model_file
@@ -317,14 +318,6 @@ def _check_tensors(tensors: dict[str, np.ndarray], state: dict[str, Any], where:
         raise ModelFileError(f"{where} a multilabel model records the dtype of its labels")
 
 
-def _is_unicode(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate
-        return False
-    return True
-
-
 def check_class_labels(classes: np.ndarray, where: str) -> None:
     """Class labels must be strings, integers, finite floats or booleans (Python or NumPy).
 
@@ -339,7 +332,7 @@ def check_class_labels(classes: np.ndarray, where: str) -> None:
             isinstance(label, (float, np.floating)) and not np.isfinite(label)
         )
         if usable and isinstance(label, str):
-            usable = label.isascii() or _is_unicode(label)
+            usable = label.isascii() or is_unicode(label)
         if not usable:
             shown = label.item() if isinstance(label, np.generic) else label
             raise ModelFileError(
