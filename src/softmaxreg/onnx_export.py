@@ -37,10 +37,11 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 
 from softmaxreg import __version__
+from softmaxreg import preprocessing as feature_transform
 from softmaxreg._atomic import write_bytes_atomic
 from softmaxreg._exact_json import encode
 from softmaxreg._validation import resolve_dtype
-from softmaxreg.errors import ModelFileError
+from softmaxreg.errors import DataError, ModelFileError
 
 OPSET = 17
 IR_VERSION = 8  # the IR version of opset 17: readable by onnxruntime >= 1.12
@@ -155,19 +156,14 @@ def input_dtype(model: Any, dtype: Any = None) -> str:
 
 def _preprocessing_nodes(spec: Any, n_features: int, nodes: list, initializers: list) -> str:
     """``x' = float32((x - shift) * scale)`` in float64, as ``preprocessing.apply`` does."""
-    if not isinstance(spec, dict) or not set(spec) <= {"shift", "scale"}:
-        raise ModelFileError(
-            f"cannot build preprocessing {spec!r:.80} into the ONNX graph: expected a dict "
-            "with 'shift' and/or 'scale' (x' = (x - shift) * scale)"
-        )
-    for name, default in (("shift", 0.0), ("scale", 1.0)):
-        values = np.asarray(spec.get(name, default), dtype=np.float64)
-        if values.ndim > 1 or (values.ndim == 1 and values.shape[0] != n_features):
-            raise ModelFileError(
-                f"cannot export: the preprocessing {name} has shape {values.shape}; expected "
-                f"one number or one per feature ({n_features})"
-            )
-        initializers.append(numpy_helper.from_array(values, name))
+    try:
+        shift, scale = feature_transform.check(spec, n_features)
+    except DataError as error:
+        raise ModelFileError(f"cannot build it into the ONNX graph: {error}") from None
+    initializers += [
+        numpy_helper.from_array(shift, "shift"),
+        numpy_helper.from_array(scale, "scale"),
+    ]
     nodes += [
         helper.make_node("Sub", ["X64", "shift"], ["shifted"]),
         helper.make_node("Mul", ["shifted", "scale"], ["scaled"]),
