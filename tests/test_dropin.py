@@ -129,10 +129,21 @@ def test_multi_label_tag_only_where_multi_label_fits_work():
     )
 
 
-def test_scikit_learn_callbacks_see_every_iteration_with_a_fitted_estimator():
+# scikit-learn 1.9 supports callbacks with solver='lbfgs' only; softmaxreg with every solver
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"solver": "lbfgs"},
+        {"solver": "newton-cholesky"},
+        {"solver": "saga", "l1_ratio": 1.0},
+        {"solver": "sgd", "random_state": 0},
+    ],
+    ids=lambda params: params["solver"],
+)
+def test_scikit_learn_callbacks_see_every_iteration_with_a_fitted_estimator(params):
     X, y = _iris()
     recorder = RecordingCallback()
-    model = LogisticRegression(solver="lbfgs").set_callbacks(recorder).fit(X, y)
+    model = LogisticRegression(**params).set_callbacks(recorder).fit(X, y)
     n_iter = int(model.n_iter_[0])
     ends = [
         r
@@ -142,7 +153,7 @@ def test_scikit_learn_callbacks_see_every_iteration_with_a_fitted_estimator():
     assert len(ends) == n_iter + 1  # and the last, empty task
     after_two = ends[1]["kwargs"]["fitted_estimator"]
     with pytest.warns(ConvergenceWarning):
-        two = LogisticRegression(solver="lbfgs", max_iter=2).fit(X, y)
+        two = LogisticRegression(**params, max_iter=2).fit(X, y)
     np.testing.assert_allclose(after_two.coef_, two.coef_)
     np.testing.assert_array_equal(after_two.predict(X), two.predict(X))
     assert ends[-1]["kwargs"]["fitted_estimator"] is None

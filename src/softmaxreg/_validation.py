@@ -22,7 +22,6 @@ SOLVERS = ("auto", *SKLEARN_SOLVERS, "gd", "sgd", "sample-sgd")
 NONSMOOTH_SOLVERS = ("auto", "liblinear", "saga")
 # how each solver name is served: the composite solver for a non-smooth penalty, else this
 SMOOTH_SOLVER_OF = {
-    "newton-cholesky": "newton-cg",
     "sag": "newton-cg",
     "saga": "newton-cg",
     "liblinear": "newton-cg",

@@ -536,6 +536,8 @@ def _reissue_warnings(caught, solver_name: str, fits, max_iter: int) -> None:
     if not convergence:
         return
     details = " ".join(dict.fromkeys(str(w.message) for w in convergence))
+    # a Newton solver that fell back to L-BFGS warns as scikit-learn's does: as lbfgs
+    solver_name = next((r.finished_by for *_, r in fits if r.finished_by), solver_name)
     template = _SKLEARN_NOT_CONVERGED.get(solver_name)
     if template is not None:
         n_iter = max(result.n_iter for _, _, result in fits)

@@ -4,6 +4,9 @@
 ``SOLVERS``; each lives in its own file:
 
 - ``"lbfgs"`` (lbfgs.py): L-BFGS, two-loop recursion, strong-Wolfe line search.
+- ``"newton-cholesky"`` (newton_cholesky.py): Newton's method with the exact Hessian solved
+  by a symmetric factorisation, for many samples and few parameters; L-BFGS finishes the run
+  when the Hessian is singular.
 - ``"newton-cg"`` (newton_cg.py): truncated Newton, Jacobi-preconditioned CG on the
   Hessian-vector product (subsampled rows on large data), strong-Wolfe line search.
 - ``"gd"`` (gd.py): full-batch gradient descent (fixed ``learning_rate`` on the mean-scaled
@@ -41,6 +44,7 @@ from softmaxreg.solvers._common import SolverResult, warn_not_converged
 from softmaxreg.solvers.gd import gradient_descent
 from softmaxreg.solvers.lbfgs import lbfgs
 from softmaxreg.solvers.newton_cg import newton_cg
+from softmaxreg.solvers.newton_cholesky import newton_cholesky
 from softmaxreg.solvers.proximal_newton import proximal_newton
 from softmaxreg.solvers.sample_sgd import sample_sgd
 from softmaxreg.solvers.sgd import minibatch_sgd
@@ -48,6 +52,7 @@ from softmaxreg.solvers.sgd import minibatch_sgd
 SOLVERS = {
     "lbfgs": lbfgs,
     "newton-cg": newton_cg,
+    "newton-cholesky": newton_cholesky,
     "gd": gradient_descent,
     "sgd": minibatch_sgd,
     "sample-sgd": sample_sgd,

@@ -16,13 +16,15 @@ class SolverResult:
 
     ``theta``: the final parameters (float64 vector); ``n_iter``: iterations (full-batch) or
     epochs (minibatch) done; ``converged``: whether the stopping rule was met; ``history``:
-    the objective value after each iteration / epoch.
+    the objective value after each iteration / epoch; ``finished_by``: the method that
+    finished the run when it is not the one asked for (a Newton solver's L-BFGS fallback).
     """
 
     theta: torch.Tensor
     n_iter: int
     converged: bool
     history: list[float] = field(default_factory=list)
+    finished_by: str | None = None
 
 
 def gradient_converged(objective, grad: torch.Tensor, tol: float) -> bool:
