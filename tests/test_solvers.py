@@ -18,7 +18,7 @@ from softmaxreg.objective import LinearObjective
 from softmaxreg.penalties import L1Penalty
 from softmaxreg.solvers import COMPOSITE_SOLVERS, DEFAULT_SOLVER, SOLVERS, SolverResult, solve
 
-FULL_BATCH = ("lbfgs", "newton-cg", "gd")
+FULL_BATCH = ("lbfgs", "newton-cg", "newton-cholesky", "gd")
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,9 @@ def iris_optimum(iris):
 
 
 def test_registry_and_default():
-    assert set(SOLVERS) == {"lbfgs", "newton-cg", "gd", "sgd", "sample-sgd", "proximal-newton"}
+    assert set(SOLVERS) == {
+        "lbfgs", "newton-cg", "newton-cholesky", "gd", "sgd", "sample-sgd", "proximal-newton",
+    }
     assert DEFAULT_SOLVER in SOLVERS
 
 
@@ -65,7 +67,7 @@ def test_a_penalty_goes_exactly_to_the_composite_solver(iris_optimum):
         solve(objective, "lbfgs", max_iter=10, tol=1e-4, penalty=L1Penalty(1.0, 4))
 
 
-@pytest.mark.parametrize("method", ["lbfgs", "newton-cg"])
+@pytest.mark.parametrize("method", ["lbfgs", "newton-cg", "newton-cholesky"])
 def test_second_order_and_quasi_newton_reach_scipy_optimum(iris_optimum, method):
     objective, theta_star, f_star = iris_optimum
     with warnings.catch_warnings():

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 
@@ -117,3 +118,16 @@ def wolfe_line_search(
     if point is None:
         return None
     return LineSearchResult(alpha=point[0], value=point[1], grad=point[2], n_evals=evals)
+
+
+def full_step_if_gradient_falls(objective, theta, value, grad, direction):
+    """The full step ``theta + direction`` when ``f`` no longer resolves a decrease: taken if
+    ``f`` rises no more than rounding (``64 eps |f|``) and ``||grad f||_1`` falls (the second
+    test of scikit-learn's Newton line search, ``_newton_solver.py``); else None. Near the
+    optimum a Newton step still shrinks the gradient when ``f`` changes below its precision.
+    """
+    trial_value, trial_grad = objective.value_and_grad(theta + direction)
+    rounding = 64 * np.finfo(np.float64).eps * abs(value)
+    if trial_value <= value + rounding and trial_grad.abs().sum() < grad.abs().sum():
+        return LineSearchResult(alpha=1.0, value=trial_value, grad=trial_grad, n_evals=1)
+    return None

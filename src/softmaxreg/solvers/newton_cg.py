@@ -24,7 +24,11 @@ from softmaxreg.solvers._common import (
     wants_stop,
     warn_gradient_not_converged,
 )
-from softmaxreg.solvers._line_search import LineSearchResult, wolfe_line_search
+from softmaxreg.solvers._line_search import (
+    LineSearchResult,
+    full_step_if_gradient_falls,
+    wolfe_line_search,
+)
 
 # Data sets up to this many rows use the exact Hessian; larger ones a subsample of
 # max(SUBSAMPLE_MIN_ROWS, SUBSAMPLE_FRACTION * n) rows, redrawn each outer iteration. The
@@ -145,13 +149,17 @@ def newton_cg(
         first_alpha = 1.0 if rows is None else min(1.0, SUBSAMPLED_STEP_GROWTH * last_alpha)
         if converged:
             step = _polishing_step(objective, theta, value, direction)
+            step = step if step is not None and step.value < value else None
         else:
             step = wolfe_line_search(
                 objective.value_and_grad, theta, value, grad, direction, first_alpha
             )
+            if step is None or not step.value < value:
+                # f no longer resolves the decrease (a tol near float precision)
+                step = full_step_if_gradient_falls(objective, theta, value, grad, direction)
         # no step, or one that no longer lowers f at this precision: nothing is left to gain
         # (a tol below what float arithmetic can reach would otherwise run to max_iter)
-        if step is None or not step.value < value:
+        if step is None:
             stalled = not converged
             break
         n_iter += 1

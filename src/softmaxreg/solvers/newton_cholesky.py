@@ -11,7 +11,7 @@ takes a strong-Wolfe line search step from ``alpha = 1``. Cost per iteration
 The directions in which ``f`` is flat are removed before factoring, as scikit-learn does:
 for the multinomial model with an intercept the last class's intercept is held fixed, and
 without a penalty the last class's whole block (softmax is unchanged by adding the same
-vector to every class). When ``H`` is singular or too ill-conditioned to factor reliably
+vector to every class); the result is then centred along them (class means zero). When ``H`` is singular or too ill-conditioned to factor reliably
 (scipy's ``LinAlgWarning``), or the Newton step is not a descent direction, it warns with
 ``scipy.linalg.LinAlgWarning`` and finishes with L-BFGS from the current point, with the
 iterations left (the failed Newton iteration uses one of them), as scikit-learn does.
@@ -35,7 +35,7 @@ from softmaxreg.solvers._common import (
     wants_stop,
     warn_gradient_not_converged,
 )
-from softmaxreg.solvers._line_search import LineSearchResult, wolfe_line_search
+from softmaxreg.solvers._line_search import full_step_if_gradient_falls, wolfe_line_search
 from softmaxreg.solvers.lbfgs import lbfgs
 
 # The Hessian is formed densely: refuse sizes whose matrix alone needs more than ~2 GB.
@@ -109,14 +109,15 @@ def newton_cholesky(
             rest.n_iter += n_iter
             rest.history[:0] = history
             rest.finished_by = "lbfgs"
+            rest.theta = _centred(objective, rest.theta, fixed)
             return rest
         direction = torch.from_numpy(step_np).to(theta)
         step = wolfe_line_search(objective.value_and_grad, theta, value, grad, direction, 1.0)
         if step is None or not step.value < value:
             # f no longer resolves the decrease: scikit-learn's rule, the full Newton step
             # when f stays within rounding and sum |grad f| falls
-            step = _gradient_falls(objective, theta, value, grad, direction)
-        # no step, or one that no longer lowers f at this precision: nothing is left to gain
+            step = full_step_if_gradient_falls(objective, theta, value, grad, direction)
+        # no step that lowers f or, within rounding, the gradient: nothing is left to gain
         if step is None:
             stalled = True
             break
@@ -131,17 +132,26 @@ def newton_cholesky(
             break
     if not converged and (n_iter >= max_iter or stalled):
         warn_gradient_not_converged("newton-cholesky", n_iter, objective, grad, tol, stalled)
-    return SolverResult(theta=theta, n_iter=n_iter, converged=converged, history=history)
+    return SolverResult(
+        theta=_centred(objective, theta, fixed), n_iter=n_iter, converged=converged,
+        history=history,
+    )
 
 
-def _gradient_falls(objective, theta, value, grad, direction) -> LineSearchResult | None:
-    """The full step ``theta + direction`` if ``f`` rises no more than rounding and
-    ``||grad f||_1`` falls (scikit-learn's Newton line search's second test), else None."""
-    trial_value, trial_grad = objective.value_and_grad(theta + direction)
-    rounding = 64 * np.finfo(np.float64).eps * abs(value)
-    if trial_value <= value + rounding and trial_grad.abs().sum() < grad.abs().sum():
-        return LineSearchResult(alpha=1.0, value=trial_value, grad=trial_grad, n_evals=1)
-    return None
+def _centred(objective, theta, fixed):
+    """``theta`` moved along ``f``'s flat directions (``f`` unchanged) to the centred
+    representative the other solvers and scikit-learn give: class-mean-zero intercepts, and
+    without a penalty class-mean-zero coefficients."""
+    if not fixed:
+        return theta
+    theta = theta.clone()
+    K, m = objective.n_outputs, objective.n_features
+    if objective.fit_intercept:
+        theta[K * m :] -= theta[K * m :].mean()
+    if not objective.penalize:
+        W = theta[: K * m].view(K, m)
+        W -= W.mean(dim=0, keepdim=True)
+    return theta
 
 
 def _shifted(callback, done: int):

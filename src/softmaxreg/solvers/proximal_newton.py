@@ -81,6 +81,19 @@ def quadratic_model_step(H, g, x, lam, tolerance) -> np.ndarray:
     return u
 
 
+def _full_step_if_optimality_falls(objective, penalty, point, total, theta, grad):
+    """``(point, f, grad f, F)`` at ``point`` if ``F`` rises no more than rounding and the
+    summed minimal subgradient falls; else None."""
+    value, point_grad = objective.value_and_grad(point)
+    point_total = value + penalty.value(point)
+    rounding = 64 * np.finfo(np.float64).eps * abs(total)
+    before = float(penalty.optimality(theta, grad).sum())
+    after = float(penalty.optimality(point, point_grad).sum())
+    if point_total <= total + rounding and after < before:
+        return point, value, point_grad, point_total
+    return None
+
+
 def proximal_newton(
     objective,
     theta0,
@@ -120,9 +133,14 @@ def proximal_newton(
                 accepted = (trial, trial_value, trial_grad, trial_total)
                 break
             alpha /= 2
-        # no step, or one that no longer lowers F at this precision: nothing is left to gain
-        # (a tol below what float arithmetic can reach would otherwise run to max_iter)
         if accepted is None or not accepted[3] < total:
+            # F no longer resolves the decrease (a tol near float precision): the full step
+            # if F stays within rounding and the subgradient shrinks, as for the smooth
+            # Newton solvers (_line_search.full_step_if_gradient_falls)
+            accepted = _full_step_if_optimality_falls(objective, penalty, point, total, theta, grad)
+        # no step that lowers F or, within rounding, the subgradient: nothing is left to gain
+        # (a tol below what float arithmetic can reach would otherwise run to max_iter)
+        if accepted is None:
             stalled = True
             break
         n_iter += 1
