@@ -68,7 +68,8 @@ def as_class_names(class_names, classes: np.ndarray) -> list[str]:
 
 
 def as_probabilities(proba, n_samples: int, n_classes: int, name: str) -> np.ndarray:
-    """An (n, K) array of class probabilities whose rows sum to 1."""
+    """An (n, K) float64 array of class probabilities whose rows sum to 1 (checked to 1e-4,
+    then renormalised)."""
     values = np.asarray(proba, dtype=np.float64)
     if values.shape != (n_samples, n_classes):
         raise DataError(
@@ -82,7 +83,9 @@ def as_probabilities(proba, n_samples: int, n_classes: int, name: str) -> np.nda
             f"{name} rows must sum to 1 (one probability per class, as predict_proba gives); "
             f"row sums range over [{values.sum(axis=1).min():.4g}, {values.sum(axis=1).max():.4g}]"
         )
-    return values
+    # float32 model outputs sum to 1 only to float32 rounding; scikit-learn's log_loss checks
+    # the sum at float64 precision (and warns): the rows are renormalised in float64
+    return values / values.sum(axis=1, keepdims=True)
 
 
 def finite_matrix(values, name: str, ndim: int = 2) -> np.ndarray:
