@@ -14,6 +14,19 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 
+def pytest_configure(config):
+    """Under pytest-xdist (``-n``, on by default: see pyproject.toml) the cores are shared
+    out: each worker, and every process it starts, gets ``cores // workers`` intra-op
+    threads, so that two workers never wait on each other's OpenMP threads."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if os.environ.get("PYTEST_XDIST_WORKER") and workers > 1:
+        import torch
+
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        torch.set_num_threads(threads)
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests marked ``mnist`` need the MNIST files.
 

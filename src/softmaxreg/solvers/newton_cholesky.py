@@ -11,8 +11,10 @@ takes a strong-Wolfe line search step from ``alpha = 1``. Cost per iteration
 The directions in which ``f`` is flat are removed before factoring, as scikit-learn does:
 for the multinomial model with an intercept the last class's intercept is held fixed, and
 without a penalty the last class's whole block (softmax is unchanged by adding the same
-vector to every class); the result is then centred along them (class means zero). When ``H`` is singular or too ill-conditioned to factor reliably
-(scipy's ``LinAlgWarning``), or the Newton step is not a descent direction, it warns with
+vector to every class); the result is then centred along them (class means zero).
+
+When ``H`` is singular or too ill-conditioned to factor reliably (scipy's
+``LinAlgWarning``), or the Newton step is not a descent direction, it warns with
 ``scipy.linalg.LinAlgWarning`` and finishes with L-BFGS from the current point, with the
 iterations left (the failed Newton iteration uses one of them), as scikit-learn does.
 Stopping rule: that of every full-batch solver (see :mod:`softmaxreg.solvers`).
