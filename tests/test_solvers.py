@@ -47,6 +47,7 @@ def iris_optimum(iris):
 def test_registry_and_default():
     assert set(SOLVERS) == {
         "lbfgs", "newton-cg", "newton-cholesky", "gd", "sgd", "sample-sgd", "proximal-newton",
+        "dual-cd",
     }
     assert DEFAULT_SOLVER in SOLVERS
 
@@ -184,7 +185,8 @@ def test_sample_sgd_is_the_lecture_rule():
     np.testing.assert_allclose(result.theta.numpy(), np.append(w, b), rtol=1e-12)
 
 
-@pytest.mark.parametrize("method", sorted(set(SOLVERS) - set(COMPOSITE_SOLVERS)))
+# 'dual-cd' solves binary problems only (liblinear's model): tests/test_dual_cd.py
+@pytest.mark.parametrize("method", sorted(set(SOLVERS) - set(COMPOSITE_SOLVERS) - {"dual-cd"}))
 def test_callback_receives_progress_and_can_stop(iris, method):
     X, y = iris
     objective = LinearObjective(X, y, "multinomial", dtype=torch.float64)

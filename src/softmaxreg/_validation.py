@@ -27,6 +27,7 @@ SMOOTH_SOLVER_OF = {
     "liblinear": "newton-cg",
 }
 COMPOSITE_SOLVER = "proximal-newton"
+DUAL_SOLVER = "dual-cd"  # liblinear's dual=True
 MULTI_CLASS = ("auto", "multinomial", "ovr")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -211,6 +212,12 @@ def check_solver(solver: str, penalty: str | None, dual: bool) -> None:
         )
     if solver != "liblinear" and dual:
         raise ValueError(f"Solver {solver} supports only dual=False, got dual={dual}")
+    if solver == "liblinear" and dual and penalty != "l2":
+        raise ValueError(
+            f"Unsupported set of arguments: The combination of penalty='{penalty}' and "
+            "loss='logistic_regression' are not supported when dual=True, Parameters: "
+            f"penalty='{penalty}', loss='logistic_regression', dual=True"
+        )
     if penalty == "elasticnet" and solver not in ("saga", "auto"):
         raise ValueError(f"Only 'saga' solver supports elasticnet penalty, got solver={solver}.")
     if solver == "liblinear" and penalty is None:
@@ -255,6 +262,8 @@ def check_parameters(estimator, default_solver: str) -> Settings:
         solver = COMPOSITE_SOLVER
     elif estimator.solver == "auto":
         solver = default_solver
+    elif estimator.solver == "liblinear" and estimator.dual:
+        solver = DUAL_SOLVER
     else:
         solver = SMOOTH_SOLVER_OF.get(estimator.solver, estimator.solver)
     if estimator.tol is None and solver not in ("sgd", "sample-sgd"):

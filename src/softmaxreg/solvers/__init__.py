@@ -13,6 +13,8 @@
   gradient, or a line search when ``learning_rate=None``).
 - ``"sgd"`` (sgd.py): minibatch SGD, seeded shuffling each epoch, ``max_iter`` = epochs.
 - ``"sample-sgd"`` (sample_sgd.py): the lecture's per-sample rule.
+- ``"dual-cd"`` (dual_cd.py): coordinate descent on the dual of binary L2 logistic
+  regression (liblinear's ``dual=True``), with its own stopping rule (see there).
 - ``"proximal-newton"`` (proximal_newton.py): the composite solver for ``f + g`` with an L1
   ``penalty`` (:mod:`softmaxreg.penalties`): Newton models solved by coordinate descent.
 
@@ -41,6 +43,7 @@ import numbers
 import torch
 
 from softmaxreg.solvers._common import SolverResult, warn_not_converged
+from softmaxreg.solvers.dual_cd import dual_coordinate_descent
 from softmaxreg.solvers.gd import gradient_descent
 from softmaxreg.solvers.lbfgs import lbfgs
 from softmaxreg.solvers.newton_cg import newton_cg
@@ -57,6 +60,7 @@ SOLVERS = {
     "sgd": minibatch_sgd,
     "sample-sgd": sample_sgd,
     "proximal-newton": proximal_newton,
+    "dual-cd": dual_coordinate_descent,
 }
 COMPOSITE_SOLVERS = ("proximal-newton",)
 MINIBATCH_SOLVERS = ("sgd", "sample-sgd")
