@@ -52,29 +52,44 @@ _NUMPY_DTYPES = {
 
 
 class LogisticRegression(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
-    """Logistic regression (sigmoid) and softmax regression with an L2 penalty.
+    """Logistic regression (sigmoid) and softmax regression with L2, L1 or elastic-net penalty.
 
-    Minimises ``C * sum_i s_i * CE_i + 0.5 * ||W||^2`` (scikit-learn's objective; the
-    intercept is not penalised) with the lecture's models: ``sigma(w^T x + b)`` for two
-    classes, ``softmax(W x + b)`` for K classes, K one-vs-rest sigmoids, or independent
-    sigmoids for a multi-label 0/1 indicator ``y``.
+    Minimises ``C * sum_i s_i * CE_i + r ||W||_1 + 0.5 (1 - r) ||W||^2`` (scikit-learn's
+    objective, ``r = l1_ratio``; the intercept is not penalised) with the lecture's models:
+    ``sigma(w^T x + b)`` for two classes, ``softmax(W x + b)`` for K classes, K one-vs-rest
+    sigmoids, or independent sigmoids for a multi-label 0/1 indicator ``y``.
 
     Parameters
     ----------
     C : float, default=1.0
-        Inverse regularisation strength (larger C = weaker penalty).
-    penalty : {'l2', None}, default='l2'
-        ``None`` drops the ``0.5 * ||W||^2`` term.
+        Inverse regularisation strength (larger C = weaker penalty); ``np.inf``: no
+        penalty (scikit-learn 1.8+'s spelling).
+    l1_ratio : float in [0, 1], default=0.0
+        ``r`` in the penalty ``r ||W||_1 + 0.5 (1 - r) ||W||^2``: 0 is L2, 1 is L1 (exact
+        zeros), in between the elastic net.
+    penalty : {'l2', 'l1', 'elasticnet', None, 'deprecated'}, default='deprecated'
+        scikit-learn's older spelling of the same choice (with its FutureWarning).
+    dual : bool, default=False
+        ``solver='liblinear'`` and the L2 penalty only: solve the dual problem by
+        coordinate descent (fast when features outnumber samples).
     fit_intercept : bool, default=True
         Learn the bias ``b``.
-    solver : {'auto', 'lbfgs', 'newton-cg', 'gd', 'sgd', 'sample-sgd'}, default='auto'
-        'auto' is the fastest full-batch solver (``softmaxreg.solvers.DEFAULT_SOLVER``);
-        'sgd' is minibatch SGD, 'sample-sgd' the lecture's per-sample learning rule.
+    intercept_scaling : float, default=1.0
+        ``solver='liblinear'`` only: the intercept is the penalised weight of a constant
+        feature of this value (scikit-learn's liblinear model).
+    solver : str, default='auto'
+        'auto' picks softmaxreg's fastest method for the problem (``softmaxreg.solvers``);
+        scikit-learn's names 'lbfgs', 'newton-cg', 'newton-cholesky', 'sag', 'saga' and
+        'liblinear' accept the penalties and multi-class modes scikit-learn's do (the same
+        ValueError otherwise) and reach the optimum that scikit-learn's solver of that name
+        reaches; 'gd' is full-batch gradient descent, 'sgd' minibatch SGD, 'sample-sgd' the
+        lecture's per-sample learning rule.
     max_iter : int, default=1000
         Iteration limit of a full-batch solver; the number of epochs for 'sgd'/'sample-sgd'.
     tol : float or None, default=1e-4
-        Stop when the gradient is this small (scikit-learn's rule, see the solvers);
-        ``None`` turns early stopping off for the minibatch solvers.
+        Full-batch solvers stop when ``max_j |smallest subgradient_j| / (C sum_i s_i) <=
+        tol`` (scikit-learn's lbfgs rule; liblinear's own rule for ``dual=True``); ``None``
+        turns early stopping off for the minibatch solvers.
     class_weight : None, 'balanced' or dict {label: weight}, default=None
         Multiplies the weight of every sample of a class.
     multi_class : {'auto', 'multinomial', 'ovr'}, default='auto'
@@ -92,6 +107,8 @@ class LogisticRegression(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         Compute precision; None follows X (float32 stays float32, anything else float64).
     verbose : int, default=0
         Print solver progress when > 0.
+    n_jobs : None or int, default=None
+        Accepted, no effect (as in scikit-learn 1.8+, with its FutureWarning).
 
     Attributes
     ----------
