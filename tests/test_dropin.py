@@ -176,6 +176,10 @@ VALID_COMBINATIONS = [
     {"solver": "saga", "l1_ratio": 1.0},
     {"solver": "saga", "l1_ratio": 0.5, "class_weight": "balanced"},
     {"solver": "liblinear", "l1_ratio": 1.0, "multi_class": "ovr"},
+    # liblinear's dual rule (largest dual derivative <= tol) at 1e-4 stops a weighted and
+    # the row-repeated problem (different duals) ~1e-5 apart in predict_proba; the sample
+    # weight checks want 1e-7, which tol=1e-8 gives
+    {"solver": "liblinear", "dual": True, "multi_class": "ovr", "tol": 1e-8},
     {"solver": "auto", "l1_ratio": 0.3, "multi_class": "ovr"},
     {"solver": "gd"},
     {"solver": "sgd"},
