@@ -69,7 +69,11 @@ class LogisticRegression(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         Learn the bias ``b``.
     solver : {'auto', 'lbfgs', 'newton-cg', 'gd', 'sgd', 'sample-sgd'}, default='auto'
         'auto' is the fastest full-batch solver (``softmaxreg.solvers.DEFAULT_SOLVER``);
-        'sgd' is minibatch SGD, 'sample-sgd' the lecture's per-sample learning rule.
+        'sgd' is minibatch SGD, 'sample-sgd' the lecture's per-sample learning rule. With an
+        L1 part (``l1_ratio > 0``) every name ('auto', 'saga', 'liblinear') runs
+        'proximal-newton': Newton models solved by coordinate descent over the columns of
+        ``X`` with working sets, for every shape (dense or sparse, binary, multinomial or
+        one-vs-rest), on the CPU.
     max_iter : int, default=1000
         Iteration limit of a full-batch solver; the number of epochs for 'sgd'/'sample-sgd'.
     tol : float or None, default=1e-4

@@ -11,7 +11,9 @@
 - ``"sgd"`` (sgd.py): minibatch SGD, seeded shuffling each epoch, ``max_iter`` = epochs.
 - ``"sample-sgd"`` (sample_sgd.py): the lecture's per-sample rule.
 - ``"proximal-newton"`` (proximal_newton.py): the composite solver for ``f + g`` with an L1
-  ``penalty`` (:mod:`softmaxreg.penalties`): Newton models solved by coordinate descent.
+  ``penalty`` (:mod:`softmaxreg.penalties`): Newton models (exact Hessian, never formed)
+  solved by coordinate descent over the columns of ``X`` (numba-compiled, working sets,
+  Anderson extrapolation); on the CPU in float64 whatever the objective's device and dtype.
 
 Convergence rule of the full-batch solvers (scikit-learn's lbfgs rule, which hands scipy the
 objective divided by ``C * sum_i s_i`` and ``gtol=tol``): converged when
