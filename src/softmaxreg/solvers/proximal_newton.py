@@ -315,7 +315,7 @@ def proximal_newton(
             stalled = True
             break
         W_new, b_new, Z_new, total_new = accepted
-        loss_new, A_new, R_new = problem.loss(Z_new, with_activations=True)
+        _, A_new, R_new = problem.loss(Z_new, with_activations=True)
         G_new, gb_new = problem.gradient(R_new, W_new)
         optimality_new = optimality_of(W_new, b_new, G_new, gb_new)
         # a step whose change of F is below rounding still counts when it brings the
@@ -326,6 +326,7 @@ def proximal_newton(
             stalled = True
             break
         n_iter += 1
+        # (a step within rounding of F keeps the lower value: the history never rises)
         W, b, Z, total = W_new, b_new, Z_new, min(total_new, total)
         A, R, G, gb, optimality = A_new, R_new, G_new, gb_new, optimality_new
         history.append(total)
