@@ -3,13 +3,15 @@ objective; skipped peers, the plan and the sparse text-like generator."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from functools import partial
 
 import numpy as np
 import pytest
 from conftest import run_cli
 
-from softmaxreg.bench import suites
+from softmaxreg.bench import contenders, suites
 from softmaxreg.bench.contenders import objective_float64
 from softmaxreg.bench.synthetic import text_like
 
@@ -154,3 +156,83 @@ def test_ratios_leave_out_rows_that_never_reached_the_target():
         "softmaxreg-sgd": {"fit_seconds": 1.0, "notes": "never reached; sgd"},
     }
     assert suites.speed_ratios(results) == {"softmaxreg-default": {"sklearn-lbfgs": 8.0}}
+
+
+L1_SUITES = {  # suite: its reference peer
+    "sparse-l1": "sklearn-saga",
+    "binary-l1": "sklearn-liblinear",
+    "binary-elasticnet": "sklearn-saga",
+    "mnist-l1": "sklearn-saga",
+    "mnist-elasticnet": "sklearn-saga",
+}
+
+
+@pytest.mark.parametrize(
+    "suite",
+    [
+        pytest.param(name, marks=[pytest.mark.mnist] if name.startswith("mnist") else [])
+        for name in L1_SUITES
+    ],
+)
+def test_l1_suites_quick_forms_reach_the_reference_with_its_zeros(suite):
+    """softmaxreg stopped at the reference reaches its objective; at its default tol it is
+    within 1e-3 of it, and both have the reference's exactly-zero coefficients within 1%."""
+    reference = L1_SUITES[suite]
+    payload = suites.run_suite(
+        suite,
+        quick=True,
+        rows=300,
+        isolate=False,
+        only=[reference, "softmaxreg-default", "softmaxreg-at-reference"],
+    )
+    results = payload["results"]
+    target = results[reference]["objective"]
+    assert results["softmaxreg-at-reference"]["objective"] <= target * (1 + 1e-6)
+    assert results["softmaxreg-default"]["objective"] <= target * (1 + 1e-3)
+    zeros = results[reference]["exact_zeros"]
+    assert zeros > 0
+    for own in ("softmaxreg-default", "softmaxreg-at-reference"):
+        assert abs(results[own]["exact_zeros"] - zeros) <= 0.01 * zeros
+
+
+def _small(suite: str, l1_ratio: float, columns: int = 256):
+    problem = suites.SUITES[suite].load(300, True)
+    return dataclasses.replace(
+        problem,
+        X_train=problem.X_train[:, :columns],
+        X_test=problem.X_test[:, :columns],
+        l1_ratio=l1_ratio,
+    )
+
+
+def _same_objective(problem, peer_fit):
+    """The peer's objective at its solution against softmaxreg's at tol=1e-10, by one formula
+    (a wrong conversion of C, alpha or lambda solves another problem: a higher value)."""
+    ours = contenders.softmaxreg(problem, tol=1e-10)
+    theirs = peer_fit(problem)
+    args = (problem.X_train, problem.y_train, problem.C, problem.l1_ratio)
+    best = objective_float64(ours.W, ours.b, *args)
+    assert objective_float64(theirs.W, theirs.b, *args) == pytest.approx(best, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "suite, l1_ratio, peer",
+    [
+        ("binary-l1", 1.0, partial(contenders.sklearn, solver="liblinear", tol=1e-10)),
+        ("binary-l1", 1.0, contenders.celer),
+        ("binary-l1", 1.0, contenders.glum),
+        ("binary-l1", 0.5, contenders.glum),
+        ("binary-l1", 0.5, partial(contenders.sklearn, solver="saga", tol=1e-10, max_iter=10**4)),
+        ("sparse-l1", 1.0, contenders.cyanure),
+        ("sparse-l1", 0.5, contenders.cyanure),
+    ],
+)
+def test_each_peer_solves_the_same_objective(suite, l1_ratio, peer):
+    _same_objective(_small(suite, l1_ratio), peer)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.5])
+def test_skglm_solves_the_same_objective(l1_ratio):
+    """Separate and slow: skglm compiles its numba code in each new process (~15 s)."""
+    _same_objective(_small("binary-l1", l1_ratio), contenders.skglm)

@@ -65,3 +65,13 @@ def test_two_live_subsampled_hessians_keep_their_own_rows():
     expected_a = only_a.hessian_vector_product(theta, v)
     torch.testing.assert_close(hvp_a(v), expected_a)
     assert not torch.allclose(hvp_b(v), expected_a)
+
+
+def test_unsorted_csr_input_is_left_as_given_when_converted_to_another_dtype():
+    """scipy's ``csr_matrix(X, dtype=...)`` shares X's index array: sorting the copy's
+    indices in place used to reorder X's indices but not its values (X silently changed)."""
+    X = sp.csr_matrix((np.array([1.0, 2.0, 3.0]), np.array([2, 0, 1]), np.array([0, 3])), (1, 3))
+    assert not X.has_sorted_indices
+    design = make_design(X, torch.float32, torch.device("cpu"))
+    assert X.toarray().tolist() == [[2.0, 3.0, 1.0]]
+    assert design.scipy.toarray().tolist() == [[2.0, 3.0, 1.0]]

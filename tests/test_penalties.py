@@ -152,3 +152,36 @@ def test_l1_and_elastic_net_match_scikit_learn_on_bundled_data(name, C, l1_ratio
     assert 0 < (ours.coef_ == 0).sum() < ours.coef_.size  # sparse, not empty
     assert np.array_equal(ours.coef_ == 0.0, theirs.coef_ == 0.0)
     np.testing.assert_allclose(ours.coef_, theirs.coef_, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["binary", "multinomial", "multilabel"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_working_sets_meet_the_subgradient_rule_on_wide_sparse_data(kind, dtype):
+    """2^11 columns (more than ``WORKING_SET_MIN``: the working set grows from a part of
+    them), sample weights, float32 or float64 data: every coefficient, zero or not, meets
+    its optimality condition by the float64 objective's own gradient (a second computation
+    of it), and the zeros are exactly 0.0."""
+    from softmaxreg.bench.synthetic import text_like
+    from softmaxreg.solvers.proximal_newton import WORKING_SET_MIN
+
+    X, y = text_like(400, n_features=2**11, n_classes=4, seed=1)
+    assert X.shape[1] > WORKING_SET_MIN
+    targets = {"binary": y == 0, "multinomial": y, "multilabel": np.eye(4)[y][:, :2]}[kind]
+    weights = np.random.default_rng(1).uniform(0.5, 2.0, len(y))
+    options = {"C": 20.0, "l2_strength": 0.5, "sample_weight": weights}
+    objective = LinearObjective(X, targets, kind, dtype=dtype, **options)
+    penalty = L1Penalty(0.5, objective.n_outputs * objective.n_features)
+    result = solve(objective, "proximal-newton", max_iter=100, tol=1e-8, penalty=penalty)
+    assert result.converged
+    exact = LinearObjective(
+        X.astype(np.float32).astype(np.float64) if dtype == torch.float32 else X,
+        targets,
+        kind,
+        dtype=torch.float64,
+        **options,
+    )
+    _, grad = exact.value_and_grad(result.theta)
+    scaled = penalty.optimality(result.theta, grad).max() / exact.gradient_scale()
+    assert float(scaled) <= 1e-8
+    W = result.theta[: penalty.n_penalized]
+    assert 0 < int((W != 0).sum()) < W.numel() // 4

@@ -107,7 +107,10 @@ class SparseDesign:
     def __init__(self, X: sp.csr_matrix, dtype: torch.dtype, device: torch.device):
         numpy_dtype = torch.empty(0, dtype=dtype).numpy().dtype
         self.scipy = sp.csr_matrix(X, dtype=numpy_dtype)
-        self.scipy.sort_indices()
+        if not self.scipy.has_sorted_indices:
+            # a sorted copy: csr_matrix(X, dtype=...) shares X's index array, and sorting it
+            # in place would scramble the caller's X (its values stay in the old order)
+            self.scipy = self.scipy.sorted_indices()
         self.dtype, self.device = dtype, device
         self.n_samples, self.n_features = self.scipy.shape
         # on CPU the products run in scipy (single-threaded CSR kernels: 4-10 ms where torch's

@@ -26,6 +26,8 @@ SMOOTH_SOLVER_OF = {
     "saga": "newton-cg",
     "liblinear": "newton-cg",
 }
+# what every solver name runs for an L1 part, whatever the problem's shape (see
+# solvers/proximal_newton.py: column coordinate descent with working sets)
 COMPOSITE_SOLVER = "proximal-newton"
 DUAL_SOLVER = "dual-cd"  # liblinear's dual=True
 MULTI_CLASS = ("auto", "multinomial", "ovr")

@@ -83,7 +83,10 @@ class LogisticRegression(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         'liblinear' accept the penalties and multi-class modes scikit-learn's do (the same
         ValueError otherwise) and reach the optimum that scikit-learn's solver of that name
         reaches; 'gd' is full-batch gradient descent, 'sgd' minibatch SGD, 'sample-sgd' the
-        lecture's per-sample learning rule.
+        lecture's per-sample learning rule. With an L1 part (``l1_ratio > 0``) every name
+        ('auto', 'saga', 'liblinear') runs 'proximal-newton': Newton models solved by
+        coordinate descent over the columns of ``X`` with working sets, for every shape
+        (dense or sparse, binary, multinomial or one-vs-rest), on the CPU.
     max_iter : int, default=1000
         Iteration limit of a full-batch solver; the number of epochs for 'sgd'/'sample-sgd'.
     tol : float or None, default=1e-4

@@ -7,9 +7,14 @@ fit and a note. Conversions a library needs (float32 copies, tensors) happen bef
 clock starts, as in ``mnist_comparison``. A suite runs each in its own process.
 
 The objective every row of a table is judged by, in float64 and the same formula for all
-(scikit-learn's, ``C = inf`` meaning no penalty):
+(scikit-learn's, ``C = inf`` meaning no penalty, ``r = l1_ratio``; softmax cross-entropy,
+or the sigmoid one when ``W`` has a single row: a binary problem):
 
-    f(W, b) = C * sum_i CE_i(X W^T + b) + 0.5 * ||W||_F^2
+    f(W, b) = C * sum_i CE_i(X W^T + b) + r * ||W||_1 + 0.5 * (1 - r) * ||W||_F^2
+
+Peers that write the objective another way get the same one: glum and skglm minimise it
+divided by ``C n`` (``alpha = 1 / (C n)``, their ``l1_ratio = r``), cyanure too
+(``lambda_1 = r / (C n)``, ``lambda_2 = (1 - r) / (C n)``), celer has scikit-learn's ``C``.
 """
 
 from __future__ import annotations
@@ -20,8 +25,13 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.base import clone
 
 from softmaxreg.bench.memory import current_rss_mb
+
+# rows of the problem fitted once before the clock starts, where a library compiles code
+# on first use (numba): the timed fit then measures the solver, as a second fit would
+WARM_UP_ROWS = 50
 
 
 @dataclass(frozen=True)
@@ -35,6 +45,8 @@ class Problem:
     y_test: np.ndarray
     C: float
     target_accuracy: float | None = None
+    l1_ratio: float = 0.0
+    fit_intercept: bool = True
 
 
 @dataclass(frozen=True)
@@ -46,21 +58,28 @@ class Fit:
     notes: str
 
 
-def objective_float64(W, b, X, y, C: float) -> float:
-    """``f = C sum_i CE_i + 0.5 ||W||^2`` in float64 (``C = inf``: ``sum_i CE_i`` only)."""
+def objective_float64(W, b, X, y, C: float, l1_ratio: float = 0.0) -> float:
+    """``f = C sum_i CE_i + r ||W||_1 + 0.5 (1 - r) ||W||^2`` in float64 (``C = inf``:
+    ``sum_i CE_i`` only); ``W`` with one row: the binary (sigmoid) cross-entropy."""
     W = np.asarray(W, dtype=np.float64)
     Z = np.asarray(X @ W.T) + np.asarray(b, dtype=np.float64)
-    top = Z.max(axis=1, keepdims=True)
-    log_norm = np.log(np.exp(Z - top).sum(axis=1)) + top[:, 0]
-    cross_entropy = float((log_norm - Z[np.arange(len(y)), y]).sum())
+    if W.shape[0] == 1:
+        z = Z[:, 0]
+        cross_entropy = float((np.logaddexp(0.0, z) - (np.asarray(y) == 1) * z).sum())
+    else:
+        top = Z.max(axis=1, keepdims=True)
+        log_norm = np.log(np.exp(Z - top).sum(axis=1)) + top[:, 0]
+        cross_entropy = float((log_norm - Z[np.arange(len(y)), y]).sum())
     if math.isinf(C):
         return cross_entropy
-    return C * cross_entropy + 0.5 * float((W * W).sum())
+    l1 = l1_ratio * float(np.abs(W).sum()) if l1_ratio else 0.0
+    return C * cross_entropy + l1 + 0.5 * (1 - l1_ratio) * float((W * W).sum())
 
 
 def accuracy(W, b, X, y) -> float:
     scores = np.asarray(X @ np.asarray(W, dtype=np.float64).T) + np.asarray(b)
-    return float((scores.argmax(axis=1) == y).mean())
+    predicted = scores[:, 0] > 0 if scores.shape[1] == 1 else scores.argmax(axis=1)
+    return float((predicted == y).mean())
 
 
 def exact_zeros(W) -> int:
@@ -91,11 +110,22 @@ def _sklearn_C(C: float) -> float:
     return np.inf if math.isinf(C) else C
 
 
+def _penalty_options(problem: Problem) -> dict:
+    """scikit-learn's spelling of the problem's penalty (l1_ratio only when there is L1)."""
+    options = {"C": _sklearn_C(problem.C), "fit_intercept": problem.fit_intercept}
+    if problem.l1_ratio:
+        options["l1_ratio"] = problem.l1_ratio
+    return options
+
+
 def sklearn(problem: Problem, *, solver="lbfgs", max_iter=1000, tol=1e-4) -> Fit:
-    """scikit-learn ``LogisticRegression(C, solver, max_iter, tol)`` on the float64 data."""
+    """scikit-learn ``LogisticRegression(C, l1_ratio, solver, max_iter, tol)`` on the
+    float64 data."""
     from sklearn.linear_model import LogisticRegression
 
-    model = LogisticRegression(C=_sklearn_C(problem.C), solver=solver, max_iter=max_iter, tol=tol)
+    model = LogisticRegression(
+        solver=solver, max_iter=max_iter, tol=tol, **_penalty_options(problem)
+    )
 
     def run():
         model.fit(problem.X_train, problem.y_train)
@@ -106,21 +136,33 @@ def sklearn(problem: Problem, *, solver="lbfgs", max_iter=1000, tol=1e-4) -> Fit
     )
 
 
+def cyanure_penalty(problem: Problem) -> dict:
+    """cyanure's penalty for the objective divided by ``C n`` (intercept not penalised)."""
+    n, r = problem.X_train.shape[0], problem.l1_ratio
+    if r == 0:
+        return {"penalty": "l2", "lambda_1": 1.0 / (problem.C * n)}
+    if r == 1:
+        return {"penalty": "l1", "lambda_1": 1.0 / (problem.C * n)}
+    return {
+        "penalty": "elasticnet",
+        "lambda_1": r / (problem.C * n),
+        "lambda_2": (1 - r) / (problem.C * n),
+    }
+
+
 def cyanure(problem: Problem, *, tol=1e-6, max_iter=500) -> Fit:
     """cyanure's multinomial logistic regression with the same objective divided by ``C n``
-    (its ``lambda_1 = 1 / (C n)``, intercept not penalised), relative duality gap ``tol``."""
+    (:func:`cyanure_penalty`), relative duality gap ``tol``."""
     from cyanure.estimators import Classifier
 
-    n = problem.X_train.shape[0]
     model = Classifier(
         loss="multiclass-logistic",
-        penalty="l2",
-        lambda_1=1.0 / (problem.C * n),
         tol=tol,
         max_iter=max_iter,
-        fit_intercept=True,
+        fit_intercept=problem.fit_intercept,
         verbose=False,
         n_threads=1,
+        **cyanure_penalty(problem),
     )
 
     def run():
@@ -133,33 +175,108 @@ def cyanure(problem: Problem, *, tol=1e-6, max_iter=500) -> Fit:
     return _timed(run, lambda _: f"auto solver, tol={tol:g}")
 
 
+def _binary_only(problem: Problem, name: str) -> None:
+    if len(np.unique(problem.y_train)) != 2:
+        raise ValueError(f"{name} fits binary problems only")
+
+
+def glum(problem: Problem, *, gradient_tol=1e-8) -> Fit:
+    """glum's binomial GLM: ``(1/n) sum_i CE_i + alpha (r ||w||_1 + (1 - r)/2 ||w||^2)``,
+    the objective divided by ``C n`` with ``alpha = 1 / (C n)``."""
+    from glum import GeneralizedLinearRegressor
+
+    _binary_only(problem, "glum")
+    model = GeneralizedLinearRegressor(
+        family="binomial",
+        alpha=1.0 / (problem.C * problem.X_train.shape[0]),
+        l1_ratio=problem.l1_ratio,
+        fit_intercept=problem.fit_intercept,
+        gradient_tol=gradient_tol,
+        max_iter=1000,
+    )
+
+    def run():
+        model.fit(problem.X_train, problem.y_train)
+        return np.atleast_2d(model.coef_), np.atleast_1d(model.intercept_), model.n_iter_
+
+    return _timed(run, lambda n_iter: f"irls-cd, gradient_tol={gradient_tol:g}, n_iter={n_iter}")
+
+
+def skglm(problem: Problem, *, tol=1e-8) -> Fit:
+    """skglm's ``SparseLogisticRegression``: the objective divided by ``C n`` (``alpha =
+    1 / (C n)``, same ``l1_ratio``)."""
+    from skglm import SparseLogisticRegression
+
+    _binary_only(problem, "skglm")
+    model = SparseLogisticRegression(
+        alpha=1.0 / (problem.C * problem.X_train.shape[0]),
+        l1_ratio=problem.l1_ratio,
+        fit_intercept=problem.fit_intercept,
+        tol=tol,
+        max_iter=100,
+    )
+    # skglm compiles its numba code on first use (seconds): not part of the fit
+    clone(model).fit(problem.X_train[:WARM_UP_ROWS], problem.y_train[:WARM_UP_ROWS])
+
+    def run():
+        model.fit(problem.X_train, problem.y_train)
+        return np.atleast_2d(model.coef_), np.atleast_1d(model.intercept_), None
+
+    return _timed(run, lambda _: f"prox-newton working sets, tol={tol:g}, after a JIT warm-up")
+
+
+def celer(problem: Problem, *, tol=1e-8) -> Fit:
+    """celer's L1 ``LogisticRegression(C)``: ``sum_i CE_i + ||w||_1 / C`` (the objective
+    divided by ``C``); no intercept, no L2 part."""
+    from celer import LogisticRegression
+
+    _binary_only(problem, "celer")
+    if problem.fit_intercept or problem.l1_ratio != 1:
+        raise ValueError("celer fits the L1 penalty without an intercept only")
+    model = LogisticRegression(C=problem.C, tol=tol, fit_intercept=False)
+
+    def run():
+        model.fit(problem.X_train, problem.y_train)
+        return model.coef_, np.zeros(1), None
+
+    return _timed(run, lambda _: f"celer-pn, tol={tol:g}")
+
+
 def _float32(X):
     return X.astype(np.float32) if hasattr(X, "astype") else np.asarray(X, dtype=np.float32)
 
 
 def softmaxreg(problem: Problem, **params) -> Fit:
-    """softmaxreg ``LogisticRegression(C, **params)`` on a float32 copy of the data."""
+    """softmaxreg ``LogisticRegression(C, l1_ratio, **params)`` on a float32 copy of the
+    data; ``target``: stop (by the fit callback) once the objective is at or below it."""
     from softmaxreg import LogisticRegression
 
     X = _float32(problem.X_train)
-    penalty = {"C": problem.C}  # C=np.inf: no penalty (scikit-learn 1.8+)
-    model = LogisticRegression(**penalty, **params)
+    target = params.pop("target", None)
+    model = LogisticRegression(**_penalty_options(problem), **params)
+    if problem.l1_ratio:  # load the compiled L1 kernels (numba's disk cache): not the fit
+        clone(model).fit(X[:WARM_UP_ROWS], problem.y_train[:WARM_UP_ROWS])
+    callback = None if target is None else (lambda _model, _i, value: value <= target)
 
     def run():
-        model.fit(X, problem.y_train)
+        model.fit(X, problem.y_train, callback=callback)
         return model.coef_, model.intercept_, int(np.max(model.n_iter_))
 
-    return _timed(run, lambda n_iter: f"{model.solver}, n_iter={n_iter}")
+    stops = "" if target is None else ", stops at the reference"
+    return _timed(run, lambda n_iter: f"{model.solver}, n_iter={n_iter}{stops}")
 
 
 def softmaxreg_to_target(problem: Problem, target: float) -> Fit:
     """softmaxreg's default full-batch solver on float32 data, stopped by its callback as
-    soon as its objective is at or below ``target`` (the reference peer's)."""
+    soon as its objective is at or below ``target`` (the reference peer's); with an L1 part
+    the estimator at ``tol=1e-10`` with the same callback."""
     import torch
 
     from softmaxreg.objective import LinearObjective
     from softmaxreg.solvers import DEFAULT_SOLVER, solve
 
+    if problem.l1_ratio:
+        return softmaxreg(problem, tol=1e-10, target=target)
     X = _float32(problem.X_train)
 
     def run():

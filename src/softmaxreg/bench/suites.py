@@ -13,6 +13,19 @@ two minutes on a 2-core machine):
                     per row, 20 classes), C = 10, 100,000 training rows [4,000 rows, 2^14
                     features]: scikit-learn lbfgs converged (the reference), scikit-learn
                     saga, cyanure, softmaxreg's defaults and softmaxreg at the reference
+  mnist-l1          MNIST pixels / 255, L1 at C = 0.1 [5,000 rows]: scikit-learn saga (200
+                    epochs, the reference), cyanure, softmaxreg's defaults and at the reference
+  mnist-elasticnet  the same with l1_ratio = 0.5
+  sparse-l1         the sparse suite's data, multinomial L1 at C = 10: scikit-learn saga (the
+                    reference), cyanure, softmaxreg's defaults and at the reference
+  binary-l1         the sparse suite's data, class 0 against the rest, L1 at C = 10, no
+                    intercept (so that every specialist solves the same objective):
+                    scikit-learn liblinear (the reference), celer, skglm, softmaxreg (glum is
+                    left out: its IRLS solver forms the dense p x p Hessian, 2 GB at the quick
+                    form's 2^14 columns and 550 GB at 2^18; ``contenders.glum`` fits it on
+                    narrower data)
+  binary-elasticnet the same with l1_ratio = 0.5: scikit-learn saga (the reference), skglm,
+                    softmaxreg
   time-to-accuracy  MNIST, C = 1: each contender's time to 92.5% test accuracy [5,000 rows,
                     88%]: the fit time of the first setting, in increasing order of effort
                     (max_iter, epochs or tol), whose fit reaches it; the PyTorch loop on one
@@ -29,6 +42,7 @@ its speed ratio against every peer.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import json
 import math
@@ -107,6 +121,37 @@ def load_sparse(rows, quick):
     n_features = 2**14 if quick else 2**18
     X, y = text_like(rows + int(SPARSE_TEST_ROWS * rows), n_features=n_features, seed=13)
     return fits.Problem(X[:rows], y[:rows], X[rows:], y[rows:], 10.0)
+
+
+def load_mnist_l1(rows, quick):
+    return dataclasses.replace(_mnist(rows, 0.1), l1_ratio=1.0)
+
+
+def load_mnist_elasticnet(rows, quick):
+    return dataclasses.replace(_mnist(rows, 0.1), l1_ratio=0.5)
+
+
+def load_sparse_l1(rows, quick):
+    return dataclasses.replace(load_sparse(rows, quick), l1_ratio=1.0)
+
+
+def _binary(problem: fits.Problem, l1_ratio: float) -> fits.Problem:
+    """Class 0 against the rest, without an intercept (celer and liblinear's model)."""
+    return dataclasses.replace(
+        problem,
+        y_train=(problem.y_train == 0).astype(np.int64),
+        y_test=(problem.y_test == 0).astype(np.int64),
+        l1_ratio=l1_ratio,
+        fit_intercept=False,
+    )
+
+
+def load_binary_l1(rows, quick):
+    return _binary(load_sparse(rows, quick), 1.0)
+
+
+def load_binary_elasticnet(rows, quick):
+    return _binary(load_sparse(rows, quick), 0.5)
 
 
 # ---------------------------------------------------------------------------- contenders
@@ -193,6 +238,77 @@ SUITES = {
         4_000,
         reference="sklearn-lbfgs",
     ),
+    **{
+        name: Suite(
+            name,
+            load,
+            (
+                _plain(
+                    "sklearn-saga",
+                    partial(fits.sklearn, solver="saga", max_iter=200),
+                    (500.0, 39.0),
+                ),
+                _plain("cyanure", fits.cyanure, (136.0, 10.0), needs="cyanure"),
+                _plain("softmaxreg-default", fits.softmaxreg, (180.0, 4.0)),
+                dataclasses.replace(AT_REFERENCE, typical_seconds=(310.0, 8.0)),
+            ),
+            60_000,
+            5_000,
+            reference="sklearn-saga",
+        )
+        for name, load in (
+            ("mnist-l1", load_mnist_l1),
+            ("mnist-elasticnet", load_mnist_elasticnet),
+        )
+    },
+    "sparse-l1": Suite(
+        "sparse-l1",
+        load_sparse_l1,
+        (
+            _plain(
+                "sklearn-saga", partial(fits.sklearn, solver="saga", max_iter=100), (300.0, 5.0)
+            ),
+            _plain("cyanure", fits.cyanure, (60.0, 2.0), needs="cyanure"),
+            _plain("softmaxreg-default", fits.softmaxreg, (15.0, 1.0)),
+            AT_REFERENCE,
+        ),
+        100_000,
+        4_000,
+        reference="sklearn-saga",
+    ),
+    "binary-l1": Suite(
+        "binary-l1",
+        load_binary_l1,
+        (
+            _plain(
+                "sklearn-liblinear",
+                partial(fits.sklearn, solver="liblinear", tol=1e-6),
+                (4.0, 0.1),
+            ),
+            _plain("celer", fits.celer, (17.0, 0.3), needs="celer"),
+            _plain("skglm", fits.skglm, (4.0, 0.1), needs="skglm"),
+            _plain("softmaxreg-default", fits.softmaxreg, (4.5, 0.1)),
+            dataclasses.replace(AT_REFERENCE, typical_seconds=(12.0, 0.2)),
+        ),
+        100_000,
+        4_000,
+        reference="sklearn-liblinear",
+    ),
+    "binary-elasticnet": Suite(
+        "binary-elasticnet",
+        load_binary_elasticnet,
+        (
+            _plain(
+                "sklearn-saga", partial(fits.sklearn, solver="saga", max_iter=200), (100.0, 3.0)
+            ),
+            _plain("skglm", fits.skglm, (10.0, 1.0), needs="skglm"),
+            _plain("softmaxreg-default", fits.softmaxreg, (5.0, 0.5)),
+            AT_REFERENCE,
+        ),
+        100_000,
+        4_000,
+        reference="sklearn-saga",
+    ),
     "time-to-accuracy": Suite(
         "time-to-accuracy",
         load_mnist_to_accuracy,
@@ -250,7 +366,7 @@ def run_one(
         "contender": name,
         "fit_seconds": fit.seconds,
         "objective": fits.objective_float64(
-            fit.W, fit.b, problem.X_train, problem.y_train, problem.C
+            fit.W, fit.b, problem.X_train, problem.y_train, problem.C, problem.l1_ratio
         ),
         "test_accuracy": fits.accuracy(fit.W, fit.b, problem.X_test, problem.y_test),
         "exact_zeros": fits.exact_zeros(fit.W),
