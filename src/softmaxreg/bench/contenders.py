@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -44,6 +44,7 @@ class Fit:
     seconds: float
     rss_before_mb: float
     notes: str
+    extra: dict = field(default_factory=dict)  # more columns (cv: chosen_C, cv_score)
 
 
 def objective_float64(W, b, X, y, C: float) -> float:
