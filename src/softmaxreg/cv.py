@@ -32,6 +32,12 @@ from softmaxreg.estimator import LogisticRegression
 from softmaxreg.path import logistic_regression_path
 
 _PENALTY_RATIO = {"l2": 0.0, "l1": 1.0}
+# solver='auto' with a smooth penalty: the folds' paths use L-BFGS. Warm-started from the
+# previous C it needs few iterations of one data pass each, where Newton-CG pays for its
+# Hessian products (and its polishing step) at every C: on MNIST one fold's 10-value path
+# took 156 s against 209 s (48,000 rows) and 78 s against 416 s (4,000 rows), one loaded
+# 2-core machine. The refit keeps the estimator's 'auto'.
+PATH_SOLVER = "lbfgs"
 
 
 class LogisticRegressionCV(LogisticRegression):
@@ -249,6 +255,9 @@ class LogisticRegressionCV(LogisticRegression):
         folds = list(check_cv(self.cv, y, classifier=True).split(X, y, **routed["split"]))
         scorer = None if scoring is None else _scorer_with_labels(get_scorer(scoring), classes)
         inner = self._inner_params(class_weight)
+        path_params = inner
+        if self.solver == "auto" and penalty in ("l2", None):
+            path_params = {**inner, "solver": PATH_SOLVER}
         n_dof = X.shape[1] + int(bool(self.fit_intercept))
         n_outputs = 1 if len(classes) == 2 else len(classes)
         paths = np.zeros((len(folds), len(Cs), len(grid), n_outputs, n_dof))
@@ -268,7 +277,7 @@ class LogisticRegressionCV(LogisticRegression):
                     l1_ratio=_PENALTY_RATIO.get(penalty, ratio or 0.0),
                     sample_weight=None if weights is None else weights[train],
                     classes=classes,
-                    **inner,
+                    **path_params,
                 )
                 for c, model in enumerate(models):
                     paths[f, c, r] = _with_intercept(model, self.fit_intercept)
@@ -282,21 +291,27 @@ class LogisticRegressionCV(LogisticRegression):
             total = scores.sum(axis=0)
             best_c, best_r = np.unravel_index(np.argmax(total), total.shape)
             best_C, best_ratio = float(Cs[best_c]), float(ratios[best_r])
-            final = LogisticRegression(C=best_C, l1_ratio=best_ratio, **inner).fit(
-                X, y, sample_weight=weights
-            )
+            # smooth penalties: started from the folds' mean solution at the chosen point, as
+            # scikit-learn's. L1 / elastic-net start from zero: proximal Newton near float
+            # resolution (tol=1e-12) stalls at points that depend on the start (1e-8 apart
+            # on scikit-learn's refit test), and the refit should equal a plain fit at C_.
+            smooth = best_ratio == 0.0
+            final = LogisticRegression(C=best_C, l1_ratio=best_ratio, warm_start=smooth, **inner)
+            if smooth:
+                final.classes_, final.kind_ = classes, self._kind(classes)
+                _set_parameters(final, paths[:, best_c, best_r].mean(axis=0), X.shape[1])
+            final.fit(X, y, sample_weight=weights)
             coef, intercept = final.coef_, final.intercept_
         else:
             best = [np.unravel_index(np.argmax(s), s.shape) for s in scores]
             w = np.mean([paths[f, c, r] for f, (c, r) in enumerate(best)], axis=0)
-            coef = w[:, : X.shape[1]]
-            intercept = w[:, -1] if self.fit_intercept else np.zeros(n_outputs)
+            coef, intercept = _set_parameters(None, w, X.shape[1])
             best_C = float(np.mean([Cs[c] for c, _ in best]))
             best_ratio = (
                 float(np.mean([ratios[r] for _, r in best])) if penalty == "elasticnet" else 0.0
             )
         self.classes_, self._label_dtype = classes, classes.dtype
-        self.kind_ = "binary" if len(classes) == 2 else "multinomial"
+        self.kind_ = self._kind(classes)
         self._fit_penalty = penalty
         self.coef_, self.intercept_ = coef, intercept
         self.Cs_ = Cs
@@ -329,6 +344,10 @@ class LogisticRegressionCV(LogisticRegression):
                 .add(caller="fit", callee="score"),
             )
         )
+
+    @staticmethod
+    def _kind(classes) -> str:
+        return "binary" if len(classes) == 2 else "multinomial"
 
     def _set_grid_attributes(
         self, paths, scores, n_iter, classes, best_C, best_ratio, squeeze, legacy
@@ -402,6 +421,16 @@ def _scorer_with_labels(scorer, classes: np.ndarray):
         response_method=scorer._response_method,
         **{**extra, **scorer._kwargs},
     )
+
+
+def _set_parameters(model, w: np.ndarray, n_features: int):
+    """``(coef, intercept)`` from ``w = [coef | intercept]`` (K, m [+ 1]); set on ``model``
+    (its warm start) unless None."""
+    coef = w[:, :n_features]
+    intercept = w[:, n_features] if w.shape[1] > n_features else np.zeros(len(w))
+    if model is not None:
+        model.coef_, model.intercept_ = coef, intercept
+    return coef, intercept
 
 
 def _with_intercept(model, fit_intercept) -> np.ndarray:
