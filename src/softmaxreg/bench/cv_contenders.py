@@ -34,45 +34,39 @@ def _with_choice(fit: Fit, model) -> Fit:
     return Fit(fit.W, fit.b, fit.seconds, fit.rss_before_mb, fit.notes, extra)
 
 
+def _cross_validated(cls, X, y, notes_of, **params) -> Fit:
+    """``cls(Cs=CS, cv=FOLDS, l1_ratios=(0,), scoring=SCORING, **params).fit(X, y)``, timed."""
+    model = cls(
+        Cs=CS, cv=_folds(), l1_ratios=(0.0,), scoring=SCORING, use_legacy_attributes=False, **params
+    )
+
+    def run():
+        model.fit(X, y)
+        return model.coef_, model.intercept_, int(model.n_iter_.max())
+
+    return _with_choice(_timed(run, notes_of), model)
+
+
 def sklearn_cv(problem: Problem, *, max_iter=100, tol=1e-4) -> Fit:
     """scikit-learn ``LogisticRegressionCV`` (lbfgs, its defaults) on the float64 data."""
     from sklearn.linear_model import LogisticRegressionCV
 
-    model = LogisticRegressionCV(
-        Cs=CS,
-        cv=_folds(),
-        l1_ratios=(0.0,),
-        scoring=SCORING,
+    return _cross_validated(
+        LogisticRegressionCV,
+        problem.X_train,
+        problem.y_train,
+        lambda n_iter: f"lbfgs, max_iter={max_iter}, tol={tol:g}, n_iter<={n_iter}",
         max_iter=max_iter,
         tol=tol,
-        use_legacy_attributes=False,
     )
-
-    def run():
-        model.fit(problem.X_train, problem.y_train)
-        return model.coef_, model.intercept_, int(model.n_iter_.max())
-
-    fit = _timed(run, lambda n_iter: f"lbfgs, max_iter={max_iter}, tol={tol:g}, n_iter<={n_iter}")
-    return _with_choice(fit, model)
 
 
 def softmaxreg_cv(problem: Problem, **params) -> Fit:
-    """softmaxreg ``LogisticRegressionCV`` (its defaults) on a float32 copy of the data."""
+    """softmaxreg ``LogisticRegressionCV`` (its defaults: solver 'auto') on a float32 copy of
+    the data."""
     from softmaxreg import LogisticRegressionCV
 
     X = _float32(problem.X_train)
-    model = LogisticRegressionCV(
-        Cs=CS,
-        cv=_folds(),
-        l1_ratios=(0.0,),
-        scoring=SCORING,
-        use_legacy_attributes=False,
-        **params,
+    return _cross_validated(
+        LogisticRegressionCV, X, problem.y_train, lambda n_iter: f"auto, n_iter<={n_iter}", **params
     )
-
-    def run():
-        model.fit(X, problem.y_train)
-        return model.coef_, model.intercept_, int(model.n_iter_.max())
-
-    fit = _timed(run, lambda n_iter: f"{model.solver}, n_iter<={n_iter}")
-    return _with_choice(fit, model)
