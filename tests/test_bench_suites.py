@@ -10,6 +10,7 @@ from functools import partial
 import numpy as np
 import pytest
 from conftest import run_cli
+from threadpoolctl import threadpool_limits
 
 from softmaxreg.bench import contenders, suites
 from softmaxreg.bench.contenders import objective_float64
@@ -236,3 +237,20 @@ def test_each_peer_solves_the_same_objective(suite, l1_ratio, peer):
 def test_skglm_solves_the_same_objective(l1_ratio):
     """Separate and slow: skglm compiles its numba code in each new process (~15 s)."""
     _same_objective(_small("binary-l1", l1_ratio), contenders.skglm)
+
+
+@pytest.mark.mnist
+@pytest.mark.usefixtures("one_torch_thread")
+def test_cv_suite_quick_form_chooses_scikit_learns_C():
+    # one BLAS thread too: 50 small fits each, where thread wake-ups on shared cores cost
+    # more than the arithmetic (5x on a busy 2-core machine)
+    with threadpool_limits(1):
+        payload = suites.run_suite("cv", quick=True, rows=300, isolate=False)
+    theirs, ours = payload["results"]["sklearn-cv"], payload["results"]["softmaxreg-cv"]
+    assert ours["chosen_C"] == theirs["chosen_C"]
+    assert ours["cv_score"] == pytest.approx(theirs["cv_score"], rel=0.01)
+    # the objective of each refit at the chosen C: both near the same optimum
+    assert ours["objective"] == pytest.approx(theirs["objective"], rel=1e-3)
+    table = suites.format_table(payload)
+    assert table.splitlines()[0].split()[:4] == ["contender", "fit", "s", "C"]
+    assert f"{theirs['chosen_C']:>10.4g}{theirs['cv_score']:>11.5f}" in table

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_breast_cancer, load_iris
+from sklearn import config_context
+from sklearn.datasets import load_breast_cancer, load_iris, make_classification
 from sklearn.linear_model import LogisticRegressionCV as SklearnLogisticRegressionCV
-from sklearn.model_selection import StratifiedKFold
+from sklearn.metrics import get_scorer
+from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
 from softmaxreg import LogisticRegression, LogisticRegressionCV
@@ -106,3 +108,85 @@ def test_scikit_learns_errors_and_warnings():
         ).fit(X, y)
     with pytest.warns(FutureWarning, match="The default value for l1_ratios will change"):
         LogisticRegressionCV(Cs=2, cv=2, use_legacy_attributes=False, scoring=None).fit(X, y)
+
+
+@pytest.mark.parametrize("scoring", ["neg_brier_score", "accuracy"])
+def test_folds_lacking_a_class_are_fitted_and_scored_with_all_classes(scoring):
+    # KFold(3) on iris: every training part lacks one class, every test part holds only it
+    X, y = _iris()
+    common = {
+        "cv": KFold(3),
+        "Cs": np.logspace(-6, 3, 10),
+        "l1_ratios": (0.0,),
+        "scoring": scoring,
+        "use_legacy_attributes": False,
+    }
+    ours = LogisticRegressionCV(tol=1e-9, **common).fit(X, y)
+    theirs = SklearnLogisticRegressionCV(tol=1e-10, max_iter=10_000, **common).fit(X, y)
+    assert ours.C_ == theirs.C_ == 1e-6
+    assert ours.coefs_paths_.shape == theirs.coefs_paths_.shape == (3, 1, 10, 3, 5)
+    np.testing.assert_allclose(ours.scores_, theirs.scores_, atol=1e-6)
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, atol=1e-6)
+
+
+def test_binary_folds_holding_one_class():
+    X, y = np.arange(6.0)[:, None], np.array(["a", "a", "a", "b", "b", "b"])
+    common = {
+        "cv": KFold(2),
+        "Cs": np.logspace(-6, 6, 5),
+        "l1_ratios": (0.0,),
+        "scoring": "neg_brier_score",
+        "use_legacy_attributes": False,
+    }
+    ours = LogisticRegressionCV(tol=1e-9, **common).fit(X, y)
+    theirs = SklearnLogisticRegressionCV(tol=1e-10, max_iter=10_000, **common).fit(X, y)
+    assert ours.C_ == theirs.C_ == 1e-6
+    np.testing.assert_allclose(ours.scores_, theirs.scores_, atol=1e-6)  # all about -1.0
+    assert ours.coefs_paths_.shape == theirs.coefs_paths_.shape == (2, 1, 5, 1, 2)
+    # the training part of fold 0 is all "b": its intercept favours "b" (and vice versa)
+    assert np.all(ours.coefs_paths_[0, 0, :, 0, 1] > 10)
+    assert np.all(ours.coefs_paths_[1, 0, :, 0, 1] < -10)
+
+
+def test_fit_with_classes_keeps_absent_classes():
+    X, y = _iris()
+    model = LogisticRegression(tol=1e-8).fit(X[y < 2], y[y < 2], classes=[0, 1, 2])
+    np.testing.assert_array_equal(model.classes_, [0, 1, 2])
+    assert model.coef_.shape == (3, 4)
+    assert model.predict_proba(X)[:, 2].max() < 1e-3  # class 2 had no samples
+    assert set(model.predict(X)) == {0, 1}
+    with pytest.raises(ValueError, match=r"^y contains labels that are not in classes: \[2\]"):
+        LogisticRegression().fit(X, y, classes=[0, 1])
+
+
+@pytest.mark.parametrize("requested", [False, True])
+def test_scorer_gets_sample_weight_as_metadata_routing_requests(requested):
+    X, y = make_classification(n_samples=300, random_state=0)
+    weights = np.where(np.arange(300) < 150, 2.0, 1.0)
+    results = []
+    with config_context(enable_metadata_routing=True):
+        for cls in (LogisticRegressionCV, SklearnLogisticRegressionCV):
+            scorer = get_scorer("accuracy").set_score_request(sample_weight=requested)
+            model = cls(
+                Cs=[0.01, 1.0],
+                l1_ratios=(0,),
+                cv=FOLDS,
+                scoring=scorer,
+                tol=1e-10,
+                use_legacy_attributes=False,
+            ).fit(X, y, sample_weight=weights)
+            results.append(model.scores_)
+            if not requested:
+                with pytest.raises(TypeError, match=r"score got unexpected argument\(s\)"):
+                    model.score(X, y, sample_weight=weights)
+    np.testing.assert_allclose(results[0], results[1])
+    unweighted = LogisticRegressionCV(
+        Cs=[0.01, 1.0],
+        l1_ratios=(0,),
+        cv=FOLDS,
+        scoring="accuracy",
+        tol=1e-10,
+        use_legacy_attributes=False,
+    ).fit(X, y, sample_weight=weights)
+    # without routing scikit-learn passes the fit's sample_weight to the scorer
+    assert np.allclose(unweighted.scores_, results[0]) == requested

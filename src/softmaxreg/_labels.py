@@ -63,9 +63,11 @@ def check_indicator_target(Y) -> np.ndarray:
     return dense
 
 
-def encode_labels(y: np.ndarray) -> EncodedLabels:
+def encode_labels(y: np.ndarray, classes=None) -> EncodedLabels:
     """Map labels to class indices: ``classes = unique(y)``, ``y[i] = classes[indices[i]]``.
 
+    ``classes``: the full set of labels when ``y`` may lack some (a cross-validation fold);
+    kept in the given order, and a label of ``y`` outside it is a ValueError.
     Continuous (regression) targets are refused with scikit-learn's "Unknown label type"
     error; a 1-D array of arbitrary hashable Python objects is accepted as labels.
     """
@@ -75,11 +77,27 @@ def encode_labels(y: np.ndarray) -> EncodedLabels:
     target_type = type_of_target(y, input_name="y")
     if not (target_type == "unknown" and y.dtype == object):
         check_classification_targets(y)
+    if classes is not None:
+        return _encode_with(y, np.asarray(classes))
     try:
         classes, indices = np.unique(y, return_inverse=True)
     except TypeError:  # labels of mixed types that cannot be sorted
         classes, indices = _unique_in_order_of_appearance(y)
     return EncodedLabels(classes=classes, indices=np.asarray(indices, dtype=np.int64).ravel())
+
+
+def _encode_with(y: np.ndarray, classes: np.ndarray) -> EncodedLabels:
+    if classes.ndim != 1 or len(set(classes.tolist())) != len(classes):
+        raise ValueError(f"classes must be distinct labels in a 1-D array, got {classes!r}")
+    present = encode_labels(y)
+    try:
+        positions = class_indices_of(classes, present.classes.tolist())
+    except KeyError as error:
+        raise ValueError(
+            f"y contains labels that are not in classes: {error.args[0]} (classes: "
+            f"{classes.tolist()})"
+        ) from None
+    return EncodedLabels(classes=classes, indices=positions[present.indices])
 
 
 def _unique_in_order_of_appearance(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

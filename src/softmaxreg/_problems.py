@@ -24,6 +24,7 @@ class Problem:
     kind: str  # "binary", "multinomial" or "multilabel" (the objective's kinds)
     targets: np.ndarray
     sample_weight: np.ndarray | None
+    n_classes: int | None = None  # multinomial: K, also when the targets lack some classes
 
 
 def choose_kind(multi_class: str, n_classes: int) -> str:
@@ -59,13 +60,21 @@ def check_enough_classes(labels: EncodedLabels, weights: np.ndarray | None) -> N
 
 
 def single_label_problems(
-    kind: str, labels: EncodedLabels, sample_weight: np.ndarray | None, class_weight
+    kind: str,
+    labels: EncodedLabels,
+    sample_weight: np.ndarray | None,
+    class_weight,
+    *,
+    given_classes: bool = False,
 ) -> list[Problem]:
     """The objectives for 1-D labels: one for binary/multinomial, one per class for 'ovr'.
 
     class_weight: a dict applies to the original labels in every case; "balanced" is
     computed over all classes for binary/multinomial, and within each one-vs-rest problem
     (positives vs the rest) for 'ovr', as scikit-learn's ``OneVsRestClassifier`` would.
+    given_classes: the class set was given by the caller (a cross-validation fold, which
+    may hold samples of one class only): classes without samples are fitted too, as
+    scikit-learn's path does, instead of refusing fewer than two present classes.
     """
     indices, n_classes = labels.indices, len(labels.classes)
     if kind == "ovr" and isinstance(class_weight, str) and class_weight == "balanced":
@@ -73,11 +82,12 @@ def single_label_problems(
     else:
         class_weights = class_weight_per_class(class_weight, labels.classes, indices, sample_weight)
     weights = combine_weights(sample_weight, class_weights, indices)
-    check_enough_classes(labels, weights)
+    if not given_classes:
+        check_enough_classes(labels, weights)
     if kind == "binary":
         return [Problem("binary", (indices == 1).astype(np.float64), weights)]
     if kind == "multinomial":
-        return [Problem("multinomial", indices, weights)]
+        return [Problem("multinomial", indices, weights, n_classes)]
     problems = []
     for k in range(n_classes):
         is_k = (indices == k).astype(np.int64)

@@ -182,7 +182,7 @@ class LogisticRegression(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------------------ fit
     def fit(self, X, y, sample_weight=None, *, callback=None, batch_callback=None,
-            initial_epoch=0):
+            initial_epoch=0, classes=None):
         """Minimise ``C * sum_i s_i * CE_i + 0.5 * ||W||^2`` over ``W``, ``b``; returns self.
 
         X: (n, m) array-like, DataFrame or scipy.sparse matrix. y: (n,) labels of any
@@ -200,11 +200,18 @@ class LogisticRegression(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
           continue a minibatch run as if it had never stopped (same seed, same row orders).
         - scikit-learn's callbacks (``set_callbacks``) see every iteration as a task, with
           a ``fitted_estimator`` at its end.
+
+        ``classes``: all labels the model knows, when ``y`` may lack some (a fold of a
+        cross-validation); ``classes_`` is then ``classes`` and every class has its
+        coefficients (a class without samples is pushed towards probability 0). Labels of
+        ``y`` outside ``classes`` are a ValueError. Default: the labels of ``y``.
         """
         with callback_management_context(self):
-            return self._fit(X, y, sample_weight, callback, batch_callback, initial_epoch)
+            return self._fit(
+                X, y, sample_weight, callback, batch_callback, initial_epoch, classes
+            )
 
-    def _fit(self, X, y, sample_weight, callback, batch_callback, initial_epoch):
+    def _fit(self, X, y, sample_weight, callback, batch_callback, initial_epoch, classes=None):
         settings = check_parameters(self, DEFAULT_SOLVER)
         self._fit_penalty = settings.penalty
         multilabel = y is not None and is_indicator_target(y)
@@ -221,6 +228,10 @@ class LogisticRegression(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         )
         weights = check_sample_weight(sample_weight, X.shape[0])
         if multilabel:
+            if classes is not None:
+                raise ValueError(
+                    "classes is for 1-D labels; a 2-D indicator y names its labels by column"
+                )
             if self.multi_class == "multinomial":
                 raise ValueError(
                     "multi_class='multinomial' needs one label per sample, but y is a 2-D "
@@ -236,10 +247,15 @@ class LogisticRegression(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             label_dtype, classes, kind = Y.dtype, np.arange(Y.shape[1]), "multilabel"
             problems = [multilabel_problem(Y, weights)]
         else:
-            labels = encode_labels(y)
+            given = classes is not None
+            labels = encode_labels(y, classes)
             label_dtype, classes = labels.classes.dtype, labels.classes
+            if given and len(classes) < 2:
+                raise ValueError(f"classes must hold at least 2 labels, got {classes.tolist()}")
             kind = choose_kind(self.multi_class, len(classes))
-            problems = single_label_problems(kind, labels, weights, self.class_weight)
+            problems = single_label_problems(
+                kind, labels, weights, self.class_weight, given_classes=given
+            )
         if self.solver == "liblinear":
             _check_liblinear(kind, X)
 
@@ -351,6 +367,7 @@ class LogisticRegression(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             sample_weight=problem.sample_weight,
             dtype=dtype,
             device=settings.device,
+            n_classes=problem.n_classes,
         )
         if start is not None and augmented:
             W, b = start

@@ -37,7 +37,8 @@ class LinearObjective:
 
     ``alpha`` is ``l2_strength`` (1 by default; ``1 - l1_ratio`` for the smooth part of an
     elastic net, whose L1 part lives in :mod:`softmaxreg.penalties`); ``penalize=False``
-    sets it to 0.
+    sets it to 0. ``n_classes`` (multinomial): K when the targets may lack the last classes
+    (a cross-validation fold); default the largest class index + 1.
     """
 
     def __init__(
@@ -53,6 +54,7 @@ class LinearObjective:
         sample_weight=None,
         dtype: torch.dtype = torch.float32,
         device="cpu",
+        n_classes: int | None = None,
     ):
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -69,7 +71,7 @@ class LinearObjective:
         self.device = torch.device(device)
         self.design = make_design(X, dtype, self.device)
         self.n_samples, self.n_features = self.design.n_samples, self.design.n_features
-        self.targets = self._convert_targets(targets)
+        self.targets = self._convert_targets(targets, n_classes)
         self.n_outputs = 1 if kind == "binary" else int(self._n_outputs)
         self.n_params = self.n_outputs * (self.n_features + int(self.fit_intercept))
         self.sample_weight = self._convert_weights(sample_weight)
@@ -80,7 +82,7 @@ class LinearObjective:
         )
 
     # ------------------------------------------------------------------ input checks
-    def _convert_targets(self, targets) -> torch.Tensor:
+    def _convert_targets(self, targets, n_classes) -> torch.Tensor:
         t = targets if isinstance(targets, torch.Tensor) else torch.as_tensor(np.asarray(targets))
         t = t.detach().to(self.device)
         n = self.n_samples
@@ -93,6 +95,13 @@ class LinearObjective:
             if n and int(t.min()) < 0:
                 raise ValueError("multinomial class indices must be >= 0")
             self._n_outputs = int(t.max()) + 1 if n else 0
+            if n_classes is not None:
+                if n_classes < self._n_outputs:
+                    raise ValueError(
+                        f"n_classes={n_classes} is smaller than the largest class index + 1 "
+                        f"({self._n_outputs})"
+                    )
+                self._n_outputs = int(n_classes)
             if self._n_outputs < 2:
                 raise ValueError("multinomial targets need at least 2 classes (indices 0..K-1)")
             return t

@@ -15,12 +15,14 @@ import numpy as np
 from softmaxreg.estimator import LogisticRegression
 
 
-def logistic_regression_path(X, y, Cs, *, sample_weight=None, **params) -> list:
+def logistic_regression_path(X, y, Cs, *, sample_weight=None, classes=None, **params) -> list:
     """Fitted :class:`LogisticRegression` models, one per ``C`` in ``Cs`` (in that order).
 
     ``params`` are the estimator's other parameters (``l1_ratio``, ``solver``, ``tol``, ...);
     the fit for ``Cs[t]`` starts from the solution for ``Cs[t - 1]``. ``C = np.inf`` means
-    no penalty. Returns independent models (each keeps its own ``coef_``).
+    no penalty. ``classes``: the full label set when ``y`` may lack some (a fold of a
+    cross-validation; see :meth:`LogisticRegression.fit`). Returns independent models (each
+    keeps its own ``coef_``).
     """
     Cs = np.asarray(Cs, dtype=np.float64).ravel()
     if Cs.size == 0 or np.any(np.isnan(Cs)) or np.any(Cs <= 0):
@@ -28,7 +30,7 @@ def logistic_regression_path(X, y, Cs, *, sample_weight=None, **params) -> list:
     model = LogisticRegression(**{**params, "warm_start": True})
     fitted = []
     for C in Cs:
-        model.set_params(C=float(C)).fit(X, y, sample_weight=sample_weight)
+        model.set_params(C=float(C)).fit(X, y, sample_weight=sample_weight, classes=classes)
         snapshot = copy.copy(model)
         snapshot.set_params(warm_start=bool(params.get("warm_start", False)))
         fitted.append(snapshot)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.base import clone
@@ -56,6 +56,7 @@ class Fit:
     seconds: float
     rss_before_mb: float
     notes: str
+    extra: dict = field(default_factory=dict)  # more columns (cv: chosen_C, cv_score)
 
 
 def objective_float64(W, b, X, y, C: float, l1_ratio: float = 0.0) -> float:

@@ -30,6 +30,9 @@ two minutes on a 2-core machine):
                     88%]: the fit time of the first setting, in increasing order of effort
                     (max_iter, epochs or tol), whose fit reaches it; the PyTorch loop on one
                     thread only (on a busy machine its default threads take 10x longer)
+  cv                MNIST pixels / 255 [5,000 rows]: LogisticRegressionCV, 10 values of C
+                    (logspace(-4, 2)), 5 folds, neg_log_loss, of scikit-learn and softmaxreg;
+                    columns "C" (chosen) and "CV score" (best mean), the objective at that C
 
 Each contender runs in its own process (``python -m softmaxreg.bench.suites --run-one``);
 a peer whose package is not installed (``pip install "softmaxreg[bench]"``) is shown as
@@ -56,6 +59,7 @@ from pathlib import Path
 import numpy as np
 
 from softmaxreg.bench import contenders as fits
+from softmaxreg.bench import cv_contenders
 from softmaxreg.bench.child import run_child
 from softmaxreg.bench.memory import peak_rss_mb
 
@@ -110,6 +114,10 @@ TARGET_ACCURACY, QUICK_TARGET_ACCURACY = 0.925, 0.88
 
 def load_mnist_to_accuracy(rows, quick):
     return _mnist(rows, 1.0, QUICK_TARGET_ACCURACY if quick else TARGET_ACCURACY)
+
+
+def load_mnist_cv(rows, quick):
+    return _mnist(rows, math.nan)  # C: chosen by cross-validation
 
 
 SPARSE_TEST_ROWS = 0.2  # a fifth more rows, held out as the test set
@@ -345,6 +353,16 @@ SUITES = {
         60_000,
         5_000,
     ),
+    "cv": Suite(
+        "cv",
+        load_mnist_cv,
+        (
+            _plain("sklearn-cv", cv_contenders.sklearn_cv, (600.0, 15.0)),
+            _plain("softmaxreg-cv", cv_contenders.softmaxreg_cv, (60.0, 3.0)),
+        ),
+        60_000,
+        5_000,
+    ),
 }
 
 
@@ -362,16 +380,18 @@ def run_one(
     problem = suite.load(rows_for(suite, quick, rows), quick)
     fit = contender.fit(problem, target)
     peak = peak_rss_mb()
+    C = fit.extra.get("chosen_C", problem.C)  # cv: the objective at the C it chose
     return {
         "contender": name,
         "fit_seconds": fit.seconds,
         "objective": fits.objective_float64(
-            fit.W, fit.b, problem.X_train, problem.y_train, problem.C, problem.l1_ratio
+            fit.W, fit.b, problem.X_train, problem.y_train, C, problem.l1_ratio
         ),
         "test_accuracy": fits.accuracy(fit.W, fit.b, problem.X_test, problem.y_test),
         "exact_zeros": fits.exact_zeros(fit.W),
         "fit_memory_mb": peak - fit.rss_before_mb,
         "notes": fit.notes,
+        **fit.extra,
     }
 
 
@@ -484,14 +504,19 @@ def speed_ratios(results: dict) -> dict:
 
 
 def format_table(payload: dict) -> str:
+    """The results as a table; a suite choosing C by cross-validation adds the columns "C"
+    (chosen) and "CV score" (its best mean score)."""
+    cv = any("chosen_C" in r for r in payload["results"].values())
+    cv_header = f"{'C':>10}{'CV score':>11}" if cv else ""
     header = (
-        f"{'contender':<25}{'fit s':>9}{'objective':>15}{'test acc':>10}{'zeros':>8}"
-        f"{'fit MB':>8}  notes"
+        f"{'contender':<25}{'fit s':>9}{cv_header}{'objective':>15}{'test acc':>10}"
+        f"{'zeros':>8}{'fit MB':>8}  notes"
     )
     lines = [header, "-" * len(header)]
     for r in payload["results"].values():
+        cv_cells = f"{r['chosen_C']:>10.4g}{r['cv_score']:>11.5f}" if cv else ""
         lines.append(
-            f"{r['contender']:<25}{r['fit_seconds']:>9.2f}{r['objective']:>15.4f}"
+            f"{r['contender']:<25}{r['fit_seconds']:>9.2f}{cv_cells}{r['objective']:>15.4f}"
             f"{100 * r['test_accuracy']:>9.2f}%{r['exact_zeros']:>8d}{r['fit_memory_mb']:>8.0f}"
             f"  {r['notes']}"
         )
