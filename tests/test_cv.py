@@ -25,6 +25,14 @@ def _iris():
     return StandardScaler().fit_transform(X), y
 
 
+# tol=1e-9, to compare with scikit-learn converged, is below what L-BFGS's float64 line
+# search resolves on some of these small folds (C up to 1e6): it stops within a few 1e-9 and
+# says so; the results agree with scikit-learn as asserted
+BELOW_FLOAT_PRECISION = pytest.mark.filterwarnings(
+    "ignore:lbfgs failed to converge:sklearn.exceptions.ConvergenceWarning"
+)
+
+
 @pytest.mark.parametrize(
     ("params", "legacy"),
     [
@@ -41,6 +49,7 @@ def _iris():
         ),
     ],
 )
+@BELOW_FLOAT_PRECISION
 def test_matches_scikit_learns_cv_on_the_same_folds(params, legacy):
     X, y = _iris()
     common = {"cv": FOLDS, "use_legacy_attributes": legacy, **params}
@@ -129,6 +138,7 @@ def test_folds_lacking_a_class_are_fitted_and_scored_with_all_classes(scoring):
     np.testing.assert_allclose(ours.coef_, theirs.coef_, atol=1e-6)
 
 
+@BELOW_FLOAT_PRECISION
 def test_binary_folds_holding_one_class():
     X, y = np.arange(6.0)[:, None], np.array(["a", "a", "a", "b", "b", "b"])
     common = {

@@ -47,6 +47,10 @@ MAX_SWEEPS = 1_000
 WORKING_SET_MIN = 256
 # Anderson extrapolation every this many active-set sweeps (celer and skglm use 5)
 ANDERSON = 5
+# problems of up to this many rows get the polishing step; its inner tolerance, relative to
+# the optimality where the rule first held
+POLISH_MAX_ROWS = 20_000
+POLISH_INNER = 1e-3
 # the inner tolerance never goes below this share of the outer one
 INNER_FLOOR = 0.1
 INNER_SHARE = 0.3
@@ -290,11 +294,18 @@ def proximal_newton(
     history, n_iter, stalled = [], 0, False
     optimality = optimality_of(W, b, G, gb)
     converged = optimality <= tol * scale
-    while not converged and n_iter < max_iter:
+    # once the rule holds, one more Newton step with a tight inner solve (as newton-cg's
+    # polishing step): near the optimum it takes the gap to about its square, so fits from
+    # different starts (a warm-started path, a fresh fit) end at the same point; small
+    # problems only, where one more model costs little
+    polished = objective.n_samples > POLISH_MAX_ROWS
+    while not (converged and polished) and n_iter < max_iter:
         features = working_set(W, G, lam, WORKING_SET_MIN)
         # inexact inner solves, tighter as the outer iterate converges (superlinear rate)
         tolerance = optimality * min(INNER_SHARE, np.sqrt(optimality / scale))
         tolerance = max(tolerance, INNER_FLOOR * tol * scale)
+        if converged:
+            tolerance = min(tolerance, POLISH_INNER * optimality)
         model = QuadraticModel(problem, W, b, A, R, features, lam)
         sweeps = model.solve(tolerance, MAX_SWEEPS)
         U, Ub, Q = model.U, model.Ub, model.Q
@@ -323,7 +334,7 @@ def proximal_newton(
         # that does neither leaves nothing to gain at this precision (a tol below what float
         # arithmetic can reach would otherwise run to max_iter)
         if not (total_new < total or optimality_new < optimality):
-            stalled = True
+            stalled = not converged
             break
         n_iter += 1
         # (a step within rounding of F keeps the lower value: the history never rises)
@@ -336,6 +347,7 @@ def proximal_newton(
                 f"scaled optimality = {optimality / scale:.3e}, working set = "
                 f"{len(features)} columns, sweeps = {sweeps}, non-zero = {int((W != 0).sum())}"
             )
+        polished = converged or objective.n_samples > POLISH_MAX_ROWS
         converged = optimality <= tol * scale
         if wants_stop(callback, n_iter, _on_device(problem.join(W, b), objective), total):
             break
