@@ -26,9 +26,7 @@ def test_reaches_the_primal_optimum_and_scikit_learns_dual_fit(sparse, C):
     options = {"solver": "liblinear", "C": C, "max_iter": 10_000}
     dual = LogisticRegression(dual=True, tol=1e-8, **options).fit(X, y, sample_weight=weights)
     primal = LogisticRegression(tol=1e-10, **options).fit(X, y, sample_weight=weights)
-    theirs = SkLogisticRegression(dual=True, tol=1e-8, **options).fit(
-        X, y, sample_weight=weights
-    )
+    theirs = SkLogisticRegression(dual=True, tol=1e-8, **options).fit(X, y, sample_weight=weights)
     # the same objective, liblinear's (intercept as a penalised feature): the same optimum
     np.testing.assert_allclose(dual.coef_, primal.coef_, atol=1e-7)
     np.testing.assert_allclose(dual.intercept_, primal.intercept_, atol=1e-7)

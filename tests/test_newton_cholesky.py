@@ -69,9 +69,7 @@ def test_singular_hessian_finishes_with_lbfgs():
 
 
 def test_unpenalised_multinomial_reaches_scikit_learn_optimum():
-    X, y = make_classification(
-        500, 6, n_informative=4, n_classes=3, flip_y=0.3, random_state=0
-    )
+    X, y = make_classification(500, 6, n_informative=4, n_classes=3, flip_y=0.3, random_state=0)
     ours = LogisticRegression(solver="newton-cholesky", C=np.inf, tol=1e-10)
     theirs = SkLogisticRegression(solver="newton-cholesky", C=np.inf, tol=1e-10)
     with warnings.catch_warnings():

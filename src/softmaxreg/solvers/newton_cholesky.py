@@ -105,7 +105,11 @@ def newton_cholesky(
                 stacklevel=3,
             )
             rest = lbfgs(
-                objective, theta, max_iter=max_iter - n_iter - 1, tol=tol, verbose=verbose,
+                objective,
+                theta,
+                max_iter=max_iter - n_iter - 1,
+                tol=tol,
+                verbose=verbose,
                 callback=_shifted(callback, n_iter),
             )
             rest.n_iter += n_iter
@@ -135,7 +139,9 @@ def newton_cholesky(
     if not converged and (n_iter >= max_iter or stalled):
         warn_gradient_not_converged("newton-cholesky", n_iter, objective, grad, tol, stalled)
     return SolverResult(
-        theta=_centred(objective, theta, fixed), n_iter=n_iter, converged=converged,
+        theta=_centred(objective, theta, fixed),
+        n_iter=n_iter,
+        converged=converged,
         history=history,
     )
 
