@@ -171,6 +171,7 @@ def test_scikit_learn_callbacks_see_every_iteration_with_a_fitted_estimator(para
 # solver x penalty combinations that are valid, each through all of check_estimator
 VALID_COMBINATIONS = [
     {"solver": "lbfgs"},
+    {"solver": "newton-cg", "class_weight": "balanced"},
     {"solver": "newton-cholesky", "C": np.inf},
     {"solver": "sag", "class_weight": "balanced"},
     {"solver": "saga", "l1_ratio": 1.0},
@@ -183,13 +184,16 @@ VALID_COMBINATIONS = [
     {"solver": "auto", "l1_ratio": 0.3, "multi_class": "ovr"},
     {"solver": "gd"},
     {"solver": "sgd"},
+    {"solver": "sample-sgd"},
 ]
 # marked the way scikit-learn marks its own SGDClassifier, with the reason
 MINIBATCH_EXPECTED_FAILURES = {
-    "check_sample_weight_equivalence_on_dense_data": "minibatch SGD draws different batches "
-    "when rows are repeated instead of weighted, so its iterates differ",
-    "check_sample_weight_equivalence_on_sparse_data": "minibatch SGD draws different batches "
-    "when rows are repeated instead of weighted, so its iterates differ",
+    "check_sample_weight_equivalence_on_dense_data": "SGD (minibatch or per sample) steps "
+    "through rows: repeated rows are separate steps, not one weighted step, so its iterates "
+    "differ",
+    "check_sample_weight_equivalence_on_sparse_data": "SGD (minibatch or per sample) steps "
+    "through rows: repeated rows are separate steps, not one weighted step, so its iterates "
+    "differ",
 }
 
 
@@ -210,9 +214,11 @@ GRADIENT_DESCENT_EXPECTED_FAILURES = {
 @pytest.mark.parametrize("params", VALID_COMBINATIONS, ids=lambda p: "-".join(map(str, p.values())))
 def test_check_estimator_for_every_valid_solver_and_penalty(params, monkeypatch):
     monkeypatch.setenv("SCIPY_ARRAY_API", "1")
-    expected = {"sgd": MINIBATCH_EXPECTED_FAILURES, "gd": GRADIENT_DESCENT_EXPECTED_FAILURES}.get(
-        params["solver"], {}
-    )
+    expected = {
+        "sgd": MINIBATCH_EXPECTED_FAILURES,
+        "sample-sgd": MINIBATCH_EXPECTED_FAILURES,
+        "gd": GRADIENT_DESCENT_EXPECTED_FAILURES,
+    }.get(params["solver"], {})
     with warnings.catch_warnings():
         # the checks fit tiny sets for a few iterations; unpenalised on them, newton-cholesky
         # meets singular Hessians and finishes with lbfgs (its warning: test_newton_cholesky)
