@@ -175,6 +175,27 @@ def test_fit_sharded_equals_in_memory_fit(tmp_path, solver):
     np.testing.assert_array_equal(model.predict(X), reference.predict(X))
 
 
+@pytest.mark.parametrize(
+    ("params", "reason"),
+    [
+        ({"solver": "newton-cholesky"}, "it factors the Hessian formed from all rows"),
+        (
+            {"solver": "liblinear", "dual": True},
+            "its model adds a penalised constant feature to X and its dual visits rows",
+        ),
+    ],
+)
+def test_solvers_that_need_the_data_in_memory_are_refused(tmp_path, params, reason):
+    X, y = _data(600)
+    shards = write_shards((X, (y == 1).astype(np.int64)), tmp_path / "s", 200)
+    with pytest.raises(ValueError) as error:
+        fit_sharded(shards, **params)
+    assert str(error.value) == (
+        f"solver={params['solver']!r} needs the data in memory ({reason}); for sharded or "
+        "distributed training use 'auto', 'newton-cg', 'lbfgs', 'sag', 'gd' or 'sgd'"
+    )
+
+
 def test_fit_sharded_binary_and_ovr_with_balanced_weights(tmp_path):
     X, y = _data(3_000)
     y_binary = (y == 2).astype(np.int64)

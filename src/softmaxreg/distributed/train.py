@@ -194,12 +194,25 @@ def l2_penalty(params: dict) -> tuple[bool, float]:
     return penalty == "l2", C
 
 
+# solver names whose method reads the data as a whole, with the reason
+IN_MEMORY_SOLVER_NAMES = {
+    "newton-cholesky": "it factors the Hessian formed from all rows",
+    "liblinear": "its model adds a penalised constant feature to X and its dual visits rows",
+}
+
+
 def _fit(source, params: dict, make_objective, *, class_counts, callback) -> LogisticRegression:
     """Solve the problems of ``LogisticRegression(**params)`` with ``make_objective``."""
     model = LogisticRegression(**params)
     settings = check_parameters(model, DEFAULT_SOLVER)
     if model.warm_start:
         raise ValueError("warm_start is not supported for sharded or distributed training")
+    if model.solver in IN_MEMORY_SOLVER_NAMES:
+        raise ValueError(
+            f"solver={model.solver!r} needs the data in memory ("
+            f"{IN_MEMORY_SOLVER_NAMES[model.solver]}); for sharded or distributed training "
+            "use 'auto', 'newton-cg', 'lbfgs', 'sag', 'gd' or 'sgd'"
+        )
     classes = np.asarray(source.classes)
     kind = choose_kind(model.multi_class, len(classes))
     if len(classes) < 2:
