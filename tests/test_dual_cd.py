@@ -83,3 +83,16 @@ def test_callback_sees_each_outer_iteration_and_can_stop():
 
     result = solve(objective, "dual-cd", max_iter=50, tol=1e-10, callback=callback)
     assert seen == [1, 2] and result.n_iter == 2 and not result.converged
+
+
+def test_multi_label_fits_one_dual_per_output():
+    X, y = _breast_cancer()
+    Y = np.stack([y, 1 - y, (X[:, 0] > 0).astype(int)], axis=1)  # a 2-D 0/1 indicator
+    options = {"solver": "liblinear", "tol": 1e-9, "max_iter": 10_000}
+    dual = LogisticRegression(dual=True, **options).fit(X, Y)
+    primal = LogisticRegression(**options).fit(X, Y)
+    assert dual.kind_ == "multilabel" and dual.coef_.shape == (3, 30)
+    np.testing.assert_allclose(dual.coef_, primal.coef_, atol=1e-6)
+    np.testing.assert_allclose(dual.intercept_, primal.intercept_, atol=1e-6)
+    single = LogisticRegression(dual=True, **options).fit(X, Y[:, 2])
+    np.testing.assert_allclose(dual.coef_[2], single.coef_[0], atol=1e-9)

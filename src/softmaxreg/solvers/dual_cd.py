@@ -56,19 +56,24 @@ def dual_coordinate_descent(
     **_unused,
 ) -> SolverResult:
     """Minimise the primal ``f`` through its dual until the largest sub-problem derivative of
-    an outer iteration is ``<= tol``. ``theta0`` is not used: the dual starts from its own
-    interior point (liblinear's). Raises ValueError for anything but a binary objective
-    without a separate intercept and with the full L2 penalty."""
-    if objective.kind != "binary" or objective.fit_intercept or objective.l2_strength != 1.0:
+    an outer iteration is ``<= tol``. Binary, or multi-label (independent sigmoids: one dual
+    per output, visited in the same order). ``theta0`` is not used: each dual starts from its
+    own interior point (liblinear's). Raises ValueError for other kinds, a separate intercept
+    or a penalty other than the full L2."""
+    if (
+        objective.kind not in ("binary", "multilabel")
+        or objective.fit_intercept
+        or objective.l2_strength != 1.0
+    ):
         raise ValueError(
-            "dual coordinate descent solves binary problems with the L2 penalty and the "
-            "intercept as a penalised feature (liblinear's model)"
+            "dual coordinate descent solves binary and multi-label problems with the L2 "
+            "penalty and the intercept as a penalised feature (liblinear's model)"
         )
     from softmaxreg.solvers import _dual_kernels as kernels  # numba: only when this runs
 
     X = _rows(objective.design)
     n = X.shape[0]
-    y = np.where(objective.targets.reshape(-1).cpu().numpy() > 0, 1.0, -1.0)
+    Y = np.where(objective.targets.reshape(n, -1).cpu().numpy() > 0, 1.0, -1.0)
     weights = (
         np.ones(n)
         if objective.sample_weight is None
@@ -78,32 +83,50 @@ def dual_coordinate_descent(
     squared_norms = (
         np.asarray(X.multiply(X).sum(axis=1)).ravel() if sp.issparse(X) else (X * X).sum(axis=1)
     )
-    alpha = np.concatenate([np.minimum(1e-3 * cost, 1e-8), cost])
-    alpha[n:] -= alpha[:n]
-    w = np.ascontiguousarray(X.T @ (y * alpha[:n]), dtype=np.float64)
+    start = np.minimum(1e-3 * cost, 1e-8)
+    alphas = [np.concatenate([start, cost - start]) for _ in range(Y.shape[1])]
+    W = np.ascontiguousarray(
+        (Y * start[:, None]).T @ X if not sp.issparse(X) else (X.T @ (Y * start[:, None])).T,
+        dtype=np.float64,
+    )
     rng = np.random.default_rng(random_state)
     inner_tol, smallest_inner = FIRST_INNER_TOL, min(1e-8, tol)
-    history, converged, n_iter = [], False, 0
+    done = np.zeros(Y.shape[1], dtype=bool)
+    history, converged, n_iter, largest = [], False, 0, np.inf
     while n_iter < max_iter:
         order = rng.permutation(n)
-        if sp.issparse(X):
-            largest = kernels.epoch_sparse(
-                X.indptr, X.indices, X.data, y, cost, squared_norms, alpha, w, order, inner_tol
-            )
-        else:
-            largest = kernels.epoch_dense(X, y, cost, squared_norms, alpha, w, order, inner_tol)
+        largest = 0.0
+        for k in np.flatnonzero(~done):
+            y, alpha, w = np.ascontiguousarray(Y[:, k]), alphas[k], W[k]
+            if sp.issparse(X):
+                worst = kernels.epoch_sparse(
+                    X.indptr,
+                    X.indices,
+                    X.data,
+                    y,
+                    cost,
+                    squared_norms,
+                    alpha,
+                    w,
+                    order,
+                    inner_tol,
+                )
+            else:
+                worst = kernels.epoch_dense(X, y, cost, squared_norms, alpha, w, order, inner_tol)
+            done[k] = worst < tol
+            largest = max(largest, worst)
         n_iter += 1
         if verbose:
             print(f"dual-cd iter {n_iter}: largest sub-problem derivative = {largest:.3e}")
-        if largest < tol:
+        if done.all():
             converged = True
             break
         inner_tol = max(smallest_inner, 0.1 * inner_tol)
         if callback is not None:
-            theta = torch.from_numpy(w.copy()).to(objective.device)
+            theta = torch.from_numpy(W.reshape(-1).copy()).to(objective.device)
             if wants_stop(callback, n_iter, theta, objective.value(theta)):
                 break
-    theta = torch.from_numpy(w).to(device=objective.device, dtype=torch.float64)
+    theta = torch.from_numpy(W.reshape(-1)).to(device=objective.device, dtype=torch.float64)
     history.append(objective.value(theta))
     if not converged and n_iter >= max_iter:
         warn_not_converged(
