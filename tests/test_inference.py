@@ -343,6 +343,19 @@ def test_inference_bench_quick_form_agrees_with_statsmodels():
     assert f"speedup softmaxreg vs statsmodels: {ratio:.2f}x" in format_table(payload)
 
 
+def test_inference_bench_command_prints_the_table_and_writes_json(tmp_path, capsys):
+    import json
+
+    from conftest import run_cli
+
+    target = tmp_path / "inference.json"
+    assert run_cli("bench", "--suite", "inference", "--rows", "1000", "--json", target) == 0
+    assert "speedup softmaxreg vs statsmodels:" in capsys.readouterr().out
+    payload = json.loads(target.read_text())
+    assert set(payload["results"]) == {"statsmodels-mnlogit", "softmaxreg"}
+    assert payload["max_rel_diff"]["llf"] < 1e-9
+
+
 def test_bench_refuses_an_unknown_suite(capsys):
     from conftest import run_cli
 

@@ -15,8 +15,8 @@ def run_inference_suite(rows: int | None, json_path: Path | None, only, train_ro
         check_available,
         format_table,
         run_benchmark,
-        write_json,
     )
+    from softmaxreg.bench.mnist_comparison import write_json
     from softmaxreg.cli.console import console
 
     if only or train_rows is not None:
