@@ -200,3 +200,31 @@ def test_scorer_gets_sample_weight_as_metadata_routing_requests(requested):
     ).fit(X, y, sample_weight=weights)
     # without routing scikit-learn passes the fit's sample_weight to the scorer
     assert np.allclose(unweighted.scores_, results[0]) == requested
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        (
+            {"Cs": -3},
+            "The 'Cs' parameter of LogisticRegressionCV must be an int in the range [1, inf) "
+            "or an array-like. Got -3 instead.",
+        ),
+        (
+            {"Cs": 2.5},
+            "The 'Cs' parameter of LogisticRegressionCV must be an int in the range [1, inf) "
+            "or an array-like. Got 2.5 instead.",
+        ),
+        (
+            {"solver": "saga", "l1_ratios": []},
+            "l1_ratios must hold at least one number between 0 and 1; got []",
+        ),
+    ],
+)
+def test_a_bad_grid_is_refused_in_one_line(params, message):
+    X, y = _iris()
+    # scikit-learn 1.10's defaults spelled out: no FutureWarning
+    defaults = {"l1_ratios": (0.0,), "scoring": "accuracy", "use_legacy_attributes": False}
+    with pytest.raises(ValueError) as error:
+        LogisticRegressionCV(**{**defaults, **params}).fit(X, y)
+    assert str(error.value) == message

@@ -58,6 +58,15 @@ def test_dual_needs_the_l2_penalty():
     )
 
 
+def test_no_penalty_is_refused_as_scikit_learn_refuses_it():
+    X, y = _breast_cancer()
+    with pytest.raises(ValueError) as error:
+        LogisticRegression(solver="liblinear", dual=True, C=np.inf).fit(X, y)
+    assert str(error.value) == (
+        "C=np.inf as well as penalty=None is not supported for the liblinear solver"
+    )
+
+
 def test_max_iter_reached_warns_in_scikit_learns_words():
     X, y = _breast_cancer()
     with pytest.warns(UserWarning, match="^Liblinear failed to converge"):
@@ -96,3 +105,23 @@ def test_multi_label_fits_one_dual_per_output():
     np.testing.assert_allclose(dual.intercept_, primal.intercept_, atol=1e-6)
     single = LogisticRegression(dual=True, **options).fit(X, Y[:, 2])
     np.testing.assert_allclose(dual.coef_[2], single.coef_[0], atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("params", "detail"),
+    [
+        ({"C": 1e20}, "C=1e+20, largest |x| = 2.55299, intercept_scaling=1"),
+        ({"intercept_scaling": 1e200}, "C=1, largest |x| = 1e+200, intercept_scaling=1e+200"),
+    ],
+)
+def test_a_fit_that_overflows_float64_is_refused_not_returned_as_nan(params, detail):
+    rng = np.random.RandomState(0)
+    X = rng.randn(40, 3)
+    y = (X[:, 0] > 0).astype(int)
+    with pytest.raises(ValueError) as error:
+        LogisticRegression(solver="liblinear", dual=True, **params).fit(X, y)
+    assert str(error.value) == (
+        "solver='liblinear' produced non-finite coefficients: the problem overflows float64 "
+        f"at this scale ({detail}); lower C, scale the features (e.g. StandardScaler) or "
+        "choose another solver"
+    )

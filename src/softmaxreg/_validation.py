@@ -214,6 +214,10 @@ def check_solver(solver: str, penalty: str | None, dual: bool) -> None:
         )
     if solver != "liblinear" and dual:
         raise ValueError(f"Solver {solver} supports only dual=False, got dual={dual}")
+    if solver == "liblinear" and penalty is None:
+        raise ValueError(
+            "C=np.inf as well as penalty=None is not supported for the liblinear solver"
+        )
     if solver == "liblinear" and dual and penalty != "l2":
         raise ValueError(
             f"Unsupported set of arguments: The combination of penalty='{penalty}' and "
@@ -222,10 +226,6 @@ def check_solver(solver: str, penalty: str | None, dual: bool) -> None:
         )
     if penalty == "elasticnet" and solver not in ("saga", "auto"):
         raise ValueError(f"Only 'saga' solver supports elasticnet penalty, got solver={solver}.")
-    if solver == "liblinear" and penalty is None:
-        raise ValueError(
-            "C=np.inf as well as penalty=None is not supported for the liblinear solver"
-        )
 
 
 def check_parameters(estimator, default_solver: str) -> Settings:

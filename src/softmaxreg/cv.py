@@ -10,6 +10,7 @@ all the data. Parameters, attributes and their layouts are scikit-learn's
 from __future__ import annotations
 
 import inspect
+import numbers
 import warnings
 
 import numpy as np
@@ -180,6 +181,8 @@ class LogisticRegressionCV(LogisticRegression):
             )
             legacy = True
         check_solver(self.solver, penalty, self.dual)
+        if l1_ratios is not None and np.ndim(l1_ratios) == 1 and len(l1_ratios) == 0:
+            raise ValueError("l1_ratios must hold at least one number between 0 and 1; got []")
         if penalty == "elasticnet":
             if (
                 l1_ratios is None
@@ -252,7 +255,7 @@ class LogisticRegressionCV(LogisticRegression):
         if isinstance(class_weight, str) and class_weight == "balanced":
             balanced = balanced_class_weight(labels.indices, len(classes), weights)
             class_weight = dict(zip(classes.tolist(), balanced, strict=True))
-        Cs = np.logspace(-4, 4, self.Cs) if np.ndim(self.Cs) == 0 else np.asarray(self.Cs)
+        Cs = self._grid_of_Cs()
         routed = self._routed_fit_params(sample_weight, params)
         folds = list(check_cv(self.cv, y, classifier=True).split(X, y, **routed["split"]))
         scorer = None if scoring is None else _scorer_with_labels(get_scorer(scoring), classes)
@@ -323,6 +326,19 @@ class LogisticRegressionCV(LogisticRegression):
             paths, scores, n_iter, classes, best_C, best_ratio, squeeze, legacy
         )
         return self
+
+    def _grid_of_Cs(self) -> np.ndarray:
+        """``Cs`` as values: an int ``k >= 1`` gives ``k`` values from 1e-4 to 1e4 (log scale);
+        values are checked by :func:`~softmaxreg.path.logistic_regression_path`."""
+        Cs = self.Cs
+        if np.ndim(Cs) != 0:
+            return np.asarray(Cs)
+        if isinstance(Cs, (bool, np.bool_)) or not isinstance(Cs, numbers.Integral) or Cs < 1:
+            raise ValueError(
+                f"The 'Cs' parameter of {type(self).__name__} must be an int in the range "
+                f"[1, inf) or an array-like. Got {Cs!r} instead."
+            )
+        return np.logspace(-4, 4, int(Cs))
 
     def _routed_fit_params(self, sample_weight, params) -> dict:
         """The keyword arguments of the splitter's ``split`` and of the scorer in ``fit``:

@@ -391,6 +391,16 @@ class LogisticRegression(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             penalty=penalty,
             **(minibatch_options or {}),
         )
+        if not bool(torch.isfinite(result.theta).all()):
+            # e.g. liblinear's dual at C=1e20, or intercept_scaling=1e200: float64 overflowed;
+            # never hand back NaN coefficients silently
+            raise ValueError(
+                f"solver={self.solver!r} produced non-finite coefficients: the problem "
+                f"overflows float64 at this scale (C={settings.C:g}, largest |x| = "
+                f"{_largest_magnitude(data):g}"
+                + (f", intercept_scaling={self.intercept_scaling:g}" if augmented else "")
+                + "); lower C, scale the features (e.g. StandardScaler) or choose another solver"
+            )
         W, b = _numpy_parameters(objective, result.theta, augmented, self.intercept_scaling)
         return W, b, result
 
@@ -530,6 +540,14 @@ def _theta_callback(objective, callback, augmented=False, intercept_scaling=1.0)
         return callback(W, b, iteration, value)
 
     return on_iteration
+
+
+def _largest_magnitude(X) -> float:
+    """``max |x_ij|`` of a dense array, sparse matrix or tensor (0 when empty)."""
+    if sp.issparse(X):
+        return float(abs(X).max()) if X.nnz else 0.0
+    values = np.abs(X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else np.asarray(X))
+    return float(values.max()) if values.size else 0.0
 
 
 def _check_liblinear(kind: str, X) -> None:

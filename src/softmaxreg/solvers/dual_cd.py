@@ -79,16 +79,19 @@ def dual_coordinate_descent(
         if objective.sample_weight is None
         else objective.sample_weight.cpu().numpy().astype(np.float64)
     )
-    cost = objective.C * weights
-    squared_norms = (
-        np.asarray(X.multiply(X).sum(axis=1)).ravel() if sp.issparse(X) else (X * X).sum(axis=1)
-    )
-    start = np.minimum(1e-3 * cost, 1e-8)
-    alphas = [np.concatenate([start, cost - start]) for _ in range(Y.shape[1])]
-    W = np.ascontiguousarray(
-        (Y * start[:, None]).T @ X if not sp.issparse(X) else (X.T @ (Y * start[:, None])).T,
-        dtype=np.float64,
-    )
+    # overflow (C or features near float64's limit) shows as non-finite coefficients,
+    # which the estimator refuses with the reason
+    with np.errstate(over="ignore", invalid="ignore"):
+        cost = objective.C * weights
+        squared_norms = (
+            np.asarray(X.multiply(X).sum(axis=1)).ravel() if sp.issparse(X) else (X * X).sum(axis=1)
+        )
+        start = np.minimum(1e-3 * cost, 1e-8)
+        alphas = [np.concatenate([start, cost - start]) for _ in range(Y.shape[1])]
+        W = np.ascontiguousarray(
+            (Y * start[:, None]).T @ X if not sp.issparse(X) else (X.T @ (Y * start[:, None])).T,
+            dtype=np.float64,
+        )
     rng = np.random.default_rng(random_state)
     inner_tol, smallest_inner = FIRST_INNER_TOL, min(1e-8, tol)
     done = np.zeros(Y.shape[1], dtype=bool)
