@@ -91,3 +91,16 @@ def test_refuses_a_hessian_too_large_to_form():
         f"({8 * n_params**2 / 1e9:.1f} GB); for more than {MAX_PARAMS} parameters use "
         "'newton-cg' or 'lbfgs'"
     )
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "newton-cholesky"])
+def test_huge_C_reaches_scikit_learns_fit(solver):
+    # at C=1e300, grad^T grad of f overflowed float64: lbfgs took no step and returned zeros
+    # (and so did newton-cholesky's fallback to it); L-BFGS now runs on f / (C sum s_i)
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(30, 3), rng.randint(0, 3, 30)
+    theirs = SkLogisticRegression(solver="lbfgs", C=1e300, tol=1e-8, max_iter=1000).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)  # newton-cholesky's fallback
+        ours = LogisticRegression(solver=solver, C=1e300, tol=1e-8).fit(X, y)
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, atol=1e-6)
