@@ -27,7 +27,7 @@ import numpy as np
 
 _NUMBER_TYPES = {int, float}
 BYTES_PER_VALUE = 64  # "-1.2345678901234567e-300, " is 26: room for indentation and newlines
-BYTES_PER_NAME_CHARACTER = 6  # a name's characters written as \uXXXX escapes
+BYTES_PER_NAME_CHARACTER = 6  # a name character written as a JSON \u escape: six bytes
 ENVELOPE_BYTES = 64 * 1024
 ENVELOPE_VALUES = 1024  # room for other top-level keys beside "instances"
 EXAMPLE = '{"instances": [[...], ...]}'
