@@ -136,6 +136,11 @@ def test_sharded_objective_equals_in_memory_objective(tmp_path, kind, cache_byte
     expected_hvp, expected_diagonal = reference.hessian_operator(theta, rows, with_diagonal=True)
     torch.testing.assert_close(hvp(v), expected_hvp(v), rtol=1e-12, atol=1e-10)
     torch.testing.assert_close(diagonal, expected_diagonal, rtol=1e-12, atol=1e-10)
+    # the Kronecker preconditioner's two factors
+    torch.testing.assert_close(sharded.feature_gram(rows), reference.feature_gram(rows),
+                               rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(sharded.output_curvature(theta),
+                               reference.output_curvature(theta), rtol=1e-12, atol=1e-10)
     batch = torch.randperm(2_000, generator=generator)[:64]
     batch_value, batch_grad = sharded.batch_value_and_grad(theta, batch)
     expected_batch_value, expected_batch_grad = reference.batch_value_and_grad(theta, batch)

@@ -6,7 +6,8 @@ The objective only needs three products with ``X`` (shape ``(n, m)``):
 - the transposed product ``G^T X`` (``(K, m)``), the data part of every gradient,
 - a subset of rows ``X[rows]`` for minibatches and subsampled Hessians,
 
-and, for the Hessian diagonal, the squared product ``G^T (X * X)``.
+and, for the Hessian diagonal, the squared product ``G^T (X * X)``; for Newton-CG's
+Kronecker preconditioner, the weighted Gram matrix ``X_r^T diag(s_r) X_r`` of a row subset.
 
 Dense data is one contiguous torch tensor; ``G^T X`` is computed in that orientation
 because torch (MKL) runs it 2-4x faster than ``X^T G`` (see PERF-NOTES.md). Sparse data
@@ -83,6 +84,20 @@ class DenseDesign:
             product.addmm_(G[rows].T, block_squares)
         return product
 
+    def gram(self, index: torch.Tensor, weights: torch.Tensor | None):
+        """``(X_r^T diag(s) X_r, X_r^T s)`` in float64 for the rows ``r = index``.
+
+        On CPU the product runs in NumPy (OpenBLAS): its ``X^T X`` took 221 ms against
+        torch's 374 ms for MNIST's 60000 x 784 float32 on two cores.
+        """
+        subset = self.X.index_select(0, index.to(self.X.device))
+        scaled = subset if weights is None else subset * weights.unsqueeze(1)
+        if subset.device.type == "cpu":
+            product = torch.from_numpy(scaled.numpy().T @ subset.numpy())
+        else:
+            product = scaled.T @ subset
+        return product.double(), scaled.sum(dim=0, dtype=torch.float64)
+
     def rows(self, index: torch.Tensor) -> DenseDesign:
         """The rows ``X[index]`` as a new dense design matrix.
 
@@ -147,6 +162,16 @@ class SparseDesign:
         """``G^T (X * X)``: ``X * X`` has the sparsity pattern of ``X`` (no dense copy)."""
         squares = SparseDesign(self.scipy.multiply(self.scipy).tocsr(), self.dtype, self.device)
         return squares.transposed_product(G)
+
+    def gram(self, index: torch.Tensor, weights: torch.Tensor | None):
+        """``(X_r^T diag(s) X_r, X_r^T s)`` in float64 for the rows ``r = index`` (dense
+        ``(m, m)``: for a small number of columns only)."""
+        subset = self.scipy[index.cpu().numpy()].astype(np.float64)
+        scaled = subset if weights is None else subset.multiply(
+            weights.cpu().double().numpy()[:, None]).tocsr()
+        product = torch.from_numpy((scaled.T @ subset).toarray()).to(self.device)
+        column_sums = torch.from_numpy(np.asarray(scaled.sum(axis=0)).ravel()).to(self.device)
+        return product, column_sums
 
     def rows(self, index: torch.Tensor) -> SparseDesign:
         """The rows ``X[index]`` as a new sparse design matrix."""

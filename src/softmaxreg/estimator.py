@@ -78,7 +78,12 @@ class LogisticRegression(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         ``solver='liblinear'`` only: the intercept is the penalised weight of a constant
         feature of this value (scikit-learn's liblinear model).
     solver : str, default='auto'
-        'auto' picks softmaxreg's fastest method for the problem (``softmaxreg.solvers``);
+        'auto' picks softmaxreg's fastest method for the problem (``softmaxreg.solvers``):
+        for a smooth penalty 'newton-cg', whose CG is preconditioned by a Kronecker-factored
+        Hessian where the columns are few (``(m + 1)^2 <= 10 n K`` and ``m + 1 <= 2048``:
+        MNIST-like data) and by the Hessian's diagonal, with the Hessian estimated on 5% of
+        the rows beyond 20,000 rows, where they are many (wide sparse text); with an L1
+        part 'proximal-newton' (below);
         scikit-learn's names 'lbfgs', 'newton-cg', 'newton-cholesky', 'sag', 'saga' and
         'liblinear' accept the penalties and multi-class modes scikit-learn's do (the same
         ValueError otherwise) and reach the optimum that scikit-learn's solver of that name

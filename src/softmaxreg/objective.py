@@ -234,14 +234,21 @@ class LinearObjective:
         W, b = self._data_parameters(theta)
         loss_total = torch.zeros((), dtype=torch.float64, device=self.device)
 
+        # the net inputs are kept (n x K, small beside X): Newton-CG's Hessian at the point
+        # the line search accepted then needs no pass over X of its own
+        net_input = torch.empty(self.n_samples, self.n_outputs, dtype=self.dtype,
+                                device=self.device)
+
         def block_residual(Z, rows):
             nonlocal loss_total
+            net_input[rows] = Z
             weights = None if self.sample_weight is None else self.sample_weight[rows]
             loss, residual = self._loss_and_residual(Z, self.targets[rows], weights)
             loss_total += loss.sum(dtype=torch.float64)
             return residual
 
         product, column_sums = self.design.fused_transposed_product(W, b, block_residual)
+        self._last_net_input = (theta.clone(), net_input)
         penalty_value, grad = self._penalty(theta)
         self._add_products(grad, product, column_sums, self.C)
         return self.C * float(loss_total) + penalty_value, grad
@@ -310,8 +317,10 @@ class LinearObjective:
             weights = None if weights is None else weights[rows]
             part = rows.numel() if weights is None else float(weights.sum(dtype=torch.float64))
             scale = self.C * self.weight_sum / max(part, 1e-300)
-        Z = self._net_input(design, theta)
-        A = torch.softmax(Z, dim=1) if self.kind == "multinomial" else torch.sigmoid(Z)
+            Z = self._net_input(design, theta)
+        else:
+            Z = self._full_net_input(theta)
+        A = self._activations(Z)
         row_weight = torch.full_like(A[:, 0], scale) if weights is None else weights * scale
         curvature = A * (1 - A) * row_weight.unsqueeze(1)
         K, m = self.n_outputs, self.n_features
@@ -339,6 +348,49 @@ class LinearObjective:
             return out
 
         return hvp, diagonal
+
+    def _full_net_input(self, theta: torch.Tensor) -> torch.Tensor:
+        """``X W^T + b`` on all rows: kept from the last ``value_and_grad`` at this theta."""
+        last = getattr(self, "_last_net_input", None)
+        if last is not None and torch.equal(last[0], theta):
+            return last[1]
+        return self._net_input(self.design, theta)
+
+    def _activations(self, Z: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(Z, dim=1) if self.kind == "multinomial" else torch.sigmoid(Z)
+
+    def output_curvature(self, theta: torch.Tensor) -> torch.Tensor:
+        """``S = C sum_i s_i H_i`` (``(K, K)``, float64), the per-sample curvatures summed.
+
+        ``H_i = diag(a_i) - a_i a_i^T`` (softmax) or ``diag(a_i (1 - a_i))`` (sigmoids): with
+        ``A = sum_i s_i x~_i x~_i^T / sum_i s_i`` the data term of the Hessian is roughly
+        ``A (x) S``, the Kronecker factors of Newton-CG's preconditioner.
+        """
+        theta = theta.to(device=self.device, dtype=PARAM_DTYPE)
+        activations = self._activations(self._full_net_input(theta)).to(PARAM_DTYPE)
+        weights = (
+            None if self.sample_weight is None else self.sample_weight.to(PARAM_DTYPE)
+        )
+        weighted = activations if weights is None else activations * weights.unsqueeze(1)
+        if self.kind == "multinomial":
+            curvature = torch.diag(weighted.sum(dim=0)) - weighted.T @ activations
+        else:
+            curvature = torch.diag((weighted * (1 - activations)).sum(dim=0))
+        return self.C * curvature
+
+    def feature_gram(self, rows: torch.Tensor) -> torch.Tensor:
+        """``A = sum_r s_r x~_r x~_r^T / sum_r s_r`` over ``rows`` (float64, ``(m', m')``):
+        ``x~ = [x, 1]`` with an intercept, ``x`` without."""
+        weights = None if self.sample_weight is None else self.sample_weight[rows]
+        product, column_sums = self.design.gram(rows, weights)
+        total = float(rows.numel()) if weights is None else float(weights.sum(dtype=torch.float64))
+        if self.fit_intercept:
+            m = self.n_features
+            gram = torch.empty(m + 1, m + 1, dtype=PARAM_DTYPE, device=self.device)
+            gram[:m, :m], gram[:m, m], gram[m, :m], gram[m, m] = (
+                product, column_sums, column_sums, total)
+            product = gram
+        return product / max(total, 1e-300)
 
     def _hessian_diagonal(self, design, curvature: torch.Tensor) -> torch.Tensor:
         """``diag H``: ``C sum_i s_i a_ik (1 - a_ik) x_ij^2 (+ 1)`` for ``W``, the sum for ``b``."""
@@ -427,7 +479,7 @@ class LinearObjective:
             rows = slice(start, min(start + GRAM_BLOCK_ROWS, self.n_samples))
             X_block = self._dense_rows(rows)
             Z = X_block @ W.T if b is None else torch.addmm(b.unsqueeze(0), X_block, W.T)
-            A = torch.softmax(Z, dim=1) if self.kind == "multinomial" else torch.sigmoid(Z)
+            A = self._activations(Z)
             weights = (
                 torch.ones(Z.shape[0], dtype=PARAM_DTYPE, device=self.device)
                 if self.sample_weight is None

@@ -74,6 +74,7 @@ class ShardedObjective:
         if block_rows < 1:
             raise ValueError(f"block_rows must be >= 1, got {block_rows}")
         self.source, self.kind, self.C, self.penalize = source, kind, float(C), bool(penalize)
+        self.l2_strength = 1.0 if self.penalize else 0.0  # the weight of 0.5 ||W||^2
         self.fit_intercept, self.dtype = bool(fit_intercept), dtype
         self.device = torch.device(device)
         self.positive_class = int(positive_class)
@@ -256,6 +257,30 @@ class ShardedObjective:
             if self.penalize:
                 diagonal[: K * m] += 1.0
         return hvp, diagonal
+
+    def output_curvature(self, theta: torch.Tensor) -> torch.Tensor:
+        """``S = C sum_i s_i H_i`` over all rows (see
+        :meth:`LinearObjective.output_curvature`), summed over blocks and processes."""
+        theta = theta.to(device=self.device, dtype=PARAM_DTYPE)
+        K = self.n_outputs
+        local = torch.zeros(K, K, dtype=PARAM_DTYPE, device=self.device)
+        for block in self._blocks():
+            local += block.output_curvature(theta)
+        return self._reduced(local.reshape(-1)).reshape(K, K)
+
+    def feature_gram(self, rows: torch.Tensor) -> torch.Tensor:
+        """``sum_r s_r x~_r x~_r^T / sum_r s_r`` over the global ``rows`` (the same on every
+        process; see :meth:`LinearObjective.feature_gram`)."""
+        rows = np.asarray(torch.as_tensor(rows).cpu(), dtype=np.int64)
+        local = rows[(rows >= self.start) & (rows < self.stop)]
+        width = self.n_features + int(self.fit_intercept)
+        totals = torch.zeros(width * width + 1, dtype=PARAM_DTYPE, device=self.device)
+        for block in self._row_blocks(local)():
+            block_rows = torch.arange(block.n_samples, device=self.device)
+            totals[:-1] += (block.feature_gram(block_rows) * block.weight_sum).reshape(-1)
+            totals[-1] += block.weight_sum
+        totals = self._reduced(totals)
+        return (totals[:-1] / max(float(totals[-1]), 1e-300)).reshape(width, width)
 
     def _row_weights(self, local_rows: np.ndarray) -> np.ndarray:
         if self.class_weights is None:

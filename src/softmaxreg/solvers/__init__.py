@@ -7,8 +7,10 @@
 - ``"newton-cholesky"`` (newton_cholesky.py): Newton's method with the exact Hessian solved
   by a symmetric factorisation, for many samples and few parameters; L-BFGS finishes the run
   when the Hessian is singular.
-- ``"newton-cg"`` (newton_cg.py): truncated Newton, Jacobi-preconditioned CG on the
-  Hessian-vector product (subsampled rows on large data), strong-Wolfe line search.
+- ``"newton-cg"`` (newton_cg.py): truncated Newton, CG on the Hessian-vector product
+  preconditioned by a Kronecker-factored Hessian where the features are few
+  (_kronecker.py), else by its diagonal (subsampled rows on large data); strong-Wolfe
+  line search.
 - ``"gd"`` (gd.py): full-batch gradient descent (fixed ``learning_rate`` on the mean-scaled
   gradient, or a line search when ``learning_rate=None``).
 - ``"sgd"`` (sgd.py): minibatch SGD, seeded shuffling each epoch, ``max_iter`` = epochs.

@@ -44,7 +44,7 @@ from softmaxreg.solvers.lbfgs import lbfgs
 MAX_PARAMS = 16_000
 
 
-def _fixed_coordinates(objective) -> list[int]:
+def fixed_coordinates(objective) -> list[int]:
     """The coordinates held at their value so that ``H`` has no flat direction."""
     if objective.kind != "multinomial":
         return []
@@ -88,7 +88,7 @@ def newton_cholesky(
             f"Hessian ({gigabytes:.1f} GB); for more than {MAX_PARAMS} parameters use "
             "'newton-cg' or 'lbfgs'"
         )
-    fixed = _fixed_coordinates(objective)
+    fixed = fixed_coordinates(objective)
     theta = theta0.clone()
     value, grad = objective.value_and_grad(theta)
     history, n_iter, stalled = [], 0, False
@@ -115,7 +115,7 @@ def newton_cholesky(
             rest.n_iter += n_iter
             rest.history[:0] = history
             rest.finished_by = "lbfgs"
-            rest.theta = _centred(objective, rest.theta, fixed)
+            rest.theta = centred_on_flat_directions(objective, rest.theta, fixed)
             return rest
         direction = torch.from_numpy(step_np).to(theta)
         step = wolfe_line_search(objective.value_and_grad, theta, value, grad, direction, 1.0)
@@ -139,14 +139,14 @@ def newton_cholesky(
     if not converged and (n_iter >= max_iter or stalled):
         warn_gradient_not_converged("newton-cholesky", n_iter, objective, grad, tol, stalled)
     return SolverResult(
-        theta=_centred(objective, theta, fixed),
+        theta=centred_on_flat_directions(objective, theta, fixed),
         n_iter=n_iter,
         converged=converged,
         history=history,
     )
 
 
-def _centred(objective, theta, fixed):
+def centred_on_flat_directions(objective, theta, fixed):
     """``theta`` moved along ``f``'s flat directions (``f`` unchanged) to the centred
     representative the other solvers and scikit-learn give: class-mean-zero intercepts, and
     without a penalty class-mean-zero coefficients."""
