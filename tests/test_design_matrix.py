@@ -75,3 +75,42 @@ def test_unsorted_csr_input_is_left_as_given_when_converted_to_another_dtype():
     design = make_design(X, torch.float32, torch.device("cpu"))
     assert X.toarray().tolist() == [[2.0, 3.0, 1.0]]
     assert design.scipy.toarray().tolist() == [[2.0, 3.0, 1.0]]
+
+
+def test_low_precision_products_use_a_bfloat16_copy_only_where_the_cpu_has_them(monkeypatch):
+    import softmaxreg._design_matrix as design_matrix
+
+    X, rng = random_data(9_000, 7)  # more rows than one block of the fused product
+    y = rng.integers(0, 3, len(X))
+    theta = torch.from_numpy(rng.normal(size=3 * 8))
+    v = torch.from_numpy(rng.normal(size=3 * 8))
+    objective = LinearObjective(X, y, "multinomial", dtype=torch.float32)
+    exact = objective.hessian_operator(theta)[0](v)
+    monkeypatch.setattr(design_matrix, "fast_bfloat16_products", lambda: False)
+    assert objective.design.low_precision() is None
+    torch.testing.assert_close(objective.hessian_operator(theta, low_precision=True)[0](v), exact)
+    monkeypatch.setattr(design_matrix, "fast_bfloat16_products", lambda: True)
+    low = objective.design.low_precision()
+    assert low.X.dtype == torch.bfloat16 and objective.design.low_precision() is low
+    approximate = objective.hessian_operator(theta, low_precision=True)[0](v)
+    assert approximate.dtype == torch.float64
+    error = float((approximate - exact).norm() / exact.norm())
+    assert 1e-6 < error < 1e-2  # bfloat16's 8 significant bits, summed in float32
+    sparse = make_design(sp.csr_matrix(X), torch.float32, torch.device("cpu"))
+    assert sparse.low_precision() is None
+
+
+def test_cpu_flags_decide_bfloat16(monkeypatch, tmp_path):
+    import builtins
+
+    import softmaxreg._design_matrix as design_matrix
+
+    real_open = builtins.open
+    for flags, expected in (("fpu avx512f avx512_bf16 sse", True), ("fpu avx2 sse", False)):
+        info = tmp_path / "cpuinfo"
+        info.write_text(f"processor\t: 0\nflags\t\t: {flags}\n\n")
+        monkeypatch.setattr(builtins, "open", lambda path, *a, info=info, **k: real_open(
+            info if path == "/proc/cpuinfo" else path, *a, **k))
+        design_matrix.fast_bfloat16_products.cache_clear()
+        assert design_matrix.fast_bfloat16_products() is expected
+    design_matrix.fast_bfloat16_products.cache_clear()

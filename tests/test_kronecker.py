@@ -86,3 +86,32 @@ def test_the_hessian_reuses_net_inputs_only_at_the_same_theta():
                                    fresh.hessian_operator(point)[0](v), rtol=1e-13, atol=1e-13)
         torch.testing.assert_close(kept.output_curvature(point), fresh.output_curvature(point),
                                    rtol=1e-13, atol=1e-13)
+
+
+def test_bfloat16_products_far_from_the_optimum_reach_the_same_optimum(monkeypatch):
+    """Large data: CG's products run in bfloat16 while its tolerance is loose; the fit ends
+    where the full-precision fit ends (the gradient and the stopping rule stay exact)."""
+    import softmaxreg._design_matrix as design_matrix
+    from softmaxreg import LogisticRegression
+    from softmaxreg.solvers.newton_cg import LOW_PRECISION_MIN_SIZE
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20_000, 60)) * rng.uniform(0.1, 3.0, 60)
+    y = (X @ rng.normal(size=(60, 4)) + rng.gumbel(size=(20_000, 4))).argmax(axis=1)
+    assert X.size >= LOW_PRECISION_MIN_SIZE
+    fits, copies = {}, []
+    make_copy = design_matrix.DenseDesign.low_precision
+
+    def counted(design):
+        copy = make_copy(design)
+        copies.append(copy is not None)
+        return copy
+
+    monkeypatch.setattr(design_matrix.DenseDesign, "low_precision", counted)
+    for native in (False, True):
+        monkeypatch.setattr(design_matrix, "fast_bfloat16_products", lambda native=native: native)
+        fits[native] = LogisticRegression(tol=1e-7).fit(X, y)
+        assert any(copies) is native  # the bfloat16 products were used, or never
+        copies.clear()
+    assert fits[True].n_iter_[0] <= fits[False].n_iter_[0] + 2
+    np.testing.assert_allclose(fits[True].coef_, fits[False].coef_, rtol=0, atol=2e-5)

@@ -300,7 +300,11 @@ class LinearObjective:
 
     # ------------------------------------------------------------------ second order
     def hessian_operator(
-        self, theta: torch.Tensor, rows: torch.Tensor | None = None, with_diagonal: bool = False
+        self,
+        theta: torch.Tensor,
+        rows: torch.Tensor | None = None,
+        with_diagonal: bool = False,
+        low_precision: bool = False,
     ) -> tuple[Callable[[torch.Tensor], torch.Tensor], torch.Tensor | None]:
         """The Hessian at ``theta`` as a function ``v -> H v``, and (if asked) its diagonal.
 
@@ -308,6 +312,10 @@ class LinearObjective:
         ``H_i = diag(a_i) - a_i a_i^T`` (softmax) or ``diag(a_i (1 - a_i))`` (sigmoids).
         With ``rows`` the data term is estimated on those rows only (scaled by
         ``sum_i s_i / sum_{i in rows} s_i``): a subsampled Hessian for Newton-CG.
+        ``low_precision``: the two products with ``X`` in ``H v`` may use a bfloat16 copy of
+        ``X`` (where the CPU has native bfloat16 products; see
+        ``DenseDesign.low_precision``): ``H v`` to about 3 significant digits, for CG
+        directions whose accuracy the line search and the exact gradient make up for.
         """
         theta = theta.to(device=self.device, dtype=PARAM_DTYPE)
         design, weights, scale = self.design, self.sample_weight, self.C
@@ -337,10 +345,14 @@ class LinearObjective:
             R -= A_block * R.sum(dim=1, keepdim=True)
             return R * row_weight[rows].unsqueeze(1)
 
+        product_design = (design.low_precision() or design) if low_precision else design
+
         def hvp(v: torch.Tensor) -> torch.Tensor:
             v = v.to(device=self.device, dtype=PARAM_DTYPE)
             V, vb = self._data_parameters(v)
-            product, column_sums = design.fused_transposed_product(V, vb, block_curvature_product)
+            product, column_sums = product_design.fused_transposed_product(
+                V, vb, block_curvature_product
+            )
             out = torch.zeros_like(v)
             if self.penalize:
                 out[: K * m] = self.l2_strength * v[: K * m]

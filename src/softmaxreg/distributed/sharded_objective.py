@@ -204,12 +204,16 @@ class ShardedObjective:
         """``H v = sum_blocks C sum_i s_i J_i^T H_i J_i v + [V, 0]``."""
         return self.hessian_operator(theta)[0](v)
 
-    def hessian_operator(self, theta: torch.Tensor, rows=None, with_diagonal: bool = False):
+    def hessian_operator(
+        self, theta: torch.Tensor, rows=None, with_diagonal: bool = False,
+        low_precision: bool = False,
+    ):
         """``v -> H v`` at ``theta`` and (if asked) ``diag H``, summed over blocks.
 
         ``rows`` (global indices, the same on every process): estimate the data term on
         those rows only, scaled by ``sum_i s_i / sum_{i in rows} s_i`` (a subsampled
-        Hessian, as :meth:`LinearObjective.hessian_operator`).
+        Hessian, as :meth:`LinearObjective.hessian_operator`). ``low_precision``: as there,
+        for blocks kept in memory (others are read again for every product).
         """
         theta = theta.to(device=self.device, dtype=PARAM_DTYPE)
         scale, blocks = 1.0, self._blocks
@@ -225,7 +229,8 @@ class ShardedObjective:
         )
         operators, local_diagonal = None, None
         if keep:
-            pairs = [block.hessian_operator(theta, with_diagonal=with_diagonal)
+            pairs = [block.hessian_operator(theta, with_diagonal=with_diagonal,
+                                            low_precision=low_precision)
                      for block in blocks()]
             operators = [operator for operator, _ in pairs]
             if with_diagonal:

@@ -53,6 +53,11 @@ MAX_CG_ITER = 200
 # CG tolerance of the polishing step, relative to ||grad f||: tight enough that equal
 # problems (weighted rows / repeated rows) end at the same point to ~1e-9
 POLISH_FORCING = 1e-10
+# bfloat16 Hessian-vector products (about 3 significant digits) are used only while CG's
+# relative tolerance is at least this, and on data of at least this many entries n * m
+# (smaller data is cheap to multiply in full precision)
+LOW_PRECISION_MIN_FORCING = 0.1
+LOW_PRECISION_MIN_SIZE = 1_000_000
 # The polishing step solves the Newton system exactly where forming the dense Hessian costs
 # at most this many flops (n p^2; digits' 1797 x 650 is 7.6e8): on ill-conditioned small
 # problems (digits' unscaled pixels, C=1) CG stopped at MAX_CG_ITER short of POLISH_FORCING
@@ -172,13 +177,24 @@ def newton_cg(
         rows = None if kronecker is not None else _hessian_rows(objective.n_samples, generator)
         # the previous operator (and its copy of the subsampled rows) goes before the next
         hvp = diagonal = None
-        hvp, diagonal = objective.hessian_operator(theta, rows, with_diagonal=not use_kronecker)
+        grad_norm = float(grad.norm())
+        relative_forcing = min(0.5, math.sqrt(grad_norm))
+        # far from the optimum CG runs to a loose relative tolerance: there its products
+        # may use bfloat16 on large data (MNIST: the same 9 iterations, each product twice
+        # as fast); near it (and on small data) they stay exact
+        low_precision = (
+            use_kronecker
+            and relative_forcing >= LOW_PRECISION_MIN_FORCING
+            and objective.n_samples * objective.n_features >= LOW_PRECISION_MIN_SIZE
+        )
+        hvp, diagonal = objective.hessian_operator(
+            theta, rows, with_diagonal=not use_kronecker, low_precision=low_precision
+        )
         if use_kronecker:
             precondition = kronecker.at(theta)
         else:
             precondition = partial(torch.mul, 1.0 / diagonal.clamp_min(1e-12))
-        grad_norm = float(grad.norm())
-        forcing = min(0.5, math.sqrt(grad_norm)) * grad_norm
+        forcing = relative_forcing * grad_norm
         if converged:  # the polishing step: accurate, the same for equal problems
             forcing = POLISH_FORCING * grad_norm
         direction = _exact_polishing_direction(objective, theta, grad) if converged else None
