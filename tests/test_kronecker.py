@@ -56,7 +56,8 @@ def test_at_zero_without_intercept_it_inverts_the_hessian_exactly(kind):
     objective = LinearObjective(X, y, kind, C=C, fit_intercept=False, sample_weight=weights,
                                 dtype=torch.float64)
     theta = objective.zeros()
-    precondition = KroneckerPreconditioner(objective, torch.arange(N)).at(theta)
+    gram = objective.feature_gram(torch.arange(N))
+    precondition = KroneckerPreconditioner(objective, gram).at(theta)
     hvp = objective.hessian_operator(theta)[0]
     generator = torch.Generator().manual_seed(2)
     for _ in range(3):
@@ -71,6 +72,19 @@ def test_it_applies_only_where_its_decomposition_is_cheap():
     wide = np.random.default_rng(0).normal(size=(N, 300))
     # 301^2 > 10 passes of 60 x 301 x 3 flops: the decomposition would cost more than it saves
     assert kronecker_preconditioner(LinearObjective(wide, y, "multinomial"), generator) is None
+
+
+def test_features_that_overflow_the_gram_matrix_fall_back_to_jacobi():
+    X, y, _ = _problem("multinomial")
+    huge = LinearObjective(X * 1e25, y, "multinomial", dtype=torch.float32)
+    assert kronecker_preconditioner(huge, torch.Generator().manual_seed(0)) is None
+    # the fit goes on (before the check: torch.linalg.eigh failed on the infinite matrix)
+    from sklearn.exceptions import ConvergenceWarning
+
+    from softmaxreg import LogisticRegression
+
+    with pytest.warns(ConvergenceWarning, match="newton-cg' did not converge"):
+        LogisticRegression().fit((X * 1e25).astype(np.float32), y)
 
 
 def test_the_hessian_reuses_net_inputs_only_at_the_same_theta():

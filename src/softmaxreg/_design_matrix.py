@@ -137,7 +137,8 @@ class DenseDesign:
         subset = self.X.index_select(0, index.to(self.X.device))
         scaled = subset if weights is None else subset * weights.unsqueeze(1)
         if subset.device.type == "cpu":
-            product = torch.from_numpy(scaled.numpy().T @ subset.numpy())
+            with np.errstate(over="ignore", invalid="ignore"):  # callers check finiteness
+                product = torch.from_numpy(scaled.numpy().T @ subset.numpy())
         else:
             product = scaled.T @ subset
         return product.double(), scaled.sum(dim=0, dtype=torch.float64)

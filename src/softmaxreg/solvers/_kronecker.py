@@ -45,9 +45,8 @@ EIGENVALUE_FLOOR = 1e-8
 class KroneckerPreconditioner:
     """``r -> (A (x) S + alpha I)^-1 r`` for the objective's parameter vector ``r``."""
 
-    def __init__(self, objective, rows: torch.Tensor):
+    def __init__(self, objective, gram: torch.Tensor):
         self.objective = objective
-        gram = objective.feature_gram(rows)
         self.feature_values, self.feature_vectors = torch.linalg.eigh(gram)
         self.feature_values.clamp_(min=0)
 
@@ -79,10 +78,11 @@ class KroneckerPreconditioner:
 def kronecker_preconditioner(objective, generator: torch.Generator):
     """A :class:`KroneckerPreconditioner` for ``objective``, or None where it does not apply.
 
-    It applies to objectives that offer ``feature_gram`` (not the sharded ones: their rows
-    live in other processes) with at most ``MAX_FEATURES`` columns (with the intercept)
-    whose decomposition, ``m'^3`` flops, costs at most ``MAX_SETUP_PASSES`` passes
-    (``n m' K`` flops each).
+    It applies to objectives that offer ``feature_gram`` (in memory or sharded) with at
+    most ``MAX_FEATURES`` columns (with the intercept) whose decomposition, ``m'^3``
+    flops, costs at most ``MAX_SETUP_PASSES`` passes (``n m' K`` flops each), and whose
+    sampled ``A`` is finite (products of features beyond ~1e19 overflow float32: the
+    diagonal preconditioner takes over).
     """
     if not hasattr(objective, "feature_gram"):
         return None
@@ -91,4 +91,7 @@ def kronecker_preconditioner(objective, generator: torch.Generator):
     if width > MAX_FEATURES or width**2 > MAX_SETUP_PASSES * n * K:
         return None
     rows = torch.randperm(n, generator=generator)[:GRAM_ROWS].sort().values
-    return KroneckerPreconditioner(objective, rows.to(objective.device))
+    gram = objective.feature_gram(rows.to(objective.device))
+    if not bool(torch.isfinite(gram).all()):  # features beyond ~1e19 overflow float32
+        return None
+    return KroneckerPreconditioner(objective, gram)
