@@ -129,3 +129,22 @@ def test_bfloat16_products_far_from_the_optimum_reach_the_same_optimum(monkeypat
         copies.clear()
     assert fits[True].n_iter_[0] <= fits[False].n_iter_[0] + 2
     np.testing.assert_allclose(fits[True].coef_, fits[False].coef_, rtol=0, atol=2e-5)
+
+
+def test_lbfgs_starts_its_two_loop_recursion_from_the_kronecker_inverse():
+    """solver='lbfgs' where the Kronecker Hessian applies: scikit-learn's optimum in a
+    fraction of its iterations (digits / 16: 53 against 301 at tol=1e-8)."""
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression as SklearnLogisticRegression
+
+    from softmaxreg import LogisticRegression
+
+    X, y = load_digits(return_X_y=True)
+    X = X / 16
+    objective = LinearObjective(X, y, "multinomial")
+    assert kronecker_preconditioner(objective, torch.Generator().manual_seed(0)) is not None
+    theirs = SklearnLogisticRegression(tol=1e-8, max_iter=5000).fit(X, y)
+    ours = LogisticRegression(solver="lbfgs", tol=1e-8, dtype="float64").fit(X, y)
+    assert ours.n_iter_[0] * 3 < theirs.n_iter_[0]
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(ours.intercept_, theirs.intercept_, rtol=0, atol=1e-4)

@@ -3,7 +3,8 @@
 ``solve(objective, method, theta0, *, max_iter, tol, ...)`` dispatches to one of
 ``SOLVERS``; each lives in its own file:
 
-- ``"lbfgs"`` (lbfgs.py): L-BFGS, two-loop recursion, strong-Wolfe line search.
+- ``"lbfgs"`` (lbfgs.py): L-BFGS, two-loop recursion (started from the Kronecker-factored
+  Hessian's inverse where the features are few, as in newton-cg), strong-Wolfe line search.
 - ``"newton-cholesky"`` (newton_cholesky.py): Newton's method with the exact Hessian solved
   by a symmetric factorisation, for many samples and few parameters; L-BFGS finishes the run
   when the Hessian is singular.
