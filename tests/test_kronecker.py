@@ -3,6 +3,8 @@ inversion where the Kronecker product is the Hessian, and the objective's kept n
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -148,3 +150,30 @@ def test_lbfgs_starts_its_two_loop_recursion_from_the_kronecker_inverse():
     assert ours.n_iter_[0] * 3 < theirs.n_iter_[0]
     np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=0, atol=1e-4)
     np.testing.assert_allclose(ours.intercept_, theirs.intercept_, rtol=0, atol=1e-4)
+
+
+def test_newton_cg_polishing_step_costs_at_most_the_fit_so_far(monkeypatch):
+    """Wide sparse data (no exact polishing, no Kronecker): the final tight CG solve is
+    limited to the CG iterations spent before it (it took 200, three times the fit)."""
+    from softmaxreg.bench.synthetic import text_like
+
+    # the module itself: the package's attribute of that name is the solver function
+    module = importlib.import_module("softmaxreg.solvers.newton_cg")
+    X, y = text_like(1500, 2**12, n_classes=5, words_per_row=60)[:2]
+    objective = LinearObjective(X.astype(np.float32), y, "multinomial", C=10.0)
+    assert kronecker_preconditioner(objective, torch.Generator()) is None
+    calls = []
+    real_cg = module.preconditioned_cg
+
+    def recorded(hvp, rhs, precondition, tolerance, max_iter):
+        direction, iterations = real_cg(hvp, rhs, precondition, tolerance, max_iter)
+        calls.append((max_iter, iterations))
+        return direction, iterations
+
+    monkeypatch.setattr(module, "preconditioned_cg", recorded)
+    result = module.newton_cg(objective, objective.zeros(), tol=1e-4)
+    assert result.converged
+    *fit, polish = calls
+    spent = sum(iterations for _, iterations in fit)
+    assert all(limit == module.MAX_CG_ITER for limit, _ in fit)
+    assert polish[0] == min(module.MAX_CG_ITER, max(module.POLISH_MIN_CG_ITER, spent)) < 200

@@ -62,6 +62,9 @@ LOW_PRECISION_MIN_SIZE = 1_000_000
 # at most this many flops (n p^2; digits' 1797 x 650 is 7.6e8): on ill-conditioned small
 # problems (digits' unscaled pixels, C=1) CG stopped at MAX_CG_ITER short of POLISH_FORCING
 EXACT_POLISH_FLOPS = 2e9
+# elsewhere its CG runs for at most as many iterations as all earlier CG runs together
+# (at least this many)
+POLISH_MIN_CG_ITER = 20
 # With a subsampled Hessian the Newton step is systematically too long (the inverse of a
 # sample Hessian overestimates H^-1 on average): on MNIST the accepted steps settle at
 # 0.1-0.4, so a line search from alpha = 1 spends a rejected trial (one pass over the data)
@@ -158,7 +161,7 @@ def newton_cg(
     kronecker = kronecker_preconditioner(objective, generator)
     theta = theta0.clone()
     value, grad = objective.value_and_grad(theta)
-    history, n_iter, stalled, last_alpha = [], 0, False, 1.0
+    history, n_iter, stalled, last_alpha, cg_total = [], 0, False, 1.0, 0
     converged = gradient_converged(objective, grad, tol)
     # once the rule holds, one more Newton step: near the optimum Newton converges
     # quadratically, so this step takes the objective gap to about its square for the cost
@@ -200,9 +203,13 @@ def newton_cg(
         direction = _exact_polishing_direction(objective, theta, grad) if converged else None
         cg_iter = 0
         if direction is None:
-            direction, cg_iter = preconditioned_cg(
-                hvp, -grad, precondition, forcing, MAX_CG_ITER
-            )
+            # the polishing step's CG costs at most the fit so far (a wide sparse 4000 x 16384
+            # fit: 25 products in 7 iterations, then 200 in the polishing step, 3x the time)
+            limit = MAX_CG_ITER
+            if converged:
+                limit = min(MAX_CG_ITER, max(POLISH_MIN_CG_ITER, cg_total))
+            direction, cg_iter = preconditioned_cg(hvp, -grad, precondition, forcing, limit)
+        cg_total += cg_iter
         # the Jacobi preconditioner would otherwise drift along f's flat directions
         direction = objective.remove_flat_directions(direction)
         direction = exact_class_mean_step(objective, theta, direction)
