@@ -75,6 +75,8 @@ class LinearObjective:
         self.n_outputs = 1 if kind == "binary" else int(self._n_outputs)
         self.n_params = self.n_outputs * (self.n_features + int(self.fit_intercept))
         self.sample_weight = self._convert_weights(sample_weight)
+        # (theta, X W^T + b) of the last value_and_grad, for the Hessian at that point
+        self._last_net_input: tuple[torch.Tensor, torch.Tensor] | None = None
         self.weight_sum = (
             float(self.n_samples)
             if self.sample_weight is None
@@ -363,7 +365,7 @@ class LinearObjective:
 
     def _full_net_input(self, theta: torch.Tensor) -> torch.Tensor:
         """``X W^T + b`` on all rows: kept from the last ``value_and_grad`` at this theta."""
-        last = getattr(self, "_last_net_input", None)
+        last = self._last_net_input
         if last is not None and torch.equal(last[0], theta):
             return last[1]
         return self._net_input(self.design, theta)

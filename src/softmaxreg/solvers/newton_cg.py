@@ -4,14 +4,19 @@ Each outer iteration solves the Newton system ``H p = -grad f`` approximately wi
 preconditioned conjugate gradients, where ``H v`` is the Hessian-vector product. Where the
 features are few enough (dense MNIST-like data, see :mod:`softmaxreg.solvers._kronecker`)
 the preconditioner is the inverse of a Kronecker approximation of ``H`` and ``H v`` is
-exact. Elsewhere (wide sparse data, sharded data) it is ``diag(H)^-1`` and, on large data,
-the data term of ``H v`` is estimated on a random subset of the rows (a "subsampled
-Hessian"). CG stops when
-``||r|| <= min(0.5, sqrt(||g||)) ||g||`` (the forcing sequence of scikit-learn's newton-cg)
-or on negative curvature; the step length comes from a strong-Wolfe line search starting
-at the Newton step ``alpha = 1`` (with a subsampled Hessian: at 1.5 times the last accepted
-step, at most 1). The gradient and the value are always exact, so the
-stopping rule is the same as for the other full-batch solvers.
+exact (in bfloat16 while CG's tolerance is loose, on large data and CPUs with native
+bfloat16 products). Elsewhere (wide data) it is ``diag(H)^-1`` and, on large data, the data
+term of ``H v`` is estimated on a random subset of the rows (a "subsampled Hessian"). CG
+stops when ``||r|| <= min(0.5, sqrt(||g||)) ||g||`` (the forcing sequence of scikit-learn's
+newton-cg) or on negative curvature; the step length comes from a strong-Wolfe line search
+starting at the Newton step ``alpha = 1`` (with a subsampled Hessian: at 1.5 times the last
+accepted step, at most 1). The gradient and the value are always exact, so the stopping
+rule is the same as for the other full-batch solvers. On data of at most
+``EXACT_HESSIAN_MAX_ROWS`` rows one more Newton step follows the rule (the polishing step).
+
+Sources: Nocedal & Wright, *Numerical Optimization*, 2nd ed., ch. 7 (Newton-CG, forcing
+terms); scikit-learn ``sklearn/utils/optimize.py`` (``_newton_cg``); Martens & Grosse 2015
+(Kronecker-factored curvature).
 """
 
 from __future__ import annotations
@@ -172,10 +177,8 @@ def newton_cg(
     polished = not polish
     while not (converged and polished) and n_iter < max_iter:
         # the exact Hessian with the Kronecker preconditioner, else a subsample with Jacobi's;
-        # the polishing step (small data) solves to 1e-10 with Jacobi's: near the optimum of
-        # a nearly separable problem the curvatures H_i differ so much between samples that
-        # the Kronecker product no longer resolves the smallest eigenvalues (digits: CG
-        # stopped at 200 iterations short of 1e-10; Jacobi's reaches it)
+        # the polishing step (small data) is an exact solve where the Hessian is small enough
+        # to factor, else CG with Jacobi's preconditioner as before the Kronecker one
         use_kronecker = kronecker is not None and not converged
         rows = None if kronecker is not None else _hessian_rows(objective.n_samples, generator)
         # the previous operator (and its copy of the subsampled rows) goes before the next
