@@ -177,3 +177,13 @@ def test_newton_cg_polishing_step_costs_at_most_the_fit_so_far(monkeypatch):
     spent = sum(iterations for _, iterations in fit)
     assert all(limit == module.MAX_CG_ITER for limit, _ in fit)
     assert polish[0] == min(module.MAX_CG_ITER, max(module.POLISH_MIN_CG_ITER, spent)) < 200
+
+
+def test_half_precision_objectives_get_their_gram_matrix_in_float32():
+    """NumPy has no bfloat16: the Gram matrix of a bfloat16 objective is a torch product."""
+    X, y, _ = _problem("multinomial")
+    rows = torch.arange(N)
+    single = LinearObjective(X, y, "multinomial", dtype=torch.float32).feature_gram(rows)
+    for dtype in (torch.bfloat16, torch.float16):
+        half = LinearObjective(X, y, "multinomial", dtype=dtype).feature_gram(rows)
+        torch.testing.assert_close(half, single, rtol=2e-2, atol=2e-2)

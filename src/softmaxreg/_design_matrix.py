@@ -136,11 +136,12 @@ class DenseDesign:
         """
         subset = self.X.index_select(0, index.to(self.X.device))
         scaled = subset if weights is None else subset * weights.unsqueeze(1)
-        if subset.device.type == "cpu":
+        if subset.device.type == "cpu" and subset.dtype in (torch.float32, torch.float64):
             with np.errstate(over="ignore", invalid="ignore"):  # callers check finiteness
                 product = torch.from_numpy(scaled.numpy().T @ subset.numpy())
-        else:
-            product = scaled.T @ subset
+        else:  # other devices, and half precisions NumPy lacks (bfloat16): in float32 at least
+            wide = torch.promote_types(subset.dtype, torch.float32)
+            product = scaled.T.to(wide) @ subset.to(wide)
         return product.double(), scaled.sum(dim=0, dtype=torch.float64)
 
     def rows(self, index: torch.Tensor) -> DenseDesign:
