@@ -187,3 +187,94 @@ def test_half_precision_objectives_get_their_gram_matrix_in_float32():
     for dtype in (torch.bfloat16, torch.float16):
         half = LinearObjective(X, y, "multinomial", dtype=dtype).feature_gram(rows)
         torch.testing.assert_close(half, single, rtol=2e-2, atol=2e-2)
+
+
+def _blobs(n, m, K, sep=1.0, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, m))
+    return X, (X @ rng.normal(size=(K, m)).T * sep + rng.gumbel(size=(n, K))).argmax(axis=1)
+
+
+def test_features_on_wildly_different_scales_keep_the_diagonal_preconditioner():
+    """A Unix-timestamp column beside the intercept (second moments 3e18 against 1): the
+    Kronecker product is far from H in the small directions (the tester's finding: 1000
+    iterations and a worse optimum); the diagonal preconditioner converges in 11."""
+    from softmaxreg import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    X = np.c_[1.7e9 + 3e7 * rng.random(5000), rng.normal(size=(5000, 5))]
+    y = (X[:, 1] + rng.logistic(size=5000) > 0).astype(int)
+    assert kronecker_preconditioner(LinearObjective(X, y, "binary"), torch.Generator()) is None
+    model = LogisticRegression().fit(X, y)
+    z = X @ model.coef_.ravel() + model.intercept_[0]
+    value = np.logaddexp(0, z).sum() - (y * z).sum() + 0.5 * (model.coef_**2).sum()
+    assert model.n_iter_[0] < 50
+    assert value == pytest.approx(2958.4529, abs=1e-3)
+
+
+def test_gram_rows_are_drawn_from_rows_with_weight():
+    X, y = _blobs(30_000, 10, 3, sep=0.3)
+    heavy = np.zeros(30_000)
+    heavy[:300] = 1.0
+    objective = LinearObjective(X, y, "multinomial", sample_weight=heavy, dtype=torch.float64)
+    preconditioner = kronecker_preconditioner(objective, torch.Generator().manual_seed(0))
+    X_tilde = np.c_[X[:300], np.ones(300)]
+    np.testing.assert_allclose(preconditioner.feature_values.numpy(),
+                               np.linalg.eigvalsh(X_tilde.T @ X_tilde / 300), rtol=1e-9)
+    nobody = LinearObjective(X, y, "multinomial", sample_weight=np.zeros(30_000))
+    assert kronecker_preconditioner(nobody, torch.Generator()) is None
+
+
+def test_unpenalised_softmax_fits_end_centred_in_memory_and_sharded():
+    """Without a penalty f is flat along the class mean of W: CG's rounding drifted there
+    (a sharded fit's class sums reached 55); the result is the centred representative."""
+    from sklearn.linear_model import LogisticRegression as SklearnLogisticRegression
+
+    from softmaxreg.distributed.row_sources import ArrayRows
+    from softmaxreg.distributed.train import fit_sharded
+
+    X, y = _blobs(12_000, 20, 4, sep=0.5)
+    X = X.astype(np.float32)
+    sharded = fit_sharded(ArrayRows(X, y, np.arange(4)), tol=1e-6, C=np.inf)
+    theirs = SklearnLogisticRegression(C=np.inf, tol=1e-10, max_iter=100_000).fit(
+        X.astype(np.float64), y)
+    assert np.abs(sharded.coef_.sum(axis=0)).max() < 1e-6
+    np.testing.assert_allclose(sharded.coef_, theirs.coef_, rtol=0,
+                               atol=1e-4 * np.abs(theirs.coef_).max())
+
+
+def test_bfloat16_products_are_skipped_where_x_does_not_fit_bfloat16(monkeypatch):
+    """float64 values beyond float32's range overflow a bfloat16 copy (the fit stopped at
+    iteration 0 with zero coefficients): the products stay in float64 there."""
+    import softmaxreg._design_matrix as design_matrix
+    from softmaxreg import LogisticRegression
+
+    monkeypatch.setattr(design_matrix, "fast_bfloat16_products", lambda: True)
+    X, y = _blobs(25_000, 40, 3, sep=0.5)
+    big = LinearObjective(X * 1e39, y, "multinomial", dtype=torch.float64)
+    assert big.design.low_precision() is None
+    from sklearn.exceptions import ConvergenceWarning
+
+    with pytest.warns(ConvergenceWarning, match="line search found no decrease"):
+        model = LogisticRegression(dtype="float64", C=1e80).fit(X * 1e39, y)  # as before
+    # the same problem as C * 1e78 = 1e158 on X: unpenalised in effect
+    reference = LogisticRegression(dtype="float64", C=np.inf, tol=1e-6).fit(X, y)
+    np.testing.assert_allclose(model.coef_ * 1e39, reference.coef_, rtol=0, atol=1e-2)
+
+
+def test_bfloat16_products_only_while_the_kronecker_model_is_well_conditioned(monkeypatch):
+    """C=1e4 on 30000 x 50: the model's condition 6.7e7 > 1e6; rounded products took 13
+    iterations against 7 there, so they stay exact."""
+    import softmaxreg._design_matrix as design_matrix
+    from softmaxreg import LogisticRegression
+
+    monkeypatch.setattr(design_matrix, "fast_bfloat16_products", lambda: True)
+    X, y = _blobs(30_000, 50, 5, sep=0.3)
+    used = []
+    make_copy = design_matrix.DenseDesign.low_precision
+    monkeypatch.setattr(design_matrix.DenseDesign, "low_precision",
+                        lambda design: used.append(1) or make_copy(design))
+    LogisticRegression(C=1e4).fit(X, y)
+    assert not used
+    LogisticRegression(C=1.0).fit(X, y)
+    assert used

@@ -62,7 +62,7 @@ class DenseDesign:
     def __init__(self, X: torch.Tensor):
         self.X = X.contiguous()
         self.n_samples, self.n_features = self.X.shape
-        self._low_precision: DenseDesign | None = None
+        self._low_precision: DenseDesign | bool | None = None  # False: X does not fit
         # storage of the last ``rows`` result and a weak reference to that result
         self._spare_rows: tuple[torch.Tensor, weakref.ref] | None = None
 
@@ -83,11 +83,15 @@ class DenseDesign:
         significant bits, the products accumulated in float32."""
         if self.X.device.type != "cpu" or self.X.dtype in LOW_PRECISION_DTYPES:
             return None
-        if not fast_bfloat16_products():
+        if not fast_bfloat16_products() or self._low_precision is False:
             return None
         if self._low_precision is None:
-            self._low_precision = DenseDesign(self.X.to(torch.bfloat16))
-        return self._low_precision
+            copy = self.X.to(torch.bfloat16)
+            # bfloat16 has float32's range: float64 values beyond it become inf or 0
+            kept = bool(torch.isfinite(copy).all()) and int(torch.count_nonzero(copy)) == int(
+                torch.count_nonzero(self.X))
+            self._low_precision = DenseDesign(copy) if kept else False
+        return self._low_precision or None
 
     def fused_transposed_product(self, W, b, block_fn):
         """``sum over row blocks B of R_B^T X_B`` where ``R_B = block_fn(X_B W^T + b, B)``.

@@ -33,7 +33,10 @@ from softmaxreg.solvers._common import (
     wants_stop,
     warn_gradient_not_converged,
 )
-from softmaxreg.solvers._kronecker import kronecker_preconditioner
+from softmaxreg.solvers._kronecker import (
+    MAX_LOW_PRECISION_CONDITION,
+    kronecker_preconditioner,
+)
 from softmaxreg.solvers._line_search import (
     LineSearchResult,
     full_step_if_gradient_falls,
@@ -89,6 +92,8 @@ def preconditioned_cg(hvp, rhs, precondition, tolerance, max_iter):
     z = precondition(r)
     d = z.clone()
     rz = float(r @ z)
+    if not rz > 0:  # nothing of r is left after preconditioning: the steepest descent
+        return rhs.clone(), 0
     for iteration in range(1, max_iter + 1):
         Hd = hvp(d)
         curvature = float(d @ Hd)
@@ -101,6 +106,8 @@ def preconditioned_cg(hvp, rhs, precondition, tolerance, max_iter):
             return p, iteration
         z = precondition(r)
         rz_next = float(r @ z)
+        if not rz_next > 0:
+            return p, iteration
         d = z + (rz_next / rz) * d
         rz = rz_next
     return p, max_iter
@@ -185,20 +192,21 @@ def newton_cg(
         hvp = diagonal = None
         grad_norm = float(grad.norm())
         relative_forcing = min(0.5, math.sqrt(grad_norm))
+        if use_kronecker:
+            precondition = kronecker.at(theta)
         # far from the optimum CG runs to a loose relative tolerance: there its products
-        # may use bfloat16 on large data (MNIST: the same 9 iterations, each product twice
-        # as fast); near it (and on small data) they stay exact
+        # may use bfloat16 on large, well-conditioned data (MNIST: the same 9 iterations,
+        # each product twice as fast); near it, and elsewhere, they stay exact
         low_precision = (
             use_kronecker
             and relative_forcing >= LOW_PRECISION_MIN_FORCING
             and objective.n_samples * objective.n_features >= LOW_PRECISION_MIN_SIZE
+            and kronecker.condition <= MAX_LOW_PRECISION_CONDITION
         )
         hvp, diagonal = objective.hessian_operator(
             theta, rows, with_diagonal=not use_kronecker, low_precision=low_precision
         )
-        if use_kronecker:
-            precondition = kronecker.at(theta)
-        else:
+        if not use_kronecker:
             precondition = partial(torch.mul, 1.0 / diagonal.clamp_min(1e-12))
         forcing = relative_forcing * grad_norm
         if converged:  # the polishing step: accurate, the same for equal problems
@@ -246,4 +254,7 @@ def newton_cg(
             break
     if not converged and (n_iter >= max_iter or stalled):
         warn_gradient_not_converged("newton-cg", n_iter, objective, grad, tol, stalled)
+    # f is flat along the intercepts' mean (and without a penalty the class mean of W) of
+    # a softmax: the centred representative, as scikit-learn's (rounding in CG drifts there)
+    theta = centred_on_flat_directions(objective, theta, fixed_coordinates(objective))
     return SolverResult(theta=theta, n_iter=n_iter, converged=converged, history=history)
