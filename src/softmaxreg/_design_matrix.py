@@ -86,12 +86,23 @@ class DenseDesign:
         if not fast_bfloat16_products() or self._low_precision is False:
             return None
         if self._low_precision is None:
-            copy = self.X.to(torch.bfloat16)
-            # bfloat16 has float32's range: float64 values beyond it become inf or 0
-            kept = bool(torch.isfinite(copy).all()) and int(torch.count_nonzero(copy)) == int(
-                torch.count_nonzero(self.X))
-            self._low_precision = DenseDesign(copy) if kept else False
+            self._low_precision = self._bfloat16_copy()
         return self._low_precision or None
+
+    def _bfloat16_copy(self) -> DenseDesign | bool:
+        """X in bfloat16, converted one block of rows at a time (no full-size temporaries),
+        or False where a value does not survive: bfloat16 has float32's range, so float64
+        values beyond it become inf or 0."""
+        copy = torch.empty(self.X.shape, dtype=torch.bfloat16, device=self.X.device)
+        for start in range(0, self.n_samples, BLOCK_ROWS):
+            rows = slice(start, min(start + BLOCK_ROWS, self.n_samples))
+            block = copy[rows]
+            block.copy_(self.X[rows])
+            if not bool(torch.isfinite(block).all()) or int(torch.count_nonzero(block)) != int(
+                torch.count_nonzero(self.X[rows])
+            ):
+                return False
+        return DenseDesign(copy)
 
     def fused_transposed_product(self, W, b, block_fn):
         """``sum over row blocks B of R_B^T X_B`` where ``R_B = block_fn(X_B W^T + b, B)``.
