@@ -77,3 +77,21 @@ def run_cli(*args) -> int:
     with pytest.raises(SystemExit) as exited:
         main([str(arg) for arg in args])
     return int(exited.value.code or 0)
+
+
+def make_problem(kind, seed=0, n=40, m=5, k=3):
+    """A small random problem of ``kind`` (binary, multinomial or multilabel) with about 30%
+    zeros in X (so that its CSR copy is really sparse) and positive sample weights:
+    ``(X (n, m), y, weights (n,))`` with ``k`` classes or labels."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, m))
+    X[rng.random((n, m)) < 0.3] = 0.0
+    if kind == "binary":
+        y = (rng.random(n) < 0.4).astype(np.float64)
+    elif kind == "multinomial":
+        y = rng.integers(0, k, n)
+    else:
+        y = (rng.random((n, k)) < 0.5).astype(np.float64)
+    return X, y, rng.uniform(0.2, 2.0, n)

@@ -1,5 +1,7 @@
 """Newton-CG's Kronecker-factored preconditioner: its factors against direct formulas, exact
-inversion where the Kronecker product is the Hessian, and the objective's kept net inputs."""
+inversion where the Kronecker product is the Hessian, where it applies (and the hostile
+inputs where it must not), the objective's kept net inputs, bfloat16 products, the
+polishing step's budget, and L-BFGS started from it."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from conftest import make_problem
 
 from softmaxreg.objective import LinearObjective
 from softmaxreg.solvers._kronecker import KroneckerPreconditioner, kronecker_preconditioner
@@ -17,16 +20,7 @@ N, M, K, C = 60, 4, 3, 0.8
 
 
 def _problem(kind, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(N, M))
-    X[rng.random((N, M)) < 0.3] = 0.0
-    if kind == "binary":
-        y = (rng.random(N) < 0.4).astype(np.float64)
-    elif kind == "multinomial":
-        y = rng.integers(0, K, N)
-    else:
-        y = (rng.random((N, K)) < 0.5).astype(np.float64)
-    return X, y, rng.uniform(0.2, 2.0, N)
+    return make_problem(kind, seed, n=N, m=M, k=K)
 
 
 @pytest.mark.parametrize("sparse", [False, True])

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from conftest import make_problem
 from sklearn._loss.loss import HalfBinomialLoss, HalfMultinomialLoss
 from sklearn.linear_model._linear_loss import LinearModelLoss
 
@@ -14,20 +15,6 @@ from softmaxreg.objective import LinearObjective
 
 N, M, K, C = 40, 5, 3, 0.7
 KINDS = ("binary", "multinomial", "multilabel")
-
-
-def make_problem(kind, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(N, M))
-    X[rng.random((N, M)) < 0.3] = 0.0  # some zeros so the CSR copy is really sparse
-    if kind == "binary":
-        y = (rng.random(N) < 0.4).astype(np.float64)
-    elif kind == "multinomial":
-        y = rng.integers(0, K, N)
-    else:
-        y = (rng.random((N, K)) < 0.5).astype(np.float64)
-    weights = rng.uniform(0.2, 2.0, N)
-    return X, y, weights
 
 
 def reference_value(theta, X, y, kind, weights, fit_intercept, penalize):
