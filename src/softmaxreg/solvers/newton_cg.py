@@ -190,34 +190,34 @@ def newton_cg(
         rows = None if kronecker is not None else _hessian_rows(objective.n_samples, generator)
         # the previous operator (and its copy of the subsampled rows) goes before the next
         hvp = diagonal = None
-        grad_norm = float(grad.norm())
-        relative_forcing = min(0.5, math.sqrt(grad_norm))
-        if use_kronecker:
-            precondition = kronecker.at(theta)
-        # far from the optimum CG runs to a loose relative tolerance: there its products
-        # may use bfloat16 on large, well-conditioned data (MNIST: the same 9 iterations,
-        # each product twice as fast); near it, and elsewhere, they stay exact
-        low_precision = (
-            use_kronecker
-            and relative_forcing >= LOW_PRECISION_MIN_FORCING
-            and objective.n_samples * objective.n_features >= LOW_PRECISION_MIN_SIZE
-            and kronecker.condition <= MAX_LOW_PRECISION_CONDITION
-        )
-        hvp, diagonal = objective.hessian_operator(
-            theta, rows, with_diagonal=not use_kronecker, low_precision=low_precision
-        )
-        if not use_kronecker:
-            precondition = partial(torch.mul, 1.0 / diagonal.clamp_min(1e-12))
-        forcing = relative_forcing * grad_norm
-        if converged:  # the polishing step: accurate, the same for equal problems
-            forcing = POLISH_FORCING * grad_norm
         direction = _exact_polishing_direction(objective, theta, grad) if converged else None
         cg_iter = 0
         if direction is None:
-            # the polishing step's CG costs at most the fit so far (a wide sparse 4000 x 16384
-            # fit: 25 products in 7 iterations, then 200 in the polishing step, 3x the time)
+            grad_norm = float(grad.norm())
+            relative_forcing = min(0.5, math.sqrt(grad_norm))
+            if use_kronecker:
+                precondition = kronecker.at(theta)
+            # far from the optimum CG runs to a loose relative tolerance: there its products
+            # may use bfloat16 on large, well-conditioned data (MNIST: the same 9 iterations,
+            # each product twice as fast); near it, and elsewhere, they stay exact
+            low_precision = (
+                use_kronecker
+                and relative_forcing >= LOW_PRECISION_MIN_FORCING
+                and objective.n_samples * objective.n_features >= LOW_PRECISION_MIN_SIZE
+                and kronecker.condition <= MAX_LOW_PRECISION_CONDITION
+            )
+            hvp, diagonal = objective.hessian_operator(
+                theta, rows, with_diagonal=not use_kronecker, low_precision=low_precision
+            )
+            if not use_kronecker:
+                precondition = partial(torch.mul, 1.0 / diagonal.clamp_min(1e-12))
+            forcing = relative_forcing * grad_norm
+            # the polishing step: accurate, the same for equal problems, and costing at
+            # most the fit so far (a wide sparse 4000 x 16384 fit: 25 products in 7
+            # iterations, then 200 in the polishing step, 3x the time)
             limit = MAX_CG_ITER
             if converged:
+                forcing = POLISH_FORCING * grad_norm
                 limit = min(MAX_CG_ITER, max(POLISH_MIN_CG_ITER, cg_total))
             direction, cg_iter = preconditioned_cg(hvp, -grad, precondition, forcing, limit)
         cg_total += cg_iter
