@@ -4,15 +4,16 @@
 coordinate ``W_kj`` touches only the non-zeros of column ``j``. Per-sample arrays are
 ``(n, K)`` row-major (the K outputs of one sample sit together):
 
-- ``A``: the activations ``a_ik`` (softmax or sigmoid) at ``W``; ``c``: ``c_i = C s_i``,
+- ``A``: the activations ``a_ik`` (softmax or sigmoid) at ``W``; ``c``: ``c_i = C s_i``;
+  ``V``: ``c_i a_ik`` (softmax) or ``c_i a_ik (1 - a_ik)`` (sigmoids), formed once per model,
 - ``R``: the weighted residual ``c_i (a_ik - y_ik)``,
 - ``Q``: ``X D^T + d_b``, the change of the net inputs along the step ``D`` so far,
 - ``S``: ``sum_k a_ik Q_ik`` (softmax only).
 
 The local quadratic model of the smooth part at ``W`` (its exact Hessian, never formed)
 has at ``U = W + D`` the gradient ``sum_i x_ij (R_ik + [H_i Q_i]_k) + alpha U_kj`` with
-``[H_i q]_k = c_i a_ik (q_k - S_i)`` (softmax: ``H_i = c_i (diag(a_i) - a_i a_i^T)``) or
-``c_i a_ik (1 - a_ik) q_k`` (sigmoids), and the diagonal ``sum_i c_i a_ik (1 - a_ik) x_ij^2
+``[H_i q]_k = V_ik (q_k - S_i)`` (softmax: ``H_i = c_i (diag(a_i) - a_i a_i^T)``) or
+``V_ik q_k`` (sigmoids), and the diagonal ``sum_i c_i a_ik (1 - a_ik) x_ij^2
 + alpha``; each coordinate step is the soft-threshold of its one-dimensional Newton step
 (glmnet's update), so zeros are exact.
 Compiled on first use and cached on disk (``cache=True``).
@@ -81,21 +82,22 @@ def column_hessians(indptr, indices, data, A, c, softmax, features, alpha, out):
 
 
 @njit(cache=True)
-def _column_step(indptr, indices, data, A, c, R, Q, S, softmax, U, j, block, lam, alpha, g, delta):
+def _column_step(indptr, indices, data, A, V, R, Q, S, softmax, U, j, block, lam, alpha, g, delta):
     """Soft-thresholded Newton steps on ``U_kj`` for k = 0..K-1 in turn (exact within the
     column through its Hessian ``block``); updates ``Q`` and ``S``; returns the largest
-    ``|delta_k| H_kk``."""
+    ``|delta_k| H_kk``. ``V`` holds ``c_i a_ik`` (softmax) or ``c_i a_ik (1 - a_ik)``
+    (sigmoids), so ``[H_i q]_k = V_ik (q_k - S_i)`` or ``V_ik q_k``."""
     K = U.shape[0]
     g[:] = 0.0
     for t in range(indptr[j], indptr[j + 1]):
         i, x = indices[t], data[t]
         if softmax:
-            s, ci = S[i], c[i]
+            s = S[i]
             for k in range(K):
-                g[k] += x * (R[i, k] + ci * A[i, k] * (Q[i, k] - s))
+                g[k] += x * (R[i, k] + V[i, k] * (Q[i, k] - s))
         else:
             for k in range(K):
-                g[k] += x * (R[i, k] + c[i] * A[i, k] * (1.0 - A[i, k]) * Q[i, k])
+                g[k] += x * (R[i, k] + V[i, k] * Q[i, k])
     largest = 0.0
     moved = False
     for k in range(K):
@@ -125,17 +127,18 @@ def _column_step(indptr, indices, data, A, c, R, Q, S, softmax, U, j, block, lam
     if moved:
         for t in range(indptr[j], indptr[j + 1]):
             i, x = indices[t], data[t]
-            shift = 0.0
             for k in range(K):
                 Q[i, k] += x * delta[k]
-                shift += A[i, k] * delta[k]
             if softmax:
+                shift = 0.0
+                for k in range(K):
+                    shift += A[i, k] * delta[k]
                 S[i] += x * shift
     return largest
 
 
 @njit(cache=True)
-def _intercept_steps(A, c, R, Q, S, softmax, Ub, hb):
+def _intercept_steps(A, V, R, Q, S, softmax, Ub, hb):
     """Newton steps on the unpenalised intercepts; returns the largest ``|delta| h``."""
     n, K = R.shape
     largest = 0.0
@@ -145,9 +148,9 @@ def _intercept_steps(A, c, R, Q, S, softmax, Ub, hb):
         g = 0.0
         for i in range(n):
             if softmax:
-                g += R[i, k] + c[i] * A[i, k] * (Q[i, k] - S[i])
+                g += R[i, k] + V[i, k] * (Q[i, k] - S[i])
             else:
-                g += R[i, k] + c[i] * A[i, k] * (1.0 - A[i, k]) * Q[i, k]
+                g += R[i, k] + V[i, k] * Q[i, k]
         step = -g / hb[k]
         if step == 0.0:
             continue
@@ -166,7 +169,7 @@ def sweep(
     indices,
     data,
     A,
-    c,
+    V,
     R,
     Q,
     S,
@@ -192,7 +195,7 @@ def sweep(
             indices,
             data,
             A,
-            c,
+            V,
             R,
             Q,
             S,
@@ -207,7 +210,7 @@ def sweep(
         )
         largest = max(largest, change)
     if fit_intercept:
-        largest = max(largest, _intercept_steps(A, c, R, Q, S, softmax, Ub, hb))
+        largest = max(largest, _intercept_steps(A, V, R, Q, S, softmax, Ub, hb))
     return largest
 
 
@@ -221,3 +224,59 @@ def nonzero_columns(U, features):
             active[count] = position
             count += 1
     return active[:count]
+
+
+@njit(cache=True)
+def gram_sweeps(G, grad, u, lam, tolerance, max_sweeps):
+    """Cyclic coordinate descent on ``q(u) = grad^T (u - u0) + 0.5 (u - u0)^T G (u - u0) +
+    sum_j lam_j |u_j|`` with ``G`` formed (the Hessian restricted to a few columns):
+    ``grad`` (the gradient of the smooth part at ``u``) and ``u`` are updated in place, one
+    coordinate costs ``O(p)``. Sweeps until the largest ``|delta_j| G_jj`` of a sweep is
+    below ``tolerance`` or ``max_sweeps``; returns the number of sweeps."""
+    p = u.shape[0]
+    sweeps = 0
+    while sweeps < max_sweeps:
+        sweeps += 1
+        largest = 0.0
+        for j in range(p):
+            h = G[j, j]
+            if h <= 0.0:
+                continue
+            old = u[j]
+            z = old - grad[j] / h
+            threshold = lam[j] / h
+            if z > threshold:
+                new = z - threshold
+            elif z < -threshold:
+                new = z + threshold
+            else:
+                new = 0.0
+            step = new - old
+            if step == 0.0:
+                continue
+            u[j] = new
+            for other in range(p):
+                grad[other] += G[other, j] * step
+            largest = max(largest, abs(step) * h)
+        if largest <= tolerance:
+            break
+    return sweeps
+
+
+@njit(cache=True)
+def dense_rows(indptr, indices, data, columns, positions, stop, out):
+    """Rows ``start .. stop - 1`` of ``X[:, columns]`` into ``out`` (``(stop - start, >=
+    len(columns))``, its first ``len(columns)`` columns overwritten), where ``start`` is
+    the row the previous call stopped at: ``positions[t]`` is where column ``columns[t]``'s
+    non-zeros resume (the column's ``indptr`` at the first call; advanced here). Rows
+    within a column are sorted (canonical CSC)."""
+    start = stop - out.shape[0]
+    for t in range(columns.shape[0]):
+        j = columns[t]
+        for r in range(out.shape[0]):
+            out[r, t] = 0.0
+        position, end = positions[t], indptr[j + 1]
+        while position < end and indices[position] < stop:
+            out[indices[position] - start, t] = data[position]
+            position += 1
+        positions[t] = position

@@ -38,6 +38,7 @@ import torch
 from scipy.special import expit
 
 from softmaxreg.solvers._common import SolverResult, wants_stop, warn_not_converged
+from softmaxreg.solvers._gram_cd import solve_on_gram, sweep_cost, worth_forming
 
 ARMIJO = 1e-4
 MAX_HALVINGS = 50
@@ -65,6 +66,7 @@ class ColumnProblem:
         X = design.scipy if hasattr(design, "scipy") else design.X.detach().cpu().numpy()
         X = sp.csc_matrix(X, dtype=np.float64)
         X.sum_duplicates()
+        self.matrix = X
         self.indptr = X.indptr.astype(np.int64)
         self.indices = X.indices.astype(np.int32 if X.shape[0] < 2**31 else np.int64)
         self.data = X.data
@@ -173,6 +175,8 @@ class QuadraticModel:
             self.blocks,
         )
         self.hb = problem.c @ (A * (1 - A)) if problem.fit_intercept else np.zeros(K)
+        # c_i a_ik (softmax) or c_i a_ik (1 - a_ik): [H_i q]_k without re-reading c and A
+        self.V = problem.c[:, None] * (A if problem.softmax else A * (1 - A))
         self.U, self.Ub = W.copy(), b.copy()
         self.Q, self.S = np.zeros((problem.n, K)), np.zeros(problem.n)
 
@@ -181,7 +185,7 @@ class QuadraticModel:
         return p.kernels.sweep(
             *p.columns(),
             self.A,
-            p.c,
+            self.V,
             self.R,
             self.Q,
             self.S,
@@ -208,7 +212,7 @@ class QuadraticModel:
         smooth += 0.5 * curvature + 0.5 * p.alpha * float((D * D).sum())
         return smooth + self.lam * float(np.abs(U).sum())
 
-    def solve(self, tolerance: float, max_sweeps: int) -> int:
+    def solve(self, tolerance: float, max_sweeps: int, expected: int = 0) -> int:
         """Cyclic coordinate descent: a sweep over all columns, then sweeps over those with
         a non-zero coefficient until their largest change ``|delta| h`` is below
         ``tolerance`` (glmnet's active set; every ``ANDERSON`` sweeps the Anderson
@@ -216,7 +220,7 @@ class QuadraticModel:
         all again, until a sweep over all changes less than ``tolerance`` or
         ``max_sweeps``. Returns the number of sweeps."""
         everything = np.arange(len(self.features))
-        sweeps = 0
+        sweeps = self.active_sweeps = 0
         while sweeps < max_sweeps:
             sweeps += 1
             if self.sweep(everything) <= tolerance:
@@ -224,8 +228,17 @@ class QuadraticModel:
             active = self.problem.kernels.nonzero_columns(self.U, self.features)
             columns = self.features[active]
             iterates = []
+            cost = sweep_cost(self.problem, columns)
+            spent = expected * cost
             while sweeps < max_sweeps:
+                if worth_forming(self.problem, columns, spent):
+                    used = solve_on_gram(self, columns, tolerance, max_sweeps - sweeps)
+                    sweeps += used
+                    self.active_sweeps += used
+                    break
+                spent += cost
                 sweeps += 1
+                self.active_sweeps += 1
                 if self.sweep(active) <= tolerance:
                     break
                 iterates.append(
@@ -292,6 +305,7 @@ def proximal_newton(
     total = total_of(loss, W)
     G, gb = problem.gradient(R, W)
     history, n_iter, stalled = [], 0, False
+    expected = 0  # the last model's sweeps over its active set
     optimality = optimality_of(W, b, G, gb)
     converged = optimality <= tol * scale
     # once the rule holds, one more Newton step with a tight inner solve (as newton-cg's
@@ -307,7 +321,8 @@ def proximal_newton(
         if converged:
             tolerance = min(tolerance, POLISH_INNER * optimality)
         model = QuadraticModel(problem, W, b, A, R, features, lam)
-        sweeps = model.solve(tolerance, MAX_SWEEPS)
+        sweeps = model.solve(tolerance, MAX_SWEEPS, expected)
+        expected = model.active_sweeps
         U, Ub, Q = model.U, model.Ub, model.Q
         D, db = U - W, Ub - b
         l1_now = float(np.abs(W).sum())
