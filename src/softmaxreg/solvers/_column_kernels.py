@@ -232,9 +232,11 @@ def gram_sweeps(G, grad, u, lam, tolerance, max_sweeps):
     sum_j lam_j |u_j|`` with ``G`` formed (the Hessian restricted to a few columns):
     ``grad`` (the gradient of the smooth part at ``u``) and ``u`` are updated in place, one
     coordinate costs ``O(p)``. Sweeps until the largest ``|delta_j| G_jj`` of a sweep is
-    below ``tolerance`` or ``max_sweeps``; returns the number of sweeps."""
+    below ``tolerance`` or ``max_sweeps``; returns the number of sweeps and the last sweep's
+    largest change."""
     p = u.shape[0]
     sweeps = 0
+    largest = np.inf
     while sweeps < max_sweeps:
         sweeps += 1
         largest = 0.0
@@ -256,11 +258,11 @@ def gram_sweeps(G, grad, u, lam, tolerance, max_sweeps):
                 continue
             u[j] = new
             for other in range(p):
-                grad[other] += G[other, j] * step
+                grad[other] += G[j, other] * step  # G is symmetric: its row, contiguous
             largest = max(largest, abs(step) * h)
         if largest <= tolerance:
             break
-    return sweeps
+    return sweeps, largest
 
 
 @njit(cache=True)
@@ -280,3 +282,40 @@ def dense_rows(indptr, indices, data, columns, positions, stop, out):
             out[indices[position] - start, t] = data[position]
             position += 1
         positions[t] = position
+
+
+@njit(cache=True)
+def row_counts(indptr, indices, columns, n):
+    """The number of non-zeros of each row of ``X[:, columns]``."""
+    counts = np.zeros(n, np.int64)
+    for j in columns:
+        for t in range(indptr[j], indptr[j + 1]):
+            counts[indices[t]] += 1
+    return counts
+
+
+@njit(cache=True)
+def sparse_gram(indptr, indices, data, weights, p, out):
+    """The lower triangle of ``out[k] += B^T diag(weights[:, k]) B`` for ``B = [X_S, 1]``,
+    ``X_S`` given as CSR rows with sorted column indices (``p`` columns); ``out`` is ``(K,
+    p + 1, p + 1)``, its last row the intercept's, or ``(K, p, p)`` without one. The pairs
+    of non-zeros of each row: ``nnz_i (nnz_i + 1) / 2`` multiply-adds per row and output,
+    each into the row of ``out`` of the later column (columns ordered by falling frequency
+    keep the frequent pairs in a corner that stays in cache)."""
+    K, q = out.shape[0], out.shape[1]
+    for k in range(K):
+        G = out[k]
+        for i in range(indptr.shape[0] - 1):
+            w = weights[i, k]
+            if w == 0.0:
+                continue
+            first, end = indptr[i], indptr[i + 1]
+            for s in range(first, end):
+                a, xa = indices[s], w * data[s]
+                row = G[a]
+                for t in range(first, s + 1):
+                    row[indices[t]] += xa * data[t]
+                if q > p:
+                    G[p, a] += xa
+            if q > p:
+                G[p, p] += w

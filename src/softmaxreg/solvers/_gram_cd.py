@@ -1,37 +1,49 @@
 """Coordinate descent on a formed Hessian, for the proximal Newton solver's active sets.
 
-Late in an L1 fit the quadratic model's coordinate descent cycles many times over the few
+Late in an L1 fit the quadratic model's coordinate descent cycles many times over the
 columns ``S`` with non-zero coefficients, and each cycle reads all of their non-zeros (on
 correlated text features, tens of cycles per model). For sigmoid outputs the model's
 Hessian is block diagonal in the outputs, and its block for output ``k`` restricted to ``S``
 (with the intercept as a column of ones) is
 
-    G_k = B^T diag(c_i a_ik (1 - a_ik)) B + alpha I,    B = [X_S, 1]    (p x p),
+    G_k = B^T diag(c_i a_ik (1 - a_ik)) B + alpha I,    B = [X_S, 1]    (p x p).
 
-formed from dense blocks of rows by BLAS in ``O(n p^2)`` (in float32, summed over blocks in
-float64: a model's Hessian needs no more; its gradient, in float64 from the sparse columns,
-decides where the model's minimum lies); on it one coordinate step costs
-``O(p)`` (the gradient is kept up to date with a column of ``G_k``, as glmnet's "covariance
-updates" do). :func:`worth_forming` decides when: once the column sweeps of one active loop
-have cost as much as forming ``G`` would (the rent-or-buy rule: never more than twice the
-better choice's cost, whatever the number of sweeps still to come). The softmax's Hessian
-couples every pair of classes (``K (K + 1) / 2`` such products), so it keeps the column
-sweeps.
+On it one coordinate step costs ``O(p)`` (the gradient is kept up to date with a column of
+``G_k``, as glmnet's "covariance updates" do). It is formed one of two ways, whichever costs
+less for these columns:
+
+- dense: blocks of rows of ``B`` by BLAS in float32, summed over blocks in float64
+  (``n p^2`` multiply-adds; a model's Hessian needs no more precision, and the model's
+  gradient, in float64 from the sparse columns, decides where its minimum lies);
+- sparse: the pairs of non-zeros within each row of ``X_S`` (``sum_i nnz_i^2 / 2``), in
+  float64: many rare text features with a few frequent ones.
+
+:class:`RentOrBuy` decides when: once the column sweeps of one active loop have cost as
+much as forming ``G`` would (the rent-or-buy rule: never more than twice the better
+choice's cost, whatever the number of sweeps still to come), counting the last model's
+sweeps as already spent. The softmax's Hessian couples every pair of classes (``K (K + 1)
+/ 2`` such products), so it keeps the column sweeps.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import scipy.linalg
 
 # the time of one non-zero of a column sweep (two passes, gathered rows) over that of one
 # element of the float32 product B^T (w B): 7.2 ns against 0.025-0.043 ns on the binary
 # text-like bench (100,000 rows, 100-240 active columns)
 DENSE_SPEEDUP = 200.0
+# ... over that of one pair of non-zeros in a row (a scattered multiply-add into G): 1.45 ns
+# on 1,900 columns of that bench
+SPARSE_SPEEDUP = 5.0
 # rows x columns of one dense block of B (float32: 4 MB, about 8,000 rows of 130 columns:
 # the product runs 2x faster on blocks that stay in cache than on all rows at once)
 BLOCK_ELEMENTS = 2**20
 # G is formed for at most this many columns (float64: 128 MB per output)
 MAX_COLUMNS = 4096
+# coordinate-descent sweeps on G between Newton steps on the non-zero coordinates
+NEWTON_EVERY = 2
 
 
 def sweep_cost(problem, columns: np.ndarray) -> float:
@@ -41,27 +53,52 @@ def sweep_cost(problem, columns: np.ndarray) -> float:
     return (nonzeros + intercepts) * problem.K
 
 
-def worth_forming(problem, columns: np.ndarray, spent: float) -> bool:
-    """Whether column sweeps costing ``spent`` (non-zero units) have paid for ``G``."""
-    p = len(columns) + int(problem.fit_intercept)
-    if problem.softmax or p > MAX_COLUMNS:
-        return False
-    forming = problem.n * p * p * problem.K / DENSE_SPEEDUP + sweep_cost(problem, columns)
-    return spent >= forming
+class RentOrBuy:
+    """For one active loop over ``columns``: :meth:`choice` says whether the column sweeps
+    recorded so far (and the ``expected`` ones) have paid for forming ``G``, and how."""
+
+    def __init__(self, problem, columns: np.ndarray, expected: int):
+        self.problem, self.columns = problem, columns
+        self.sweep = sweep_cost(problem, columns)
+        self.spent = expected * self.sweep
+        self.sparse = None  # the sparse forming's cost, counted once the sweeps reach it
+
+    def record_sweep(self) -> None:
+        self.spent += self.sweep
+
+    def choice(self) -> str | None:
+        """``'dense'``, ``'sparse'`` or None (keep sweeping columns)."""
+        problem = self.problem
+        q = len(self.columns) + int(problem.fit_intercept)
+        if problem.softmax or q > MAX_COLUMNS or self.spent < self.sweep:
+            return None
+        # forming either way ends with a pass like a sweep (the gradient, the change of Q)
+        dense = problem.n * q * q * problem.K / DENSE_SPEEDUP + self.sweep
+        if self.sparse is None:
+            counts = problem.kernels.row_counts(*problem.columns()[:2], self.columns, problem.n)
+            pairs = float((counts * (counts + 1)).sum()) / 2
+            self.sparse = pairs * problem.K / SPARSE_SPEEDUP + 2 * self.sweep
+        cost, method = min((dense, "dense"), (self.sparse, "sparse"))
+        return method if self.spent >= cost else None
 
 
-def solve_on_gram(model, columns: np.ndarray, tolerance: float, max_sweeps: int) -> int:
-    """Coordinate descent on ``model`` (a sigmoid :class:`QuadraticModel`) over the columns
-    ``columns`` of ``X`` and the intercepts, on the formed ``G_k``, until a sweep changes
-    less than ``tolerance`` (``|delta| G_jj``, as the column sweeps) or ``max_sweeps``;
-    ``model.U``, ``Ub`` and ``Q`` are updated. Returns the number of sweeps (the most of
-    any output)."""
+def form(model, columns: np.ndarray, method: str) -> np.ndarray:
+    """``G_k`` (``(K, q, q)``, without ``alpha``) for the sigmoid ``model`` at its weights."""
     problem = model.problem
     p, n = len(columns), problem.n
     q = p + int(problem.fit_intercept)
     weights = problem.c[:, None] * model.A * (1.0 - model.A)
-    residual = model.R + weights * model.Q  # the model's per-sample gradient at U
     G = np.zeros((problem.K, q, q))
+    if method == "sparse":
+        counts = problem.indptr[columns + 1] - problem.indptr[columns]
+        order = np.argsort(-counts, kind="stable")  # the frequent columns first
+        rows = problem.matrix[:, columns[order]].tocsr()
+        rows.sort_indices()
+        problem.kernels.sparse_gram(rows.indptr, rows.indices, rows.data, weights, p, G)
+        G += np.swapaxes(np.tril(G, -1), 1, 2)
+        back = np.arange(q)
+        back[order] = np.arange(p)  # column t of X_S sits at back[t] in ``order``
+        return G[:, back][:, :, back]
     rows = max(1, BLOCK_ELEMENTS // q)
     positions = problem.indptr[columns].copy()
     block = np.ones((rows, q), dtype=np.float32)
@@ -71,7 +108,21 @@ def solve_on_gram(model, columns: np.ndarray, tolerance: float, max_sweeps: int)
         problem.kernels.dense_rows(*problem.columns(), columns, positions, stop, B)
         for k in range(problem.K):
             G[k] += (B * weights[start:stop, k, None].astype(np.float32)).T @ B
+    return G
+
+
+def solve_on_gram(model, columns: np.ndarray, method: str, tolerance: float, max_sweeps: int):
+    """Coordinate descent on ``model`` (a sigmoid :class:`QuadraticModel`) over the columns
+    ``columns`` of ``X`` and the intercepts, on ``G_k`` formed by ``method``, until a sweep
+    changes less than ``tolerance`` (``|delta| G_jj``, as the column sweeps) or
+    ``max_sweeps``; ``model.U``, ``Ub`` and ``Q`` are updated. Returns the number of sweeps
+    (the most of any output)."""
+    problem = model.problem
+    p = len(columns)
+    G = form(model, columns, method)
+    q = G.shape[1]
     X = problem.matrix[:, columns]
+    residual = model.R + model.V * model.Q  # the model's per-sample gradient at U
     grad = np.concatenate([(X.T @ residual).T, residual.sum(axis=0)[:, None]], axis=1)[:, :q]
     penalised = np.arange(p)
     G[:, penalised, penalised] += problem.alpha
@@ -82,7 +133,7 @@ def solve_on_gram(model, columns: np.ndarray, tolerance: float, max_sweeps: int)
     for k in range(problem.K):
         u = np.concatenate([model.U[k, columns], model.Ub[k : k + 1]])[:q]
         start = u.copy()
-        used = problem.kernels.gram_sweeps(G[k], grad[k], u, lam, tolerance, max_sweeps)
+        used = minimise(problem.kernels, G[k], grad[k], u, lam, tolerance, max_sweeps)
         sweeps = max(sweeps, used)
         delta = u - start
         model.U[k, columns] = u[:p]
@@ -91,3 +142,55 @@ def solve_on_gram(model, columns: np.ndarray, tolerance: float, max_sweeps: int)
             model.Ub[k] = u[p]
             model.Q[:, k] += delta[p]
     return sweeps
+
+
+def minimise(kernels, G, grad, u, lam, tolerance: float, max_sweeps: int) -> int:
+    """Minimise ``q(u) = grad^T (u - u0) + 0.5 (u - u0)^T G (u - u0) + sum_j lam_j |u_j|``
+    (``grad`` kept as the smooth part's gradient at ``u``; both updated in place).
+
+    Sweeps of coordinate descent find the zeros and the signs. Once a batch of
+    ``NEWTON_EVERY`` sweeps that did not meet ``tolerance`` leaves the signs as they were,
+    a Newton step on the non-zero coordinates ``N`` with their signs ``sigma`` held,
+    ``G_NN d = -(grad_N + lam_N sigma)`` (Cholesky), projected onto their orthant
+    (coordinates it takes through zero stay at zero, as OWL-QN projects), and halved until
+    ``q`` decreases. Coordinate descent alone crawls along the correlated columns of text
+    data (hundreds of sweeps); on a settled sign pattern the model is a quadratic that one
+    solve minimises (the active-set step of the lasso's homotopy). Returns the number of
+    sweeps."""
+    sweeps = 0
+    while sweeps < max_sweeps:
+        budget = min(NEWTON_EVERY, max_sweeps - sweeps)
+        used, largest = kernels.gram_sweeps(G, grad, u, lam, tolerance, budget)
+        sweeps += used
+        if largest <= tolerance or sweeps >= max_sweeps:
+            break
+        _newton_step(G, grad, u, lam)
+    return sweeps
+
+
+def _newton_step(G, grad, u, lam, halvings: int = 10) -> None:
+    support = np.flatnonzero((u != 0) | (lam == 0))
+    if len(support) == 0:
+        return
+    signs = np.sign(u[support])
+    block = G.take(support, axis=0).take(support, axis=1)
+    try:
+        factor = scipy.linalg.cho_factor(block)
+    except np.linalg.LinAlgError:  # singular on the support: coordinate descent only
+        return
+    direction = -scipy.linalg.cho_solve(factor, grad[support] + lam[support] * signs)
+    start, weights = u[support], lam[support]
+    length = 1.0
+    for _ in range(halvings):
+        moved = start + length * direction
+        moved[(np.sign(moved) != signs) & (weights > 0)] = 0.0
+        d = moved - start
+        change = grad[support] @ d + 0.5 * d @ (block @ d)
+        change += weights @ (np.abs(moved) - np.abs(start))
+        if change < 0:
+            full = np.zeros_like(u)
+            full[support] = d
+            grad += G @ full
+            u[support] = moved
+            return
+        length /= 2

@@ -6,7 +6,7 @@ Each outer iteration builds the local quadratic model of the smooth part at ``th
 
 with the exact Hessian ``H`` (softmax: ``C sum_i s_i x_i x_i^T (x) (diag(a_i) - a_i a_i^T)``,
 with its cross-class terms; sigmoids: block diagonal), and minimises it by cyclic coordinate
-descent over the columns of ``X`` (``_column_kernels``, compiled with numba): ``H`` is never
+descent over the columns of ``X`` (``_column_kernels``, compiled with numba): ``H`` is not
 formed, one coordinate ``W_kj`` costs the non-zeros of column ``j``, and each coordinate's
 one-dimensional problem has the closed-form soft-threshold solution, so zeros are exact.
 The coordinate descent runs over a working set (celer / skglm): every non-zero coefficient
@@ -14,6 +14,9 @@ and the zero ones that violate their optimality condition most (``|grad_kj| > r`
 least ``WORKING_SET_MIN`` and twice the non-zeros; within it glmnet's active set (sweeps
 over the non-zero ones until they settle, then all again). The full subgradient is checked
 after every step, so coefficients outside the working set join it when they violate.
+For sigmoid outputs the active set's sweeps move to its block of ``H``, formed once they
+have cost as much as forming it, where Newton steps on the signs join them (``_gram_cd``):
+late in a fit on correlated text columns, tens of sweeps become a few.
 A backtracking line search on ``F`` (Armijo rule with ``Delta = grad f^T d + g(theta + d) -
 g(theta)``), evaluated from the net inputs ``Z + t X d`` without touching ``X``, makes the
 step safe far from the optimum; near it the full step is taken and convergence is fast.
@@ -38,7 +41,7 @@ import torch
 from scipy.special import expit
 
 from softmaxreg.solvers._common import SolverResult, wants_stop, warn_not_converged
-from softmaxreg.solvers._gram_cd import solve_on_gram, sweep_cost, worth_forming
+from softmaxreg.solvers._gram_cd import RentOrBuy, solve_on_gram
 
 ARMIJO = 1e-4
 MAX_HALVINGS = 50
@@ -218,9 +221,12 @@ class QuadraticModel:
         ``tolerance`` (glmnet's active set; every ``ANDERSON`` sweeps the Anderson
         extrapolation of the last iterates replaces the point when it lowers ``q``), then
         all again, until a sweep over all changes less than ``tolerance`` or
-        ``max_sweeps``. Returns the number of sweeps."""
+        ``max_sweeps``. For sigmoid outputs the active set's sweeps move to its formed
+        Hessian once they have cost as much as forming it (``_gram_cd``), counting
+        ``expected`` sweeps as already spent. Returns the number of sweeps."""
         everything = np.arange(len(self.features))
         sweeps = self.active_sweeps = 0
+        self.formed = False
         while sweeps < max_sweeps:
             sweeps += 1
             if self.sweep(everything) <= tolerance:
@@ -228,15 +234,14 @@ class QuadraticModel:
             active = self.problem.kernels.nonzero_columns(self.U, self.features)
             columns = self.features[active]
             iterates = []
-            cost = sweep_cost(self.problem, columns)
-            spent = expected * cost
+            rule = RentOrBuy(self.problem, columns, expected)
             while sweeps < max_sweeps:
-                if worth_forming(self.problem, columns, spent):
-                    used = solve_on_gram(self, columns, tolerance, max_sweeps - sweeps)
-                    sweeps += used
-                    self.active_sweeps += used
+                method = rule.choice()
+                if method is not None:
+                    sweeps += solve_on_gram(self, columns, method, tolerance, max_sweeps - sweeps)
+                    self.formed = True
                     break
-                spent += cost
+                rule.record_sweep()
                 sweeps += 1
                 self.active_sweeps += 1
                 if self.sweep(active) <= tolerance:
@@ -305,7 +310,9 @@ def proximal_newton(
     total = total_of(loss, W)
     G, gb = problem.gradient(R, W)
     history, n_iter, stalled = [], 0, False
-    expected = 0  # the last model's sweeps over its active set
+    # the last model's column sweeps over its active set: as many are deemed spent on the
+    # next one's (a model that formed its Hessian counts as having spent whatever it costs)
+    expected = 0
     optimality = optimality_of(W, b, G, gb)
     converged = optimality <= tol * scale
     # once the rule holds, one more Newton step with a tight inner solve (as newton-cg's
@@ -322,7 +329,7 @@ def proximal_newton(
             tolerance = min(tolerance, POLISH_INNER * optimality)
         model = QuadraticModel(problem, W, b, A, R, features, lam)
         sweeps = model.solve(tolerance, MAX_SWEEPS, expected)
-        expected = model.active_sweeps
+        expected = MAX_SWEEPS if model.formed else model.active_sweeps
         U, Ub, Q = model.U, model.Ub, model.Q
         D, db = U - W, Ub - b
         l1_now = float(np.abs(W).sum())
