@@ -123,7 +123,10 @@ def test_the_rent_or_buy_rule(frequent):
 
 
 @pytest.mark.parametrize("method", ["dense", "sparse"])
-def test_both_ways_form_the_same_hessian(method):
+@pytest.mark.parametrize("block_rows", [7, 8192])
+def test_both_ways_form_the_same_hessian(monkeypatch, method, block_rows):
+    monkeypatch.setattr(_gram_cd, "SPARSE_BLOCK_ROWS", block_rows)
+    monkeypatch.setattr(_gram_cd, "BLOCK_ELEMENTS", block_rows * 6)
     X = sp.random(300, 50, density=0.1, random_state=1, format="csr")
     y = np.arange(300) % 2
     objective = LinearObjective(X, np.eye(2)[y], "multilabel", C=3.0)

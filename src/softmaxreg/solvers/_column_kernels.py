@@ -285,6 +285,32 @@ def dense_rows(indptr, indices, data, columns, positions, stop, out):
 
 
 @njit(cache=True)
+def selected_products(indptr, indices, data, columns, R, out):
+    """``out[:, t] = R^T X[:, columns[t]]`` (``out`` is ``(K, len(columns))``)."""
+    K = out.shape[0]
+    for t in range(columns.shape[0]):
+        j = columns[t]
+        for k in range(K):
+            out[k, t] = 0.0
+        for position in range(indptr[j], indptr[j + 1]):
+            i, x = indices[position], data[position]
+            for k in range(K):
+                out[k, t] += x * R[i, k]
+
+
+@njit(cache=True)
+def add_selected(indptr, indices, data, columns, D, Q):
+    """``Q += X[:, columns] D^T`` (``D`` is ``(K, len(columns))``, ``Q`` is ``(n, K)``)."""
+    K = D.shape[0]
+    for t in range(columns.shape[0]):
+        j = columns[t]
+        for position in range(indptr[j], indptr[j + 1]):
+            i, x = indices[position], data[position]
+            for k in range(K):
+                Q[i, k] += x * D[k, t]
+
+
+@njit(cache=True)
 def row_counts(indptr, indices, columns, n):
     """The number of non-zeros of each row of ``X[:, columns]``."""
     counts = np.zeros(n, np.int64)
@@ -295,27 +321,59 @@ def row_counts(indptr, indices, columns, n):
 
 
 @njit(cache=True)
-def sparse_gram(indptr, indices, data, weights, p, out):
-    """The lower triangle of ``out[k] += B^T diag(weights[:, k]) B`` for ``B = [X_S, 1]``,
-    ``X_S`` given as CSR rows with sorted column indices (``p`` columns); ``out`` is ``(K,
-    p + 1, p + 1)``, its last row the intercept's, or ``(K, p, p)`` without one. The pairs
-    of non-zeros of each row: ``nnz_i (nnz_i + 1) / 2`` multiply-adds per row and output,
-    each into the row of ``out`` of the later column (columns ordered by falling frequency
-    keep the frequent pairs in a corner that stays in cache)."""
+def sparse_gram(indptr, indices, data, columns, weights, block_rows, out):
+    """``out[k] += B^T diag(weights[:, k]) B`` for ``B = [X[:, columns], 1]`` (``out`` is
+    ``(K, p + 1, p + 1)`` with the intercept's last, or ``(K, p, p)`` without one; zero on
+    entry), from the pairs of non-zeros of each row: ``nnz_i (nnz_i + 1) / 2``
+    multiply-adds per row and output, each into the row of ``out`` of the later column
+    (columns ordered by falling frequency keep the frequent pairs in a corner that stays
+    in cache). The rows are gathered from the columns ``block_rows`` at a time (memory in
+    proportion to a block's non-zeros); row indices sorted within columns (canonical CSC).
+    """
     K, q = out.shape[0], out.shape[1]
-    for k in range(K):
-        G = out[k]
-        for i in range(indptr.shape[0] - 1):
-            w = weights[i, k]
-            if w == 0.0:
-                continue
-            first, end = indptr[i], indptr[i + 1]
-            for s in range(first, end):
-                a, xa = indices[s], w * data[s]
-                row = G[a]
-                for t in range(first, s + 1):
-                    row[indices[t]] += xa * data[t]
+    p, n = columns.shape[0], weights.shape[0]
+    positions = np.empty(p, np.int64)
+    for t in range(p):
+        positions[t] = indptr[columns[t]]
+    for start in range(0, n, block_rows):
+        stop = min(n, start + block_rows)
+        starts = np.zeros(stop - start + 1, np.int64)
+        for t in range(p):  # count each row's non-zeros
+            end, position = indptr[columns[t] + 1], positions[t]
+            while position < end and indices[position] < stop:
+                starts[indices[position] - start + 1] += 1
+                position += 1
+        for r in range(stop - start):
+            starts[r + 1] += starts[r]
+        filled = starts[:-1].copy()
+        where = np.empty(starts[-1], np.int64)
+        values = np.empty(starts[-1])
+        for t in range(p):  # then gather them, in column order
+            end, position = indptr[columns[t] + 1], positions[t]
+            while position < end and indices[position] < stop:
+                r = indices[position] - start
+                where[filled[r]] = t
+                values[filled[r]] = data[position]
+                filled[r] += 1
+                position += 1
+            positions[t] = position
+        for k in range(K):
+            G = out[k]
+            for r in range(stop - start):
+                w = weights[start + r, k]
+                if w == 0.0:
+                    continue
+                first, last = starts[r], starts[r + 1]
+                for s in range(first, last):
+                    a, xa = where[s], w * values[s]
+                    row = G[a]
+                    for t in range(first, s + 1):
+                        row[where[t]] += xa * values[t]
+                    if q > p:
+                        G[p, a] += xa
                 if q > p:
-                    G[p, a] += xa
-            if q > p:
-                G[p, p] += w
+                    G[p, p] += w
+    for k in range(K):  # the lower triangle to the upper
+        for a in range(q):
+            for b in range(a):
+                out[k, b, a] = out[k, a, b]

@@ -40,6 +40,8 @@ SPARSE_SPEEDUP = 5.0
 # rows x columns of one dense block of B (float32: 4 MB, about 8,000 rows of 130 columns:
 # the product runs 2x faster on blocks that stay in cache than on all rows at once)
 BLOCK_ELEMENTS = 2**20
+# rows gathered at a time by the sparse way
+SPARSE_BLOCK_ROWS = 8192
 # G is formed for at most this many columns (float64: 128 MB per output)
 MAX_COLUMNS = 4096
 # coordinate-descent sweeps on G between Newton steps on the non-zero coordinates
@@ -83,22 +85,18 @@ class RentOrBuy:
 
 
 def form(model, columns: np.ndarray, method: str) -> np.ndarray:
-    """``G_k`` (``(K, q, q)``, without ``alpha``) for the sigmoid ``model`` at its weights."""
+    """``G_k`` (``(K, q, q)``, without ``alpha``) for the sigmoid ``model`` at its weights;
+    ``columns`` best ordered by falling frequency (the sparse way's pairs then land in a
+    corner of ``G`` that stays in cache)."""
     problem = model.problem
     p, n = len(columns), problem.n
     q = p + int(problem.fit_intercept)
     weights = problem.c[:, None] * model.A * (1.0 - model.A)
     G = np.zeros((problem.K, q, q))
     if method == "sparse":
-        counts = problem.indptr[columns + 1] - problem.indptr[columns]
-        order = np.argsort(-counts, kind="stable")  # the frequent columns first
-        rows = problem.matrix[:, columns[order]].tocsr()
-        rows.sort_indices()
-        problem.kernels.sparse_gram(rows.indptr, rows.indices, rows.data, weights, p, G)
-        G += np.swapaxes(np.tril(G, -1), 1, 2)
-        back = np.arange(q)
-        back[order] = np.arange(p)  # column t of X_S sits at back[t] in ``order``
-        return G[:, back][:, :, back]
+        kernels = problem.kernels
+        kernels.sparse_gram(*problem.columns(), columns, weights, SPARSE_BLOCK_ROWS, G)
+        return G
     rows = max(1, BLOCK_ELEMENTS // q)
     positions = problem.indptr[columns].copy()
     block = np.ones((rows, q), dtype=np.float32)
@@ -113,34 +111,37 @@ def form(model, columns: np.ndarray, method: str) -> np.ndarray:
 
 def solve_on_gram(model, columns: np.ndarray, method: str, tolerance: float, max_sweeps: int):
     """Coordinate descent on ``model`` (a sigmoid :class:`QuadraticModel`) over the columns
-    ``columns`` of ``X`` and the intercepts, on ``G_k`` formed by ``method``, until a sweep
-    changes less than ``tolerance`` (``|delta| G_jj``, as the column sweeps) or
-    ``max_sweeps``; ``model.U``, ``Ub`` and ``Q`` are updated. Returns the number of sweeps
-    (the most of any output)."""
-    problem = model.problem
+    ``columns`` of ``X`` and the intercepts, on ``G_k`` formed by ``method`` (with Newton
+    steps, :func:`minimise`), until a sweep changes less than ``tolerance`` (``|delta|
+    G_jj``, as the column sweeps) or ``max_sweeps``; ``model.U``, ``Ub`` and ``Q`` are
+    updated. Returns the number of sweeps (the most of any output)."""
+    problem, kernels = model.problem, model.problem.kernels
+    counts = problem.indptr[columns + 1] - problem.indptr[columns]
+    columns = columns[np.argsort(-counts, kind="stable")]  # the frequent columns first
     p = len(columns)
     G = form(model, columns, method)
     q = G.shape[1]
-    X = problem.matrix[:, columns]
     residual = model.R + model.V * model.Q  # the model's per-sample gradient at U
-    grad = np.concatenate([(X.T @ residual).T, residual.sum(axis=0)[:, None]], axis=1)[:, :q]
+    grad = np.empty((problem.K, q))
+    kernels.selected_products(*problem.columns(), columns, residual, grad[:, :p])
+    grad[:, p:] = residual.sum(axis=0)[:, None]
     penalised = np.arange(p)
     G[:, penalised, penalised] += problem.alpha
     grad[:, :p] += problem.alpha * model.U[:, columns]
     lam = np.zeros(q)
     lam[:p] = model.lam
+    start = np.concatenate([model.U[:, columns], model.Ub[:, None]], axis=1)[:, :q]
+    u = start.copy()
     sweeps = 0
     for k in range(problem.K):
-        u = np.concatenate([model.U[k, columns], model.Ub[k : k + 1]])[:q]
-        start = u.copy()
-        used = minimise(problem.kernels, G[k], grad[k], u, lam, tolerance, max_sweeps)
+        used = minimise(kernels, G[k], grad[k], u[k], lam, tolerance, max_sweeps)
         sweeps = max(sweeps, used)
-        delta = u - start
-        model.U[k, columns] = u[:p]
-        model.Q[:, k] += X @ delta[:p]
-        if q > p:
-            model.Ub[k] = u[p]
-            model.Q[:, k] += delta[p]
+    delta = u - start
+    model.U[:, columns] = u[:, :p]
+    kernels.add_selected(*problem.columns(), columns, np.ascontiguousarray(delta[:, :p]), model.Q)
+    if q > p:
+        model.Ub[:] = u[:, p]
+        model.Q += delta[:, p]
     return sweeps
 
 

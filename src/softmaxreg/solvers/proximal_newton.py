@@ -69,7 +69,6 @@ class ColumnProblem:
         X = design.scipy if hasattr(design, "scipy") else design.X.detach().cpu().numpy()
         X = sp.csc_matrix(X, dtype=np.float64)
         X.sum_duplicates()
-        self.matrix = X
         self.indptr = X.indptr.astype(np.int64)
         self.indices = X.indices.astype(np.int32 if X.shape[0] < 2**31 else np.int64)
         self.data = X.data
