@@ -42,6 +42,7 @@ from scipy.special import expit
 
 from softmaxreg.solvers._common import SolverResult, wants_stop, warn_not_converged
 from softmaxreg.solvers._gram_cd import RentOrBuy, solve_on_gram
+from softmaxreg.solvers._support_newton import ActiveColumns, support_newton_step
 
 ARMIJO = 1e-4
 MAX_HALVINGS = 50
@@ -49,12 +50,15 @@ MAX_HALVINGS = 50
 MAX_SWEEPS = 1_000
 # the smallest working set (columns of X), before it grows to twice the non-zero columns
 WORKING_SET_MIN = 256
+# a Newton-CG step on the non-zero coordinates after every this many sweeps over them
+NEWTON_EVERY = 3
 # Anderson extrapolation every this many active-set sweeps (celer and skglm use 5)
 ANDERSON = 5
 # problems of up to this many rows get the polishing step; its inner tolerance, relative to
 # the optimality where the rule first held
 POLISH_MAX_ROWS = 20_000
-POLISH_INNER = 1e-3
+POLISH_INNER = 1e-5  # (1e-3 left weighted and repeated rows 3e-9 apart once Newton-CG steps
+# joined the sweeps: scikit-learn's sample-weight check wants 1e-9)
 # the inner tolerance never goes below this share of the outer one
 INNER_FLOOR = 0.1
 INNER_SHARE = 0.3
@@ -234,6 +238,7 @@ class QuadraticModel:
             columns = self.features[active]
             iterates = []
             rule = RentOrBuy(self.problem, columns, expected)
+            subset = None  # X_S for the Newton-CG steps, made at the first
             while sweeps < max_sweeps:
                 method = rule.choice()
                 if method is not None:
@@ -245,6 +250,12 @@ class QuadraticModel:
                 self.active_sweeps += 1
                 if self.sweep(active) <= tolerance:
                     break
+                if self.active_sweeps % NEWTON_EVERY == 0:
+                    if subset is None:
+                        subset = ActiveColumns(self.problem, columns)
+                    support_newton_step(self, subset, active)
+                    iterates = []
+                    continue
                 iterates.append(
                     (self.U[:, columns].copy(), self.Ub.copy(), self.Q.copy(), self.S.copy())
                 )
