@@ -24,20 +24,23 @@ from __future__ import annotations
 import numpy as np
 
 # conjugate-gradient iterations per step, at most, and their relative tolerance
-CG_MAX = 50
+CG_MAX = 25
 CG_RTOL = 1e-3
 HALVINGS = 10
 # X_S is copied densely (float32) when at least this share of it is non-zero and it has at
 # most this many elements (128 MB)
 DENSE_FILL = 0.1
 DENSE_ELEMENTS = 2**25
+# rows x columns of the dense copy per block of a Hessian-vector product (float32: 4 MB)
+BLOCK_ELEMENTS = 2**20
 
 
-def curvature(model, M: np.ndarray) -> np.ndarray:
-    """``[H_i m_i]`` for every sample: the model's per-sample Hessian times ``M`` (n x K)."""
+def curvature(model, M: np.ndarray, rows: slice = slice(None)) -> np.ndarray:
+    """``[H_i m_i]`` for the samples ``rows``: the model's per-sample Hessian times ``M``."""
+    V = model.V[rows]
     if model.problem.softmax:
-        return model.V * (M - (model.A * M).sum(axis=1, keepdims=True))
-    return model.V * M
+        return V * (M - (model.A[rows] * M).sum(axis=1, keepdims=True))
+    return V * M
 
 
 class ActiveColumns:
@@ -64,6 +67,25 @@ class ActiveColumns:
         M = np.zeros((self.problem.n, self.problem.K))
         self.problem.kernels.add_selected(*self.problem.columns(), self.columns, D, M)
         return M
+
+    def hessian_times(self, model, D: np.ndarray, db: np.ndarray):
+        """``X_S^T [H_i m_i]`` (K x p) and ``sum_i H_i m_i`` (K) for ``M = X_S D^T + db``:
+        on the dense copy one block of rows at a time, both products while the block is in
+        cache (the copy is read once, not twice)."""
+        if self.dense is None:
+            per_sample = curvature(model, self.times(D) + db)
+            return self.transposed(per_sample), per_sample.sum(axis=0)
+        Dt = D.T.astype(np.float32)
+        product = np.zeros(D.shape, dtype=np.float32)
+        sums = np.zeros(len(db))
+        step = max(1, BLOCK_ELEMENTS // max(1, D.shape[1]))
+        for start in range(0, self.problem.n, step):
+            rows = slice(start, min(self.problem.n, start + step))
+            block = self.dense[rows]
+            per_sample = curvature(model, block @ Dt + db, rows)
+            product += per_sample.astype(np.float32).T @ block
+            sums += per_sample.sum(axis=0)
+        return product.astype(np.float64), sums
 
     def transposed(self, per_sample: np.ndarray) -> np.ndarray:
         """``X_S^T per_sample`` as ``(K, p)``."""
@@ -127,7 +149,8 @@ class _Support:
 
     def hessian_product(self, x: np.ndarray) -> np.ndarray:
         D, db = self.split(x)
-        product = self.transposed(curvature(self.model, self.net_input_change(D, db)))
+        product, sums = self.active.hessian_times(self.model, D, db)
+        product = np.concatenate([product[self.mask], sums[: self.intercepts]])
         product[: self.size] += self.model.problem.alpha * x[: self.size]
         return product
 

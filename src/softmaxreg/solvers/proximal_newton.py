@@ -51,7 +51,7 @@ MAX_SWEEPS = 1_000
 # the smallest working set (columns of X), before it grows to twice the non-zero columns
 WORKING_SET_MIN = 256
 # a Newton-CG step on the non-zero coordinates after every this many sweeps over them
-NEWTON_EVERY = 3
+NEWTON_EVERY = 2
 # Anderson extrapolation every this many active-set sweeps (celer and skglm use 5)
 ANDERSON = 5
 # problems of up to this many rows get the polishing step; its inner tolerance, relative to
