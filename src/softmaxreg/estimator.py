@@ -92,7 +92,9 @@ class LogisticRegression(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         gradient descent, 'sgd' minibatch SGD, 'sample-sgd' the lecture's per-sample
         learning rule. With an L1 part (``l1_ratio > 0``) every name
         ('auto', 'saga', 'liblinear') runs 'proximal-newton': Newton models solved by
-        coordinate descent over the columns of ``X`` with working sets, for every shape
+        coordinate descent over the columns of ``X`` with working sets, joined by Newton-CG
+        steps on the non-zero coefficients (binary and one-vs-rest models: on the active
+        columns' Hessian block, formed once the sweeps have cost as much), for every shape
         (dense or sparse, binary, multinomial or one-vs-rest), on the CPU.
     max_iter : int, default=1000
         Iteration limit of a full-batch solver; the number of epochs for 'sgd'/'sample-sgd'.

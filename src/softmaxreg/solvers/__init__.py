@@ -19,9 +19,11 @@
 - ``"dual-cd"`` (dual_cd.py): coordinate descent on the dual of binary L2 logistic
   regression (liblinear's ``dual=True``), with its own stopping rule (see there).
 - ``"proximal-newton"`` (proximal_newton.py): the composite solver for ``f + g`` with an L1
-  ``penalty`` (:mod:`softmaxreg.penalties`): Newton models (exact Hessian, never formed)
-  solved by coordinate descent over the columns of ``X`` (numba-compiled, working sets,
-  Anderson extrapolation); on the CPU in float64 whatever the objective's device and dtype.
+  ``penalty`` (:mod:`softmaxreg.penalties`): Newton models (exact Hessian) solved by
+  coordinate descent over the columns of ``X`` (numba-compiled, working sets, Anderson
+  extrapolation), Newton-CG steps on the non-zero coefficients (_support_newton.py) and,
+  for sigmoid outputs, the active columns' Hessian block formed when that pays
+  (_gram_cd.py); on the CPU in float64 whatever the objective's device and dtype.
 
 Convergence rule of the full-batch solvers (scikit-learn's lbfgs rule, which hands scipy the
 objective divided by ``C * sum_i s_i`` and ``gtol=tol``): converged when
