@@ -54,6 +54,12 @@ def test_sparse_suite_runs_each_contender_in_its_own_process_and_reaches_the_ref
         "sklearn-lbfgs, softmaxreg-at-reference; estimated "
     )
     assert "[2/2] softmaxreg-at-reference ..." in captured.err
+    at_reference = payload["results"]["softmaxreg-at-reference"]
+    assert (
+        f"[2/2] softmaxreg-at-reference: fit {at_reference['fit_seconds']:.2f} s, objective "
+        f"{at_reference['objective']:.4f}, zeros {at_reference['exact_zeros']}, "
+        f"{at_reference['notes']}\n" in captured.err
+    )
 
 
 @pytest.mark.mnist

@@ -476,6 +476,12 @@ def run_suite(
         runner = _run_child if isolate else run_one
         results[name] = runner(suite_name, name, quick, rows, target)
         reached = results[name]["objective"]
+        # each row as it finishes: a later contender that fails or is stopped leaves these
+        say(
+            f"[{step}/{len(the_plan['contenders'])}] {name}: fit "
+            f"{results[name]['fit_seconds']:.2f} s, objective {reached:.4f}, zeros "
+            f"{results[name]['exact_zeros']}, {results[name]['notes']}"
+        )
         is_peer = target is not None and not name.startswith("softmaxreg")
         if (name == suite.reference or is_peer) and math.isfinite(reached):
             target = min(reached, math.inf if target is None else target)
