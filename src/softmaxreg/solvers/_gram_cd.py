@@ -149,42 +149,56 @@ def minimise(kernels, G, grad, u, lam, tolerance: float, max_sweeps: int) -> int
     """Minimise ``q(u) = grad^T (u - u0) + 0.5 (u - u0)^T G (u - u0) + sum_j lam_j |u_j|``
     (``grad`` kept as the smooth part's gradient at ``u``; both updated in place).
 
-    Sweeps of coordinate descent find the zeros and the signs. Once a batch of
-    ``NEWTON_EVERY`` sweeps that did not meet ``tolerance`` leaves the signs as they were,
-    a Newton step on the non-zero coordinates ``N`` with their signs ``sigma`` held,
-    ``G_NN d = -(grad_N + lam_N sigma)`` (Cholesky), projected onto their orthant
-    (coordinates it takes through zero stay at zero, as OWL-QN projects), and halved until
-    ``q`` decreases. Coordinate descent alone crawls along the correlated columns of text
-    data (hundreds of sweeps); on a settled sign pattern the model is a quadratic that one
-    solve minimises (the active-set step of the lasso's homotopy). Returns the number of
-    sweeps."""
-    sweeps = 0
+    Sweeps of coordinate descent find the zeros and the signs. After each batch of
+    ``NEWTON_EVERY`` sweeps that did not meet ``tolerance`` (twice as many after a step
+    that failed), a Newton step on the non-zero coordinates ``N`` with their signs
+    ``sigma`` held, ``G_NN d = -(grad_N + lam_N sigma)`` (Cholesky), projected onto their
+    orthant (coordinates it takes through zero stay at zero, as OWL-QN projects) and
+    halved until ``q`` decreases. Coordinate descent alone crawls along the correlated
+    columns of text data (hundreds of sweeps); on a settled sign pattern the model is a
+    quadratic that one solve minimises (the active-set step of the lasso's homotopy).
+    Returns the number of sweeps."""
+    sweeps, every = 0, NEWTON_EVERY
     while sweeps < max_sweeps:
-        budget = min(NEWTON_EVERY, max_sweeps - sweeps)
+        budget = min(every, max_sweeps - sweeps)
         used, largest = kernels.gram_sweeps(G, grad, u, lam, tolerance, budget)
         sweeps += used
         if largest <= tolerance or sweeps >= max_sweeps:
             break
-        _newton_step(G, grad, u, lam)
+        every = NEWTON_EVERY if _newton_step(G, grad, u, lam) else 2 * every
     return sweeps
 
 
-def _newton_step(G, grad, u, lam, halvings: int = 10) -> None:
+def _newton_step(G, grad, u, lam, halvings: int = 10) -> bool:
+    """The projected Newton step on the support (see :func:`minimise`), halved until ``q``
+    falls, and last the step to the first coefficient it takes to zero (the signs hold up
+    to there, so ``q`` is the smooth quadratic along it and falls). Returns whether it
+    moved ``u``."""
     support = np.flatnonzero((u != 0) | (lam == 0))
     if len(support) == 0:
-        return
+        return False
     signs = np.sign(u[support])
     block = G.take(support, axis=0).take(support, axis=1)
     try:
         factor = scipy.linalg.cho_factor(block)
     except np.linalg.LinAlgError:  # singular on the support: coordinate descent only
-        return
+        return False
     direction = -scipy.linalg.cho_solve(factor, grad[support] + lam[support] * signs)
     start, weights = u[support], lam[support]
-    length = 1.0
-    for _ in range(halvings):
+    lengths = [0.5**halving for halving in range(halvings)]
+    towards_zero = np.flatnonzero((signs * direction < 0) & (weights > 0))
+    blocking = None
+    if len(towards_zero):
+        ratios = -start[towards_zero] / direction[towards_zero]
+        first = int(np.argmin(ratios))
+        if ratios[first] < lengths[-1]:
+            lengths.append(float(ratios[first]))
+            blocking = towards_zero[first]
+    for length in lengths:
         moved = start + length * direction
         moved[(np.sign(moved) != signs) & (weights > 0)] = 0.0
+        if blocking is not None and length == lengths[-1]:
+            moved[blocking] = 0.0
         d = moved - start
         change = grad[support] @ d + 0.5 * d @ (block @ d)
         change += weights @ (np.abs(moved) - np.abs(start))
@@ -193,5 +207,5 @@ def _newton_step(G, grad, u, lam, halvings: int = 10) -> None:
             full[support] = d
             grad += G @ full
             u[support] = moved
-            return
-        length /= 2
+            return True
+    return False

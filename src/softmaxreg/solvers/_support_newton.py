@@ -198,13 +198,25 @@ def support_newton_step(model, active: ActiveColumns, positions: np.ndarray) -> 
     gradient[: len(signs)] += problem.alpha * U[support.mask] + model.lam * signs
     direction = _conjugate_gradients(support, -gradient)
     before = model.value(model.U, model.Q, model.S)
-    length = 1.0
-    for _ in range(HALVINGS):
-        trial = U[support.mask] + length * direction[: len(signs)]
+    start = U[support.mask]
+    lengths = [0.5**halving for halving in range(HALVINGS)]
+    # last, the step to the first coefficient it takes to zero: the signs hold up to
+    # there, so the model is the smooth quadratic along it and falls (a coefficient that
+    # coordinate descent is walking to zero blocks every halved step otherwise)
+    towards_zero = np.flatnonzero(signs * direction[: len(signs)] < 0)
+    blocking = None
+    if len(towards_zero):
+        ratios = -start[towards_zero] / direction[towards_zero]
+        first = int(np.argmin(ratios))
+        if ratios[first] < lengths[-1]:
+            lengths.append(float(ratios[first]))
+            blocking = towards_zero[first]
+    for length in lengths:
+        trial = start + length * direction[: len(signs)]
         trial[np.sign(trial) != signs] = 0.0
-        D, db = support.split(
-            np.concatenate([trial - U[support.mask], length * direction[len(signs) :]])
-        )
+        if blocking is not None and length == lengths[-1]:
+            trial[blocking] = 0.0
+        D, db = support.split(np.concatenate([trial - start, length * direction[len(signs) :]]))
         change = support.net_input_change(D, db, exact=True)
         moved = model.U.copy()
         moved[:, columns] += D
@@ -214,7 +226,6 @@ def support_newton_step(model, active: ActiveColumns, positions: np.ndarray) -> 
             model.U, model.Q, model.S = moved, Q, S
             model.Ub += db
             return True
-        length /= 2
     return False
 
 

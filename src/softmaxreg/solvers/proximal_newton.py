@@ -52,6 +52,9 @@ MAX_SWEEPS = 1_000
 WORKING_SET_MIN = 256
 # a Newton-CG step on the non-zero coordinates after every this many sweeps over them
 NEWTON_EVERY = 2
+# ... (the interval doubling after each step that fails) and at most this many per model: a
+# model whose inner tolerance is out of reach (below rounding) runs MAX_SWEEPS sweeps
+MAX_NEWTON_STEPS = 10
 # Anderson extrapolation every this many active-set sweeps (celer and skglm use 5)
 ANDERSON = 5
 # problems of up to this many rows get the polishing step; its inner tolerance, relative to
@@ -228,7 +231,7 @@ class QuadraticModel:
         Hessian once they have cost as much as forming it (``_gram_cd``), counting
         ``expected`` sweeps as already spent. Returns the number of sweeps."""
         everything = np.arange(len(self.features))
-        sweeps = self.active_sweeps = 0
+        sweeps = self.active_sweeps = self.newton_steps = 0
         self.formed = False
         while sweeps < max_sweeps:
             sweeps += 1
@@ -239,6 +242,7 @@ class QuadraticModel:
             iterates = []
             rule = RentOrBuy(self.problem, columns, expected)
             subset = None  # X_S for the Newton-CG steps, made at the first
+            since_newton, interval = 0, NEWTON_EVERY
             while sweeps < max_sweeps:
                 method = rule.choice()
                 if method is not None:
@@ -250,12 +254,17 @@ class QuadraticModel:
                 self.active_sweeps += 1
                 if self.sweep(active) <= tolerance:
                     break
-                if self.active_sweeps % NEWTON_EVERY == 0:
+                since_newton += 1
+                if since_newton >= interval and self.newton_steps < MAX_NEWTON_STEPS:
                     if subset is None:
                         subset = ActiveColumns(self.problem, columns)
-                    support_newton_step(self, subset, active)
-                    iterates = []
-                    continue
+                    self.newton_steps += 1
+                    since_newton = 0
+                    if support_newton_step(self, subset, active):
+                        interval = NEWTON_EVERY
+                        iterates = []
+                        continue
+                    interval *= 2  # a failed step: fewer tries, Anderson runs between them
                 iterates.append(
                     (self.U[:, columns].copy(), self.Ub.copy(), self.Q.copy(), self.S.copy())
                 )
