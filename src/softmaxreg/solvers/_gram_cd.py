@@ -55,6 +55,12 @@ def sweep_cost(problem, columns: np.ndarray) -> float:
     return (nonzeros + intercepts) * problem.K
 
 
+def formable(problem, columns: np.ndarray) -> bool:
+    """Whether ``G`` can be formed for these columns: sigmoid outputs, at most
+    ``MAX_COLUMNS`` (with the intercept)."""
+    return not problem.softmax and len(columns) + int(problem.fit_intercept) <= MAX_COLUMNS
+
+
 class RentOrBuy:
     """For one active loop over ``columns``: :meth:`choice` says whether the column sweeps
     recorded so far (and the ``expected`` ones) have paid for forming ``G``, and how."""
@@ -72,7 +78,7 @@ class RentOrBuy:
         """``'dense'``, ``'sparse'`` or None (keep sweeping columns)."""
         problem = self.problem
         q = len(self.columns) + int(problem.fit_intercept)
-        if problem.softmax or q > MAX_COLUMNS or self.spent < self.sweep:
+        if not formable(problem, self.columns) or self.spent < self.sweep:
             return None
         # forming either way ends with a pass like a sweep (the gradient, the change of Q)
         dense = problem.n * q * q * problem.K / DENSE_SPEEDUP + self.sweep

@@ -14,9 +14,10 @@ per-sample curvature (softmax: ``[H_i m]_k = c_i a_ik (m_k - a_i^T m)``; sigmoid
 ``c_i a_ik (1 - a_ik) m_k``), then ``X_S^T``. The step is projected onto the signs' orthant
 (a coordinate it would take through zero stays at zero, as OWL-QN projects; Andrew & Gao
 2007) and halved until the model's value falls, computed exactly from the change of the
-net inputs. This is the subspace step of two-phase active-set methods for L1 problems
-(the lasso's homotopy, Byrd et al. 2016 "second-order methods for L1 regularized
-problems"); coordinate descent keeps finding the zeros between steps.
+net inputs; last comes the step to the first coefficient it takes to zero, along which the
+signs hold. This is the subspace step of two-phase active-set methods for L1 problems
+(Byrd, Chin, Nocedal & Oztoprak 2016, "A family of second-order methods for convex
+l1-regularized optimization"); coordinate descent keeps finding the zeros between steps.
 """
 
 from __future__ import annotations

@@ -14,9 +14,11 @@ and the zero ones that violate their optimality condition most (``|grad_kj| > r`
 least ``WORKING_SET_MIN`` and twice the non-zeros; within it glmnet's active set (sweeps
 over the non-zero ones until they settle, then all again). The full subgradient is checked
 after every step, so coefficients outside the working set join it when they violate.
-For sigmoid outputs the active set's sweeps move to its block of ``H``, formed once they
-have cost as much as forming it, where Newton steps on the signs join them (``_gram_cd``):
-late in a fit on correlated text columns, tens of sweeps become a few.
+Between sweeps over the active set, Newton-CG steps on the non-zero coordinates with their
+signs held (``_support_newton``): on correlated columns (MNIST's pixels) coordinate descent
+alone takes hundreds of sweeps per model. For sigmoid outputs the active set's sweeps move
+to its block of ``H``, formed once they have cost as much as forming it, where Newton steps
+on the signs join them (``_gram_cd``).
 A backtracking line search on ``F`` (Armijo rule with ``Delta = grad f^T d + g(theta + d) -
 g(theta)``), evaluated from the net inputs ``Z + t X d`` without touching ``X``, makes the
 step safe far from the optimum; near it the full step is taken and convergence is fast.
@@ -35,13 +37,15 @@ when the smallest subgradient of ``F`` is small in every entry,
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import scipy.sparse as sp
 import torch
 from scipy.special import expit
 
 from softmaxreg.solvers._common import SolverResult, wants_stop, warn_not_converged
-from softmaxreg.solvers._gram_cd import RentOrBuy, solve_on_gram
+from softmaxreg.solvers._gram_cd import RentOrBuy, formable, solve_on_gram
 from softmaxreg.solvers._support_newton import ActiveColumns, support_newton_step
 
 ARMIJO = 1e-4
@@ -167,7 +171,8 @@ def working_set(W, G, lam: float, smallest: int) -> np.ndarray:
 class QuadraticModel:
     """The local quadratic model of ``F`` at ``(W, b)`` over the columns ``features``:
     ``q(U, Ub) = grad f^T D + 0.5 D^T H D + lam ||U||_1`` with ``D = (U - W, Ub - b)``,
-    solved by :meth:`solve` (coordinate descent, Anderson-accelerated)."""
+    solved by :meth:`solve` (coordinate descent, Anderson-accelerated, with Newton steps
+    on its non-zero coordinates)."""
 
     def __init__(self, problem, W, b, A, R, features, lam):
         self.problem, self.W, self.b, self.A, self.R = problem, W, b, A, R
@@ -227,9 +232,12 @@ class QuadraticModel:
         ``tolerance`` (glmnet's active set; every ``ANDERSON`` sweeps the Anderson
         extrapolation of the last iterates replaces the point when it lowers ``q``), then
         all again, until a sweep over all changes less than ``tolerance`` or
-        ``max_sweeps``. For sigmoid outputs the active set's sweeps move to its formed
-        Hessian once they have cost as much as forming it (``_gram_cd``), counting
-        ``expected`` sweeps as already spent. Returns the number of sweeps."""
+        ``max_sweeps``. Every ``NEWTON_EVERY`` active sweeps (twice as many after a step
+        that failed; at most ``MAX_NEWTON_STEPS`` per model) a Newton-CG step on the
+        non-zero coordinates (``_support_newton``). For sigmoid outputs the active set's
+        sweeps move to its formed Hessian once they have cost as much as forming it
+        (``_gram_cd``), counting ``expected`` sweeps as already spent. Returns the number of
+        sweeps."""
         everything = np.arange(len(self.features))
         sweeps = self.active_sweeps = self.newton_steps = 0
         self.formed = False
@@ -242,7 +250,10 @@ class QuadraticModel:
             iterates = []
             rule = RentOrBuy(self.problem, columns, expected)
             subset = None  # X_S for the Newton-CG steps, made at the first
-            since_newton, interval = 0, NEWTON_EVERY
+            # Newton-CG steps where G cannot be formed (which brings its own Newton steps:
+            # on binary text, a dense copy and CG before forming G cost more than they saved)
+            since_newton = 0
+            interval = NEWTON_EVERY if not formable(self.problem, columns) else math.inf
             while sweeps < max_sweeps:
                 method = rule.choice()
                 if method is not None:
