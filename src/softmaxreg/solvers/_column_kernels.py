@@ -82,6 +82,17 @@ def column_hessians(indptr, indices, data, A, c, softmax, features, alpha, out):
 
 
 @njit(cache=True)
+def soft_threshold(z, threshold):
+    """``sign(z) max(|z| - threshold, 0)``: the minimiser of ``(u - z)^2 / 2 + threshold
+    |u|``, a coordinate's L1 step (exact zeros)."""
+    if z > threshold:
+        return z - threshold
+    if z < -threshold:
+        return z + threshold
+    return 0.0
+
+
+@njit(cache=True)
 def _column_step(indptr, indices, data, A, V, R, Q, S, softmax, U, j, block, lam, alpha, g, delta):
     """Soft-thresholded Newton steps on ``U_kj`` for k = 0..K-1 in turn (exact within the
     column through its Hessian ``block``); updates ``Q`` and ``S``; returns the largest
@@ -107,14 +118,7 @@ def _column_step(indptr, indices, data, A, V, R, Q, S, softmax, U, j, block, lam
             continue
         old = U[k, j]
         # the block's diagonal holds alpha: g + (alpha U) is the model's gradient
-        z = old - (g[k] + alpha * old) / h
-        threshold = lam / h
-        if z > threshold:
-            new = z - threshold
-        elif z < -threshold:
-            new = z + threshold
-        else:
-            new = 0.0
+        new = soft_threshold(old - (g[k] + alpha * old) / h, lam / h)
         step = new - old
         if step == 0.0:
             continue
@@ -245,14 +249,7 @@ def gram_sweeps(G, grad, u, lam, tolerance, max_sweeps):
             if h <= 0.0:
                 continue
             old = u[j]
-            z = old - grad[j] / h
-            threshold = lam[j] / h
-            if z > threshold:
-                new = z - threshold
-            elif z < -threshold:
-                new = z + threshold
-            else:
-                new = 0.0
+            new = soft_threshold(old - grad[j] / h, lam[j] / h)
             step = new - old
             if step == 0.0:
                 continue

@@ -182,6 +182,23 @@ def _conjugate_gradients(support: _Support, rhs: np.ndarray) -> np.ndarray:
     return x
 
 
+def trial_lengths(start, direction, signs, halvings: int):
+    """The step lengths a projected Newton step tries: ``1, 1/2, ...`` (``halvings`` of
+    them), and last the length at which the first coefficient with a sign reaches zero
+    along ``direction`` when that is shorter (the signs hold up to there, so the model is
+    the smooth quadratic along the step and falls: a coefficient that coordinate descent is
+    walking to zero blocks every halved step otherwise). Returns the lengths and the
+    position of that coefficient (None without it), to be set to exactly zero."""
+    lengths = [0.5**halving for halving in range(halvings)]
+    towards_zero = np.flatnonzero(signs * direction < 0)
+    if len(towards_zero):
+        ratios = -start[towards_zero] / direction[towards_zero]
+        first = int(np.argmin(ratios))
+        if ratios[first] < lengths[-1]:
+            return lengths + [float(ratios[first])], int(towards_zero[first])
+    return lengths, None
+
+
 def support_newton_step(model, active: ActiveColumns, positions: np.ndarray) -> bool:
     """One Newton-CG step on ``model`` (a :class:`QuadraticModel`) over the non-zero
     coordinates of its ``active`` columns (at ``positions`` in ``model.features``) and the
@@ -200,18 +217,7 @@ def support_newton_step(model, active: ActiveColumns, positions: np.ndarray) -> 
     direction = _conjugate_gradients(support, -gradient)
     before = model.value(model.U, model.Q, model.S)
     start = U[support.mask]
-    lengths = [0.5**halving for halving in range(HALVINGS)]
-    # last, the step to the first coefficient it takes to zero: the signs hold up to
-    # there, so the model is the smooth quadratic along it and falls (a coefficient that
-    # coordinate descent is walking to zero blocks every halved step otherwise)
-    towards_zero = np.flatnonzero(signs * direction[: len(signs)] < 0)
-    blocking = None
-    if len(towards_zero):
-        ratios = -start[towards_zero] / direction[towards_zero]
-        first = int(np.argmin(ratios))
-        if ratios[first] < lengths[-1]:
-            lengths.append(float(ratios[first]))
-            blocking = towards_zero[first]
+    lengths, blocking = trial_lengths(start, direction[: len(signs)], signs, HALVINGS)
     for length in lengths:
         trial = start + length * direction[: len(signs)]
         trial[np.sign(trial) != signs] = 0.0
