@@ -122,6 +122,19 @@ def test_the_rent_or_buy_rule(frequent):
     assert _gram_cd.RentOrBuy(softmax, columns, expected=10**6).choice() is None
 
 
+def test_the_formed_blocks_stay_within_max_columns_squared(monkeypatch):
+    """K sigmoid outputs form K blocks: their entries together are bounded, not each."""
+    X = sp.csr_matrix(np.eye(200, 60))
+    targets = np.eye(4)[np.arange(200) % 4]
+    problem = proximal_newton.ColumnProblem(
+        LinearObjective(X, targets, "multilabel", fit_intercept=False)
+    )
+    columns = np.arange(60, dtype=np.int64)
+    monkeypatch.setattr(_gram_cd, "MAX_COLUMNS", 120)  # 4 x 60^2 = 120^2
+    assert _gram_cd.formable(problem, columns)
+    assert not _gram_cd.formable(problem, np.arange(61, dtype=np.int64))
+
+
 @pytest.mark.parametrize("method", ["dense", "sparse"])
 @pytest.mark.parametrize("block_rows", [7, 8192])
 def test_both_ways_form_the_same_hessian(monkeypatch, method, block_rows):

@@ -44,7 +44,7 @@ SPARSE_SPEEDUP = 5.0
 BLOCK_ELEMENTS = 2**20
 # rows gathered at a time by the sparse way
 SPARSE_BLOCK_ROWS = 8192
-# G is formed for at most this many columns (float64: 128 MB per output)
+# G is formed for at most this many columns, fewer for several outputs (float64: 128 MB)
 MAX_COLUMNS = 4096
 # coordinate-descent sweeps on G between Newton steps on the non-zero coordinates
 NEWTON_EVERY = 2
@@ -58,9 +58,11 @@ def sweep_cost(problem, columns: np.ndarray) -> float:
 
 
 def formable(problem, columns: np.ndarray) -> bool:
-    """Whether ``G`` can be formed for these columns: sigmoid outputs, at most
-    ``MAX_COLUMNS`` (with the intercept)."""
-    return not problem.softmax and len(columns) + int(problem.fit_intercept) <= MAX_COLUMNS
+    """Whether ``G`` can be formed for these columns: sigmoid outputs, and its ``K`` blocks
+    of ``q x q`` (``q``: the columns and the intercept) hold at most ``MAX_COLUMNS^2``
+    entries."""
+    q = len(columns) + int(problem.fit_intercept)
+    return not problem.softmax and problem.K * q * q <= MAX_COLUMNS**2
 
 
 class RentOrBuy:
