@@ -10,12 +10,15 @@ coordinate ``W_kj`` touches only the non-zeros of column ``j``. Per-sample array
 - ``Q``: ``X D^T + d_b``, the change of the net inputs along the step ``D`` so far,
 - ``S``: ``sum_k a_ik Q_ik`` (softmax only).
 
-The local quadratic model of the smooth part at ``W`` (its exact Hessian, never formed)
-has at ``U = W + D`` the gradient ``sum_i x_ij (R_ik + [H_i Q_i]_k) + alpha U_kj`` with
+The local quadratic model of the smooth part at ``W`` (its exact Hessian, not formed by
+the sweeps) has at ``U = W + D`` the gradient ``sum_i x_ij (R_ik + [H_i Q_i]_k) + alpha U_kj`` with
 ``[H_i q]_k = V_ik (q_k - S_i)`` (softmax: ``H_i = c_i (diag(a_i) - a_i a_i^T)``) or
 ``V_ik q_k`` (sigmoids), and the diagonal ``sum_i c_i a_ik (1 - a_ik) x_ij^2
 + alpha``; each coordinate step is the soft-threshold of its one-dimensional Newton step
 (glmnet's update), so zeros are exact.
+Also here, for the Newton steps on an active set (``_support_newton``, ``_gram_cd``): the
+products with a few selected columns, their dense rows, the sigmoid Hessian block formed
+from the pairs of non-zeros of each row, and coordinate descent on a formed block.
 Compiled on first use and cached on disk (``cache=True``).
 """
 
