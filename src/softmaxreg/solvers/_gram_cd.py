@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
-from softmaxreg.solvers._support_newton import trial_lengths
+from softmaxreg.solvers._support_newton import orthant_trials
 
 # the time of one non-zero of a column sweep (two passes, gathered rows) over that of one
 # element of the float32 product B^T (w B): 7.2 ns against 0.025-0.043 ns on the binary
@@ -179,7 +179,7 @@ def minimise(kernels, G, grad, u, lam, tolerance: float, max_sweeps: int) -> int
     return sweeps
 
 
-def _newton_step(G, grad, u, lam, halvings: int = 10) -> bool:
+def _newton_step(G, grad, u, lam) -> bool:
     """The projected Newton step on the support (see :func:`minimise`), halved until ``q``
     falls, and last the step to the first coefficient it takes to zero (the signs hold up
     to there, so ``q`` is the smooth quadratic along it and falls). Returns whether it
@@ -196,12 +196,7 @@ def _newton_step(G, grad, u, lam, halvings: int = 10) -> bool:
     direction = -scipy.linalg.cho_solve(factor, grad[support] + lam[support] * signs)
     start, weights = u[support], lam[support]
     held = np.where(weights > 0, signs, 0.0)  # the unpenalised (intercept) may change sign
-    lengths, blocking = trial_lengths(start, direction, held, halvings)
-    for length in lengths:
-        moved = start + length * direction
-        moved[(np.sign(moved) != signs) & (weights > 0)] = 0.0
-        if blocking is not None and length == lengths[-1]:
-            moved[blocking] = 0.0
+    for _, moved in orthant_trials(start, direction, held):
         d = moved - start
         change = grad[support] @ d + 0.5 * d @ (block @ d)
         change += weights @ (np.abs(moved) - np.abs(start))

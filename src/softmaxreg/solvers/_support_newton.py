@@ -182,21 +182,30 @@ def _conjugate_gradients(support: _Support, rhs: np.ndarray) -> np.ndarray:
     return x
 
 
-def trial_lengths(start, direction, signs, halvings: int):
-    """The step lengths a projected Newton step tries: ``1, 1/2, ...`` (``halvings`` of
-    them), and last the length at which the first coefficient with a sign reaches zero
-    along ``direction`` when that is shorter (the signs hold up to there, so the model is
-    the smooth quadratic along the step and falls: a coefficient that coordinate descent is
-    walking to zero blocks every halved step otherwise). Returns the lengths and the
-    position of that coefficient (None without it), to be set to exactly zero."""
+def orthant_trials(start, direction, signs, halvings: int = HALVINGS):
+    """The points a projected Newton step tries from ``start`` along ``direction``, with
+    their lengths: ``1, 1/2, ...`` (``halvings`` of them), each projected onto the orthant
+    of ``signs`` (a coefficient with a sign that the step takes through zero stays at zero;
+    a sign of 0 is not held), and last, when it is shorter, the step to where the first
+    such coefficient reaches zero, set exactly to zero there (the signs hold up to there,
+    so the model is the smooth quadratic along the step and falls: a coefficient that
+    coordinate descent is walking to zero blocks every halved step otherwise)."""
     lengths = [0.5**halving for halving in range(halvings)]
+    blocking = None
     towards_zero = np.flatnonzero(signs * direction < 0)
     if len(towards_zero):
         ratios = -start[towards_zero] / direction[towards_zero]
         first = int(np.argmin(ratios))
         if ratios[first] < lengths[-1]:
-            return lengths + [float(ratios[first])], int(towards_zero[first])
-    return lengths, None
+            lengths.append(float(ratios[first]))
+            blocking = int(towards_zero[first])
+    held = signs != 0
+    for length in lengths:
+        moved = start + length * direction
+        moved[(np.sign(moved) != signs) & held] = 0.0
+        if blocking is not None and length == lengths[-1]:
+            moved[blocking] = 0.0
+        yield length, moved
 
 
 def support_newton_step(model, active: ActiveColumns, positions: np.ndarray) -> bool:
@@ -217,12 +226,7 @@ def support_newton_step(model, active: ActiveColumns, positions: np.ndarray) -> 
     direction = _conjugate_gradients(support, -gradient)
     before = model.value(model.U, model.Q, model.S)
     start = U[support.mask]
-    lengths, blocking = trial_lengths(start, direction[: len(signs)], signs, HALVINGS)
-    for length in lengths:
-        trial = start + length * direction[: len(signs)]
-        trial[np.sign(trial) != signs] = 0.0
-        if blocking is not None and length == lengths[-1]:
-            trial[blocking] = 0.0
+    for length, trial in orthant_trials(start, direction[: len(signs)], signs):
         D, db = support.split(np.concatenate([trial - start, length * direction[len(signs) :]]))
         change = support.net_input_change(D, db, exact=True)
         moved = model.U.copy()
