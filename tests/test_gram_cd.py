@@ -145,7 +145,9 @@ def test_both_ways_form_the_same_hessian(monkeypatch, method, block_rows):
     objective = LinearObjective(X, np.eye(2)[y], "multilabel", C=3.0)
     problem = proximal_newton.ColumnProblem(objective)
     A = np.random.default_rng(2).uniform(0.05, 0.95, (300, 2))
-    model = type("Model", (), {"problem": problem, "A": A})()
+    features = np.arange(50, dtype=np.int64)
+    W, b = np.zeros((2, 50)), np.zeros(2)
+    model = proximal_newton.QuadraticModel(problem, W, b, A, np.zeros_like(A), features, 1.0)
     columns = np.array([1, 5, 6, 40, 49], dtype=np.int64)
     B = np.hstack([X[:, columns].toarray(), np.ones((300, 1))])
     for k in range(2):

@@ -52,7 +52,7 @@ NEWTON_EVERY = 2
 
 def sweep_cost(problem, columns: np.ndarray) -> float:
     """One column sweep over ``columns`` (and the intercepts), in non-zero units."""
-    nonzeros = float((problem.indptr[columns + 1] - problem.indptr[columns]).sum())
+    nonzeros = float(problem.column_nonzeros(columns).sum())
     intercepts = problem.n if problem.fit_intercept else 0
     return (nonzeros + intercepts) * problem.K
 
@@ -101,7 +101,7 @@ def form(model, columns: np.ndarray, method: str) -> np.ndarray:
     problem = model.problem
     p, n = len(columns), problem.n
     q = p + int(problem.fit_intercept)
-    weights = problem.c[:, None] * model.A * (1.0 - model.A)
+    weights = model.V  # c_i a_ik (1 - a_ik)
     G = np.zeros((problem.K, q, q))
     if method == "sparse":
         kernels = problem.kernels
@@ -126,7 +126,7 @@ def solve_on_gram(model, columns: np.ndarray, method: str, tolerance: float, max
     G_jj``, as the column sweeps) or ``max_sweeps``; ``model.U``, ``Ub`` and ``Q`` are
     updated. Returns the number of sweeps (the most of any output)."""
     problem, kernels = model.problem, model.problem.kernels
-    counts = problem.indptr[columns + 1] - problem.indptr[columns]
+    counts = problem.column_nonzeros(columns)
     columns = columns[np.argsort(-counts, kind="stable")]  # the frequent columns first
     p = len(columns)
     G = form(model, columns, method)

@@ -51,7 +51,7 @@ class ActiveColumns:
 
     def __init__(self, problem, columns: np.ndarray):
         self.problem, self.columns = problem, columns
-        nonzeros = float((problem.indptr[columns + 1] - problem.indptr[columns]).sum())
+        nonzeros = float(problem.column_nonzeros(columns).sum())
         size = problem.n * len(columns)
         self.dense = None
         if size <= DENSE_ELEMENTS and nonzeros >= DENSE_FILL * size:

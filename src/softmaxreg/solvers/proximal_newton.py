@@ -98,6 +98,10 @@ class ColumnProblem:
     def columns(self):
         return self.indptr, self.indices, self.data
 
+    def column_nonzeros(self, columns: np.ndarray) -> np.ndarray:
+        """The number of non-zeros of each of ``columns``."""
+        return self.indptr[columns + 1] - self.indptr[columns]
+
     def split(self, theta: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """``(W (K, m), b (K,))`` as float64 arrays (``b = 0`` without an intercept)."""
         values = theta.detach().cpu().double().numpy()
