@@ -16,9 +16,10 @@ the sweeps) has at ``U = W + D`` the gradient ``sum_i x_ij (R_ik + [H_i Q_i]_k) 
 ``V_ik q_k`` (sigmoids), and the diagonal ``sum_i c_i a_ik (1 - a_ik) x_ij^2
 + alpha``; each coordinate step is the soft-threshold of its one-dimensional Newton step
 (glmnet's update), so zeros are exact.
-Also here, for the Newton steps on an active set (``_support_newton``, ``_gram_cd``): the
-products with a few selected columns, their dense rows, the sigmoid Hessian block formed
-from the pairs of non-zeros of each row, and coordinate descent on a formed block.
+Also here: the products with selected columns (all of them for the net inputs and the
+gradient) and, for the Newton steps on an active set (``_support_newton``, ``_gram_cd``),
+their dense rows, the sigmoid Hessian block formed from the pairs of non-zeros of each
+row, and coordinate descent on a formed block.
 Compiled on first use and cached on disk (``cache=True``).
 """
 
@@ -26,35 +27,6 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
-
-
-@njit(cache=True)
-def net_inputs(indptr, indices, data, W, b, Z):
-    """``Z = X W^T + b`` (``Z`` is ``(n, K)``, overwritten)."""
-    K, m = W.shape
-    for i in range(Z.shape[0]):
-        for k in range(K):
-            Z[i, k] = b[k]
-    for j in range(m):
-        for t in range(indptr[j], indptr[j + 1]):
-            i, x = indices[t], data[t]
-            for k in range(K):
-                Z[i, k] += x * W[k, j]
-
-
-@njit(cache=True)
-def transposed_product(indptr, indices, data, R, out):
-    """``out = R^T X`` (``(K, m)``, overwritten) for ``R`` of shape ``(n, K)``."""
-    K, m = out.shape
-    acc = np.empty(K)
-    for j in range(m):
-        acc[:] = 0.0
-        for t in range(indptr[j], indptr[j + 1]):
-            i, x = indices[t], data[t]
-            for k in range(K):
-                acc[k] += x * R[i, k]
-        for k in range(K):
-            out[k, j] = acc[k]
 
 
 @njit(cache=True)
@@ -286,21 +258,25 @@ def dense_rows(indptr, indices, data, columns, positions, stop, out):
 
 @njit(cache=True)
 def selected_products(indptr, indices, data, columns, R, out):
-    """``out[:, t] = R^T X[:, columns[t]]`` (``out`` is ``(K, len(columns))``)."""
+    """``out[:, t] = R^T X[:, columns[t]]`` (``out`` is ``(K, len(columns))``,
+    overwritten; all columns: the gradient's ``R^T X``)."""
     K = out.shape[0]
+    acc = np.empty(K)
     for t in range(columns.shape[0]):
         j = columns[t]
-        for k in range(K):
-            out[k, t] = 0.0
+        acc[:] = 0.0
         for position in range(indptr[j], indptr[j + 1]):
             i, x = indices[position], data[position]
             for k in range(K):
-                out[k, t] += x * R[i, k]
+                acc[k] += x * R[i, k]
+        for k in range(K):
+            out[k, t] = acc[k]
 
 
 @njit(cache=True)
 def add_selected(indptr, indices, data, columns, D, Q):
-    """``Q += X[:, columns] D^T`` (``D`` is ``(K, len(columns))``, ``Q`` is ``(n, K)``)."""
+    """``Q += X[:, columns] D^T`` (``D`` is ``(K, len(columns))``, ``Q`` is ``(n, K)``; all
+    columns onto ``b``: the net inputs ``X W^T + b``)."""
     K = D.shape[0]
     for t in range(columns.shape[0]):
         j = columns[t]

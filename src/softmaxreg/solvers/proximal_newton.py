@@ -84,6 +84,7 @@ class ColumnProblem:
         self.indices = X.indices.astype(np.int32 if X.shape[0] < 2**31 else np.int64)
         self.data = X.data
         self.n, self.m = X.shape
+        self.all_columns = np.arange(self.m, dtype=np.int64)
         self.K = objective.n_outputs
         self.softmax = objective.kind == "multinomial"
         weights = objective.sample_weight
@@ -114,8 +115,8 @@ class ColumnProblem:
         return torch.from_numpy(np.concatenate(parts))
 
     def net_inputs(self, W, b) -> np.ndarray:
-        Z = np.empty((self.n, self.K))
-        self.kernels.net_inputs(*self.columns(), W, b, Z)
+        Z = np.tile(b, (self.n, 1))
+        self.kernels.add_selected(*self.columns(), self.all_columns, W, Z)
         return Z
 
     def loss(self, Z: np.ndarray, with_activations: bool = False):
@@ -146,7 +147,7 @@ class ColumnProblem:
     def gradient(self, R, W) -> tuple[np.ndarray, np.ndarray]:
         """``(grad_W = R^T X + alpha W, grad_b = sum_i R_i)``."""
         G = np.empty((self.K, self.m))
-        self.kernels.transposed_product(*self.columns(), R, G)
+        self.kernels.selected_products(*self.columns(), self.all_columns, R, G)
         G += self.alpha * W
         return G, R.sum(axis=0)
 
