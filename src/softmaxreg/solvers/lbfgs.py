@@ -77,8 +77,8 @@ def lbfgs(
             def initial(q, precondition=precondition):
                 return precondition(q) * scale
         direction = two_loop_direction(grad, pairs, initial)
-        first = pairs or initial is not None  # a Newton-like direction: its unit step
-        alpha0 = 1.0 if first else min(1.0, 1.0 / float(grad.abs().sum()))
+        newton_like = pairs or initial is not None  # scaled by curvature: its unit step
+        alpha0 = 1.0 if newton_like else min(1.0, 1.0 / float(grad.abs().sum()))
         step = wolfe_line_search(scaled_value_and_grad, theta, value, grad, direction, alpha0)
         if step is None:
             stalled = True
