@@ -40,3 +40,14 @@ def test_the_fast_steps_stand_in_only_where_they_apply():
         LinearObjective(X, y, "multinomial", sample_weight=np.ones(len(y)))
     )
     assert not _softmax_steps.applies(LinearObjective(X, (y > 1).astype(float), "binary"))
+
+
+def test_a_label_far_below_the_largest_logit_gives_its_finite_loss():
+    # the label's e^{z - max} underflows to 0 in float32; its loss is still z_max - z_label
+    X = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    y = np.array([0, 1])
+    objective = LinearObjective(X, y, "multinomial", penalize=False, dtype=torch.float32)
+    steps = _softmax_steps.SoftmaxSteps(objective)
+    steps.W[...] = [[-150.0, 0.0], [150.0, 0.0]]  # row 0: z = (-150, 150), label 0
+    loss = steps.step(X, y, eta=0.0)
+    assert loss == pytest.approx((300.0 + np.log(2.0)) / 2, rel=1e-6)

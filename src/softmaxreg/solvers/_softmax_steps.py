@@ -1,4 +1,4 @@
-"""Minibatch steps of the multinomial objective on dense CPU data, written out in NumPy.
+"""Minibatch steps of the multinomial objective on dense CPU data: NumPy and one compiled pass.
 
 For a batch ``B`` of rows (``k = |B|``) one step of minibatch SGD is
 
@@ -7,11 +7,17 @@ For a batch ``B`` of rows (``k = |B|``) one step of minibatch SGD is
 
 exactly the step ``theta := theta - eta * grad`` of ``LinearObjective.batch_value_and_grad``
 (the penalty ``||W||^2 / (2 C n)`` included when the objective penalises). The step is the
-same arithmetic written for speed: the rows are gathered into one buffer, the two products
-are BLAS calls on the data's own dtype (float32 for float32 data, with ``W`` kept in that
-dtype during an epoch), and the softmax works in place. On MNIST (batch 256) a step takes
-about 0.6 ms against 1.2 ms through the general tensor path (two threads of a busy 2-core
-machine, NumPy/OpenBLAS vs torch for 256 x 784 by 784 x 10 products: 0.2 ms vs 0.4 ms).
+same arithmetic written for speed:
+
+- the rows arrive gathered into one buffer, by ``_prefetch`` on a second thread ahead of
+  the steps;
+- the two products are BLAS calls on the data's own dtype (float32 for float32 data, with
+  ``W`` kept in that dtype during an epoch), on one thread;
+- the softmax, the loss, ``P - Y_B`` and the intercepts' step are one compiled pass in place.
+
+On MNIST (batch 256, quiet 2-core machine) an epoch of 235 steps takes about 49 ms: 36 ms
+of products and 13 ms of the rest, with the gathers (21 ms) on the other core. Before the
+prefetching and the compiled pass it took 73 ms; through the general tensor path, twice that.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import functools
 
 import numpy as np
 import torch
+from numba import njit
 from threadpoolctl import ThreadpoolController
 
 
@@ -80,23 +87,47 @@ class SoftmaxSteps:
         theta[: self.K * self.m] = torch.from_numpy(self.W.reshape(-1))
         theta[self.K * self.m :] = torch.from_numpy(self.b)
 
-    def step(self, rows: np.ndarray, eta: float) -> float:
-        """One step on ``rows``; returns the batch's loss at the parameters before it."""
-        k = len(rows)
-        X_batch = self.X.take(rows, axis=0)
-        y_batch = self.y[rows]
+    def step(self, X_batch: np.ndarray, y_batch: np.ndarray, eta: float) -> float:
+        """One step on the rows ``X_batch`` (``(k, m)``, C-contiguous) with labels ``y_batch``;
+        returns the batch's loss at the parameters before it."""
+        k = len(y_batch)
         Z = X_batch @ self.W.T
-        Z += self.b
-        Z -= Z.max(axis=1, keepdims=True)
-        picked = Z[np.arange(k), y_batch]
-        np.exp(Z, out=Z)
-        sums = Z.sum(axis=1, keepdims=True)
-        loss = float(np.log(sums[:, 0]).sum() - picked.sum()) / k
+        loss = _scaled_residuals(Z, self.b, y_batch, eta / k) / k
         if self.decay:
             loss += 0.5 * self.decay * float(np.dot(self.W.ravel(), self.W.ravel()))
             self.W *= 1.0 - eta * self.decay
-        Z /= sums
-        Z[np.arange(k), y_batch] -= 1.0
-        self.W -= (Z.T @ X_batch) * (eta / k)
-        self.b -= Z.sum(axis=0) * (eta / k)
+        self.W -= Z.T @ X_batch
         return loss
+
+
+@njit(cache=True)
+def _scaled_residuals(Z, b, y, scale):
+    """Turn the net inputs ``Z = X_B W^T`` (``(k, K)``) into ``scale (P - Y_B)`` in place and
+    take the intercepts' step ``b -= scale sum_i (p_i - y_i)``; returns the batch's summed
+    cross-entropy ``sum_i log sum_k e^{z_ik + b_k} - z_{i y_i} - b_{y_i}`` (in float64).
+
+    One compiled pass in place of a dozen NumPy calls on a ``(256, 10)`` array, whose
+    overheads were a fifth of an MNIST step.
+    """
+    k, K = Z.shape
+    step = np.zeros(K, dtype=np.float64)
+    total = 0.0
+    for i in range(k):
+        row = Z[i]
+        largest = -np.inf
+        for j in range(K):
+            row[j] += b[j]
+            largest = max(largest, row[j])
+        label = y[i]
+        picked = row[label] - largest  # before the exponential, which may underflow to 0
+        sum_exp = 0.0
+        for j in range(K):
+            row[j] = np.exp(row[j] - largest)
+            sum_exp += row[j]
+        total += np.log(sum_exp) - picked
+        for j in range(K):
+            row[j] = scale * (row[j] / sum_exp - (1.0 if j == label else 0.0))
+            step[j] += row[j]
+    for j in range(K):
+        b[j] -= step[j]
+    return total

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from softmaxreg.solvers import _softmax_steps
+from softmaxreg.solvers import _prefetch, _softmax_steps
 from softmaxreg.solvers._common import (
     DivergenceGuard,
     SolverResult,
@@ -141,15 +141,14 @@ def _fast_epoch(fast, theta, order, batch, eta, guard, after_step):
     """The same epoch through the NumPy steps of ``_softmax_steps`` (``theta`` updated at
     the end)."""
     fast.load(theta)
-    order = order.numpy()
     epoch_loss = 0.0
     with _softmax_steps.one_blas_thread():
-        for step, start in enumerate(range(0, len(order), batch), start=1):
-            rows = order[start : start + batch]
-            loss = fast.step(rows, eta)
+        rows = _prefetch.batches(fast.X, fast.y, order.numpy(), batch)
+        for step, (X_batch, y_batch) in enumerate(rows, start=1):
+            loss = fast.step(X_batch, y_batch, eta)
             if guard.start_loss is None:
                 guard.set_start(loss)
-            epoch_loss += loss * len(rows)
+            epoch_loss += loss * len(y_batch)
             after_step(step, loss)
     fast.store(theta)
     return epoch_loss
