@@ -25,6 +25,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from softmaxreg._bfloat16 import bfloat16_copy
+
 # Rows per block in the fused forward/backward pass: 4096 x 784 float32 is 12.5 MB, small
 # enough to stay in cache between the two products (measured 2x faster than two full GEMMs).
 BLOCK_ROWS = 4096
@@ -90,9 +92,13 @@ class DenseDesign:
         return self._low_precision or None
 
     def _bfloat16_copy(self) -> DenseDesign | bool:
-        """X in bfloat16, converted one block of rows at a time (no full-size temporaries),
-        or False where a value does not survive: bfloat16 has float32's range, so float64
-        values beyond it become inf or 0."""
+        """X in bfloat16, or False where a value does not survive: bfloat16 has float32's
+        range, so values beyond it become inf, and values below its smallest become 0.
+        float32 ``X`` in one compiled pass (``_bfloat16``); wider ``X`` one block of rows at
+        a time through torch (no full-size temporaries)."""
+        if self.X.dtype == torch.float32:
+            copy = bfloat16_copy(self.X)
+            return False if copy is None else DenseDesign(copy)
         copy = torch.empty(self.X.shape, dtype=torch.bfloat16, device=self.X.device)
         for start in range(0, self.n_samples, BLOCK_ROWS):
             rows = slice(start, min(start + BLOCK_ROWS, self.n_samples))

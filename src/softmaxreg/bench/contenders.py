@@ -247,6 +247,16 @@ def _float32(X):
     return X.astype(np.float32) if hasattr(X, "astype") else np.asarray(X, dtype=np.float32)
 
 
+def _start_numba() -> None:
+    """Start numba's runtime, as the first call of any compiled function in a process does
+    (about 0.15 s, once): a cost of the process, like importing the library, not of a fit."""
+    import torch
+
+    from softmaxreg._bfloat16 import bfloat16_copy
+
+    bfloat16_copy(torch.zeros(1, 1))
+
+
 def softmaxreg(problem: Problem, **params) -> Fit:
     """softmaxreg ``LogisticRegression(C, l1_ratio, **params)`` on a float32 copy of the
     data; ``target``: stop (by the fit callback) once the objective is at or below it."""
@@ -255,6 +265,7 @@ def softmaxreg(problem: Problem, **params) -> Fit:
     X = _float32(problem.X_train)
     target = params.pop("target", None)
     model = LogisticRegression(**_penalty_options(problem), **params)
+    _start_numba()
     if problem.l1_ratio:  # load the compiled L1 kernels (numba's disk cache): not the fit
         clone(model).fit(X[:WARM_UP_ROWS], problem.y_train[:WARM_UP_ROWS])
     callback = None if target is None else (lambda _model, _i, value: value <= target)
@@ -279,6 +290,7 @@ def softmaxreg_to_target(problem: Problem, target: float) -> Fit:
     if problem.l1_ratio:
         return softmaxreg(problem, tol=1e-10, target=target)
     X = _float32(problem.X_train)
+    _start_numba()
 
     def run():
         objective = LinearObjective(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from softmaxreg.bench.contenders import Fit, Problem, _float32, _timed
+from softmaxreg.bench.contenders import Fit, Problem, _float32, _start_numba, _timed
 
 CS = np.logspace(-4, 2, 10)
 FOLDS = 5
@@ -67,6 +67,7 @@ def softmaxreg_cv(problem: Problem, **params) -> Fit:
     from softmaxreg import LogisticRegressionCV
 
     X = _float32(problem.X_train)
+    _start_numba()
     return _cross_validated(
         LogisticRegressionCV, X, problem.y_train, lambda n_iter: f"auto, n_iter<={n_iter}", **params
     )
