@@ -1,4 +1,4 @@
-"""The compiled float32 -> bfloat16 copy (_bfloat16.py): torch's rounding, bit for bit, and
+"""The compiled float32 -> bfloat16 copy (_design/bfloat16.py): torch's rounding, bit for bit, and
 None wherever a value does not survive."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from softmaxreg._bfloat16 import bfloat16_copy
+from softmaxreg._design.bfloat16 import bfloat16_copy
 
 
 def test_the_copy_rounds_as_torch_does():
@@ -33,7 +33,7 @@ def test_only_2d_float32_cpu_tensors_are_taken():
 
 
 def test_a_float32_design_that_underflows_keeps_its_exact_products(monkeypatch):
-    import softmaxreg._design_matrix as design_matrix
+    import softmaxreg._design.matrix as design_matrix
 
     monkeypatch.setattr(design_matrix, "fast_bfloat16_products", lambda: True)
     X = np.ones((10, 3), dtype=np.float32)

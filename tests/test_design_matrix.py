@@ -8,7 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from softmaxreg._design_matrix import SQUARED_BLOCK_ROWS, make_design
+from softmaxreg._design.matrix import SQUARED_BLOCK_ROWS, make_design
 from softmaxreg.objective import LinearObjective
 
 
@@ -78,7 +78,7 @@ def test_unsorted_csr_input_is_left_as_given_when_converted_to_another_dtype():
 
 
 def test_low_precision_products_use_a_bfloat16_copy_only_where_the_cpu_has_them(monkeypatch):
-    import softmaxreg._design_matrix as design_matrix
+    import softmaxreg._design.matrix as design_matrix
 
     X, rng = random_data(9_000, 7)  # more rows than one block of the fused product
     y = rng.integers(0, 3, len(X))
@@ -103,7 +103,7 @@ def test_low_precision_products_use_a_bfloat16_copy_only_where_the_cpu_has_them(
 def test_cpu_flags_decide_bfloat16(monkeypatch, tmp_path):
     import builtins
 
-    import softmaxreg._design_matrix as design_matrix
+    import softmaxreg._design.matrix as design_matrix
 
     real_open = builtins.open
     for flags, expected in (("fpu avx512f avx512_bf16 sse", True), ("fpu avx2 sse", False)):

@@ -101,7 +101,7 @@ def test_the_hessian_reuses_net_inputs_only_at_the_same_theta():
 def test_bfloat16_products_far_from_the_optimum_reach_the_same_optimum(monkeypatch):
     """Large data: CG's products run in bfloat16 while its tolerance is loose; the fit ends
     where the full-precision fit ends (the gradient and the stopping rule stay exact)."""
-    import softmaxreg._design_matrix as design_matrix
+    import softmaxreg._design.matrix as design_matrix
     from softmaxreg import LogisticRegression
     from softmaxreg.solvers.newton_cg import LOW_PRECISION_MIN_SIZE
 
@@ -240,7 +240,7 @@ def test_unpenalised_softmax_fits_end_centred_in_memory_and_sharded():
 def test_bfloat16_products_are_skipped_where_x_does_not_fit_bfloat16(monkeypatch):
     """float64 values beyond float32's range overflow a bfloat16 copy (the fit stopped at
     iteration 0 with zero coefficients): the products stay in float64 there."""
-    import softmaxreg._design_matrix as design_matrix
+    import softmaxreg._design.matrix as design_matrix
     from softmaxreg import LogisticRegression
 
     monkeypatch.setattr(design_matrix, "fast_bfloat16_products", lambda: True)
@@ -259,7 +259,7 @@ def test_bfloat16_products_are_skipped_where_x_does_not_fit_bfloat16(monkeypatch
 def test_bfloat16_products_only_while_the_kronecker_model_is_well_conditioned(monkeypatch):
     """C=1e4 on 30000 x 50: the model's condition 6.7e7 > 1e6; rounded products took 13
     iterations against 7 there, so they stay exact."""
-    import softmaxreg._design_matrix as design_matrix
+    import softmaxreg._design.matrix as design_matrix
     from softmaxreg import LogisticRegression
 
     monkeypatch.setattr(design_matrix, "fast_bfloat16_products", lambda: True)

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from softmaxreg._design_matrix import make_design
+from softmaxreg._design.matrix import make_design
 
 KINDS = ("binary", "multinomial", "multilabel")
 # rows per block of the dense Hessian: 16384 x 51 float64 is 6.7 MB (plus one scaled copy)
@@ -207,12 +207,23 @@ class LinearObjective:
         return loss, residual
 
     def _penalty(self, theta: torch.Tensor) -> tuple[float, torch.Tensor]:
-        W, _ = self.unpack(theta)
-        grad = torch.zeros_like(theta)
+        """``(0.5 alpha ||W||^2, its gradient [alpha W, 0])``, each vector pass in place (on
+        wide data, 5.2 million parameters, the temporaries took as long as the products)."""
+        grad = self._penalty_gradient(theta)
         if not self.penalize:
             return 0.0, grad
-        grad[: W.numel()] = self.l2_strength * W.reshape(-1)
-        return 0.5 * self.l2_strength * float(W.pow(2).sum()), grad
+        weights = theta[: self.n_outputs * self.n_features]
+        return 0.5 * self.l2_strength * float(torch.dot(weights, weights)), grad
+
+    def _penalty_gradient(self, v: torch.Tensor) -> torch.Tensor:
+        """``[alpha V, 0]`` for the parameter vector ``v`` (zeros without a penalty)."""
+        if not self.penalize:
+            return torch.zeros_like(v)
+        size = self.n_outputs * self.n_features
+        out = torch.empty_like(v)
+        torch.mul(v[:size], self.l2_strength, out=out[:size])
+        out[size:] = 0.0
+        return out
 
     def value(self, theta: torch.Tensor) -> float:
         """``f(theta) = C * sum_i s_i CE_i + 0.5 ||W||^2`` (float64)."""
@@ -261,7 +272,13 @@ class LinearObjective:
 
     def _add_products(self, grad, product, column_sums, scale: float) -> None:
         K, m = self.n_outputs, self.n_features
-        grad[: K * m] += product.reshape(-1).to(PARAM_DTYPE) * scale
+        target = grad[: K * m].view(K, m)
+        if target.device.type == "cpu":
+            # NumPy's mixed-dtype, strided add (a sparse design's product is the transpose of
+            # an (m, K) array): 13 ms against torch's 27 ms for 20 x 2^18
+            np.add(target.numpy(), product.numpy() * scale, out=target.numpy())
+        else:
+            target.add_(product, alpha=scale)
         if self.fit_intercept:
             grad[K * m :] += column_sums * scale
 
@@ -333,7 +350,6 @@ class LinearObjective:
         A = self._activations(Z)
         row_weight = torch.full_like(A[:, 0], scale) if weights is None else weights * scale
         curvature = A * (1 - A) * row_weight.unsqueeze(1)
-        K, m = self.n_outputs, self.n_features
 
         diagonal = None
         if with_diagonal:
@@ -355,9 +371,7 @@ class LinearObjective:
             product, column_sums = product_design.fused_transposed_product(
                 V, vb, block_curvature_product
             )
-            out = torch.zeros_like(v)
-            if self.penalize:
-                out[: K * m] = self.l2_strength * v[: K * m]
+            out = self._penalty_gradient(v)
             self._add_products(out, product, column_sums, 1.0)
             return out
 

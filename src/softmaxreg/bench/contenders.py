@@ -252,7 +252,7 @@ def _start_numba() -> None:
     (about 0.15 s, once): a cost of the process, like importing the library, not of a fit."""
     import torch
 
-    from softmaxreg._bfloat16 import bfloat16_copy
+    from softmaxreg._design.bfloat16 import bfloat16_copy
 
     bfloat16_copy(torch.zeros(1, 1))
 

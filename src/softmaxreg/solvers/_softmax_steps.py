@@ -52,7 +52,7 @@ def applies(objective) -> bool:
     """Whether the fast steps can stand in for ``batch_value_and_grad``: a multinomial
     :class:`~softmaxreg.objective.LinearObjective` with an intercept, dense data on CPU and
     no sample weights."""
-    from softmaxreg._design_matrix import DenseDesign
+    from softmaxreg._design.matrix import DenseDesign
     from softmaxreg.objective import LinearObjective
 
     return (

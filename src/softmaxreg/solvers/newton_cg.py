@@ -100,15 +100,15 @@ def preconditioned_cg(hvp, rhs, precondition, tolerance, max_iter):
         if curvature <= 0:
             return (p if iteration > 1 else rhs.clone()), iteration
         step = rz / curvature
-        p += step * d
-        r -= step * Hd
+        p.add_(d, alpha=step)  # in place: on wide data each vector is tens of MB
+        r.add_(Hd, alpha=-step)
         if float(r.norm()) <= tolerance:
             return p, iteration
         z = precondition(r)
         rz_next = float(r @ z)
         if not rz_next > 0:
             return p, iteration
-        d = z + (rz_next / rz) * d
+        d = d.mul_(rz_next / rz).add_(z)
         rz = rz_next
     return p, max_iter
 

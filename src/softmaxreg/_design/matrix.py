@@ -25,7 +25,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from softmaxreg._bfloat16 import bfloat16_copy
+from softmaxreg._design.bfloat16 import bfloat16_copy
+from softmaxreg._design.sparse_products import RowBlocks
 
 # Rows per block in the fused forward/backward pass: 4096 x 784 float32 is 12.5 MB, small
 # enough to stay in cache between the two products (measured 2x faster than two full GEMMs).
@@ -94,7 +95,7 @@ class DenseDesign:
     def _bfloat16_copy(self) -> DenseDesign | bool:
         """X in bfloat16, or False where a value does not survive: bfloat16 has float32's
         range, so values beyond it become inf, and values below its smallest become 0.
-        float32 ``X`` in one compiled pass (``_bfloat16``); wider ``X`` one block of rows at
+        float32 ``X`` in one compiled pass (``bfloat16.py``); wider ``X`` one block of rows at
         a time through torch (no full-size temporaries)."""
         if self.X.dtype == torch.float32:
             copy = bfloat16_copy(self.X)
@@ -184,7 +185,8 @@ class DenseDesign:
 
 
 class SparseDesign:
-    """A scipy CSR ``(n, m)`` matrix with torch sparse CSR copies of ``X`` and ``X^T``."""
+    """A scipy CSR ``(n, m)`` matrix: on CPU multiplied by row blocks on threads, elsewhere
+    through torch sparse CSR copies of ``X`` and ``X^T`` on the device."""
 
     def __init__(self, X: sp.csr_matrix, dtype: torch.dtype, device: torch.device):
         numpy_dtype = torch.empty(0, dtype=dtype).numpy().dtype
@@ -195,30 +197,33 @@ class SparseDesign:
             self.scipy = self.scipy.sorted_indices()
         self.dtype, self.device = dtype, device
         self.n_samples, self.n_features = self.scipy.shape
-        # on CPU the products run in scipy (single-threaded CSR kernels: 4-10 ms where torch's
-        # sparse CSR products took 75 ms on two threads of a busy 2-core machine, for a
-        # 4000 x 16384 text-like X with 20 classes), X^T as the CSC view of X (no copy: as
-        # fast as a CSR copy of X^T); elsewhere in torch on the device
-        self.scipy_T = self.scipy.T
+        # on CPU the products run in scipy's CSR kernels (4-10 ms where torch's sparse CSR
+        # products took 75 ms on two threads of a busy 2-core machine, for a 4000 x 16384
+        # text-like X with 20 classes), on row blocks over threads (sparse_products.py);
+        # elsewhere in torch on the device
         self.on_cpu = self.device.type == "cpu"
-        if not self.on_cpu:
-            self.X = _torch_csr(self.scipy, dtype, device)
-            self.XT = _torch_csr(self.scipy_T.tocsr(), dtype, device)
-
-    def _times(self, matrix, torch_matrix, dense: torch.Tensor) -> torch.Tensor:
         if self.on_cpu:
-            product = matrix @ np.ascontiguousarray(dense.detach().to(self.dtype).numpy())
-            return torch.from_numpy(np.ascontiguousarray(product))
-        return torch_matrix @ dense.contiguous()
+            self.blocks = RowBlocks(self.scipy)
+        else:
+            self.X = _torch_csr(self.scipy, dtype, device)
+            self.XT = _torch_csr(self.scipy.T.tocsr(), dtype, device)
+
+    def _dense(self, matrix: torch.Tensor) -> np.ndarray:
+        return np.ascontiguousarray(matrix.detach().to(self.dtype).numpy())
 
     def linear(self, W: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
         """Net inputs ``Z = X W^T + b`` via a sparse-times-dense product."""
-        Z = self._times(self.scipy, getattr(self, "X", None), W.T)
+        if self.on_cpu:
+            Z = torch.from_numpy(self.blocks.times(self._dense(W.T)))
+        else:
+            Z = self.X @ W.T.contiguous()
         return Z if b is None else Z + b.unsqueeze(0)
 
     def transposed_product(self, G: torch.Tensor) -> torch.Tensor:
-        """``G^T X = (X^T G)^T`` with the stored CSR transpose."""
-        return self._times(self.scipy_T, getattr(self, "XT", None), G).T
+        """``G^T X = (X^T G)^T``."""
+        if self.on_cpu:
+            return torch.from_numpy(self.blocks.transposed_times(self._dense(G))).T
+        return (self.XT @ G.contiguous()).T
 
     def fused_transposed_product(self, W, b, block_fn):
         """``R^T X`` with ``R = block_fn(X W^T + b, all rows)`` (one block: CSR products)."""

@@ -1,0 +1,96 @@
+"""Products of a CSR matrix with dense matrices, split over threads by blocks of rows.
+
+scipy's CSR kernels run on one thread but release the GIL, so the row blocks of ``X`` can
+be multiplied on as many threads at once:
+
+- ``X B``: each block's rows of the result are ``X_rows B``, written side by side;
+- ``X^T R``: each block adds ``X_rows^T R_rows``, and the blocks' sums are added at the end
+  (one ``(m, K)`` sum per extra thread).
+
+The blocks are views of ``X``'s arrays (no copy of the data). On the text-like bench data
+(100,000 x 2^18, 10.4 million non-zeros, K = 20, float32) on two cores: ``X B`` 162 -> 65 ms,
+``X^T R`` 154 -> 85 ms. Threads: torch's intra-op setting (``torch.set_num_threads``), the
+one every other product of a fit follows; small matrices (fewer than ``MIN_NONZEROS_PER_THREAD``
+non-zeros a thread) stay on one.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+# below this many non-zeros a block, starting a thread costs more than it saves
+MIN_NONZEROS_PER_THREAD = 1 << 18
+
+
+class RowBlocks:
+    """The CSR matrix ``X`` as row blocks of about equal numbers of non-zeros."""
+
+    def __init__(self, X: sp.csr_matrix):
+        self.X = X
+        self._blocks: dict[int, list[tuple[int, int, sp.csr_matrix]]] = {}
+
+    def _split(self, threads: int):
+        """``[(first row, end row, block)]`` for ``threads`` blocks (cached)."""
+        if threads not in self._blocks:
+            X, indptr = self.X, self.X.indptr
+            cuts = np.searchsorted(indptr, np.linspace(0, X.nnz, threads + 1)[1:-1])
+            edges = [0, *sorted({int(c) for c in cuts}), X.shape[0]]
+            self._blocks[threads] = [
+                (a, b, _row_view(X, a, b)) for a, b in zip(edges[:-1], edges[1:], strict=True)
+                if b > a
+            ]
+        return self._blocks[threads]
+
+    def _threads(self) -> int:
+        return max(1, min(torch.get_num_threads(), self.X.nnz // MIN_NONZEROS_PER_THREAD))
+
+    def times(self, B: np.ndarray) -> np.ndarray:
+        """``X B`` for dense ``B`` ``(m, K)``: ``(n, K)``."""
+        threads = self._threads()
+        if threads == 1:
+            return np.ascontiguousarray(self.X @ B)
+        out = np.empty((self.X.shape[0], B.shape[1]), dtype=np.result_type(self.X.dtype, B))
+        blocks = self._split(threads)
+
+        def block_product(a, b, block):
+            out[a:b] = block @ B
+
+        _run(block_product, blocks)
+        return out
+
+    def transposed_times(self, R: np.ndarray) -> np.ndarray:
+        """``X^T R`` for dense ``R`` ``(n, K)``: ``(m, K)``."""
+        threads = self._threads()
+        if threads == 1:
+            return np.ascontiguousarray(self.X.T @ R)
+        blocks = self._split(threads)
+        sums = _run(lambda a, b, block: block.T @ R[a:b], blocks)
+        total = np.ascontiguousarray(sums[0])
+        for part in sums[1:]:
+            total += part
+        return total
+
+
+def _row_view(X: sp.csr_matrix, first: int, end: int) -> sp.csr_matrix:
+    """Rows ``first:end`` of ``X`` sharing its data and index arrays.
+
+    The arrays are set on an empty matrix: scipy's constructor copies an index or data
+    array that is a view of less than half of its base (``_prune_array``), which would copy
+    all of ``X`` once there are two blocks or more.
+    """
+    start, stop = X.indptr[first], X.indptr[end]
+    block = sp.csr_matrix((end - first, X.shape[1]), dtype=X.dtype)
+    block.indptr = X.indptr[first : end + 1] - start
+    block.indices = X.indices[start:stop]
+    block.data = X.data[start:stop]
+    return block
+
+
+def _run(function, blocks):
+    with ThreadPoolExecutor(max_workers=len(blocks), thread_name_prefix="softmaxreg-csr") as pool:
+        futures = [pool.submit(function, *block) for block in blocks]
+        return [future.result() for future in futures]
