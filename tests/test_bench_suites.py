@@ -45,10 +45,13 @@ def test_sparse_suite_runs_each_contender_in_its_own_process_and_reaches_the_ref
     assert payload["reference_objective"] == reference
     assert results["softmaxreg-at-reference"]["objective"] <= reference * (1 + 1e-5)
     ratio = payload["ratios"]["softmaxreg-at-reference"]["sklearn-lbfgs"]
-    assert ratio == pytest.approx(
-        results["sklearn-lbfgs"]["fit_seconds"] / results["softmaxreg-at-reference"]["fit_seconds"]
+    reached = results["softmaxreg-at-reference"]["reached_seconds"]["sklearn-lbfgs"]
+    assert 0 < reached <= results["softmaxreg-at-reference"]["fit_seconds"]
+    assert ratio == pytest.approx(results["sklearn-lbfgs"]["fit_seconds"] / reached)
+    assert (
+        f"softmaxreg-at-reference vs sklearn-lbfgs: {ratio:.2f}x (at sklearn-lbfgs's "
+        f"objective, reached at {reached:.2f} s)" in captured.out
     )
-    assert f"softmaxreg-at-reference vs sklearn-lbfgs: {ratio:.2f}x" in captured.out
     assert captured.err.startswith(
         "bench sparse (quick): 2 contender(s) on 300 training rows, each in its own process: "
         "sklearn-lbfgs, softmaxreg-at-reference; estimated "
@@ -153,6 +156,33 @@ def test_the_objective_is_scikit_learns_formula():
     ce = np.log(np.exp(Z).sum(axis=1)) - Z[np.arange(7), y]
     assert objective_float64(W, b, X, y, 2.0) == pytest.approx(2 * ce.sum() + 0.5 * (W**2).sum())
     assert objective_float64(W, b, X, y, np.inf) == pytest.approx(ce.sum())
+
+
+def test_a_row_stopped_at_the_lowest_peer_is_compared_with_each_peer_where_it_reached_it():
+    results = {
+        "sklearn-saga": {"fit_seconds": 300.0, "notes": "saga"},
+        "cyanure": {"fit_seconds": 80.0, "notes": "auto"},
+        "glmnet": {"fit_seconds": 50.0, "notes": "path"},
+        "softmaxreg-at-reference": {
+            "fit_seconds": 100.0,
+            "notes": "auto, stops at the reference",
+            "reached_seconds": {"sklearn-saga": 30.0, "cyanure": 100.0},  # not glmnet's
+        },
+    }
+    assert suites.speed_ratios(results) == {
+        "softmaxreg-at-reference": {"sklearn-saga": 10.0, "cyanure": 0.8}
+    }
+
+
+def test_milestones_record_the_first_time_each_objective_is_reached(monkeypatch):
+    clock = iter([-5.0, 0.0, 1.0, 2.0, 3.0])  # made at -5, begun at 0
+    monkeypatch.setattr(contenders.time, "perf_counter", lambda: next(clock))
+    milestones = contenders.Milestones({"saga": 10.0, "cyanure": 8.0})
+    milestones.begin()  # t = 0
+    assert milestones.reached(9.0) is False  # t = 1: saga's
+    assert milestones.reached(8.5) is False  # t = 2: nothing new
+    assert milestones.reached(7.0) is True  # t = 3: cyanure's, the lowest: stop
+    assert milestones.seconds == {"saga": 1.0, "cyanure": 3.0}
 
 
 def test_ratios_leave_out_rows_that_never_reached_the_target():

@@ -19,6 +19,7 @@ divided by ``C n`` (``alpha = 1 / (C n)``, their ``l1_ratio = r``), cyanure too
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import warnings
@@ -257,42 +258,80 @@ def _start_numba() -> None:
     bfloat16_copy(torch.zeros(1, 1))
 
 
+class Milestones:
+    """When a fit's objective first reaches each peer's: ``objectives`` maps a peer's name
+    to its objective; the fit stops (its callback answers True) at the lowest of them.
+
+    ``seconds`` maps each peer reached to the fit's seconds at the end of the iteration that
+    reached it: the time the fit would have taken, stopped at that peer's objective."""
+
+    def __init__(self, objectives: dict[str, float]):
+        self.objectives = dict(objectives)
+        self.stop = min(self.objectives.values())
+        self.seconds: dict[str, float] = {}
+        self.start = time.perf_counter()
+
+    def begin(self) -> None:
+        self.start = time.perf_counter()
+
+    def reached(self, value: float) -> bool:
+        elapsed = time.perf_counter() - self.start
+        for name, objective in self.objectives.items():
+            if name not in self.seconds and value <= objective:
+                self.seconds[name] = elapsed
+        return value <= self.stop
+
+
+def _with_milestones(fit: Fit, milestones: Milestones | None) -> Fit:
+    if milestones is None:
+        return fit
+    return dataclasses.replace(fit, extra={**fit.extra, "reached_seconds": milestones.seconds})
+
+
 def softmaxreg(problem: Problem, **params) -> Fit:
     """softmaxreg ``LogisticRegression(C, l1_ratio, **params)`` on a float32 copy of the
-    data; ``target``: stop (by the fit callback) once the objective is at or below it."""
+    data; ``targets``: the peers' objectives, stopping (by the fit callback) at the lowest
+    and recording when each is reached (:class:`Milestones`)."""
     from softmaxreg import LogisticRegression
 
     X = _float32(problem.X_train)
-    target = params.pop("target", None)
+    targets = params.pop("targets", None)
     model = LogisticRegression(**_penalty_options(problem), **params)
     _start_numba()
     if problem.l1_ratio:  # load the compiled L1 kernels (numba's disk cache): not the fit
         clone(model).fit(X[:WARM_UP_ROWS], problem.y_train[:WARM_UP_ROWS])
-    callback = None if target is None else (lambda _model, _i, value: value <= target)
+    milestones = None if not targets else Milestones(targets)
+    callback = None if milestones is None else (lambda _m, _i, value: milestones.reached(value))
 
     def run():
+        if milestones is not None:
+            milestones.begin()
         model.fit(X, problem.y_train, callback=callback)
         return model.coef_, model.intercept_, int(np.max(model.n_iter_))
 
-    stops = "" if target is None else ", stops at the reference"
-    return _timed(run, lambda n_iter: f"{model.solver}, n_iter={n_iter}{stops}")
+    stops = "" if milestones is None else ", stops at the reference"
+    fit = _timed(run, lambda n_iter: f"{model.solver}, n_iter={n_iter}{stops}")
+    return _with_milestones(fit, milestones)
 
 
-def softmaxreg_to_target(problem: Problem, target: float) -> Fit:
+def softmaxreg_to_target(problem: Problem, targets: dict[str, float]) -> Fit:
     """softmaxreg's default full-batch solver on float32 data, stopped by its callback as
-    soon as its objective is at or below ``target`` (the reference peer's); with an L1 part
-    the estimator at ``tol=1e-10`` with the same callback."""
+    soon as its objective is at or below the lowest of ``targets`` (the peers' objectives),
+    recording when it reaches each; with an L1 part the estimator at ``tol=1e-10`` with the
+    same callback."""
     import torch
 
     from softmaxreg.objective import LinearObjective
     from softmaxreg.solvers import DEFAULT_SOLVER, solve
 
     if problem.l1_ratio:
-        return softmaxreg(problem, tol=1e-10, target=target)
+        return softmaxreg(problem, tol=1e-10, targets=targets)
     X = _float32(problem.X_train)
     _start_numba()
+    milestones = Milestones(targets)
 
     def run():
+        milestones.begin()
         objective = LinearObjective(
             X, problem.y_train, "multinomial", C=problem.C, dtype=torch.float32
         )
@@ -301,12 +340,13 @@ def softmaxreg_to_target(problem: Problem, target: float) -> Fit:
             DEFAULT_SOLVER,
             max_iter=1000,
             tol=1e-10,
-            callback=lambda _i, _theta, value: value <= target,
+            callback=lambda _i, _theta, value: milestones.reached(value),
         )
         W, b = objective.unpack(result.theta)
         return W.numpy(), b.numpy(), result.n_iter
 
-    return _timed(run, lambda n_iter: f"{DEFAULT_SOLVER}, {n_iter} iter, stops at the reference")
+    fit = _timed(run, lambda n_iter: f"{DEFAULT_SOLVER}, {n_iter} iter, stops at the reference")
+    return _with_milestones(fit, milestones)
 
 
 def torch_loop(

@@ -68,8 +68,9 @@ CHILD_START_SECONDS = 5.0  # interpreter, torch and scikit-learn imports, data
 
 @dataclass(frozen=True)
 class Contender:
-    """One row: ``fit(problem, target)`` (``target``: the reference's objective, for rows
-    that stop there), the module a peer needs, and its typical seconds (full, quick)."""
+    """One row: ``fit(problem, targets)`` (``targets``: the reference's and the later
+    peers' objectives by name, for rows that stop at the lowest), the module a peer needs,
+    and its typical seconds (full, quick)."""
 
     name: str
     fit: Callable
@@ -171,8 +172,8 @@ def _plain(name, fit, seconds, needs=None):
     return Contender(name, partial(_ignore_target, fit), seconds, needs)
 
 
-def _to_target(problem, target):
-    return fits.softmaxreg_to_target(problem, target)
+def _to_target(problem, targets):
+    return fits.softmaxreg_to_target(problem, targets)
 
 
 AT_REFERENCE = Contender("softmaxreg-at-reference", _to_target, (3.0, 0.5), uses_target=True)
@@ -372,13 +373,13 @@ def rows_for(suite: Suite, quick: bool, rows: int | None) -> int:
 
 
 def run_one(
-    suite_name: str, name: str, quick: bool, rows: int | None, target: float | None
+    suite_name: str, name: str, quick: bool, rows: int | None, targets: dict | None
 ) -> dict:
     """Fit one contender in this process and measure it."""
     suite = SUITES[suite_name]
     contender = next(c for c in suite.contenders if c.name == name)
     problem = suite.load(rows_for(suite, quick, rows), quick)
-    fit = contender.fit(problem, target)
+    fit = contender.fit(problem, targets)
     peak = peak_rss_mb()
     C = fit.extra.get("chosen_C", problem.C)  # cv: the objective at the C it chose
     return {
@@ -395,10 +396,10 @@ def run_one(
     }
 
 
-def _run_child(suite: str, name: str, quick: bool, rows, target) -> dict:
+def _run_child(suite: str, name: str, quick: bool, rows, targets) -> dict:
     arguments = ["--suite", suite] + (["--quick"] if quick else [])
     arguments += ["--rows", str(rows)] if rows is not None else []
-    arguments += ["--target", repr(target)] if target is not None else []
+    arguments += ["--targets", json.dumps(targets)] if targets else []
     return run_child(__spec__.name, name, arguments)
 
 
@@ -465,16 +466,18 @@ def run_suite(
     the JSON-ready payload: the plan, ``results`` by contender, ``ratios``, the load average
     before and after, and ``reference_objective``, where a row that stops at the reference
     (``softmaxreg-at-reference``) stops: the lowest finite objective of the reference and of
-    every peer run after it (scikit-learn's lbfgs at its default tol can stop above saga)."""
+    every peer run after it (scikit-learn's lbfgs at its default tol can stop above saga).
+    That row also records when it reached each of those peers' objectives, and its ratio
+    against a peer is that peer's seconds over the seconds to its objective."""
     the_plan = plan(suite_name, quick, only, rows)
     say = say or (lambda _line: None)
     say(describe_plan(the_plan))
     load_before = os.getloadavg()
-    suite, results, target = SUITES[suite_name], {}, None
+    suite, results, targets = SUITES[suite_name], {}, {}
     for step, name in enumerate(the_plan["contenders"], start=1):
         say(f"[{step}/{len(the_plan['contenders'])}] {name} ...")
         runner = _run_child if isolate else run_one
-        results[name] = runner(suite_name, name, quick, rows, target)
+        results[name] = runner(suite_name, name, quick, rows, targets or None)
         reached = results[name]["objective"]
         # each row as it finishes: a later contender that fails or is stopped leaves these
         say(
@@ -482,12 +485,12 @@ def run_suite(
             f"{results[name]['fit_seconds']:.2f} s, objective {reached:.4f}, zeros "
             f"{results[name]['exact_zeros']}, {results[name]['notes']}"
         )
-        is_peer = target is not None and not name.startswith("softmaxreg")
+        is_peer = bool(targets) and not name.startswith("softmaxreg")
         if (name == suite.reference or is_peer) and math.isfinite(reached):
-            target = min(reached, math.inf if target is None else target)
+            targets[name] = reached
     return {
         **the_plan,
-        "reference_objective": target,
+        "reference_objective": min(targets.values()) if targets else None,
         "results": results,
         "ratios": speed_ratios(results),
         "load_average": [load_before, os.getloadavg()],
@@ -496,17 +499,21 @@ def run_suite(
 
 def speed_ratios(results: dict) -> dict:
     """For each softmaxreg row, each peer's fit seconds over its own (> 1: softmaxreg is
-    faster); rows that never reached a time-to-accuracy target are left out."""
+    faster); rows that never reached a time-to-accuracy target are left out. A row that
+    recorded when it reached each peer's objective (``reached_seconds``) is compared with
+    each peer at that time, and not with a peer whose objective it never reached."""
     reached = [name for name in results if not results[name]["notes"].startswith("never")]
-    return {
-        own: {
-            peer: results[peer]["fit_seconds"] / results[own]["fit_seconds"]
+    ratios = {}
+    for own in (name for name in reached if name.startswith("softmaxreg")):
+        milestones = results[own].get("reached_seconds")
+        ratios[own] = {
+            peer: results[peer]["fit_seconds"] / (
+                results[own]["fit_seconds"] if milestones is None else milestones[peer]
+            )
             for peer in reached
-            if not peer.startswith("softmaxreg")
+            if not peer.startswith("softmaxreg") and (milestones is None or peer in milestones)
         }
-        for own in reached
-        if own.startswith("softmaxreg")
-    }
+    return ratios
 
 
 def format_table(payload: dict) -> str:
@@ -529,7 +536,13 @@ def format_table(payload: dict) -> str:
     lines += [f"{name:<25}  skipped: {reason}" for name, reason in payload["skipped"].items()]
     lines.append("")
     for own, peers in payload["ratios"].items():
-        lines += [f"{own} vs {peer}: {ratio:.2f}x" for peer, ratio in peers.items()]
+        milestones = payload["results"][own].get("reached_seconds") or {}
+        lines += [
+            f"{own} vs {peer}: {ratio:.2f}x"
+            + (f" (at {peer}'s objective, reached at {milestones[peer]:.2f} s)"
+               if peer in milestones else "")
+            for peer, ratio in peers.items()
+        ]
     before, after = payload["load_average"]
     lines.append(
         f"load average (1, 5, 15 min): before {before[0]:.2f} {before[1]:.2f} "
@@ -547,11 +560,11 @@ def main(argv=None) -> int:
     parser.add_argument("--rows", type=int)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--run-one", help=argparse.SUPPRESS)
-    parser.add_argument("--target", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--targets", type=json.loads, help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.run_one:
-        result = run_one(args.suite, args.run_one, args.quick, args.rows, args.target)
+        result = run_one(args.suite, args.run_one, args.quick, args.rows, args.targets)
         args.result.write_text(json.dumps(result))
         return 0
     payload = run_suite(
