@@ -68,7 +68,15 @@ POLISH_INNER = 1e-5  # (1e-3 left weighted and repeated rows 3e-9 apart once New
 # joined the sweeps: scikit-learn's sample-weight check wants 1e-9)
 # the inner tolerance never goes below this share of the outer one
 INNER_FLOOR = 0.1
+# inner tolerance = optimality * min(INNER_SHARE, forcing * sqrt(optimality / scale)): tighter
+# as the outer iterate converges (superlinear rate). Where the working set's Hessian block
+# can be formed (sigmoid outputs) a sweep is cheap beside an outer iteration's pass over the
+# data, and the tight forcing of 1 pays. Elsewhere (softmax) each sweep costs about a pass,
+# and a looser one does: MNIST L1 (C=0.1) to scikit-learn saga's objective 53 s -> 23 s,
+# text-like L1 (20 classes) 23.7 s -> 9.2 s; binary L1 text with 10 took 2.95 s against 2.43
+# s and its default fit stopped 27% above the optimum against 1.2%
 INNER_SHARE = 0.3
+FORCING_FORMED, FORCING_SWEPT = 1.0, 10.0
 
 
 class ColumnProblem:
@@ -358,7 +366,8 @@ def proximal_newton(
     while not (converged and polished) and n_iter < max_iter:
         features = working_set(W, G, lam, WORKING_SET_MIN)
         # inexact inner solves, tighter as the outer iterate converges (superlinear rate)
-        tolerance = optimality * min(INNER_SHARE, np.sqrt(optimality / scale))
+        forcing = FORCING_FORMED if formable(problem, features) else FORCING_SWEPT
+        tolerance = optimality * min(INNER_SHARE, forcing * np.sqrt(optimality / scale))
         tolerance = max(tolerance, INNER_FLOOR * tol * scale)
         if converged:
             tolerance = min(tolerance, POLISH_INNER * optimality)
