@@ -273,7 +273,7 @@ class LinearObjective:
     def _add_products(self, grad, product, column_sums, scale: float) -> None:
         K, m = self.n_outputs, self.n_features
         target = grad[: K * m].view(K, m)
-        if target.device.type == "cpu":
+        if target.device.type == "cpu" and product.dtype in (torch.float32, torch.float64):
             # NumPy's mixed-dtype, strided add (a sparse design's product is the transpose of
             # an (m, K) array): 13 ms against torch's 27 ms for 20 x 2^18
             np.add(target.numpy(), product.numpy() * scale, out=target.numpy())
