@@ -52,3 +52,24 @@ def test_a_failing_gather_raises_in_the_caller(monkeypatch):
     X = np.zeros((10, 2))
     with pytest.raises(IndexError):
         list(_prefetch.batches(X, np.zeros(10, dtype=int), np.array([0, 1, 2, 99]), 2))
+
+
+def test_a_callback_that_raises_mid_epoch_leaves_no_worker_running(monkeypatch):
+    import threading
+
+    from softmaxreg import LogisticRegression
+
+    monkeypatch.setattr(_prefetch, "CHUNK_BYTES", 64)
+    monkeypatch.setattr(_prefetch, "_cores", lambda: 2)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(400, 3)), rng.integers(0, 3, size=400)
+
+    def stop_at_third(epoch, step, n_batches, loss):
+        if step == 3:
+            raise RuntimeError("stop")
+
+    model = LogisticRegression(solver="sgd", batch_size=16, max_iter=2)
+    with pytest.raises(RuntimeError, match="stop") as raised:
+        model.fit(X, y, batch_callback=stop_at_third)
+    assert raised.traceback  # the traceback (and the frames it holds) is still alive
+    assert not any(t.name.startswith("softmaxreg-gather") for t in threading.enumerate())

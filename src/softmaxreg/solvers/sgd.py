@@ -18,6 +18,8 @@ parameters that started the epoch with the lowest mean loss (never NaN).
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 from softmaxreg.solvers import _prefetch, _softmax_steps
@@ -142,8 +144,10 @@ def _fast_epoch(fast, theta, order, batch, eta, guard, after_step):
     the end)."""
     fast.load(theta)
     epoch_loss = 0.0
-    with _softmax_steps.one_blas_thread():
-        rows = _prefetch.batches(fast.X, fast.y, order.numpy(), batch)
+    # closing: a step or callback that raises stops the gathering thread at once, not when
+    # the traceback holding this frame goes
+    rows = _prefetch.batches(fast.X, fast.y, order.numpy(), batch)
+    with _softmax_steps.one_blas_thread(), contextlib.closing(rows):
         for step, (X_batch, y_batch) in enumerate(rows, start=1):
             loss = fast.step(X_batch, y_batch, eta)
             if guard.start_loss is None:
