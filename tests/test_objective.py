@@ -3,6 +3,8 @@ Hessian-vector product against torch autograd and finite differences."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -283,3 +285,23 @@ def test_hessian_matrix_and_score_outer_product_match_autograd(
         rtol=1e-10,
         atol=1e-10,
     )
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_float32_products_scaled_by_a_huge_c_stay_finite(sparse):
+    """C times a float32 product exceeds float32's range (1e34 x 1e6): the gradient and
+    H v are accumulated in float64, as for float64 data."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 3)) * 1e4
+    y = np.arange(200) % 3
+    theta = torch.from_numpy(rng.normal(size=12) * 1e-4)
+    wide = LinearObjective(X, y, "multinomial", C=1e34, dtype=torch.float64)
+    X32 = sp.csr_matrix(X, dtype=np.float32) if sparse else X.astype(np.float32)
+    narrow = LinearObjective(X32, y, "multinomial", C=1e34, dtype=torch.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, grad = narrow.value_and_grad(theta)
+        product = narrow.hessian_vector_product(theta, theta)
+    torch.testing.assert_close(grad, wide.value_and_grad(theta)[1], rtol=1e-4, atol=0)
+    torch.testing.assert_close(product, wide.hessian_vector_product(theta, theta), rtol=1e-3,
+                               atol=0)

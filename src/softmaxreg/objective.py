@@ -272,13 +272,9 @@ class LinearObjective:
 
     def _add_products(self, grad, product, column_sums, scale: float) -> None:
         K, m = self.n_outputs, self.n_features
-        target = grad[: K * m].view(K, m)
-        if target.device.type == "cpu" and product.dtype in (torch.float32, torch.float64):
-            # NumPy's mixed-dtype, strided add (a sparse design's product is the transpose of
-            # an (m, K) array): 13 ms against torch's 27 ms for 20 x 2^18
-            np.add(target.numpy(), product.numpy() * scale, out=target.numpy())
-        else:
-            target.add_(product, alpha=scale)
+        # one pass in the gradient's float64, whatever the product's dtype or layout: the
+        # product times C may overflow float32 (C=1e34 on float32 X)
+        grad[: K * m].view(K, m).add_(product, alpha=scale)
         if self.fit_intercept:
             grad[K * m :] += column_sums * scale
 
@@ -348,12 +344,16 @@ class LinearObjective:
         else:
             Z = self._full_net_input(theta)
         A = self._activations(Z)
-        row_weight = torch.full_like(A[:, 0], scale) if weights is None else weights * scale
-        curvature = A * (1 - A) * row_weight.unsqueeze(1)
+        # the data's dtype carries s_i a (1 - a) and the products; the factor C (or the
+        # subsample's) is applied to their float64 sums, where C x a float32 product may
+        # overflow float32 (C=1e34)
+        curvature = A * (1 - A)
+        if weights is not None:
+            curvature = curvature * weights.unsqueeze(1)
 
         diagonal = None
         if with_diagonal:
-            diagonal = self._hessian_diagonal(design, curvature)
+            diagonal = self._hessian_diagonal(design, curvature, scale)
 
         def block_curvature_product(dZ, rows):
             if self.kind != "multinomial":
@@ -361,7 +361,7 @@ class LinearObjective:
             A_block = A[rows]
             R = A_block * dZ
             R -= A_block * R.sum(dim=1, keepdim=True)
-            return R * row_weight[rows].unsqueeze(1)
+            return R if weights is None else R * weights[rows].unsqueeze(1)
 
         product_design = (design.low_precision() or design) if low_precision else design
 
@@ -372,7 +372,7 @@ class LinearObjective:
                 V, vb, block_curvature_product
             )
             out = self._penalty_gradient(v)
-            self._add_products(out, product, column_sums, 1.0)
+            self._add_products(out, product, column_sums, scale)
             return out
 
         return hvp, diagonal
@@ -420,15 +420,17 @@ class LinearObjective:
             product = gram
         return product / max(total, 1e-300)
 
-    def _hessian_diagonal(self, design, curvature: torch.Tensor) -> torch.Tensor:
-        """``diag H``: ``C sum_i s_i a_ik (1 - a_ik) x_ij^2 (+ 1)`` for ``W``, the sum for ``b``."""
+    def _hessian_diagonal(self, design, curvature: torch.Tensor, scale: float) -> torch.Tensor:
+        """``diag H``: ``scale sum_i c_ik x_ij^2 (+ 1)`` for ``W``, ``scale sum_i c_ik`` for
+        ``b``, with ``c_ik = s_i a_ik (1 - a_ik)`` (``curvature``) and ``scale = C``."""
         K, m = self.n_outputs, self.n_features
         diagonal = torch.zeros(self.n_params, dtype=PARAM_DTYPE, device=self.device)
-        diagonal[: K * m] = design.squared_transposed_product(curvature).reshape(-1).double()
+        squares = design.squared_transposed_product(curvature).reshape(-1)
+        diagonal[: K * m] = squares.double() * scale
         if self.penalize:
             diagonal[: K * m] += self.l2_strength
         if self.fit_intercept:
-            diagonal[K * m :] = curvature.sum(dim=0, dtype=PARAM_DTYPE)
+            diagonal[K * m :] = curvature.sum(dim=0, dtype=PARAM_DTYPE) * scale
         return diagonal
 
     def hessian_vector_product(self, theta: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
