@@ -111,6 +111,31 @@ def test_time_to_accuracy_rows_are_the_first_setting_that_reaches_the_target(mon
     assert results["softmaxreg-default"]["notes"].startswith("tol=")
 
 
+def test_a_peer_that_diverged_is_shown_but_neither_a_target_nor_compared(monkeypatch):
+    """A fit above the all-zero coefficients' objective (cyanure on the text-like data)
+    failed: softmaxreg does not stop at its objective, and no ratio is taken against it."""
+    sparse = suites.SUITES["sparse"]
+
+    def diverging(problem, _targets):
+        K, m = len(np.unique(problem.y_train)), problem.X_train.shape[1]
+        W = np.random.default_rng(0).normal(size=(K, m)) * 1e3
+        return contenders.Fit(W, np.zeros(K), 1.0, 0.0, "auto solver")
+
+    peer = suites.Contender("cyanure", diverging, (1.0, 1.0))
+    reference = next(c for c in sparse.contenders if c.name == "sklearn-lbfgs")
+    suite = dataclasses.replace(sparse, contenders=(reference, peer, suites.AT_REFERENCE))
+    monkeypatch.setitem(suites.SUITES, "sparse", suite)
+    payload = suites.run_suite("sparse", quick=True, rows=200, isolate=False)
+    results = payload["results"]
+    assert results["cyanure"]["diverged"] and not results["sklearn-lbfgs"]["diverged"]
+    assert results["cyanure"]["notes"] == (
+        "auto solver, diverged: objective above all-zero coefficients'"
+    )
+    assert payload["reference_objective"] == results["sklearn-lbfgs"]["objective"]
+    assert set(results["softmaxreg-at-reference"]["reached_seconds"]) == {"sklearn-lbfgs"}
+    assert set(payload["ratios"]["softmaxreg-at-reference"]) == {"sklearn-lbfgs"}
+
+
 def test_a_peer_that_is_not_installed_is_skipped_with_the_reason(monkeypatch):
     real = suites.importlib.util.find_spec
     monkeypatch.setattr(

@@ -298,8 +298,9 @@ def softmaxreg(problem: Problem, **params) -> Fit:
     targets = params.pop("targets", None)
     model = LogisticRegression(**_penalty_options(problem), **params)
     _start_numba()
-    if problem.l1_ratio:  # load the compiled L1 kernels (numba's disk cache): not the fit
-        clone(model).fit(X[:WARM_UP_ROWS], problem.y_train[:WARM_UP_ROWS])
+    # load the compiled kernels the fit uses (numba's disk cache; compiled on a first run,
+    # a second or more): not the fit
+    clone(model).fit(X[:WARM_UP_ROWS], problem.y_train[:WARM_UP_ROWS])
     milestones = None if not targets else Milestones(targets)
     callback = None if milestones is None else (lambda _m, _i, value: milestones.reached(value))
 
