@@ -11,8 +11,9 @@ Kronecker preconditioner, the weighted Gram matrix ``X_r^T diag(s_r) X_r`` of a 
 
 Dense data is one contiguous torch tensor; ``G^T X`` is computed in that orientation
 because torch (MKL) runs it 2-4x faster than ``X^T G`` (see PERF-NOTES.md). Sparse data
-is kept as scipy CSR (for cheap row slicing) plus torch sparse CSR copies of ``X`` and
-``X^T`` (each product is then a sparse-times-dense product in CSR layout).
+is kept as scipy CSR (for cheap row slicing); on CPU its products run in scipy's kernels on
+row blocks over threads (``sparse_products.py``), on other devices through torch sparse CSR
+copies of ``X`` and ``X^T``.
 """
 
 from __future__ import annotations

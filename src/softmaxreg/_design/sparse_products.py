@@ -8,8 +8,8 @@ be multiplied on as many threads at once:
   (one ``(m, K)`` sum per extra thread).
 
 The blocks are views of ``X``'s arrays (no copy of the data). On the text-like bench data
-(100,000 x 2^18, 10.4 million non-zeros, K = 20, float32) on two cores: ``X B`` 162 -> 65 ms,
-``X^T R`` 154 -> 85 ms. Threads: torch's intra-op setting (``torch.set_num_threads``), the
+(100,000 x 2^18, 10.4 million non-zeros, K = 20, float32) on two cores: ``X B`` 151 -> 63 ms,
+``X^T R`` 157 -> 100 ms. Threads: torch's intra-op setting (``torch.set_num_threads``), the
 one every other product of a fit follows; small matrices (fewer than ``MIN_NONZEROS_PER_THREAD``
 non-zeros a thread) stay on one.
 """

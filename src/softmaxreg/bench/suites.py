@@ -475,8 +475,9 @@ def run_suite(
     """Run a suite (each contender in its own process unless ``isolate=False``) and return
     the JSON-ready payload: the plan, ``results`` by contender, ``ratios``, the load average
     before and after, and ``reference_objective``, where a row that stops at the reference
-    (``softmaxreg-at-reference``) stops: the lowest finite objective of the reference and of
-    every peer run after it (scikit-learn's lbfgs at its default tol can stop above saga).
+    (``softmaxreg-at-reference``) stops: the lowest objective of the reference and of every
+    peer run after it that did not diverge (scikit-learn's lbfgs at its default tol can stop
+    above saga).
     That row also records when it reached each of those peers' objectives, and its ratio
     against a peer is that peer's seconds over the seconds to its objective."""
     the_plan = plan(suite_name, quick, only, rows)
@@ -510,9 +511,9 @@ def run_suite(
 def speed_ratios(results: dict) -> dict:
     """For each softmaxreg row, each peer's fit seconds over its own (> 1: softmaxreg is
     faster); rows that never reached a time-to-accuracy target, and fits that diverged,
-    are left out. A row that
-    recorded when it reached each peer's objective (``reached_seconds``) is compared with
-    each peer at that time, and not with a peer whose objective it never reached."""
+    are left out. A row that recorded when it reached each peer's objective
+    (``reached_seconds``) is compared with each peer at that time, and not with a peer whose
+    objective it never reached."""
     reached = [
         name for name in results
         if not results[name]["notes"].startswith("never") and not results[name].get("diverged")
