@@ -88,9 +88,9 @@ class ActiveColumns:
             sums += per_sample.sum(axis=0)
         return product.astype(np.float64), sums
 
-    def transposed(self, per_sample: np.ndarray) -> np.ndarray:
-        """``X_S^T per_sample`` as ``(K, p)``."""
-        if self.dense is not None:
+    def transposed(self, per_sample: np.ndarray, exact: bool = False) -> np.ndarray:
+        """``X_S^T per_sample`` as ``(K, p)``; ``exact``: in float64 from the sparse columns."""
+        if self.dense is not None and not exact:
             return (per_sample.astype(np.float32).T @ self.dense).astype(np.float64)
         out = np.empty((self.problem.K, len(self.columns)))
         kernels = self.problem.kernels
@@ -140,12 +140,7 @@ class _Support:
     def transposed(self, per_sample: np.ndarray, exact: bool = False) -> np.ndarray:
         """``[X_S^T per_sample]`` on the support, and ``sum_i per_sample_i`` for the
         intercepts (``exact``: in float64 from the sparse columns)."""
-        if exact:
-            problem, columns = self.model.problem, self.active.columns
-            out = np.empty(self.mask.shape)
-            problem.kernels.selected_products(*problem.columns(), columns, per_sample, out)
-        else:
-            out = self.active.transposed(per_sample)
+        out = self.active.transposed(per_sample, exact)
         return np.concatenate([out[self.mask], per_sample.sum(axis=0)[: self.intercepts]])
 
     def hessian_product(self, x: np.ndarray) -> np.ndarray:
