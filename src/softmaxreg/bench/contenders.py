@@ -258,6 +258,14 @@ def _start_numba() -> None:
     bfloat16_copy(torch.zeros(1, 1))
 
 
+def load_compiled_kernels(model, X, y) -> None:
+    """Before a timed ``model.fit(X, y)``: start numba and load the compiled kernels that
+    fit uses (numba's disk cache; compiled on a first run, a second or more) by fitting a
+    clone of ``model`` on ``WARM_UP_ROWS`` rows: costs of the process, not of the fit."""
+    _start_numba()
+    clone(model).fit(X[:WARM_UP_ROWS], y[:WARM_UP_ROWS])
+
+
 class Milestones:
     """When a fit's objective first reaches each peer's: ``objectives`` maps a peer's name
     to its objective; the fit stops (its callback answers True) at the lowest of them.
@@ -297,10 +305,7 @@ def softmaxreg(problem: Problem, **params) -> Fit:
     X = _float32(problem.X_train)
     targets = params.pop("targets", None)
     model = LogisticRegression(**_penalty_options(problem), **params)
-    _start_numba()
-    # load the compiled kernels the fit uses (numba's disk cache; compiled on a first run,
-    # a second or more): not the fit
-    clone(model).fit(X[:WARM_UP_ROWS], problem.y_train[:WARM_UP_ROWS])
+    load_compiled_kernels(model, X, problem.y_train)
     milestones = None if not targets else Milestones(targets)
     callback = None if milestones is None else (lambda _m, _i, value: milestones.reached(value))
 
