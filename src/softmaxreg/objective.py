@@ -75,8 +75,10 @@ class LinearObjective:
         self.n_outputs = 1 if kind == "binary" else int(self._n_outputs)
         self.n_params = self.n_outputs * (self.n_features + int(self.fit_intercept))
         self.sample_weight = self._convert_weights(sample_weight)
-        # (theta, X W^T + b) of the last value_and_grad, for the Hessian at that point
-        self._last_net_input: tuple[torch.Tensor, torch.Tensor] | None = None
+        # (theta, its version counter, X W^T + b) of the last value_and_grad, for the Hessian
+        # at that point: the tensor itself, not a copy (on wide data theta is tens of MB),
+        # and its version tells whether it was changed in place since
+        self._last_net_input: tuple[torch.Tensor, int, torch.Tensor] | None = None
         self.weight_sum = (
             float(self.n_samples)
             if self.sample_weight is None
@@ -261,14 +263,15 @@ class LinearObjective:
             return residual
 
         product, column_sums = self.design.fused_transposed_product(W, b, block_residual)
-        self._last_net_input = (theta.clone(), net_input)
+        self._last_net_input = (theta, theta._version, net_input)
         penalty_value, grad = self._penalty(theta)
         self._add_products(grad, product, column_sums, self.C)
         return self.C * float(loss_total) + penalty_value, grad
 
     def _data_parameters(self, theta: torch.Tensor):
-        W, b = self.unpack(theta)
-        return W.to(self.dtype), None if b is None else b.to(self.dtype)
+        """``(W, b)`` as views of ``theta``: the design converts them to the data's dtype in
+        the layout its product needs (one copy; on wide data W is tens of MB)."""
+        return self.unpack(theta)
 
     def _add_products(self, grad, product, column_sums, scale: float) -> None:
         K, m = self.n_outputs, self.n_features
@@ -366,7 +369,10 @@ class LinearObjective:
         product_design = (design.low_precision() or design) if low_precision else design
 
         def hvp(v: torch.Tensor) -> torch.Tensor:
-            v = v.to(device=self.device, dtype=PARAM_DTYPE)
+            # H v in v's precision: float64, or float32 for CG's vectors on wide float32 data
+            # (newton_cg.py), whose products with X are float32 in either case
+            dtype = v.dtype if v.dtype in (torch.float32, PARAM_DTYPE) else PARAM_DTYPE
+            v = v.to(device=self.device, dtype=dtype)
             V, vb = self._data_parameters(v)
             product, column_sums = product_design.fused_transposed_product(
                 V, vb, block_curvature_product
@@ -380,8 +386,10 @@ class LinearObjective:
     def _full_net_input(self, theta: torch.Tensor) -> torch.Tensor:
         """``X W^T + b`` on all rows: kept from the last ``value_and_grad`` at this theta."""
         last = self._last_net_input
-        if last is not None and torch.equal(last[0], theta):
-            return last[1]
+        if last is not None and last[0]._version == last[1] and (
+            last[0] is theta or torch.equal(last[0], theta)
+        ):
+            return last[2]
         return self._net_input(self.design, theta)
 
     def _activations(self, Z: torch.Tensor) -> torch.Tensor:

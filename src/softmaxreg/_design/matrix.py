@@ -71,10 +71,12 @@ class DenseDesign:
         self._spare_rows: tuple[torch.Tensor, weakref.ref] | None = None
 
     def linear(self, W: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
-        """Net inputs ``Z = X W^T + b`` (``b`` broadcast over rows; ``None`` means no bias)."""
+        """Net inputs ``Z = X W^T + b`` (``b`` broadcast over rows; ``None`` means no bias),
+        in ``X``'s dtype whatever ``W``'s and ``b``'s."""
+        W = W.to(self.X.dtype)
         if b is None:
             return self.X @ W.T
-        return torch.addmm(b.unsqueeze(0), self.X, W.T)
+        return torch.addmm(b.to(self.X.dtype).unsqueeze(0), self.X, W.T)
 
     def transposed_product(self, G: torch.Tensor) -> torch.Tensor:
         """``G^T X`` (shape ``(K, m)``) for ``G`` of shape ``(n, K)``."""
@@ -210,15 +212,21 @@ class SparseDesign:
             self.XT = _torch_csr(self.scipy.T.tocsr(), dtype, device)
 
     def _dense(self, matrix: torch.Tensor) -> np.ndarray:
-        return np.ascontiguousarray(matrix.detach().to(self.dtype).numpy())
+        """``matrix`` as a C-contiguous array of the design's dtype: one copy at most (of a
+        float64 ``W^T`` on wide data, straight into float32 and the transposed layout)."""
+        matrix = matrix.detach()
+        if matrix.dtype == self.dtype and matrix.is_contiguous():
+            return matrix.numpy()
+        return torch.empty(matrix.shape, dtype=self.dtype).copy_(matrix).numpy()
 
     def linear(self, W: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
-        """Net inputs ``Z = X W^T + b`` via a sparse-times-dense product."""
+        """Net inputs ``Z = X W^T + b`` via a sparse-times-dense product, in the design's
+        dtype whatever ``W``'s and ``b``'s."""
         if self.on_cpu:
             Z = torch.from_numpy(self.blocks.times(self._dense(W.T)))
         else:
-            Z = self.X @ W.T.contiguous()
-        return Z if b is None else Z + b.unsqueeze(0)
+            Z = self.X @ W.T.to(self.dtype).contiguous()
+        return Z if b is None else Z + b.to(self.dtype).unsqueeze(0)
 
     def transposed_product(self, G: torch.Tensor) -> torch.Tensor:
         """``G^T X = (X^T G)^T``."""

@@ -19,12 +19,15 @@ import torch
 
 @dataclass
 class LineSearchResult:
-    """The accepted step ``alpha``, ``f`` and ``grad f`` there, and how many evaluations it took."""
+    """The accepted step ``alpha``, ``f`` and ``grad f`` there, how many evaluations it took,
+    and the point ``theta + alpha d`` itself (the tensor ``f`` was evaluated at: a solver
+    that moves there reuses it, and the objective recognises the point of its last pass)."""
 
     alpha: float
     value: float
     grad: torch.Tensor
     n_evals: int
+    point: torch.Tensor
 
 
 def _cubic_minimiser(a, fa, ga, b, fb, gb):
@@ -65,51 +68,52 @@ def wolfe_line_search(
     def phi(alpha):
         nonlocal evals
         evals += 1
-        value, grad = value_and_grad(theta + alpha * direction)
-        return value, grad, float(grad @ direction)
+        point = theta + alpha * direction
+        value, grad = value_and_grad(point)
+        return value, grad, float(grad @ direction), point
 
     def armijo(alpha, value):
         return value <= value0 + c1 * alpha * slope0
 
     def zoom(lo, hi):
-        # lo, hi = (alpha, value, grad, slope); lo satisfies sufficient decrease.
+        # lo, hi = (alpha, value, grad, slope, point); lo satisfies sufficient decrease.
         while evals < max_evals:
-            a_lo, f_lo, _, s_lo = lo
-            a_hi, f_hi, _, s_hi = hi
+            a_lo, f_lo, _, s_lo, _ = lo
+            a_hi, f_hi, _, s_hi, _ = hi
             width = a_hi - a_lo
             trial = _cubic_minimiser(a_lo, f_lo, s_lo, a_hi, f_hi, s_hi)
             low_bound, high_bound = sorted((a_lo + 0.1 * width, a_hi - 0.1 * width))
             if trial is None or not low_bound <= trial <= high_bound:
                 trial = a_lo + 0.5 * width
-            f_t, g_t, s_t = phi(trial)
-            point = (trial, f_t, g_t, s_t)
+            point = (trial, *phi(trial))
+            f_t, s_t = point[1], point[3]
             if not armijo(trial, f_t) or f_t >= f_lo:
-                hi = point
+                hi = _end_only(point)
             else:
                 if abs(s_t) <= -c2 * slope0:
                     return point
                 if s_t * (a_hi - a_lo) >= 0:
-                    hi = lo
+                    hi = _end_only(lo)
                 lo = point
         return lo if lo[0] > 0 else None
 
-    previous = (0.0, value0, grad0, slope0)
+    previous = (0.0, value0, grad0, slope0, theta)
     alpha = alpha0
     point = None
     while evals < max_evals:
-        f_a, g_a, s_a = phi(alpha)
-        current = (alpha, f_a, g_a, s_a)
+        current = (alpha, *phi(alpha))
+        f_a, s_a = current[1], current[3]
         if not math.isfinite(f_a):
             alpha = 0.5 * (previous[0] + alpha)
             continue
         if not armijo(alpha, f_a) or (previous[0] > 0 and f_a >= previous[1]):
-            point = zoom(previous, current)
+            point = zoom(previous, _end_only(current))
             break
         if abs(s_a) <= -c2 * slope0:
             point = current
             break
         if s_a >= 0:
-            point = zoom(current, previous)
+            point = zoom(current, _end_only(previous))
             break
         previous = current
         alpha = 4.0 * alpha
@@ -117,7 +121,14 @@ def wolfe_line_search(
         point = previous if previous[0] > 0 else None
     if point is None:
         return None
-    return LineSearchResult(alpha=point[0], value=point[1], grad=point[2], n_evals=evals)
+    alpha, value, grad, _, at = point
+    return LineSearchResult(alpha=alpha, value=value, grad=grad, n_evals=evals, point=at)
+
+
+def _end_only(point):
+    """A bracket's far end: its step, value and slope (never returned, so its gradient and
+    point, each as large as theta, are let go)."""
+    return (point[0], point[1], None, point[3], None)
 
 
 def full_step_if_gradient_falls(objective, theta, value, grad, direction):
@@ -126,8 +137,11 @@ def full_step_if_gradient_falls(objective, theta, value, grad, direction):
     test of scikit-learn's Newton line search, ``_newton_solver.py``); else None. Near the
     optimum a Newton step still shrinks the gradient when ``f`` changes below its precision.
     """
-    trial_value, trial_grad = objective.value_and_grad(theta + direction)
+    point = theta + direction
+    trial_value, trial_grad = objective.value_and_grad(point)
     rounding = 64 * np.finfo(np.float64).eps * abs(value)
     if trial_value <= value + rounding and trial_grad.abs().sum() < grad.abs().sum():
-        return LineSearchResult(alpha=1.0, value=trial_value, grad=trial_grad, n_evals=1)
+        return LineSearchResult(
+            alpha=1.0, value=trial_value, grad=trial_grad, n_evals=1, point=point
+        )
     return None

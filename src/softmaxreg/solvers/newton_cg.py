@@ -73,6 +73,12 @@ EXACT_POLISH_FLOPS = 2e9
 # elsewhere its CG runs for at most as many iterations as all earlier CG runs together
 # (at least this many)
 POLISH_MIN_CG_ITER = 20
+# CG's vectors may be float32 (on float32 data with Jacobi's preconditioner, see _cg_dtype)
+# while its relative tolerance is at least this (float32 keeps ~7 digits, and CG's residual
+# recurrence loses some), and while max |grad f| is below FLOAT32_MAX_GRAD (float32 ends at
+# 3.4e38; a product that overflows anyway sends CG back to float64)
+FLOAT32_MIN_FORCING = 1e-3
+FLOAT32_MAX_GRAD = 1e30
 # With a subsampled Hessian the Newton step is systematically too long (the inverse of a
 # sample Hessian overestimates H^-1 on average): on MNIST the accepted steps settle at
 # 0.1-0.4, so a line search from alpha = 1 spends a rejected trial (one pass over the data)
@@ -81,36 +87,50 @@ POLISH_MIN_CG_ITER = 20
 SUBSAMPLED_STEP_GROWTH = 1.5
 
 
-def preconditioned_cg(hvp, rhs, precondition, tolerance, max_iter):
+def preconditioned_cg(hvp, rhs, precondition, tolerance, max_iter, dtype=None):
     """Approximate solution of ``H p = rhs`` by CG preconditioned with ``M^-1 = precondition``.
 
-    Returns ``(p, iterations)``; stops at ``||r|| <= tolerance``, at ``max_iter``, or when a
-    direction of non-positive curvature ``d^T H d <= 0`` appears.
+    The vectors ``p, r, z, d, H d`` are held in ``dtype`` (default ``rhs``'s), updated in
+    place (on wide data each is tens of MB); ``precondition(r)`` may return the same buffer
+    each call. Returns ``(p, iterations)``; stops at ``||r|| <= tolerance``, at
+    ``max_iter``, or when a direction of non-positive curvature ``d^T H d <= 0`` appears
+    (at the first iteration ``p = rhs``, the steepest descent). ``p`` is None when
+    ``d^T H d`` is not finite (a product overflowed ``dtype``).
     """
-    p = torch.zeros_like(rhs)
-    r = rhs.clone()
+    r = rhs.to(dtype or rhs.dtype, copy=True)
+    p = torch.zeros_like(r)
     z = precondition(r)
-    d = z.clone()
     rz = float(r @ z)
     if not rz > 0:  # nothing of r is left after preconditioning: the steepest descent
-        return rhs.clone(), 0
+        return r, 0
+    d = z.clone()
     for iteration in range(1, max_iter + 1):
-        Hd = hvp(d)
+        Hd = hvp(d).to(r.dtype)
         curvature = float(d @ Hd)
+        if not math.isfinite(curvature):
+            return None, iteration
         if curvature <= 0:
-            return (p if iteration > 1 else rhs.clone()), iteration
+            return (p if iteration > 1 else r), iteration  # r is still rhs at the first
         step = rz / curvature
-        p.add_(d, alpha=step)  # in place: on wide data each vector is tens of MB
+        p.add_(d, alpha=step)
         r.add_(Hd, alpha=-step)
+        del Hd  # before the next product allocates its own
         if float(r.norm()) <= tolerance:
             return p, iteration
         z = precondition(r)
         rz_next = float(r @ z)
         if not rz_next > 0:
             return p, iteration
-        d = d.mul_(rz_next / rz).add_(z)
+        d.mul_(rz_next / rz).add_(z)
         rz = rz_next
     return p, max_iter
+
+
+def _jacobi(diagonal: torch.Tensor, dtype: torch.dtype):
+    """``r -> r / diag H`` into one reused buffer of ``dtype`` (``diagonal`` is consumed)."""
+    inverse = diagonal.clamp_min_(1e-12).reciprocal_().to(dtype)
+    out = torch.empty_like(inverse)
+    return partial(torch.mul, other=inverse, out=out)
 
 
 def exact_class_mean_step(objective, theta, direction):
@@ -134,10 +154,11 @@ def _polishing_step(objective, theta, value, direction):
     """The full Newton step from a point that meets the rule (no line search: there the
     quadratic model is accurate, and a search could reject the step for rounding alone,
     stopping equal problems at different points); None if ``f`` rises beyond rounding."""
-    trial_value, trial_grad = objective.value_and_grad(theta + direction)
+    point = theta + direction
+    trial_value, trial_grad = objective.value_and_grad(point)
     if trial_value > value + 64 * np.finfo(np.float64).eps * abs(value):
         return None
-    return LineSearchResult(alpha=1.0, value=trial_value, grad=trial_grad, n_evals=1)
+    return LineSearchResult(alpha=1.0, value=trial_value, grad=trial_grad, n_evals=1, point=point)
 
 
 def _exact_polishing_direction(objective, theta, grad):
@@ -156,6 +177,22 @@ def _exact_polishing_direction(objective, theta, grad):
     return centred_on_flat_directions(objective, torch.from_numpy(direction).to(theta), fixed)
 
 
+def _cg_dtype(objective, grad, relative_forcing, exact) -> torch.dtype:
+    """float32 for CG's vectors on float32 data with Jacobi's preconditioner while CG's
+    relative tolerance is loose and the gradient far from float32's range; else float64.
+
+    There ``H v`` comes from float32 products with ``X`` in either case, and on wide data
+    the vectors are the fit's largest objects: with 5.2 million parameters (text-like bench
+    data) five float64 vectors are 210 MB. ``exact``: the Kronecker path (few parameters,
+    CG's accuracy matters more than its memory) and the polishing step keep float64.
+    """
+    if exact or getattr(objective, "dtype", None) != torch.float32:
+        return torch.float64
+    if relative_forcing < FLOAT32_MIN_FORCING or not float(grad.abs().max()) < FLOAT32_MAX_GRAD:
+        return torch.float64
+    return torch.float32
+
+
 def _hessian_rows(n, generator):
     if n <= EXACT_HESSIAN_MAX_ROWS:
         return None
@@ -171,7 +208,7 @@ def newton_cg(
     then one more Newton step."""
     generator = torch.Generator().manual_seed(0 if random_state is None else int(random_state))
     kronecker = kronecker_preconditioner(objective, generator)
-    theta = theta0.clone()
+    theta = theta0  # never changed in place: each step is a new tensor
     value, grad = objective.value_and_grad(theta)
     history, n_iter, stalled, last_alpha, cg_total = [], 0, False, 1.0, 0
     converged = gradient_converged(objective, grad, tol)
@@ -209,8 +246,10 @@ def newton_cg(
             hvp, diagonal = objective.hessian_operator(
                 theta, rows, with_diagonal=not use_kronecker, low_precision=low_precision
             )
+            cg_dtype = _cg_dtype(objective, grad, relative_forcing, use_kronecker or converged)
             if not use_kronecker:
-                precondition = partial(torch.mul, 1.0 / diagonal.clamp_min(1e-12))
+                precondition = _jacobi(diagonal, cg_dtype)
+                diagonal = None
             forcing = relative_forcing * grad_norm
             # the polishing step: accurate, the same for equal problems, and costing at
             # most the fit so far (a wide sparse 4000 x 16384 fit: 25 products in 7
@@ -219,7 +258,18 @@ def newton_cg(
             if converged:
                 forcing = POLISH_FORCING * grad_norm
                 limit = min(MAX_CG_ITER, max(POLISH_MIN_CG_ITER, cg_total))
-            direction, cg_iter = preconditioned_cg(hvp, -grad, precondition, forcing, limit)
+            direction, cg_iter = preconditioned_cg(
+                hvp, -grad, precondition, forcing, limit, cg_dtype
+            )
+            if direction is None and cg_dtype != torch.float64:  # a float32 product overflowed
+                precondition = _jacobi(objective.hessian_operator(
+                    theta, rows, with_diagonal=True)[1], torch.float64)
+                direction, cg_iter = preconditioned_cg(
+                    hvp, -grad, precondition, forcing, limit, torch.float64
+                )
+            if direction is None:  # not even float64 holds H d: the steepest descent
+                direction = -grad
+            direction = direction.to(torch.float64)
         cg_total += cg_iter
         # the Jacobi preconditioner would otherwise drift along f's flat directions
         direction = objective.remove_flat_directions(direction)
@@ -242,8 +292,7 @@ def newton_cg(
             break
         n_iter += 1
         last_alpha = step.alpha
-        theta = theta + step.alpha * direction
-        value, grad = step.value, step.grad
+        theta, value, grad = step.point, step.value, step.grad
         history.append(value)
         if verbose:
             print(f"newton-cg iter {n_iter}: f = {value:.6f}, cg iterations = {cg_iter}, "

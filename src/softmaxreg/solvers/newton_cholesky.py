@@ -128,8 +128,7 @@ def newton_cholesky(
             stalled = True
             break
         n_iter += 1
-        theta = theta + step.alpha * direction
-        value, grad = step.value, step.grad
+        theta, value, grad = step.point, step.value, step.grad
         history.append(value)
         if verbose:
             print(f"newton-cholesky iter {n_iter}: f = {value:.6f}, step = {step.alpha:.3g}")

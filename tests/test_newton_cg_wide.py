@@ -1,0 +1,150 @@
+"""Newton-CG on wide float32 data: CG's vectors in float32, the float64 retry when a float32
+product overflows, the objective's cached net inputs, and the line search's point."""
+
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+import pytest
+import torch
+
+from softmaxreg.bench.synthetic import text_like
+from softmaxreg.objective import LinearObjective
+from softmaxreg.solvers._kronecker import kronecker_preconditioner
+from softmaxreg.solvers._line_search import wolfe_line_search
+
+# the module itself: the package's attribute of that name is the solver function
+newton_cg_module = importlib.import_module("softmaxreg.solvers.newton_cg")
+
+
+@pytest.fixture(scope="module")
+def wide():
+    X, y = text_like(1200, 2**12, n_classes=4, words_per_row=40, seed=3)[:2]
+    return X.astype(np.float32), y
+
+
+def _objective(wide, dtype, C=10.0):
+    X, y = wide
+    return LinearObjective(X, y, "multinomial", C=C, dtype=dtype)
+
+
+def _recording_cg(monkeypatch, hvp_wrapper=None):
+    """Record the dtype of every CG solve (and optionally wrap its H v)."""
+    real_cg = newton_cg_module.preconditioned_cg
+    dtypes = []
+
+    def recorded(hvp, rhs, precondition, tolerance, max_iter, dtype=None):
+        dtypes.append(dtype)
+        if hvp_wrapper is not None:
+            hvp = hvp_wrapper(hvp)
+        return real_cg(hvp, rhs, precondition, tolerance, max_iter, dtype)
+
+    monkeypatch.setattr(newton_cg_module, "preconditioned_cg", recorded)
+    return dtypes
+
+
+@pytest.fixture(scope="module")
+def optimum(wide):
+    """The float64 objective's optimum (Newton-CG at tol=1e-10) and its value."""
+    reference = _objective(wide, torch.float64)
+    theta = newton_cg_module.newton_cg(reference, reference.zeros(), tol=1e-10).theta
+    return reference, theta, reference.value(theta)
+
+
+def _assert_at_optimum(optimum, theta):
+    """Within what float32 data allows: the float64-CG path on this float32 objective ends
+    4e-11 (relative) above the float64 optimum, 2e-4 from it in theta."""
+    reference, best, value = optimum
+    assert reference.value(theta) - value <= 1e-8 * value
+    assert float((theta - best).abs().max()) <= 5e-4
+
+
+def test_float32_cg_vectors_reach_the_optimum(wide, optimum, monkeypatch):
+    """Jacobi's path on float32 data runs CG in float32 while its tolerance is loose, then
+    polishes in float64; the fit ends at the optimum as the float64-CG path does."""
+    objective = _objective(wide, torch.float32)
+    assert kronecker_preconditioner(objective, torch.Generator()) is None
+    dtypes = _recording_cg(monkeypatch)
+    result = newton_cg_module.newton_cg(objective, objective.zeros(), tol=1e-6)
+    assert result.converged
+    assert torch.float32 in dtypes
+    assert dtypes[-1] == torch.float64  # the polishing step
+    _assert_at_optimum(optimum, result.theta)
+
+
+def test_float32_hessian_products_agree_with_float64(wide):
+    """``H v`` for a float32 ``v`` is computed and returned in float32, equal to the float64
+    product to float32 accuracy."""
+    objective = _objective(wide, torch.float32)
+    theta = torch.randn(objective.n_params, dtype=torch.float64, generator=torch.Generator()
+                        .manual_seed(0)) * 0.1
+    v = torch.randn(objective.n_params, dtype=torch.float64,
+                    generator=torch.Generator().manual_seed(1))
+    hvp, _ = objective.hessian_operator(theta)
+    low = hvp(v.float())
+    assert low.dtype == torch.float32
+    exact = hvp(v)
+    assert exact.dtype == torch.float64
+    assert float((low.double() - exact).norm()) <= 1e-5 * float(exact.norm())
+
+
+def test_an_overflowing_float32_product_sends_cg_back_to_float64(wide, optimum, monkeypatch):
+    """A float32 ``H d`` that overflows (here forced) makes CG give up its float32 solve and
+    redo it in float64: the fit still converges to the same point."""
+
+    def overflowing(hvp):
+        def product(v):
+            out = hvp(v)
+            return out.fill_(float("inf")) if out.dtype == torch.float32 else out
+        return product
+
+    objective = _objective(wide, torch.float32)
+    dtypes = _recording_cg(monkeypatch, overflowing)
+    result = newton_cg_module.newton_cg(objective, objective.zeros(), tol=1e-6)
+    assert result.converged
+    assert dtypes.count(torch.float32) >= 1
+    # each float32 solve is redone at once in float64
+    assert all(dtypes[i + 1] == torch.float64 for i, d in enumerate(dtypes) if d == torch.float32)
+    _assert_at_optimum(optimum, result.theta)
+
+
+def test_cg_reports_a_non_finite_curvature():
+    direction, iterations = newton_cg_module.preconditioned_cg(
+        lambda d: torch.full_like(d, float("inf")), torch.ones(3), lambda r: r.clone(), 1e-9, 10
+    )
+    assert direction is None and iterations == 1
+
+
+def test_cg_keeps_float32_vectors_when_asked():
+    H = torch.tensor([[4.0, 1.0], [1.0, 3.0]], dtype=torch.float64)
+    rhs = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    direction, _ = newton_cg_module.preconditioned_cg(
+        lambda d: H.to(d.dtype) @ d, rhs, lambda r: r.clone(), 1e-6, 10, torch.float32
+    )
+    assert direction.dtype == torch.float32
+    np.testing.assert_allclose(direction, torch.linalg.solve(H, rhs), rtol=1e-6)
+
+
+def test_the_net_inputs_kept_from_value_and_grad_follow_in_place_changes(wide):
+    """The objective keeps the net inputs of its last pass for the Hessian at that point;
+    a theta changed in place after that pass gets its own (not the stale ones)."""
+    objective = _objective(wide, torch.float32)
+    theta = torch.full((objective.n_params,), 0.01, dtype=torch.float64)
+    objective.value_and_grad(theta)
+    theta.mul_(-3.0)  # the same tensor, new values
+    v = torch.linspace(-1, 1, objective.n_params, dtype=torch.float64)
+    got = objective.hessian_operator(theta)[0](v)
+    fresh = _objective(wide, torch.float32)
+    expected = fresh.hessian_operator(theta.clone())[0](v)
+    torch.testing.assert_close(got, expected)
+
+
+def test_the_line_search_returns_the_point_it_evaluated(wide):
+    objective = _objective(wide, torch.float64)
+    theta = objective.zeros()
+    value, grad = objective.value_and_grad(theta)
+    for alpha0 in (1.0, 1e4):  # accepted at once; after a zoom
+        step = wolfe_line_search(objective.value_and_grad, theta, value, grad, -grad, alpha0)
+        assert torch.equal(step.point, theta + step.alpha * -grad)
+        assert step.value == objective.value(step.point)
