@@ -133,3 +133,17 @@ def test_synthetic_data_is_seeded_blockwise_and_the_arrays_are_its_blocks():
     np.testing.assert_array_equal(y, np.concatenate([y for _, y in blocks]))
     assert set(np.unique(y)) == {0, 1, 2}
     assert not np.array_equal(synthetic_arrays(100, 5, 3, seed=8)[0], X[:100])
+
+
+def test_fit_memory_counts_from_a_restarted_peak():
+    """The peak a fit is measured by starts at the fit: 200 MB touched and freed before it
+    (data generation, a warm-up) is not counted, and what the fit touches is."""
+    from softmaxreg.bench.memory import peak_rss_mb, rss_at_fit_start_mb
+
+    before = np.ones(200 * 2**20 // 8)  # touched
+    del before
+    start = rss_at_fit_start_mb()
+    assert peak_rss_mb() < start + 50  # the 200 MB block no longer counts
+    during = np.ones(100 * 2**20 // 8)
+    assert peak_rss_mb() >= start + 90
+    del during

@@ -146,5 +146,5 @@ def test_the_line_search_returns_the_point_it_evaluated(wide):
     value, grad = objective.value_and_grad(theta)
     for alpha0 in (1.0, 1e4):  # accepted at once; after a zoom
         step = wolfe_line_search(objective.value_and_grad, theta, value, grad, -grad, alpha0)
-        assert torch.equal(step.point, theta + step.alpha * -grad)
+        assert torch.equal(step.point, torch.add(theta, -grad, alpha=step.alpha))
         assert step.value == objective.value(step.point)

@@ -158,7 +158,13 @@ class LinearObjective:
         return W, b
 
     def zeros(self) -> torch.Tensor:
-        """The starting point ``theta = 0`` (float64, on the objective's device)."""
+        """The starting point ``theta = 0`` (float64, on the objective's device).
+
+        On CPU from NumPy's ``calloc``: the operating system maps untouched zero pages only
+        when written, so a start that is only read (Newton-CG's) takes no memory (42 MB
+        with 5.2 million parameters) until a solver writes into it."""
+        if self.device.type == "cpu":
+            return torch.from_numpy(np.zeros(self.n_params, dtype=np.float64))
         return torch.zeros(self.n_params, dtype=PARAM_DTYPE, device=self.device)
 
     def remove_flat_directions(self, direction: torch.Tensor) -> torch.Tensor:

@@ -240,9 +240,12 @@ class SparseDesign:
         return self.transposed_product(R), R.sum(dim=0, dtype=torch.float64)
 
     def squared_transposed_product(self, G: torch.Tensor) -> torch.Tensor:
-        """``G^T (X * X)``: ``X * X`` has the sparsity pattern of ``X`` (no dense copy)."""
-        squares = SparseDesign(self.scipy.multiply(self.scipy).tocsr(), self.dtype, self.device)
-        return squares.transposed_product(G)
+        """``G^T (X * X)``: ``X * X`` shares ``X``'s pattern, so only its values are new (no
+        dense copy, no second copy of the indices)."""
+        squares = sp.csr_matrix(self.scipy.shape, dtype=self.scipy.dtype)
+        squares.indptr, squares.indices = self.scipy.indptr, self.scipy.indices
+        squares.data = np.square(self.scipy.data)
+        return SparseDesign(squares, self.dtype, self.device).transposed_product(G)
 
     def gram(self, index: torch.Tensor, weights: torch.Tensor | None):
         """``(X_r^T diag(s) X_r, X_r^T s)`` in float64 for the rows ``r = index`` (dense

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.base import clone
 
-from softmaxreg.bench.memory import current_rss_mb
+from softmaxreg.bench.memory import rss_at_fit_start_mb
 
 # rows of the problem fitted once before the clock starts, where a library compiles code
 # on first use (numba): the timed fit then measures the solver, as a second fit would
@@ -90,7 +90,7 @@ def exact_zeros(W) -> int:
 
 def _timed(run, notes_of) -> Fit:
     """Run ``run()`` (returning ``(W, b, extra)``), timing it and the memory before it."""
-    rss = current_rss_mb()
+    rss = rss_at_fit_start_mb()
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -51,7 +51,7 @@ import numpy as np
 from softmaxreg._atomic import atomic_write
 from softmaxreg.bench.child import print_and_write, run_child
 from softmaxreg.bench.contenders import _start_numba, load_compiled_kernels
-from softmaxreg.bench.memory import current_rss_mb, peak_rss_mb
+from softmaxreg.bench.memory import peak_rss_mb, rss_at_fit_start_mb
 from softmaxreg.errors import SoftmaxregError
 
 CONTENDERS = (
@@ -115,7 +115,7 @@ def fit_sklearn(X_train, y_train, max_iter, dtype=np.float64):
 
     X = X_train.astype(dtype)
     X /= dtype(255)
-    start_rss = current_rss_mb()
+    start_rss = rss_at_fit_start_mb()
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -160,7 +160,7 @@ def fit_lecture_loop(X_train, y_train):
     train_loader = DataLoader(MNISTImages(X_train, y_train), batch_size=256, shuffle=True)
     model = SoftmaxRegression(num_features=784, num_classes=10)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    start_rss = current_rss_mb()
+    start_rss = rss_at_fit_start_mb()
     start = time.perf_counter()
     for _epoch in range(25):
         for features, targets in train_loader:
@@ -184,7 +184,7 @@ def fit_softmaxreg_fullbatch(X_train, y_train, target):
     X = X_train.astype(np.float32)
     X /= np.float32(255)
     _start_numba()
-    start_rss = current_rss_mb()
+    start_rss = rss_at_fit_start_mb()
     start = time.perf_counter()
     objective = LinearObjective(X, y_train, "multinomial", C=1.0, dtype=torch.float32)
     result = solve(
@@ -206,7 +206,7 @@ def fit_softmaxreg_estimator(X_train, y_train, **params):
     X /= np.float32(255)
     model = LogisticRegression(**params)
     load_compiled_kernels(model, X, y_train)  # as every bench suite does
-    start_rss = current_rss_mb()
+    start_rss = rss_at_fit_start_mb()
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

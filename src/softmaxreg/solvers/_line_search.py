@@ -68,7 +68,7 @@ def wolfe_line_search(
     def phi(alpha):
         nonlocal evals
         evals += 1
-        point = theta + alpha * direction
+        point = torch.add(theta, direction, alpha=alpha)  # no temporary alpha * direction
         value, grad = value_and_grad(point)
         return value, grad, float(grad @ direction), point
 
@@ -95,6 +95,7 @@ def wolfe_line_search(
                 if s_t * (a_hi - a_lo) >= 0:
                     hi = _end_only(lo)
                 lo = point
+            del point  # kept only as lo: the next trial's tensors come after it is let go
         return lo if lo[0] > 0 else None
 
     previous = (0.0, value0, grad0, slope0, theta)
@@ -107,13 +108,15 @@ def wolfe_line_search(
             alpha = 0.5 * (previous[0] + alpha)
             continue
         if not armijo(alpha, f_a) or (previous[0] > 0 and f_a >= previous[1]):
-            point = zoom(previous, _end_only(current))
+            current = _end_only(current)  # its gradient and point go before zoom's trials
+            point = zoom(previous, current)
             break
         if abs(s_a) <= -c2 * slope0:
             point = current
             break
         if s_a >= 0:
-            point = zoom(current, _end_only(previous))
+            previous = _end_only(previous)
+            point = zoom(current, previous)
             break
         previous = current
         alpha = 4.0 * alpha
