@@ -444,11 +444,14 @@ class LinearObjective:
         """``diag H``: ``scale sum_i c_ik x_ij^2 (+ 1)`` for ``W``, ``scale sum_i c_ik`` for
         ``b``, with ``c_ik = s_i a_ik (1 - a_ik)`` (``curvature``) and ``scale = C``."""
         K, m = self.n_outputs, self.n_features
-        diagonal = torch.zeros(self.n_params, dtype=PARAM_DTYPE, device=self.device)
-        squares = design.squared_transposed_product(curvature).reshape(-1)
-        diagonal[: K * m] = squares.double() * scale
+        diagonal = torch.empty(self.n_params, dtype=PARAM_DTYPE, device=self.device)
+        data = diagonal[: K * m].view(K, m)
+        # copied, then scaled in place (as _data_term_plus_penalty: no parameter-length
+        # temporaries, and C multiplies float64 values)
+        data.copy_(design.squared_transposed_product(curvature))
+        data.mul_(scale)
         if self.penalize:
-            diagonal[: K * m] += self.l2_strength
+            data.add_(self.l2_strength)
         if self.fit_intercept:
             diagonal[K * m :] = curvature.sum(dim=0, dtype=PARAM_DTYPE) * scale
         return diagonal
