@@ -218,3 +218,35 @@ def test_a_model_takes_at_most_max_newton_steps(monkeypatch):
     y = rng.integers(0, 3, 60)
     steps, n_iter, _ = _steps_and_value(monkeypatch, X, y, C=100.0, l1_ratio=0.5, tol=1e-10)
     assert 0 < steps <= (n_iter + 1) * proximal_newton.MAX_NEWTON_STEPS
+
+
+@pytest.mark.parametrize("softmax", [True, False])
+def test_column_hessian_blocks_are_the_same_on_threads(softmax):
+    """The K x K Hessian blocks of the columns, split over threads by non-zeros, are the
+    one-thread blocks bit for bit, and each is the dense formula's."""
+    from softmaxreg.solvers import _column_kernels
+
+    rng = np.random.default_rng(4)
+    n, m, K = 3000, 120, 5
+    X = sp.random(n, m, density=0.6, format="csc", random_state=5)
+    A = rng.dirichlet(np.ones(K), size=n) if softmax else rng.uniform(0.05, 0.95, (n, K))
+    c = rng.uniform(0.5, 2.0, n)
+    features = np.array([0, 3, 4, 17, 60, 61, 62, 119], dtype=np.int64)
+    columns = (X.indptr, X.indices.astype(np.int64), X.data)
+    original = _column_kernels.MIN_NONZEROS_PER_THREAD
+    blocks = {}
+    try:
+        _column_kernels.MIN_NONZEROS_PER_THREAD = 1  # split even this small problem
+        for threads in (1, 3):
+            out = np.empty((len(features), K, K))
+            _column_kernels.column_hessians(*columns, A, c, softmax, features, 0.7, out,
+                                            threads=threads)
+            blocks[threads] = out
+    finally:
+        _column_kernels.MIN_NONZEROS_PER_THREAD = original
+    np.testing.assert_array_equal(blocks[3], blocks[1])
+    dense = X.toarray()
+    curvature = [np.diag(a) - np.outer(a, a) if softmax else np.diag(a * (1 - a)) for a in A]
+    for t, j in enumerate(features):
+        expected = sum(c[i] * dense[i, j] ** 2 * curvature[i] for i in range(n)) + 0.7 * np.eye(K)
+        np.testing.assert_allclose(blocks[1][t], expected, rtol=1e-10)

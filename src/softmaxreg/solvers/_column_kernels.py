@@ -25,15 +25,47 @@ Compiled on first use and cached on disk (``cache=True``).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from numba import njit
 
+# below this many non-zeros a thread, starting one costs more than it saves
+MIN_NONZEROS_PER_THREAD = 1 << 16
 
-@njit(cache=True)
-def column_hessians(indptr, indices, data, A, c, softmax, features, alpha, out):
+
+def column_hessians(indptr, indices, data, A, c, softmax, features, alpha, out, threads=1):
     """``out[t] = sum_i c_i x_ij^2 H(a_i) + alpha I`` (``K x K``) for ``j = features[t]``:
     the block of the exact Hessian that couples the K coefficients of column ``j``, with
-    ``H(a) = diag(a) - a a^T`` (softmax) or ``diag(a (1 - a))`` (sigmoids)."""
+    ``H(a) = diag(a) - a a^T`` (softmax) or ``diag(a (1 - a))`` (sigmoids).
+
+    The columns are independent: with ``threads > 1`` runs of them with about equal
+    non-zeros go to as many threads (the compiled loop releases the GIL), each block
+    computed exactly as on one thread. MNIST elastic net, 525 columns x 10 classes: about
+    0.2 s a call on one thread.
+    """
+    counts = np.cumsum(indptr[features + 1] - indptr[features])
+    total = int(counts[-1]) if len(counts) else 0
+    threads = max(1, min(threads, total // MIN_NONZEROS_PER_THREAD))
+    if threads == 1:
+        _column_hessians(indptr, indices, data, A, c, softmax, features, alpha, out)
+        return
+    cuts = np.searchsorted(counts, np.linspace(0, total, threads + 1)[1:-1])
+    edges = [0, *sorted({int(cut) for cut in cuts}), len(features)]
+    with ThreadPoolExecutor(max_workers=len(edges) - 1,
+                            thread_name_prefix="softmaxreg-columns") as pool:
+        futures = [
+            pool.submit(_column_hessians, indptr, indices, data, A, c, softmax,
+                        features[a:b], alpha, out[a:b])
+            for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a
+        ]
+        for future in futures:
+            future.result()
+
+
+@njit(cache=True, nogil=True)
+def _column_hessians(indptr, indices, data, A, c, softmax, features, alpha, out):
+    """:func:`column_hessians` for ``features`` on this thread."""
     K = A.shape[1]
     for position in range(features.shape[0]):
         j = features[position]

@@ -200,6 +200,7 @@ class QuadraticModel:
             features,
             problem.alpha,
             self.blocks,
+            threads=torch.get_num_threads(),
         )
         self.hb = problem.c @ (A * (1 - A)) if problem.fit_intercept else np.zeros(K)
         # c_i a_ik (softmax) or c_i a_ik (1 - a_ik): [H_i q]_k without re-reading c and A
