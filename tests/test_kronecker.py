@@ -159,8 +159,8 @@ def test_newton_cg_polishing_step_costs_at_most_the_fit_so_far(monkeypatch):
     calls = []
     real_cg = module.preconditioned_cg
 
-    def recorded(hvp, rhs, precondition, tolerance, max_iter, dtype=None):
-        direction, iterations = real_cg(hvp, rhs, precondition, tolerance, max_iter, dtype)
+    def recorded(hvp, rhs, precondition, tolerance, max_iter):
+        direction, iterations = real_cg(hvp, rhs, precondition, tolerance, max_iter)
         calls.append((max_iter, iterations))
         return direction, iterations
 

@@ -34,11 +34,11 @@ def _recording_cg(monkeypatch, hvp_wrapper=None):
     real_cg = newton_cg_module.preconditioned_cg
     dtypes = []
 
-    def recorded(hvp, rhs, precondition, tolerance, max_iter, dtype=None):
-        dtypes.append(dtype)
+    def recorded(hvp, rhs, precondition, tolerance, max_iter):
+        dtypes.append(rhs.dtype)
         if hvp_wrapper is not None:
             hvp = hvp_wrapper(hvp)
-        return real_cg(hvp, rhs, precondition, tolerance, max_iter, dtype)
+        return real_cg(hvp, rhs, precondition, tolerance, max_iter)
 
     monkeypatch.setattr(newton_cg_module, "preconditioned_cg", recorded)
     return dtypes
@@ -116,13 +116,17 @@ def test_cg_reports_a_non_finite_curvature():
     assert direction is None and iterations == 1
 
 
-def test_cg_keeps_float32_vectors_when_asked():
+def test_cg_works_in_its_right_hand_sides_dtype():
+    """CG's vectors keep the dtype of the right-hand side (float32 here), whatever ``H v``
+    returns; the right-hand side itself becomes the residual."""
     H = torch.tensor([[4.0, 1.0], [1.0, 3.0]], dtype=torch.float64)
     rhs = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    residual = rhs.float()
     direction, _ = newton_cg_module.preconditioned_cg(
-        lambda d: H.to(d.dtype) @ d, rhs, lambda r: r.clone(), 1e-6, 10, torch.float32
+        lambda d: H @ d.double(), residual, lambda r: r.clone(), 1e-6, 10
     )
     assert direction.dtype == torch.float32
+    assert float(residual.norm()) <= 1e-6
     np.testing.assert_allclose(direction, torch.linalg.solve(H, rhs), rtol=1e-6)
 
 
