@@ -168,7 +168,8 @@ class LinearObjective:
         return torch.zeros(self.n_params, dtype=PARAM_DTYPE, device=self.device)
 
     def remove_flat_directions(self, direction: torch.Tensor) -> torch.Tensor:
-        """Project out the directions in which ``f`` is constant.
+        """Project out the directions in which ``f`` is constant, in place (``direction`` is
+        returned; on wide data a copy is tens of MB).
 
         For the multinomial model with an intercept, ``softmax(z + c 1) = softmax(z)`` and
         ``b`` is not penalised, so ``f(W, b + c 1) = f(W, b)``: the intercept part of the
@@ -176,7 +177,6 @@ class LinearObjective:
         """
         if self.kind != "multinomial" or not self.fit_intercept:
             return direction
-        direction = direction.clone()
         intercept = direction[self.n_outputs * self.n_features :]
         intercept -= intercept.mean()
         return direction

@@ -117,8 +117,8 @@ class ShardedObjective:
         return self._template.zeros()
 
     def remove_flat_directions(self, direction: torch.Tensor) -> torch.Tensor:
-        """Centre the intercept part of a multinomial direction (``softmax(z + c 1)`` is
-        ``softmax(z)``), as :meth:`LinearObjective.remove_flat_directions` does."""
+        """Centre the intercept part of a multinomial direction in place (``softmax(z + c 1)``
+        is ``softmax(z)``), as :meth:`LinearObjective.remove_flat_directions` does."""
         return self._template.remove_flat_directions(direction)
 
     def gradient_scale(self) -> float:

@@ -148,11 +148,11 @@ def exact_class_mean_step(objective, theta, direction):
     ``H u = alpha u`` and the gradient's part there is ``alpha * mean_k W_k``: the exact
     Newton step is ``-mean_k W_k``, which puts ``sum_k W_k = 0`` (a property of the L2
     optimum) at once. The Jacobi preconditioner would otherwise let the class mean drift.
+    ``direction`` is changed in place and returned.
     """
     if objective.kind != "multinomial" or not getattr(objective, "penalize", False):
         return direction
     K, m = objective.n_outputs, objective.n_features
-    direction = direction.clone()
     D = direction[: K * m].view(K, m)
     D -= D.mean(dim=0, keepdim=True) + theta[: K * m].view(K, m).mean(dim=0, keepdim=True)
     return direction
@@ -279,7 +279,8 @@ def newton_cg(
                 direction = -grad
             direction = direction.to(torch.float64)
         cg_total += cg_iter
-        # the Jacobi preconditioner would otherwise drift along f's flat directions
+        # the Jacobi preconditioner would otherwise drift along f's flat directions (both
+        # in place: the direction is this iteration's own tensor)
         direction = objective.remove_flat_directions(direction)
         direction = exact_class_mean_step(objective, theta, direction)
         first_alpha = 1.0 if rows is None else min(1.0, SUBSAMPLED_STEP_GROWTH * last_alpha)
