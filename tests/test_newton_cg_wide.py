@@ -130,17 +130,45 @@ def test_cg_works_in_its_right_hand_sides_dtype():
     np.testing.assert_allclose(direction, torch.linalg.solve(H, rhs), rtol=1e-6)
 
 
-def test_the_net_inputs_kept_from_value_and_grad_follow_in_place_changes(wide):
-    """The objective keeps the net inputs of its last pass for the Hessian at that point;
-    a theta changed in place after that pass gets its own (not the stale ones)."""
+def _hessian_product_and_passes(objective, theta, v, monkeypatch, **options):
+    """``H v`` at ``theta`` and how many passes over X it took to form the Hessian."""
+    passes = []
+    real = objective._net_input
+    monkeypatch.setattr(objective, "_net_input", lambda *a: passes.append(1) or real(*a))
+    product = objective.hessian_operator(theta, **options)[0](v)
+    monkeypatch.undo()
+    return product, len(passes)
+
+
+def test_the_hessian_reuses_the_last_pass_only_where_the_caller_says_so(wide, monkeypatch):
+    """The net inputs of the last ``value_and_grad`` serve the Hessian only under
+    ``at_last_pass`` (a solver's promise) and for that very tensor, unchanged: a change
+    through a NumPy view (invisible to torch's version counter) or an in-place torch
+    operation gets the Hessian at the new values."""
     objective = _objective(wide, torch.float32)
+    fresh = _objective(wide, torch.float32)
+    v = torch.linspace(-1, 1, objective.n_params, dtype=torch.float64)
+    changed = torch.full((objective.n_params,), -0.03, dtype=torch.float64)
+    expected = fresh.hessian_operator(changed.clone())[0](v)
+
     theta = torch.full((objective.n_params,), 0.01, dtype=torch.float64)
     objective.value_and_grad(theta)
-    theta.mul_(-3.0)  # the same tensor, new values
-    v = torch.linspace(-1, 1, objective.n_params, dtype=torch.float64)
-    got = objective.hessian_operator(theta)[0](v)
-    fresh = _objective(wide, torch.float32)
-    expected = fresh.hessian_operator(theta.clone())[0](v)
+    same, passes = _hessian_product_and_passes(objective, theta, v, monkeypatch,
+                                               at_last_pass=True)
+    assert passes == 0
+    torch.testing.assert_close(same, fresh.hessian_operator(theta.clone())[0](v))
+
+    theta.numpy()[:] = changed.numpy()  # the version counter does not see this
+    got, passes = _hessian_product_and_passes(objective, theta, v, monkeypatch)
+    assert passes == 1
+    torch.testing.assert_close(got, expected)
+
+    theta = torch.full((objective.n_params,), 0.01, dtype=torch.float64)
+    objective.value_and_grad(theta)
+    theta.copy_(changed)  # tracked: even the solver's promise does not reuse stale inputs
+    got, passes = _hessian_product_and_passes(objective, theta, v, monkeypatch,
+                                              at_last_pass=True)
+    assert passes == 1
     torch.testing.assert_close(got, expected)
 
 
@@ -152,3 +180,21 @@ def test_the_line_search_returns_the_point_it_evaluated(wide):
         step = wolfe_line_search(objective.value_and_grad, theta, value, grad, -grad, alpha0)
         assert torch.equal(step.point, torch.add(theta, -grad, alpha=step.alpha))
         assert step.value == objective.value(step.point)
+
+
+@pytest.mark.parametrize("method", ["newton-cg", "lbfgs"])
+@pytest.mark.parametrize("width", [40, 2**12])
+def test_the_solvers_form_the_hessian_from_their_line_search_pass(method, width, monkeypatch):
+    """Newton-CG's Hessian and the Kronecker preconditioner (Newton-CG's and L-BFGS's) at
+    the accepted point come from the line search's pass over X: no pass of their own."""
+    from softmaxreg.solvers import solve
+
+    X, y = text_like(1500, width, n_classes=4, words_per_row=30, seed=5)[:2]
+    objective = LinearObjective(X.astype(np.float32).toarray(), y, "multinomial", C=1.0,
+                                dtype=torch.float32)
+    passes = []
+    real = objective._net_input
+    monkeypatch.setattr(objective, "_net_input", lambda *a: passes.append(1) or real(*a))
+    result = solve(objective, method, max_iter=100, tol=1e-4)
+    assert result.converged and result.n_iter >= 3
+    assert passes == []

@@ -48,3 +48,23 @@ def test_a_matrix_without_non_zeros_gives_zeros(monkeypatch, threads):
     blocks = sparse_products.RowBlocks(sp.csr_matrix((5, 3)))
     assert blocks.times(np.ones((3, 2))).tolist() == [[0.0, 0.0]] * 5
     assert blocks.transposed_times(np.ones((5, 2))).tolist() == [[0.0, 0.0]] * 3
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_transposed_product_is_the_same_on_any_number_of_threads(monkeypatch, threads, dtype):
+    """X^T R (every gradient) is summed over blocks that the non-zeros alone fix, in block
+    order: one, two or three threads give it bit for bit."""
+    monkeypatch.setattr(sparse_products, "MIN_NONZEROS_PER_THREAD", 1)
+    rng = np.random.default_rng(3)
+    X = sp.random(2000, 300, density=0.05, format="csr", random_state=4, dtype=dtype)
+    R = rng.normal(size=(2000, 7)).astype(dtype)
+    blocks = sparse_products.RowBlocks(X)
+    results = []
+    for n_threads in (1, 2, 3):
+        threads(n_threads)
+        results.append(blocks.transposed_times(R))
+    assert len(blocks._split(blocks._reduction_blocks())) == sparse_products.REDUCTION_BLOCKS
+    for other in results[1:]:
+        np.testing.assert_array_equal(other, results[0])
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(results[0], X.T @ R, rtol=rtol, atol=rtol)

@@ -337,6 +337,7 @@ class LinearObjective:
         rows: torch.Tensor | None = None,
         with_diagonal: bool = False,
         low_precision: bool = False,
+        at_last_pass: bool = False,
     ) -> tuple[Callable[[torch.Tensor], torch.Tensor], torch.Tensor | None]:
         """The Hessian at ``theta`` as a function ``v -> H v``, and (if asked) its diagonal.
 
@@ -348,6 +349,8 @@ class LinearObjective:
         ``X`` (where the CPU has native bfloat16 products; see
         ``DenseDesign.low_precision``): ``H v`` to about 3 significant digits, for CG
         directions whose accuracy the line search and the exact gradient make up for.
+        ``at_last_pass``: the caller's promise that ``theta`` is the tensor of the last
+        ``value_and_grad`` call, unchanged since (see :meth:`_full_net_input`).
         """
         theta = theta.to(device=self.device, dtype=PARAM_DTYPE)
         design, weights, scale = self.design, self.sample_weight, self.C
@@ -359,7 +362,7 @@ class LinearObjective:
             scale = self.C * self.weight_sum / max(part, 1e-300)
             Z = self._net_input(design, theta)
         else:
-            Z = self._full_net_input(theta)
+            Z = self._full_net_input(theta, at_last_pass)
         A = self._activations(Z)
         # the data's dtype carries s_i a (1 - a) and the products; the factor C (or the
         # subsample's) is applied to their float64 sums, where C x a float32 product may
@@ -395,27 +398,35 @@ class LinearObjective:
 
         return hvp, diagonal
 
-    def _full_net_input(self, theta: torch.Tensor) -> torch.Tensor:
-        """``X W^T + b`` on all rows: kept from the last ``value_and_grad`` at this theta."""
+    def _full_net_input(self, theta: torch.Tensor, at_last_pass: bool) -> torch.Tensor:
+        """``X W^T + b`` on all rows: kept from the last ``value_and_grad`` where the caller
+        says ``theta`` is that call's tensor (a solver right after its line search) and it
+        is, unchanged by any tracked in-place operation; a pass over ``X`` elsewhere.
+
+        The promise is needed: a write that bypasses torch's version counter (through a
+        NumPy view or ``.data``) leaves the tensor looking unchanged, and comparing values
+        would need a copy of theta (tens of MB on wide data) at every pass.
+        """
         last = self._last_net_input
-        if last is not None and last[0]._version == last[1] and (
-            last[0] is theta or torch.equal(last[0], theta)
-        ):
+        if at_last_pass and last is not None and last[0] is theta and last[0]._version == last[1]:
             return last[2]
         return self._net_input(self.design, theta)
 
     def _activations(self, Z: torch.Tensor) -> torch.Tensor:
         return torch.softmax(Z, dim=1) if self.kind == "multinomial" else torch.sigmoid(Z)
 
-    def output_curvature(self, theta: torch.Tensor) -> torch.Tensor:
+    def output_curvature(self, theta: torch.Tensor, at_last_pass: bool = False) -> torch.Tensor:
         """``S = C sum_i s_i H_i`` (``(K, K)``, float64), the per-sample curvatures summed.
 
         ``H_i = diag(a_i) - a_i a_i^T`` (softmax) or ``diag(a_i (1 - a_i))`` (sigmoids): with
         ``A = sum_i s_i x~_i x~_i^T / sum_i s_i`` the data term of the Hessian is roughly
-        ``A (x) S``, the Kronecker factors of Newton-CG's preconditioner.
+        ``A (x) S``, the Kronecker factors of Newton-CG's preconditioner. ``at_last_pass``:
+        as for :meth:`hessian_operator`.
         """
         theta = theta.to(device=self.device, dtype=PARAM_DTYPE)
-        activations = self._activations(self._full_net_input(theta)).to(PARAM_DTYPE)
+        activations = self._activations(self._full_net_input(theta, at_last_pass)).to(
+            PARAM_DTYPE
+        )
         weights = (
             None if self.sample_weight is None else self.sample_weight.to(PARAM_DTYPE)
         )

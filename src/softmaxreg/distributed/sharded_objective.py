@@ -206,14 +206,15 @@ class ShardedObjective:
 
     def hessian_operator(
         self, theta: torch.Tensor, rows=None, with_diagonal: bool = False,
-        low_precision: bool = False,
+        low_precision: bool = False, at_last_pass: bool = False,
     ):
         """``v -> H v`` at ``theta`` and (if asked) ``diag H``, summed over blocks.
 
         ``rows`` (global indices, the same on every process): estimate the data term on
         those rows only, scaled by ``sum_i s_i / sum_{i in rows} s_i`` (a subsampled
-        Hessian, as :meth:`LinearObjective.hessian_operator`). ``low_precision``: as there,
-        for blocks kept in memory (others are read again for every product).
+        Hessian, as :meth:`LinearObjective.hessian_operator`). ``low_precision`` and
+        ``at_last_pass``: as there, for blocks kept in memory (others are read again for
+        every product).
         """
         theta = theta.to(device=self.device, dtype=PARAM_DTYPE)
         scale, blocks = 1.0, self._blocks
@@ -230,7 +231,8 @@ class ShardedObjective:
         operators, local_diagonal = None, None
         if keep:
             pairs = [block.hessian_operator(theta, with_diagonal=with_diagonal,
-                                            low_precision=low_precision)
+                                            low_precision=low_precision,
+                                            at_last_pass=at_last_pass and rows is None)
                      for block in blocks()]
             operators = [operator for operator, _ in pairs]
             if with_diagonal:
@@ -263,14 +265,15 @@ class ShardedObjective:
                 diagonal[: K * m] += 1.0
         return hvp, diagonal
 
-    def output_curvature(self, theta: torch.Tensor) -> torch.Tensor:
+    def output_curvature(self, theta: torch.Tensor, at_last_pass: bool = False) -> torch.Tensor:
         """``S = C sum_i s_i H_i`` over all rows (see
-        :meth:`LinearObjective.output_curvature`), summed over blocks and processes."""
+        :meth:`LinearObjective.output_curvature`), summed over blocks and processes; blocks
+        kept in memory reuse their last pass's net inputs under ``at_last_pass``."""
         theta = theta.to(device=self.device, dtype=PARAM_DTYPE)
         K = self.n_outputs
         local = torch.zeros(K, K, dtype=PARAM_DTYPE, device=self.device)
         for block in self._blocks():
-            local += block.output_curvature(theta)
+            local += block.output_curvature(theta, at_last_pass)
         return self._reduced(local.reshape(-1)).reshape(K, K)
 
     def feature_gram(self, rows: torch.Tensor) -> torch.Tensor:

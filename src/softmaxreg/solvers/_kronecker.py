@@ -66,13 +66,17 @@ class KroneckerPreconditioner:
         self.feature_values, self.feature_vectors = torch.linalg.eigh(gram)
         self.feature_values.clamp_(min=0)
 
-    def at(self, theta: torch.Tensor):
-        """The preconditioner for the Hessian at ``theta`` (``S`` evaluated there).
+    def at(self, theta: torch.Tensor, at_last_pass: bool = False):
+        """The preconditioner for the Hessian at ``theta`` (``S`` evaluated there; with
+        ``at_last_pass`` from the net inputs of the objective's last pass, see
+        ``LinearObjective.hessian_operator``).
 
         Also sets ``condition``: the Kronecker model's largest eigenvalue over the penalty's
         (``inf`` without a penalty), which decides whether CG's products may be rounded."""
         objective = self.objective
-        output_values, output_vectors = torch.linalg.eigh(objective.output_curvature(theta))
+        output_values, output_vectors = torch.linalg.eigh(
+            objective.output_curvature(theta, at_last_pass)
+        )
         data = output_values.clamp(min=0).unsqueeze(1) * self.feature_values.unsqueeze(0)
         alpha = objective.l2_strength
         largest = float(data.max()) + alpha

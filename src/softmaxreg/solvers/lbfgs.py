@@ -72,7 +72,8 @@ def lbfgs(
     while not converged and n_iter < max_iter:
         initial = None
         if kronecker is not None:  # the inverse of a Hessian of f: times scale for f / scale
-            precondition = kronecker.at(theta)
+            # theta is the point of the objective's last pass (the line search's tensor)
+            precondition = kronecker.at(theta, at_last_pass=True)
 
             def initial(q, precondition=precondition):
                 return precondition(q) * scale
@@ -84,14 +85,14 @@ def lbfgs(
             stalled = True
             break
         n_iter += 1
-        s = step.alpha * direction
+        s = step.point - theta  # the step taken
         y = step.grad - grad
         curvature = float(s @ y)
         if curvature > 1e-10 * float(y @ y):
             pairs.append((s, y, 1.0 / curvature))
             pairs = pairs[-memory:]
         previous_value = value
-        theta, value, grad = theta + s, step.value, step.grad
+        theta, value, grad = step.point, step.value, step.grad
         history.append(value * scale)
         if verbose:
             print(f"lbfgs iter {n_iter}: f = {value * scale:.6f}, "

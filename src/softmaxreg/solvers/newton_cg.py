@@ -240,8 +240,10 @@ def newton_cg(
         if direction is None:
             grad_norm = float(grad.norm())
             relative_forcing = min(0.5, math.sqrt(grad_norm))
+            # theta is the point of the objective's last pass (the line search's own
+            # tensor): the Hessian reuses its net inputs
             if use_kronecker:
-                precondition = kronecker.at(theta)
+                precondition = kronecker.at(theta, at_last_pass=True)
             # far from the optimum CG runs to a loose relative tolerance: there its products
             # may use bfloat16 on large, well-conditioned data (MNIST: the same 9 iterations,
             # each product twice as fast); near it, and elsewhere, they stay exact
@@ -252,7 +254,8 @@ def newton_cg(
                 and kronecker.condition <= MAX_LOW_PRECISION_CONDITION
             )
             hvp, diagonal = objective.hessian_operator(
-                theta, rows, with_diagonal=not use_kronecker, low_precision=low_precision
+                theta, rows, with_diagonal=not use_kronecker, low_precision=low_precision,
+                at_last_pass=True,
             )
             cg_dtype = _cg_dtype(objective, grad, relative_forcing, use_kronecker or converged)
             if not use_kronecker:
@@ -271,7 +274,7 @@ def newton_cg(
             )
             if direction is None and cg_dtype != torch.float64:  # a float32 product overflowed
                 precondition = _jacobi(objective.hessian_operator(
-                    theta, rows, with_diagonal=True)[1], torch.float64)
+                    theta, rows, with_diagonal=True, at_last_pass=True)[1], torch.float64)
                 direction, cg_iter = preconditioned_cg(
                     hvp, _negated(grad, torch.float64), precondition, forcing, limit
                 )
