@@ -53,11 +53,12 @@ def optimum(wide):
 
 
 def _assert_at_optimum(optimum, theta):
-    """Within what float32 data allows: the float64-CG path on this float32 objective ends
-    4e-11 (relative) above the float64 optimum, 2e-4 from it in theta."""
+    """Within what float32 data allows: fits of this float32 objective end 2e-14 to 2e-9
+    (relative) above the float64 optimum and 3e-6 to 9e-4 from it in theta, by the
+    rounding of their path (CG's vectors, their order, the dot products' split)."""
     reference, best, value = optimum
     assert reference.value(theta) - value <= 1e-8 * value
-    assert float((theta - best).abs().max()) <= 5e-4
+    assert float((theta - best).abs().max()) <= 3e-3
 
 
 def test_float32_cg_vectors_reach_the_optimum(wide, optimum, monkeypatch):
@@ -107,6 +108,27 @@ def test_an_overflowing_float32_product_sends_cg_back_to_float64(wide, optimum, 
     # each float32 solve is redone at once in float64
     assert all(dtypes[i + 1] == torch.float64 for i, d in enumerate(dtypes) if d == torch.float32)
     _assert_at_optimum(optimum, result.theta)
+
+
+def test_the_features_major_layout_is_a_permutation(wide):
+    """``hessian_operator(features_major=True)`` takes and gives ``W`` as ``(m, K)`` rows: its
+    H v and diagonal are the theta-order ones, permuted (bit for bit in float64)."""
+    objective = _objective(wide, torch.float32)
+    assert objective.prefers_features_major
+    dense = LinearObjective(np.ones((5, 2)), [0, 1, 2, 0, 1], "multinomial")
+    assert not dense.prefers_features_major
+    generator = torch.Generator().manual_seed(2)
+    theta = torch.randn(objective.n_params, dtype=torch.float64, generator=generator) * 0.1
+    v = torch.randn(objective.n_params, dtype=torch.float64, generator=generator)
+    layout = newton_cg_module._Layout(objective, True)
+    hvp, diagonal = objective.hessian_operator(theta, with_diagonal=True)
+    hvp_t, diagonal_t = objective.hessian_operator(theta, with_diagonal=True, features_major=True)
+    permuted = layout.negated(-v, torch.float64)
+    K, m = objective.n_outputs, objective.n_features
+    np.testing.assert_array_equal(permuted[: K * m].view(m, K).T, v[: K * m].view(K, m))
+    assert torch.equal(layout.in_theta_order(hvp_t(permuted)), hvp(v))
+    assert torch.equal(layout.in_theta_order(diagonal_t), diagonal)
+    assert not newton_cg_module._Layout(objective, False).features_major
 
 
 def test_cg_reports_a_non_finite_curvature():

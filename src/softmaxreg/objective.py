@@ -281,7 +281,22 @@ class LinearObjective:
         the layout its product needs (one copy; on wide data W is tens of MB)."""
         return self.unpack(theta)
 
-    def _data_term_plus_penalty(self, v, product, column_sums, scale: float) -> torch.Tensor:
+    def weight_view(self, vector: torch.Tensor, features_major: bool = False) -> torch.Tensor:
+        """The ``W`` part of a parameter-length vector as a ``(K, m)`` view: of its
+        ``(K, m)`` rows, or with ``features_major`` the transpose of its ``(m, K)`` rows."""
+        K, m = self.n_outputs, self.n_features
+        return vector[: K * m].view(m, K).T if features_major else vector[: K * m].view(K, m)
+
+    @property
+    def prefers_features_major(self) -> bool:
+        """Whether the design's products take and give ``W`` as ``(m, K)`` rows (scipy's
+        sparse products on CPU): there ``hessian_operator(features_major=True)`` saves two
+        transposes of ``W`` per product (7 ms each with 5.2 million parameters)."""
+        return bool(getattr(self.design, "features_major", False))
+
+    def _data_term_plus_penalty(
+        self, v, product, column_sums, scale: float, features_major: bool = False
+    ) -> torch.Tensor:
         """``[scale P + alpha V, scale c]`` in ``v``'s dtype, for the products ``P = R^T X``
         (``(K, m)``, any layout and dtype) and ``c = sum_i R_i`` of the last pass: the
         gradient (``v = theta``, ``scale = C``) or ``H v``.
@@ -290,15 +305,15 @@ class LinearObjective:
         gradient, where C times a float32 product may overflow float32 (C=1e34 on float32
         X). A copy of the transposed layout that sparse products give, then passes over
         contiguous memory, took 7 ms where one mixed-dtype transposed add took 31 ms (5.2
-        million parameters).
+        million parameters). ``features_major``: ``v`` and the output in that layout.
         """
         K, m = self.n_outputs, self.n_features
         out = torch.empty_like(v)
-        data = out[: K * m].view(K, m)
+        data = self.weight_view(out, features_major)
         data.copy_(product)
         data.mul_(scale)
         if self.penalize:
-            data.add_(v[: K * m].view(K, m), alpha=self.l2_strength)
+            data.add_(self.weight_view(v, features_major), alpha=self.l2_strength)
         if self.fit_intercept:
             out[K * m :] = column_sums * scale
         return out
@@ -338,6 +353,7 @@ class LinearObjective:
         with_diagonal: bool = False,
         low_precision: bool = False,
         at_last_pass: bool = False,
+        features_major: bool = False,
     ) -> tuple[Callable[[torch.Tensor], torch.Tensor], torch.Tensor | None]:
         """The Hessian at ``theta`` as a function ``v -> H v``, and (if asked) its diagonal.
 
@@ -351,6 +367,9 @@ class LinearObjective:
         directions whose accuracy the line search and the exact gradient make up for.
         ``at_last_pass``: the caller's promise that ``theta`` is the tensor of the last
         ``value_and_grad`` call, unchanged since (see :meth:`_full_net_input`).
+        ``features_major``: ``v``, ``H v`` and the diagonal hold ``W`` transposed (``W^T``
+        flattened, ``(m, K)``) before ``b``, the layout of the sparse products
+        (:attr:`prefers_features_major`): CG's vectors then need no transposes.
         """
         theta = theta.to(device=self.device, dtype=PARAM_DTYPE)
         design, weights, scale = self.design, self.sample_weight, self.C
@@ -373,7 +392,7 @@ class LinearObjective:
 
         diagonal = None
         if with_diagonal:
-            diagonal = self._hessian_diagonal(design, curvature, scale)
+            diagonal = self._hessian_diagonal(design, curvature, scale, features_major)
 
         def block_curvature_product(dZ, rows):
             if self.kind != "multinomial":
@@ -390,11 +409,12 @@ class LinearObjective:
             # (newton_cg.py), whose products with X are float32 in either case
             dtype = v.dtype if v.dtype in (torch.float32, PARAM_DTYPE) else PARAM_DTYPE
             v = v.to(device=self.device, dtype=dtype)
-            V, vb = self._data_parameters(v)
+            V = self.weight_view(v, features_major)
+            vb = v[self.n_outputs * self.n_features :] if self.fit_intercept else None
             product, column_sums = product_design.fused_transposed_product(
                 V, vb, block_curvature_product
             )
-            return self._data_term_plus_penalty(v, product, column_sums, scale)
+            return self._data_term_plus_penalty(v, product, column_sums, scale, features_major)
 
         return hvp, diagonal
 
@@ -451,12 +471,14 @@ class LinearObjective:
             product = gram
         return product / max(total, 1e-300)
 
-    def _hessian_diagonal(self, design, curvature: torch.Tensor, scale: float) -> torch.Tensor:
+    def _hessian_diagonal(
+        self, design, curvature: torch.Tensor, scale: float, features_major: bool = False
+    ) -> torch.Tensor:
         """``diag H``: ``scale sum_i c_ik x_ij^2 (+ 1)`` for ``W``, ``scale sum_i c_ik`` for
         ``b``, with ``c_ik = s_i a_ik (1 - a_ik)`` (``curvature``) and ``scale = C``."""
         K, m = self.n_outputs, self.n_features
         diagonal = torch.empty(self.n_params, dtype=PARAM_DTYPE, device=self.device)
-        data = diagonal[: K * m].view(K, m)
+        data = self.weight_view(diagonal, features_major)
         # copied, then scaled in place (as _data_term_plus_penalty: no parameter-length
         # temporaries, and C multiplies float64 values)
         data.copy_(design.squared_transposed_product(curvature))

@@ -205,6 +205,9 @@ class SparseDesign:
         # text-like X with 20 classes), on row blocks over threads (sparse_products.py);
         # elsewhere in torch on the device
         self.on_cpu = self.device.type == "cpu"
+        # scipy's products take W^T and give X^T R as (m, K) rows (objective.py's
+        # prefers_features_major)
+        self.features_major = self.on_cpu
         if self.on_cpu:
             self.blocks = RowBlocks(self.scipy)
         else:
