@@ -67,7 +67,7 @@ def test_float32_cg_vectors_reach_the_optimum(wide, optimum, monkeypatch):
     objective = _objective(wide, torch.float32)
     assert kronecker_preconditioner(objective, torch.Generator()) is None
     dtypes = _recording_cg(monkeypatch)
-    result = newton_cg_module.newton_cg(objective, objective.zeros(), tol=1e-6)
+    result = newton_cg_module.newton_cg(objective, objective.zeros(), tol=1e-5)
     assert result.converged
     assert torch.float32 in dtypes
     assert dtypes[-1] == torch.float64  # the polishing step
@@ -102,7 +102,7 @@ def test_an_overflowing_float32_product_sends_cg_back_to_float64(wide, optimum, 
 
     objective = _objective(wide, torch.float32)
     dtypes = _recording_cg(monkeypatch, overflowing)
-    result = newton_cg_module.newton_cg(objective, objective.zeros(), tol=1e-6)
+    result = newton_cg_module.newton_cg(objective, objective.zeros(), tol=1e-5)
     assert result.converged
     assert dtypes.count(torch.float32) >= 1
     # each float32 solve is redone at once in float64
