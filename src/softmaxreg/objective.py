@@ -148,14 +148,16 @@ class LinearObjective:
         b = torch.as_tensor(b, dtype=PARAM_DTYPE, device=self.device).reshape(-1)
         return torch.cat([W, b])
 
-    def unpack(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``(W (K, m), b (K,) or None)`` as views of ``theta``."""
+    def unpack(
+        self, theta: torch.Tensor, features_major: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(W (K, m), b (K,) or None)`` as views of ``theta`` (``features_major``: see
+        :meth:`weight_view`). The design converts them to the data's dtype in the layout its
+        product needs (one copy; on wide data ``W`` is tens of MB)."""
         if theta.shape != (self.n_params,):
             raise ValueError(f"theta must have shape ({self.n_params},), got {tuple(theta.shape)}")
-        K, m = self.n_outputs, self.n_features
-        W = theta[: K * m].view(K, m)
-        b = theta[K * m :] if self.fit_intercept else None
-        return W, b
+        b = theta[self.n_outputs * self.n_features :] if self.fit_intercept else None
+        return self.weight_view(theta, features_major), b
 
     def zeros(self) -> torch.Tensor:
         """The starting point ``theta = 0`` (float64, on the objective's device).
@@ -187,7 +189,7 @@ class LinearObjective:
 
     # ------------------------------------------------------------------ core math
     def _net_input(self, design, theta: torch.Tensor) -> torch.Tensor:
-        W, b = self._data_parameters(theta.to(device=self.device, dtype=PARAM_DTYPE))
+        W, b = self.unpack(theta.to(device=self.device, dtype=PARAM_DTYPE))
         return design.linear(W, b)
 
     def _loss_and_residual(self, Z: torch.Tensor, targets: torch.Tensor, weights):
@@ -255,7 +257,7 @@ class LinearObjective:
         in one fused pass over row blocks of ``X`` (each block feeds both products).
         """
         theta = theta.to(device=self.device, dtype=PARAM_DTYPE)
-        W, b = self._data_parameters(theta)
+        W, b = self.unpack(theta)
         loss_total = torch.zeros((), dtype=torch.float64, device=self.device)
 
         # the net inputs are kept (n x K, small beside X): Newton-CG's Hessian at the point
@@ -275,11 +277,6 @@ class LinearObjective:
         self._last_net_input = (theta, theta._version, net_input)
         grad = self._data_term_plus_penalty(theta, product, column_sums, self.C)
         return self.C * float(loss_total) + self._penalty_value(theta), grad
-
-    def _data_parameters(self, theta: torch.Tensor):
-        """``(W, b)`` as views of ``theta``: the design converts them to the data's dtype in
-        the layout its product needs (one copy; on wide data W is tens of MB)."""
-        return self.unpack(theta)
 
     def weight_view(self, vector: torch.Tensor, features_major: bool = False) -> torch.Tensor:
         """The ``W`` part of a parameter-length vector as a ``(K, m)`` view: of its
@@ -328,7 +325,7 @@ class LinearObjective:
         rows = rows.to(self.device)
         design = self.design.rows(rows)
         weights = None if self.sample_weight is None else self.sample_weight[rows]
-        W, b = self._data_parameters(theta)
+        W, b = self.unpack(theta)
         loss, residual = self._loss_and_residual(design.linear(W, b), self.targets[rows], weights)
         count = rows.numel()
         K, m = self.n_outputs, self.n_features
@@ -409,8 +406,7 @@ class LinearObjective:
             # (newton_cg.py), whose products with X are float32 in either case
             dtype = v.dtype if v.dtype in (torch.float32, PARAM_DTYPE) else PARAM_DTYPE
             v = v.to(device=self.device, dtype=dtype)
-            V = self.weight_view(v, features_major)
-            vb = v[self.n_outputs * self.n_features :] if self.fit_intercept else None
+            V, vb = self.unpack(v, features_major)
             product, column_sums = product_design.fused_transposed_product(
                 V, vb, block_curvature_product
             )
