@@ -19,16 +19,17 @@ non-zeros a thread) stay on one.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 import scipy.sparse as sp
 import torch
+
+from softmaxreg._design.work_split import balanced_runs, run_on_threads
 
 # below this many non-zeros a block, starting a thread costs more than it saves
 MIN_NONZEROS_PER_THREAD = 1 << 18
 # the blocks of X^T R, whatever the thread count (each extra one holds an (m, K) sum)
 REDUCTION_BLOCKS = 2
+THREAD_NAME = "softmaxreg-csr"
 
 
 class RowBlocks:
@@ -41,12 +42,8 @@ class RowBlocks:
     def _split(self, threads: int):
         """``[(first row, end row, block)]`` for ``threads`` blocks (cached)."""
         if threads not in self._blocks:
-            X, indptr = self.X, self.X.indptr
-            cuts = np.searchsorted(indptr, np.linspace(0, X.nnz, threads + 1)[1:-1])
-            edges = [0, *sorted({int(c) for c in cuts}), X.shape[0]]
             self._blocks[threads] = [
-                (a, b, _row_view(X, a, b)) for a, b in zip(edges[:-1], edges[1:], strict=True)
-                if b > a
+                (a, b, _row_view(self.X, a, b)) for a, b in balanced_runs(self.X.indptr, threads)
             ]
         return self._blocks[threads]
 
@@ -67,7 +64,7 @@ class RowBlocks:
         def block_product(a, b, block):
             out[a:b] = block @ B
 
-        _run(block_product, blocks)
+        run_on_threads(block_product, blocks, name=THREAD_NAME)
         return out
 
     def transposed_times(self, R: np.ndarray) -> np.ndarray:
@@ -77,7 +74,7 @@ class RowBlocks:
             return np.ascontiguousarray(self.X.T @ R)
         blocks = self._split(count)
         threads = min(self._threads(), len(blocks))
-        sums = _run(lambda a, b, block: block.T @ R[a:b], blocks, threads)
+        sums = run_on_threads(lambda a, b, block: block.T @ R[a:b], blocks, threads, THREAD_NAME)
         total = np.ascontiguousarray(sums[0])
         for part in sums[1:]:
             total += part
@@ -97,13 +94,3 @@ def _row_view(X: sp.csr_matrix, first: int, end: int) -> sp.csr_matrix:
     block.indices = X.indices[start:stop]
     block.data = X.data[start:stop]
     return block
-
-
-def _run(function, blocks, threads=None):
-    """``[function(*block) for block in blocks]`` on ``threads`` threads (default one each)."""
-    if threads == 1:
-        return [function(*block) for block in blocks]
-    workers = len(blocks) if threads is None else threads
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="softmaxreg-csr") as pool:
-        futures = [pool.submit(function, *block) for block in blocks]
-        return [future.result() for future in futures]

@@ -25,10 +25,10 @@ Compiled on first use and cached on disk (``cache=True``).
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 from numba import njit
+
+from softmaxreg._design.work_split import balanced_runs, run_on_threads
 
 # below this many non-zeros a thread, starting one costs more than it saves
 MIN_NONZEROS_PER_THREAD = 1 << 16
@@ -44,23 +44,16 @@ def column_hessians(indptr, indices, data, A, c, softmax, features, alpha, out, 
     computed exactly as on one thread. MNIST elastic net, 525 columns x 10 classes: about
     0.2 s a call on one thread.
     """
-    counts = np.cumsum(indptr[features + 1] - indptr[features])
-    total = int(counts[-1]) if len(counts) else 0
-    threads = max(1, min(threads, total // MIN_NONZEROS_PER_THREAD))
+    bounds = np.concatenate([[0], np.cumsum(indptr[features + 1] - indptr[features])])
+    threads = max(1, min(threads, int(bounds[-1]) // MIN_NONZEROS_PER_THREAD))
     if threads == 1:
         _column_hessians(indptr, indices, data, A, c, softmax, features, alpha, out)
         return
-    cuts = np.searchsorted(counts, np.linspace(0, total, threads + 1)[1:-1])
-    edges = [0, *sorted({int(cut) for cut in cuts}), len(features)]
-    with ThreadPoolExecutor(max_workers=len(edges) - 1,
-                            thread_name_prefix="softmaxreg-columns") as pool:
-        futures = [
-            pool.submit(_column_hessians, indptr, indices, data, A, c, softmax,
-                        features[a:b], alpha, out[a:b])
-            for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a
-        ]
-        for future in futures:
-            future.result()
+
+    def run(a, b):
+        _column_hessians(indptr, indices, data, A, c, softmax, features[a:b], alpha, out[a:b])
+
+    run_on_threads(run, balanced_runs(bounds, threads), name="softmaxreg-columns")
 
 
 @njit(cache=True, nogil=True)
