@@ -38,7 +38,7 @@ class L1Penalty:
 
     def value(self, theta: torch.Tensor) -> float:
         """``g(theta) = strength * ||W||_1``."""
-        return self.strength * float(theta[: self.n_penalized].abs().sum())
+        return self.strength * float(torch.linalg.vector_norm(theta[: self.n_penalized], 1))
 
     def proximal(self, theta: torch.Tensor, step: float) -> torch.Tensor:
         """``prox_{step g}(theta) = sign(theta) max(|theta| - step lambda, 0)`` (soft threshold)."""

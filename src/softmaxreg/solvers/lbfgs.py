@@ -16,6 +16,7 @@ import torch
 
 from softmaxreg.solvers._common import (
     SolverResult,
+    max_abs,
     wants_stop,
     warn_gradient_not_converged,
 )
@@ -67,7 +68,7 @@ def lbfgs(
     theta = theta0.clone()
     value, grad = scaled_value_and_grad(theta)
     history, pairs = [], []
-    converged = float(grad.abs().max()) <= tol
+    converged = max_abs(grad) <= tol
     n_iter, stalled = 0, False
     while not converged and n_iter < max_iter:
         initial = None
@@ -79,7 +80,7 @@ def lbfgs(
                 return precondition(q) * scale
         direction = two_loop_direction(grad, pairs, initial)
         newton_like = pairs or initial is not None  # scaled by curvature: its unit step
-        alpha0 = 1.0 if newton_like else min(1.0, 1.0 / float(grad.abs().sum()))
+        alpha0 = 1.0 if newton_like else min(1.0, 1.0 / float(torch.linalg.vector_norm(grad, 1)))
         step = wolfe_line_search(scaled_value_and_grad, theta, value, grad, direction, alpha0)
         if step is None:
             stalled = True
@@ -96,8 +97,8 @@ def lbfgs(
         history.append(value * scale)
         if verbose:
             print(f"lbfgs iter {n_iter}: f = {value * scale:.6f}, "
-                  f"scaled |grad| = {float(grad.abs().max()):.3e}")
-        converged = float(grad.abs().max()) <= tol
+                  f"scaled |grad| = {max_abs(grad):.3e}")
+        converged = max_abs(grad) <= tol
         decrease = (previous_value - value) / max(abs(previous_value), abs(value), 1.0)
         if decrease <= RELATIVE_DECREASE_FLOOR:
             converged = True

@@ -34,6 +34,7 @@ import torch
 from softmaxreg.solvers._common import (
     SolverResult,
     gradient_converged,
+    max_abs,
     wants_stop,
     warn_gradient_not_converged,
 )
@@ -225,7 +226,7 @@ def _cg_dtype(objective, grad, relative_forcing, exact) -> torch.dtype:
     """
     if exact or getattr(objective, "dtype", None) != torch.float32:
         return torch.float64
-    if relative_forcing < FLOAT32_MIN_FORCING or not float(grad.abs().max()) < FLOAT32_MAX_GRAD:
+    if relative_forcing < FLOAT32_MIN_FORCING or not max_abs(grad) < FLOAT32_MAX_GRAD:
         return torch.float64
     return torch.float32
 
