@@ -75,10 +75,10 @@ class LinearObjective:
         self.n_outputs = 1 if kind == "binary" else int(self._n_outputs)
         self.n_params = self.n_outputs * (self.n_features + int(self.fit_intercept))
         self.sample_weight = self._convert_weights(sample_weight)
-        # (theta, its version counter, X W^T + b) of the last value_and_grad, for the Hessian
-        # at that point: the tensor itself, not a copy (on wide data theta is tens of MB),
-        # and its version tells whether it was changed in place since
-        self._last_net_input: tuple[torch.Tensor, int, torch.Tensor] | None = None
+        # (theta, its version counter, the activations A) of the last value_and_grad, for
+        # the Hessian at that point: the tensor itself, not a copy (on wide data theta is
+        # tens of MB), and its version tells whether it was changed in place since
+        self._last_activations: tuple[torch.Tensor, int, torch.Tensor] | None = None
         self.weight_sum = (
             float(self.n_samples)
             if self.sample_weight is None
@@ -192,8 +192,10 @@ class LinearObjective:
         W, b = self.unpack(theta.to(device=self.device, dtype=PARAM_DTYPE))
         return design.linear(W, b)
 
-    def _loss_and_residual(self, Z: torch.Tensor, targets: torch.Tensor, weights):
-        """Per-sample ``CE_i`` and ``dCE_i/dZ_i`` (``A - Y``), times ``s_i`` when weighted.
+    def _loss_and_residual(self, Z: torch.Tensor, targets: torch.Tensor, weights,
+                           activations: torch.Tensor | None = None):
+        """Per-sample ``CE_i`` and ``dCE_i/dZ_i`` (``A - Y``), times ``s_i`` when weighted;
+        the activations ``A`` are also written to ``activations`` (``(rows, K)``) if given.
 
         binary/multilabel: ``CE = sum_k softplus(z_k) - y_k z_k``, ``dCE/dz = sigma(z) - y``;
         multinomial: ``CE = logsumexp(z) - z_y``, ``dCE/dz = softmax(z) - onehot(y)``.
@@ -206,11 +208,16 @@ class LinearObjective:
             index = targets.unsqueeze(0)
             loss = -log_a.gather(0, index).squeeze(0)
             residual = log_a.exp_()
+            if activations is not None:
+                activations.T.copy_(residual)
             residual.scatter_add_(0, index, torch.full_like(loss, -1.0).unsqueeze(0))
             residual = residual.T
         else:
             loss = (F.softplus(Z) - targets * Z).sum(dim=1)
-            residual = torch.sigmoid(Z) - targets
+            A = torch.sigmoid(Z)
+            if activations is not None:
+                activations.copy_(A)
+            residual = A.sub_(targets)
         if weights is not None:
             loss = loss * weights
             residual = residual * weights.unsqueeze(1)
@@ -260,21 +267,23 @@ class LinearObjective:
         W, b = self.unpack(theta)
         loss_total = torch.zeros((), dtype=torch.float64, device=self.device)
 
-        # the net inputs are kept (n x K, small beside X): Newton-CG's Hessian at the point
-        # the line search accepted then needs no pass over X of its own
-        net_input = torch.empty(self.n_samples, self.n_outputs, dtype=self.dtype,
-                                device=self.device)
+        # the activations are kept (n x K, small beside X): Newton-CG's Hessian at the point
+        # the line search accepted then needs no pass over X (nor softmax) of its own. Held
+        # as (K, n): the multinomial blocks are computed in that layout
+        activations = torch.empty(self.n_outputs, self.n_samples, dtype=self.dtype,
+                                  device=self.device).T
 
         def block_residual(Z, rows):
             nonlocal loss_total
-            net_input[rows] = Z
             weights = None if self.sample_weight is None else self.sample_weight[rows]
-            loss, residual = self._loss_and_residual(Z, self.targets[rows], weights)
+            loss, residual = self._loss_and_residual(
+                Z, self.targets[rows], weights, activations[rows]
+            )
             loss_total += loss.sum(dtype=torch.float64)
             return residual
 
         product, column_sums = self.design.fused_transposed_product(W, b, block_residual)
-        self._last_net_input = (theta, theta._version, net_input)
+        self._last_activations = (theta, theta._version, activations)
         grad = self._data_term_plus_penalty(theta, product, column_sums, self.C)
         return self.C * float(loss_total) + self._penalty_value(theta), grad
 
@@ -363,7 +372,7 @@ class LinearObjective:
         ``DenseDesign.low_precision``): ``H v`` to about 3 significant digits, for CG
         directions whose accuracy the line search and the exact gradient make up for.
         ``at_last_pass``: the caller's promise that ``theta`` is the tensor of the last
-        ``value_and_grad`` call, unchanged since (see :meth:`_full_net_input`).
+        ``value_and_grad`` call, unchanged since (see :meth:`_full_activations`).
         ``features_major``: ``v``, ``H v`` and the diagonal hold ``W`` transposed (``W^T``
         flattened, ``(m, K)``) before ``b``, the layout of the sparse products
         (:attr:`prefers_features_major`): CG's vectors then need no transposes.
@@ -376,16 +385,17 @@ class LinearObjective:
             weights = None if weights is None else weights[rows]
             part = rows.numel() if weights is None else float(weights.sum(dtype=torch.float64))
             scale = self.C * self.weight_sum / max(part, 1e-300)
-            Z = self._net_input(design, theta)
+            A = self._activations(self._net_input(design, theta))
         else:
-            Z = self._full_net_input(theta, at_last_pass)
-        A = self._activations(Z)
+            A = self._full_activations(theta, at_last_pass)
         # the data's dtype carries s_i a (1 - a) and the products; the factor C (or the
         # subsample's) is applied to their float64 sums, where C x a float32 product may
         # overflow float32 (C=1e34)
-        curvature = A * (1 - A)
-        if weights is not None:
-            curvature = curvature * weights.unsqueeze(1)
+        curvature = None
+        if with_diagonal or self.kind != "multinomial":
+            curvature = A * (1 - A)
+            if weights is not None:
+                curvature = curvature * weights.unsqueeze(1)
 
         diagonal = None
         if with_diagonal:
@@ -414,22 +424,29 @@ class LinearObjective:
 
         return hvp, diagonal
 
-    def _full_net_input(self, theta: torch.Tensor, at_last_pass: bool) -> torch.Tensor:
-        """``X W^T + b`` on all rows: kept from the last ``value_and_grad`` where the caller
-        says ``theta`` is that call's tensor (a solver right after its line search) and it
-        is, unchanged by any tracked in-place operation; a pass over ``X`` elsewhere.
+    def _full_activations(self, theta: torch.Tensor, at_last_pass: bool) -> torch.Tensor:
+        """The activations ``A`` (``(n, K)``) on all rows: kept from the last
+        ``value_and_grad`` where the caller says ``theta`` is that call's tensor (a solver
+        right after its line search) and it is, unchanged by any tracked in-place operation;
+        a pass over ``X`` elsewhere.
 
         The promise is needed: a write that bypasses torch's version counter (through a
         NumPy view or ``.data``) leaves the tensor looking unchanged, and comparing values
         would need a copy of theta (tens of MB on wide data) at every pass.
         """
-        last = self._last_net_input
+        last = self._last_activations
         if at_last_pass and last is not None and last[0] is theta and last[0]._version == last[1]:
             return last[2]
-        return self._net_input(self.design, theta)
+        return self._activations(self._net_input(self.design, theta))
 
     def _activations(self, Z: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(Z, dim=1) if self.kind == "multinomial" else torch.sigmoid(Z)
+        """``softmax(z_i)`` of each row (multinomial) or ``sigma(Z)`` elementwise; the
+        softmax runs over the columns of ``Z^T`` (about 6x faster on CPU than over the rows
+        of ``(n, K)``: 0.9 against 5.8 ms for 60,000 x 10) and comes back as its ``(n, K)``
+        transposed view."""
+        if self.kind == "multinomial":
+            return torch.softmax(Z.T.contiguous(), dim=0).T
+        return torch.sigmoid(Z)
 
     def output_curvature(self, theta: torch.Tensor, at_last_pass: bool = False) -> torch.Tensor:
         """``S = C sum_i s_i H_i`` (``(K, K)``, float64), the per-sample curvatures summed.
@@ -440,9 +457,7 @@ class LinearObjective:
         as for :meth:`hessian_operator`.
         """
         theta = theta.to(device=self.device, dtype=PARAM_DTYPE)
-        activations = self._activations(self._full_net_input(theta, at_last_pass)).to(
-            PARAM_DTYPE
-        )
+        activations = self._full_activations(theta, at_last_pass).to(PARAM_DTYPE)
         weights = (
             None if self.sample_weight is None else self.sample_weight.to(PARAM_DTYPE)
         )
