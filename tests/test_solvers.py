@@ -215,3 +215,23 @@ def test_bad_arguments_are_rejected(iris_optimum):
         solve(objective, "lbfgs", max_iter=5, tol=None)
     with pytest.raises(ValueError, match="theta0 must have shape"):
         solve(objective, "lbfgs", torch.zeros(3), max_iter=5, tol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_max_abs_is_the_largest_magnitude(dtype):
+    """The stopping rule's ``max_j |grad_j|`` (one pass, no temporary): equal to
+    ``grad.abs().max()``, NaN and infinities included, and never -0.0."""
+    from softmaxreg.solvers._common import max_abs
+
+    generator = torch.Generator().manual_seed(0)
+    vector = torch.randn(10_001, generator=generator, dtype=dtype) * 1e3
+    assert max_abs(vector) == float(vector.abs().max())
+    vector[17] = -1e30
+    assert max_abs(vector) == 1e30 if dtype == torch.float64 else float(vector[17].abs())
+    vector[23] = float("-inf")
+    assert max_abs(vector) == float("inf")
+    vector[29] = float("nan")
+    assert np.isnan(max_abs(vector))
+    zero = max_abs(torch.zeros(3, dtype=dtype))
+    assert zero == 0.0 and np.copysign(1.0, zero) == 1.0
+    assert max_abs(torch.tensor([-2.5, 1.0], dtype=dtype)) == 2.5
