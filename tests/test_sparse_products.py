@@ -68,3 +68,51 @@ def test_the_transposed_product_is_the_same_on_any_number_of_threads(monkeypatch
         np.testing.assert_array_equal(other, results[0])
     rtol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(results[0], X.T @ R, rtol=rtol, atol=rtol)
+
+
+def _skewed(rows: int, columns: int, seed: int, dtype=np.float32) -> sp.csr_matrix:
+    """A CSR matrix whose column frequencies follow a Zipf law over scattered columns (as
+    hashed text features), rows unsorted on input, with a few empty columns."""
+    rng = np.random.default_rng(seed)
+    scatter = rng.permutation(columns)
+    per_row = rng.integers(0, 12, size=rows)
+    cols = scatter[np.minimum(rng.zipf(1.3, size=per_row.sum()) - 1, columns - 1)]
+    indptr = np.concatenate([[0], np.cumsum(per_row)])
+    X = sp.csr_matrix((rng.normal(size=len(cols)).astype(dtype), cols, indptr),
+                      shape=(rows, columns))
+    X.sum_duplicates()
+    return X
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_products_on_columns_ordered_by_frequency_equal_scipy(monkeypatch, threads, n_threads,
+                                                              dtype):
+    """Large, wide matrices multiply on a copy renumbered by column frequency: both products
+    take and give the original order, X^T R bit for bit as without the copy, and the
+    caller's matrix is left as it was."""
+    monkeypatch.setattr(sparse_products, "MIN_NONZEROS_PER_THREAD", 1)
+    threads(n_threads)
+    X = _skewed(3000, 500, seed=5, dtype=dtype)
+    before = (X.data.copy(), X.indices.copy(), X.indptr.copy())
+    rng = np.random.default_rng(6)
+    B = rng.normal(size=(500, 6)).astype(dtype)
+    R = rng.normal(size=(3000, 6)).astype(dtype)
+    plain = sparse_products.RowBlocks(X)
+    plain_products = plain.times(B), plain.transposed_times(R)
+    assert plain.order is None  # below the thresholds
+    monkeypatch.setattr(sparse_products, "FREQUENCY_ORDER_MIN_NONZEROS", 1)
+    monkeypatch.setattr(sparse_products, "FREQUENCY_ORDER_MIN_COLUMNS", 1)
+    ordered = sparse_products.RowBlocks(X)
+    products = ordered.times(B), ordered.transposed_times(R)
+    counts = np.bincount(X.indices, minlength=500)
+    assert np.all(np.diff(counts[ordered.order]) <= 0)  # most frequent first
+    np.testing.assert_array_equal(ordered.rank[ordered.order], np.arange(500))
+    assert ordered.X.has_sorted_indices
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(products[0], X @ B, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(products[0], plain_products[0], rtol=rtol, atol=rtol)
+    np.testing.assert_array_equal(products[1], plain_products[1])
+    np.testing.assert_allclose(products[1], X.T @ R, rtol=rtol, atol=rtol)
+    for array, kept in zip((X.data, X.indices, X.indptr), before, strict=True):
+        np.testing.assert_array_equal(array, kept)
