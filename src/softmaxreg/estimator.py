@@ -82,9 +82,12 @@ class LogisticRegression(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         for a smooth penalty 'newton-cg', whose CG is preconditioned by a Kronecker-factored
         Hessian where the columns are few (``(m + 1)^2 <= 10 n K`` and ``m + 1 <= 2048``:
         MNIST-like data) and by the Hessian's diagonal, with the Hessian estimated on 5% of
-        the rows beyond 20,000 rows, where they are many (wide sparse text); with an L1
-        part 'proximal-newton' (below). scikit-learn's names 'lbfgs', 'newton-cg',
-        'newton-cholesky', 'sag', 'saga' and 'liblinear' accept the penalties and
+        the rows beyond 20,000 rows, where they are many (wide sparse text: there, on CPU
+        data of at least 2^21 non-zeros and 2^14 columns, the products run on a copy of
+        ``X`` with its columns ordered by frequency, about twice as fast, for ``X``'s values
+        and indices once more in memory); with an L1 part 'proximal-newton' (below).
+        scikit-learn's names 'lbfgs', 'newton-cg', 'newton-cholesky', 'sag', 'saga' and
+        'liblinear' accept the penalties and
         multi-class modes scikit-learn's do (the same ValueError otherwise) and reach the
         optimum that scikit-learn's solver of that name reaches ('lbfgs' starts its
         two-loop recursion from the same Kronecker-factored inverse Hessian where it
