@@ -87,9 +87,9 @@ class LogisticRegression(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         ``X`` with its columns ordered by frequency, about twice as fast, for ``X``'s values
         and indices once more in memory); with an L1 part 'proximal-newton' (below).
         scikit-learn's names 'lbfgs', 'newton-cg', 'newton-cholesky', 'sag', 'saga' and
-        'liblinear' accept the penalties and
-        multi-class modes scikit-learn's do (the same ValueError otherwise) and reach the
-        optimum that scikit-learn's solver of that name reaches ('lbfgs' starts its
+        'liblinear' accept the penalties and multi-class modes scikit-learn's do (the same
+        ValueError otherwise) and reach the optimum that scikit-learn's solver of that name
+        reaches ('lbfgs' starts its
         two-loop recursion from the same Kronecker-factored inverse Hessian where it
         applies: on MNIST 44 iterations to scikit-learn's 267); 'gd' is full-batch
         gradient descent, 'sgd' minibatch SGD, 'sample-sgd' the lecture's per-sample
