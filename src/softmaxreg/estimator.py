@@ -89,9 +89,9 @@ class LogisticRegression(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         scikit-learn's names 'lbfgs', 'newton-cg', 'newton-cholesky', 'sag', 'saga' and
         'liblinear' accept the penalties and multi-class modes scikit-learn's do (the same
         ValueError otherwise) and reach the optimum that scikit-learn's solver of that name
-        reaches ('lbfgs' starts its
-        two-loop recursion from the same Kronecker-factored inverse Hessian where it
-        applies: on MNIST 44 iterations to scikit-learn's 267); 'gd' is full-batch
+        reaches ('lbfgs' starts its two-loop recursion from the same Kronecker-factored
+        inverse Hessian where it applies: on MNIST 44 iterations to scikit-learn's 267);
+        'gd' is full-batch
         gradient descent, 'sgd' minibatch SGD, 'sample-sgd' the lecture's per-sample
         learning rule. With an L1 part (``l1_ratio > 0``) every name
         ('auto', 'saga', 'liblinear') runs 'proximal-newton': Newton models solved by
