@@ -91,14 +91,13 @@ class LogisticRegression(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         ValueError otherwise) and reach the optimum that scikit-learn's solver of that name
         reaches ('lbfgs' starts its two-loop recursion from the same Kronecker-factored
         inverse Hessian where it applies: on MNIST 44 iterations to scikit-learn's 267);
-        'gd' is full-batch
-        gradient descent, 'sgd' minibatch SGD, 'sample-sgd' the lecture's per-sample
-        learning rule. With an L1 part (``l1_ratio > 0``) every name
-        ('auto', 'saga', 'liblinear') runs 'proximal-newton': Newton models solved by
-        coordinate descent over the columns of ``X`` with working sets, joined by Newton-CG
-        steps on the non-zero coefficients (binary and one-vs-rest models: on the active
-        columns' Hessian block, formed once the sweeps have cost as much), for every shape
-        (dense or sparse, binary, multinomial or one-vs-rest), on the CPU.
+        'gd' is full-batch gradient descent, 'sgd' minibatch SGD, 'sample-sgd' the lecture's
+        per-sample learning rule. With an L1 part (``l1_ratio > 0``) every name ('auto',
+        'saga', 'liblinear') runs 'proximal-newton': Newton models solved by coordinate
+        descent over the columns of ``X`` with working sets, joined by Newton-CG steps on
+        the non-zero coefficients (binary and one-vs-rest models: on the active columns'
+        Hessian block, formed once the sweeps have cost as much), for every shape (dense or
+        sparse, binary, multinomial or one-vs-rest), on the CPU.
     max_iter : int, default=1000
         Iteration limit of a full-batch solver; the number of epochs for 'sgd'/'sample-sgd'.
     tol : float or None, default=1e-4
