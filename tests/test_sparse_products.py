@@ -116,3 +116,27 @@ def test_products_on_columns_ordered_by_frequency_equal_scipy(monkeypatch, threa
     np.testing.assert_allclose(products[1], X.T @ R, rtol=rtol, atol=rtol)
     for array, kept in zip((X.data, X.indices, X.indptr), before, strict=True):
         np.testing.assert_array_equal(array, kept)
+
+
+def test_only_the_full_design_orders_its_columns(monkeypatch):
+    """The design's own products use the frequency-ordered copy; designs made for a product
+    or two (a subsampled Hessian's rows, X * X for its diagonal) do not make one, and all
+    give the dense products."""
+    from softmaxreg._design.matrix import SparseDesign
+
+    monkeypatch.setattr(sparse_products, "FREQUENCY_ORDER_MIN_NONZEROS", 1)
+    monkeypatch.setattr(sparse_products, "FREQUENCY_ORDER_MIN_COLUMNS", 1)
+    X = _skewed(400, 90, seed=7, dtype=np.float64)
+    design = SparseDesign(X, torch.float64, torch.device("cpu"))
+    rng = np.random.default_rng(8)
+    W, G = torch.from_numpy(rng.normal(size=(3, 90))), torch.from_numpy(rng.normal(size=(400, 3)))
+    dense = torch.from_numpy(X.toarray())
+    torch.testing.assert_close(design.linear(W, None), dense @ W.T, rtol=1e-12, atol=1e-12)
+    assert design.blocks.order is not None
+    torch.testing.assert_close(design.squared_transposed_product(G), G.T @ dense**2,
+                               rtol=1e-12, atol=1e-12)
+    index = torch.arange(0, 400, 3)
+    subset = design.rows(index)
+    torch.testing.assert_close(subset.linear(W, None), dense[index] @ W.T, rtol=1e-12,
+                               atol=1e-12)
+    assert subset.blocks.order is None

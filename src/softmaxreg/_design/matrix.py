@@ -203,7 +203,12 @@ class SparseDesign:
     """A scipy CSR ``(n, m)`` matrix: on CPU multiplied by row blocks on threads, elsewhere
     through torch sparse CSR copies of ``X`` and ``X^T`` on the device."""
 
-    def __init__(self, X: sp.csr_matrix, dtype: torch.dtype, device: torch.device):
+    def __init__(self, X: sp.csr_matrix, dtype: torch.dtype, device: torch.device,
+                 frequency_order: bool = True):
+        """``frequency_order``: the CPU products may run on a copy of ``X`` with its columns
+        ordered by frequency (``sparse_products.py``; only on large, wide ``X``): off for
+        designs made for a product or two (a Hessian's rows, ``X * X``), where making
+        the copy would cost more than it saves."""
         numpy_dtype = torch.empty(0, dtype=dtype).numpy().dtype
         self.scipy = sp.csr_matrix(X, dtype=numpy_dtype)
         if not self.scipy.has_sorted_indices:
@@ -221,7 +226,7 @@ class SparseDesign:
         # prefers_features_major)
         self.features_major = self.on_cpu
         if self.on_cpu:
-            self.blocks = RowBlocks(self.scipy)
+            self.blocks = RowBlocks(self.scipy, frequency_order)
         else:
             self.X = _torch_csr(self.scipy, dtype, device)
             self.XT = _torch_csr(self.scipy.T.tocsr(), dtype, device)
@@ -262,7 +267,8 @@ class SparseDesign:
         squares = sp.csr_matrix(self.scipy.shape, dtype=self.scipy.dtype)
         squares.indptr, squares.indices = self.scipy.indptr, self.scipy.indices
         squares.data = np.square(self.scipy.data)
-        return SparseDesign(squares, self.dtype, self.device).transposed_product(G)
+        design = SparseDesign(squares, self.dtype, self.device, frequency_order=False)
+        return design.transposed_product(G)
 
     def gram(self, index: torch.Tensor, weights: torch.Tensor | None):
         """``(X_r^T diag(s) X_r, X_r^T s)`` in float64 for the rows ``r = index`` (dense
@@ -280,7 +286,8 @@ class SparseDesign:
 
     def rows(self, index: torch.Tensor) -> SparseDesign:
         """The rows ``X[index]`` as a new sparse design matrix."""
-        return SparseDesign(self.scipy[index.cpu().numpy()], self.dtype, self.device)
+        subset = self.scipy[index.cpu().numpy()]
+        return SparseDesign(subset, self.dtype, self.device, frequency_order=False)
 
 
 def _torch_csr(X: sp.csr_matrix, dtype: torch.dtype, device: torch.device) -> torch.Tensor:

@@ -50,14 +50,17 @@ FREQUENCY_ORDER_MIN_COLUMNS = 1 << 14
 
 class RowBlocks:
     """The CSR matrix ``X`` as row blocks of about equal numbers of non-zeros (on large,
-    wide ``X``: with its columns renumbered by descending frequency, see the module
-    docstring; products take and give the original order)."""
+    wide ``X``, unless ``frequency_order`` is False: with its columns renumbered by
+    descending frequency, see the module docstring; products take and give the original
+    order)."""
 
-    def __init__(self, X: sp.csr_matrix):
+    def __init__(self, X: sp.csr_matrix, frequency_order: bool = True):
         self.X = X
         self.order = self.rank = None  # X's columns by frequency, and the inverse
         self._reorder = (
-            X.nnz >= FREQUENCY_ORDER_MIN_NONZEROS and X.shape[1] >= FREQUENCY_ORDER_MIN_COLUMNS
+            frequency_order
+            and X.nnz >= FREQUENCY_ORDER_MIN_NONZEROS
+            and X.shape[1] >= FREQUENCY_ORDER_MIN_COLUMNS
         )
         self._blocks: dict[int, list[tuple[int, int, sp.csr_matrix]]] = {}
 
