@@ -114,3 +114,30 @@ def test_cpu_flags_decide_bfloat16(monkeypatch, tmp_path):
         design_matrix.fast_bfloat16_products.cache_clear()
         assert design_matrix.fast_bfloat16_products() is expected
     design_matrix.fast_bfloat16_products.cache_clear()
+
+
+def test_a_csr_cell_stored_twice_counts_once_in_the_squares_and_the_hessian_diagonal():
+    """Duplicate entries (a and b stored for one cell) mean the cell a + b, as in scipy's
+    products: the squared product and Newton-CG's Hessian diagonal see (a + b)^2, not
+    a^2 + b^2, and the caller's matrix keeps its duplicates."""
+    rng = np.random.default_rng(4)
+    dense = rng.normal(size=(30, 5)) * (rng.random((30, 5)) < 0.6)
+    rows, cols = np.nonzero(dense)  # row by row: each cell stored as 0.25 v, then 0.75 v
+    values = np.stack([dense[rows, cols] * 0.25, dense[rows, cols] * 0.75], axis=1).ravel()
+    indptr = np.concatenate([[0], np.cumsum(2 * np.bincount(rows, minlength=30))])
+    X = sp.csr_matrix((values, np.repeat(cols, 2), indptr), shape=dense.shape)
+    stored = X.nnz
+    assert stored == 2 * len(rows) and not X.has_canonical_format
+    G = rng.normal(size=(30, 3))
+    design = make_design(X, torch.float64, torch.device("cpu"))
+    product = design.squared_transposed_product(torch.from_numpy(G))
+    np.testing.assert_allclose(product.numpy(), G.T @ dense**2, rtol=1e-12, atol=1e-12)
+    y = rng.integers(0, 3, size=30)
+    theta = torch.from_numpy(rng.normal(size=18) * 0.3)
+    for data in (X, dense):
+        objective = LinearObjective(data, y, "multinomial", dtype=torch.float64)
+        diagonal = objective.hessian_operator(theta, with_diagonal=True)[1]
+        if data is X:
+            sparse_diagonal = diagonal
+    np.testing.assert_allclose(sparse_diagonal.numpy(), diagonal.numpy(), rtol=1e-12)
+    assert X.nnz == stored  # the caller's X is unchanged

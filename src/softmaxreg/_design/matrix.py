@@ -211,10 +211,13 @@ class SparseDesign:
         the copy would cost more than it saves."""
         numpy_dtype = torch.empty(0, dtype=dtype).numpy().dtype
         self.scipy = sp.csr_matrix(X, dtype=numpy_dtype)
-        if not self.scipy.has_sorted_indices:
-            # a sorted copy: csr_matrix(X, dtype=...) shares X's index array, and sorting it
-            # in place would scramble the caller's X (its values stay in the old order)
-            self.scipy = self.scipy.sorted_indices()
+        if not self.scipy.has_canonical_format:
+            # a canonical copy (sorted, one entry per cell): csr_matrix(X, dtype=...) shares
+            # X's index array, and sorting it in place would scramble the caller's X (its
+            # values stay in the old order); entrywise uses of the values (X * X for the
+            # Hessian's diagonal) need a cell's duplicates summed: (a + b)^2, not a^2 + b^2
+            self.scipy = self.scipy.copy()
+            self.scipy.sum_duplicates()
         self.dtype, self.device = dtype, device
         self.n_samples, self.n_features = self.scipy.shape
         # on CPU the products run in scipy's CSR kernels (4-10 ms where torch's sparse CSR
