@@ -215,15 +215,19 @@ def test_hv_at_last_pass_equals_a_fresh_objective(kind, K, sparse, dtype, weight
                                rtol=1e-4, atol=1e-4)
 
 
+def _twins(kind, K, n, m, seed):
+    """Two objectives on the same random data (one to pass over, one fresh) and the rng."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, m))
+    y = _targets(kind, n, K, rng)
+    return (LinearObjective(X, y, kind, dtype=torch.float64),
+            LinearObjective(X, y, kind, dtype=torch.float64), rng)
+
+
 @pytest.mark.parametrize("kind,K", KINDS, ids=lambda v: str(v))
 @pytest.mark.parametrize("change", ["add_", "copy_", "index", "mul_"])
 def test_hv_at_last_pass_after_an_in_place_change_is_not_stale(kind, K, change):
-    rng = np.random.default_rng(22)
-    n, m = 120, 5
-    X = rng.normal(size=(n, m))
-    y = _targets(kind, n, K, rng)
-    obj = LinearObjective(X, y, kind, dtype=torch.float64)
-    fresh = LinearObjective(X, y, kind, dtype=torch.float64)
+    obj, fresh, rng = _twins(kind, K, 120, 5, seed=22)
     theta = _theta(obj, rng)
     obj.value_and_grad(theta)
     other = _theta(obj, rng)
@@ -247,12 +251,7 @@ def test_hv_at_last_pass_after_an_in_place_change_is_not_stale(kind, K, change):
 def test_hv_at_last_pass_for_another_tensor_of_equal_values_or_a_later_pass(kind, K):
     """The kept activations are those of the *last* pass: a second value_and_grad at
     another point replaces them; a different tensor is never served from the cache."""
-    rng = np.random.default_rng(23)
-    n, m = 90, 4
-    X = rng.normal(size=(n, m))
-    y = _targets(kind, n, K, rng)
-    obj = LinearObjective(X, y, kind, dtype=torch.float64)
-    fresh = LinearObjective(X, y, kind, dtype=torch.float64)
+    obj, fresh, rng = _twins(kind, K, 90, 4, seed=23)
     first, second = _theta(obj, rng), _theta(obj, rng)
     v = torch.from_numpy(rng.normal(size=first.shape))
     # at_last_pass before any pass: computed afresh
