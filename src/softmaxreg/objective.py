@@ -256,7 +256,7 @@ class LinearObjective:
             loss = (F.softplus(Z) - self.targets * Z).sum(dim=1)
         if self.sample_weight is not None:
             loss = loss * self.sample_weight
-        return self.C * float(loss.sum(dtype=torch.float64)) + self._penalty(theta)[0]
+        return self.C * float(loss.sum(dtype=torch.float64)) + self._penalty_value(theta)
 
     def value_and_grad(self, theta: torch.Tensor) -> tuple[float, torch.Tensor]:
         """``f(theta)`` and its gradient.

@@ -36,6 +36,11 @@ def max_abs(vector: torch.Tensor) -> float:
     return abs(float(torch.maximum(-low, high)))  # abs: 0.0, not -0.0, for a zero vector
 
 
+def l1_norm(vector: torch.Tensor) -> float:
+    """``||v||_1`` without a temporary of ``v``'s size (``v.abs().sum()`` writes one)."""
+    return float(torch.linalg.vector_norm(vector, 1))
+
+
 def gradient_converged(objective, grad: torch.Tensor, tol: float) -> bool:
     """scikit-learn's lbfgs rule: ``max_j |grad_j f| / (C * sum_i s_i) <= tol``."""
     return max_abs(grad) <= tol * objective.gradient_scale()

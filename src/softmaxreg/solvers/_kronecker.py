@@ -21,7 +21,7 @@ this one.
 
 ``A`` does not depend on ``theta``; it is estimated once from at most ``GRAM_ROWS`` rows
 and decomposed once (``O(m'^3)``); ``S`` is recomputed at each outer iteration from the
-net inputs the gradient pass kept (no pass of its own). The estimate is built only where that is
+activations the gradient pass kept (no pass of its own). The estimate is built only where that is
 cheap beside one pass over the data (see :func:`kronecker_preconditioner`).
 """
 
@@ -68,7 +68,7 @@ class KroneckerPreconditioner:
 
     def at(self, theta: torch.Tensor, at_last_pass: bool = False):
         """The preconditioner for the Hessian at ``theta`` (``S`` evaluated there; with
-        ``at_last_pass`` from the net inputs of the objective's last pass, see
+        ``at_last_pass`` from the activations of the objective's last pass, see
         ``LinearObjective.hessian_operator``).
 
         Also sets ``condition``: the Kronecker model's largest eigenvalue over the penalty's

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from softmaxreg.solvers._common import l1_norm
+
 
 @dataclass
 class LineSearchResult:
@@ -143,13 +145,9 @@ def full_step_if_gradient_falls(objective, theta, value, grad, direction):
     point = theta + direction
     trial_value, trial_grad = objective.value_and_grad(point)
     rounding = 64 * np.finfo(np.float64).eps * abs(value)
-    if trial_value <= value + rounding and _l1_norm(trial_grad) < _l1_norm(grad):
+    if trial_value <= value + rounding and l1_norm(trial_grad) < l1_norm(grad):
         return LineSearchResult(
             alpha=1.0, value=trial_value, grad=trial_grad, n_evals=1, point=point
         )
     return None
 
-
-def _l1_norm(vector: torch.Tensor) -> float:
-    """``||v||_1`` without a temporary of ``v``'s size (``v.abs().sum()`` writes one)."""
-    return float(torch.linalg.vector_norm(vector, 1))

@@ -16,6 +16,7 @@ import torch
 
 from softmaxreg.solvers._common import (
     SolverResult,
+    l1_norm,
     max_abs,
     wants_stop,
     warn_gradient_not_converged,
@@ -80,7 +81,7 @@ def lbfgs(
                 return precondition(q) * scale
         direction = two_loop_direction(grad, pairs, initial)
         newton_like = pairs or initial is not None  # scaled by curvature: its unit step
-        alpha0 = 1.0 if newton_like else min(1.0, 1.0 / float(torch.linalg.vector_norm(grad, 1)))
+        alpha0 = 1.0 if newton_like else min(1.0, 1.0 / l1_norm(grad))
         step = wolfe_line_search(scaled_value_and_grad, theta, value, grad, direction, alpha0)
         if step is None:
             stalled = True

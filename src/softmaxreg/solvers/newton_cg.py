@@ -271,7 +271,7 @@ def newton_cg(
             grad_norm = float(grad.norm())
             relative_forcing = min(0.5, math.sqrt(grad_norm))
             # theta is the point of the objective's last pass (the line search's own
-            # tensor): the Hessian reuses its net inputs
+            # tensor): the Hessian reuses its activations
             if use_kronecker:
                 precondition = kronecker.at(theta, at_last_pass=True)
             # far from the optimum CG runs to a loose relative tolerance: there its products
