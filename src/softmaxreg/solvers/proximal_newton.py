@@ -203,7 +203,8 @@ class QuadraticModel:
             threads=torch.get_num_threads(),
         )
         self.hb = problem.c @ (A * (1 - A)) if problem.fit_intercept else np.zeros(K)
-        # c_i a_ik (softmax) or c_i a_ik (1 - a_ik): [H_i q]_k without re-reading c and A
+        # c_i a_ik (softmax) or c_i a_ik (1 - a_ik), for the Newton steps and the formed
+        # Hessian (the column sweeps form it from c and A: one array less in cache)
         self.V = problem.c[:, None] * (A if problem.softmax else A * (1 - A))
         self.U, self.Ub = W.copy(), b.copy()
         self.Q, self.S = np.zeros((problem.n, K)), np.zeros(problem.n)
@@ -213,7 +214,7 @@ class QuadraticModel:
         return p.kernels.sweep(
             *p.columns(),
             self.A,
-            self.V,
+            p.c,
             self.R,
             self.Q,
             self.S,
