@@ -5,13 +5,17 @@ coordinate ``W_kj`` touches only the non-zeros of column ``j``. Per-sample array
 ``(n, K)`` row-major (the K outputs of one sample sit together):
 
 - ``A``: the activations ``a_ik`` (softmax or sigmoid) at ``W``; ``c``: ``c_i = C s_i``;
-  ``V``: ``c_i a_ik`` (softmax) or ``c_i a_ik (1 - a_ik)`` (sigmoids), formed in the loops
-  from ``c`` and ``A``, not read from a stored ``(n, K)`` array: the sweeps' arrays then
-  stay in cache (MNIST, 60,000 x 10: ``A``, ``R``, ``Q`` and ``V`` in float64 are 19 MB;
-  without ``V`` a sweep over the active columns ran 1.6x faster on a 32 MB L3),
-- ``R``: the weighted residual ``c_i (a_ik - y_ik)``,
+  ``V``: ``c_i a_ik`` (softmax) or ``c_i a_ik (1 - a_ik)`` (sigmoids),
+- ``R``: the weighted residual ``c_i (a_ik - y_ik)``; ``y``: the class indices (softmax),
 - ``Q``: ``X D^T + d_b``, the change of the net inputs along the step ``D`` so far,
 - ``S``: ``sum_k a_ik Q_ik`` (softmax only).
+
+The sweeps form ``V`` from ``c`` and ``A`` and, for the softmax, ``R`` from ``c``, ``A`` and
+``y`` (rounded as the stored arrays), instead of reading stored ``(n, K)`` arrays: a sweep is
+bound by the rows it reads, and fewer arrays stay in cache (MNIST, 60,000 x 10: 4.8 MB
+each in float64). A sweep over MNIST's 550 most frequent columns (9.0 million non-zeros)
+took 0.28 s reading ``V`` and ``R``, 0.22 s without ``V``, 0.18 s without either (the
+fastest of 6 runs each).
 
 The local quadratic model of the smooth part at ``W`` (its exact Hessian, not formed by
 the sweeps) has at ``U = W + D`` the gradient ``sum_i x_ij (R_ik + [H_i Q_i]_k) + alpha U_kj`` with
@@ -96,19 +100,23 @@ def soft_threshold(z, threshold):
 
 
 @njit(cache=True)
-def _column_step(indptr, indices, data, A, c, R, Q, S, softmax, U, j, block, lam, alpha, g, delta):
+def _column_step(
+    indptr, indices, data, A, c, R, y, Q, S, softmax, U, j, block, lam, alpha, g, delta
+):
     """Soft-thresholded Newton steps on ``U_kj`` for k = 0..K-1 in turn (exact within the
     column through its Hessian ``block``); updates ``Q`` and ``S``; returns the largest
     ``|delta_k| H_kk``. ``[H_i q]_k = V_ik (q_k - S_i)`` (softmax) or ``V_ik q_k`` (sigmoids),
-    with ``V_ik`` formed from ``c_i`` and ``A`` (:func:`_curvature_weight`)."""
+    with ``V_ik`` formed from ``c_i`` and ``A`` (:func:`_curvature_weight`), and the softmax's
+    ``R_ik`` from them and ``y_i``."""
     K = U.shape[0]
     g[:] = 0.0
     for t in range(indptr[j], indptr[j + 1]):
         i, x = indices[t], data[t]
         if softmax:
-            s = S[i]
+            s, label = S[i], y[i]
             for k in range(K):
-                g[k] += x * (R[i, k] + _curvature_weight(c[i], A[i, k], True) * (Q[i, k] - s))
+                v = _curvature_weight(c[i], A[i, k], True)
+                g[k] += x * (_softmax_residual(v, c[i], k == label) + v * (Q[i, k] - s))
         else:
             for k in range(K):
                 g[k] += x * (R[i, k] + _curvature_weight(c[i], A[i, k], False) * Q[i, k])
@@ -151,8 +159,15 @@ def _curvature_weight(c, a, softmax):
     return c * a if softmax else c * (a * (1.0 - a))
 
 
+@njit(cache=True, inline="always")
+def _softmax_residual(ca, c, is_label):
+    """The softmax's ``R_ik = c_i a_ik - c_i [k = y_i]`` from ``ca = c_i a_ik``, rounded as
+    the stored ``R`` (``proximal_newton.ColumnProblem.loss``)."""
+    return ca - c if is_label else ca
+
+
 @njit(cache=True)
-def _intercept_steps(A, c, R, Q, S, softmax, Ub, hb):
+def _intercept_steps(A, c, R, y, Q, S, softmax, Ub, hb):
     """Newton steps on the unpenalised intercepts; returns the largest ``|delta| h``."""
     n, K = R.shape
     largest = 0.0
@@ -162,7 +177,10 @@ def _intercept_steps(A, c, R, Q, S, softmax, Ub, hb):
         g = 0.0
         for i in range(n):
             v = _curvature_weight(c[i], A[i, k], softmax)
-            g += R[i, k] + v * (Q[i, k] - S[i]) if softmax else R[i, k] + v * Q[i, k]
+            if softmax:
+                g += _softmax_residual(v, c[i], k == y[i]) + v * (Q[i, k] - S[i])
+            else:
+                g += R[i, k] + v * Q[i, k]
         step = -g / hb[k]
         if step == 0.0:
             continue
@@ -183,6 +201,7 @@ def sweep(
     A,
     c,
     R,
+    y,
     Q,
     S,
     softmax,
@@ -209,6 +228,7 @@ def sweep(
             A,
             c,
             R,
+            y,
             Q,
             S,
             softmax,
@@ -222,7 +242,7 @@ def sweep(
         )
         largest = max(largest, change)
     if fit_intercept:
-        largest = max(largest, _intercept_steps(A, c, R, Q, S, softmax, Ub, hb))
+        largest = max(largest, _intercept_steps(A, c, R, y, Q, S, softmax, Ub, hb))
     return largest
 
 
@@ -317,6 +337,44 @@ def add_selected(indptr, indices, data, columns, D, Q):
             i, x = indices[position], data[position]
             for k in range(K):
                 Q[i, k] += x * D[k, t]
+
+
+def dense_columns(X: np.ndarray, index_dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A dense C-ordered ``X`` (``(n, m)``) as float64 canonical CSC arrays ``(indptr (int64),
+    indices (index_dtype), data)``: its non-zeros column by column, rows ascending. Two
+    passes over the rows, no ``(nnz,)`` temporaries: scipy's ``csc_matrix(X)`` goes through
+    COO (coordinates of every non-zero, then a sort), 0.6-1.0 s for MNIST's 60,000 x 784
+    where this takes a tenth of that."""
+    counts = np.zeros(X.shape[1] + 1, dtype=np.int64)
+    _count_columns(X, counts)
+    indptr = np.cumsum(counts)
+    indices = np.empty(indptr[-1], dtype=index_dtype)
+    data = np.empty(indptr[-1], dtype=np.float64)
+    _fill_columns(X, indptr, indices, data)
+    return indptr, indices, data
+
+
+@njit(cache=True, nogil=True)
+def _count_columns(X, counts):
+    """``counts[j + 1]``: the non-zeros of column ``j``."""
+    for i in range(X.shape[0]):
+        for j in range(X.shape[1]):
+            if X[i, j] != 0:
+                counts[j + 1] += 1
+
+
+@njit(cache=True, nogil=True)
+def _fill_columns(X, indptr, indices, data):
+    """The non-zeros of each column at ``indptr[j]:indptr[j + 1]``, rows ascending."""
+    filled = indptr[:-1].copy()
+    for i in range(X.shape[0]):
+        for j in range(X.shape[1]):
+            x = X[i, j]
+            if x != 0:
+                position = filled[j]
+                indices[position] = i
+                data[position] = x
+                filled[j] = position + 1
 
 
 @njit(cache=True)

@@ -85,13 +85,17 @@ class ColumnProblem:
 
     def __init__(self, objective):
         design = objective.design
-        X = design.scipy if hasattr(design, "scipy") else design.X.detach().cpu().numpy()
-        X = sp.csc_matrix(X, dtype=np.float64)
-        X.sum_duplicates()
-        self.indptr = X.indptr.astype(np.int64)
-        self.indices = X.indices.astype(np.int32 if X.shape[0] < 2**31 else np.int64)
-        self.data = X.data
-        self.n, self.m = X.shape
+        self.n, self.m = design.n_samples, design.n_features
+        self.kernels = _kernels()
+        index_dtype = np.int32 if self.n < 2**31 else np.int64
+        if hasattr(design, "scipy"):
+            X = sp.csc_matrix(design.scipy, dtype=np.float64)
+            X.sum_duplicates()
+            self.indptr, self.indices = X.indptr.astype(np.int64), X.indices.astype(index_dtype)
+            self.data = X.data
+        else:
+            dense = design.X.detach().cpu().numpy()
+            self.indptr, self.indices, self.data = self.kernels.dense_columns(dense, index_dtype)
         self.all_columns = np.arange(self.m, dtype=np.int64)
         self.K = objective.n_outputs
         self.softmax = objective.kind == "multinomial"
@@ -100,9 +104,10 @@ class ColumnProblem:
         self.c = objective.C * c
         targets = objective.targets.detach().cpu()
         self.targets = targets.numpy() if self.softmax else targets.double().numpy()
+        # the class indices for the column sweeps (softmax; none for sigmoids)
+        self.labels = self.targets if self.softmax else np.empty(0, dtype=np.int64)
         self.alpha = objective.l2_strength
         self.fit_intercept = objective.fit_intercept
-        self.kernels = _kernels()
 
     def columns(self):
         return self.indptr, self.indices, self.data
@@ -216,6 +221,7 @@ class QuadraticModel:
             self.A,
             p.c,
             self.R,
+            p.labels,
             self.Q,
             self.S,
             p.softmax,

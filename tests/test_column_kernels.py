@@ -1,0 +1,119 @@
+"""The proximal Newton solver's compiled column kernels (``_column_kernels``): a dense ``X``
+becomes exactly scipy's canonical CSC, and a coordinate-descent sweep, which forms ``V``
+(and the softmax's ``R``) from ``c``, ``A`` and the labels, moves exactly as the same sweep
+written over the stored arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from softmaxreg.solvers import _column_kernels as kernels
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(0, 3), (1, 1), (7, 1), (1, 9), (40, 13)])
+def test_dense_columns_equal_scipys_canonical_csc(dtype, shape):
+    rng = np.random.default_rng(sum(shape))
+    X = (rng.normal(size=shape) * (rng.random(shape) < 0.4)).astype(dtype)
+    if X.size:
+        X[0, 0] = -0.0  # a negative zero is no entry, as for scipy
+        X[:, -1] = 0.0  # an empty column
+        X[-1, :] = 0.0  # an empty row
+    indptr, indices, data = kernels.dense_columns(X, np.int32)
+    expected = sp.csc_matrix(X, dtype=np.float64)
+    assert expected.has_canonical_format
+    assert indptr.dtype == np.int64 and indices.dtype == np.int32 and data.dtype == np.float64
+    np.testing.assert_array_equal(indptr, expected.indptr)
+    np.testing.assert_array_equal(indices, expected.indices)
+    np.testing.assert_array_equal(data, expected.data)
+
+
+def _reference_sweep(X, A, V, R, Q, S, softmax, U, Ub, hb, blocks, lam, alpha, fit_intercept):
+    """One cycle of coordinate descent over all columns and the intercepts, in Python over
+    the stored ``V`` and ``R`` (the kernel's arithmetic, term for term)."""
+    K = U.shape[0]
+    for j in range(X.shape[1]):
+        column = X[:, j]
+        rows, values = column.indices, column.data
+        g = np.zeros(K)
+        for i, x in zip(rows, values, strict=True):
+            for k in range(K):
+                curvature = V[i, k] * (Q[i, k] - S[i]) if softmax else V[i, k] * Q[i, k]
+                g[k] += x * (R[i, k] + curvature)
+        delta = np.zeros(K)
+        for k in range(K):
+            h = blocks[j, k, k]
+            old = U[k, j]
+            z = old - (g[k] + alpha * old) / h
+            new = np.sign(z) * max(abs(z) - lam / h, 0.0)
+            step = new - old
+            if step == 0.0:
+                continue
+            U[k, j] = new
+            delta[k] = step
+            for other in range(K):
+                g[other] += (blocks[j, other, k] - (alpha if other == k else 0.0)) * step
+        for i, x in zip(rows, values, strict=True):
+            for k in range(K):
+                Q[i, k] += x * delta[k]
+            if softmax:
+                shift = 0.0
+                for k in range(K):
+                    shift += A[i, k] * delta[k]
+                S[i] += x * shift
+    if fit_intercept:
+        for k in range(K):
+            if softmax:
+                g = sum(R[i, k] + V[i, k] * (Q[i, k] - S[i]) for i in range(len(S)))
+            else:
+                g = sum(R[i, k] + V[i, k] * Q[i, k] for i in range(len(S)))
+            step = -g / hb[k]
+            Ub[k] += step
+            Q[:, k] += step
+            if softmax:
+                S += A[:, k] * step
+
+
+@pytest.mark.parametrize("softmax", [True, False])
+def test_a_sweep_forming_v_and_r_moves_as_one_over_the_stored_arrays(softmax):
+    rng = np.random.default_rng(3)
+    n, m, K = 60, 9, 4
+    X = sp.csc_matrix(rng.normal(size=(n, m)) * (rng.random((n, m)) < 0.5))
+    c = rng.uniform(0.1, 3.0, size=n)  # weighted rows: c_i = C s_i
+    Z = rng.normal(size=(n, K))
+    if softmax:
+        labels = rng.integers(0, K, size=n)
+        A = np.exp(Z - Z.max(axis=1, keepdims=True))
+        A /= A.sum(axis=1, keepdims=True)
+        V = c[:, None] * A
+        R = A * c[:, None]
+        R[np.arange(n), labels] -= c
+    else:
+        labels = np.empty(0, dtype=np.int64)
+        A = 1 / (1 + np.exp(-Z))
+        targets = (rng.random((n, K)) < 0.5).astype(float)
+        V = c[:, None] * (A * (1 - A))
+        R = (A - targets) * c[:, None]
+    alpha, lam = 0.3, 0.05
+    features = np.arange(m, dtype=np.int64)
+    blocks = np.empty((m, K, K))
+    kernels.column_hessians(X.indptr.astype(np.int64), X.indices, X.data, A, c, softmax,
+                            features, alpha, blocks)
+    hb = c @ (A * (1 - A))
+    state = [rng.normal(size=(K, m)) * (rng.random((K, m)) < 0.5), rng.normal(size=K),
+             rng.normal(size=(n, K)) * 0.1, rng.normal(size=n) * 0.1]
+    U, Ub, Q, S = (part.copy() for part in state)
+    for _ in range(3):
+        kernels.sweep(X.indptr.astype(np.int64), X.indices, X.data, A, c, R, labels, Q, S,
+                      softmax, U, Ub, hb, features, blocks, features, lam, alpha, True)
+    U_ref, Ub_ref, Q_ref, S_ref = (part.copy() for part in state)
+    for _ in range(3):
+        _reference_sweep(X, A, V, R, Q_ref, S_ref, softmax, U_ref, Ub_ref, hb, blocks, lam,
+                         alpha, True)
+    assert not np.array_equal(U, state[0])  # the sweeps moved
+    np.testing.assert_allclose(U, U_ref, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(Ub, Ub_ref, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(Q, Q_ref, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(S, S_ref, rtol=1e-12, atol=1e-14)
