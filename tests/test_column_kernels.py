@@ -117,3 +117,13 @@ def test_a_sweep_forming_v_and_r_moves_as_one_over_the_stored_arrays(softmax):
     np.testing.assert_allclose(Ub, Ub_ref, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(Q, Q_ref, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(S, S_ref, rtol=1e-12, atol=1e-14)
+
+
+def test_dense_rows_at_gathers_the_chosen_rows_of_the_chosen_columns():
+    rng = np.random.default_rng(4)
+    X = sp.random(50, 12, density=0.3, random_state=2, format="csc")
+    columns = np.array([0, 3, 4, 11], dtype=np.int64)
+    rows = np.sort(rng.choice(50, 17, replace=False))
+    out = np.zeros((len(rows), len(columns)), dtype=np.float32)
+    kernels.dense_rows_at(X.indptr.astype(np.int64), X.indices, X.data, columns, rows, 50, out)
+    np.testing.assert_array_equal(out, X[rows][:, columns].toarray().astype(np.float32))

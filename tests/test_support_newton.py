@@ -94,6 +94,43 @@ def test_the_dense_and_sparse_products_agree():
     np.testing.assert_allclose(sparse.transposed(R), R.T @ X[:, columns], rtol=1e-12)
 
 
+def test_on_many_rows_the_products_use_a_random_subset_scaled_up(monkeypatch):
+    """Beyond SUBSAMPLE_MAX_ROWS rows the dense copy holds a random subset of the rows, and
+    ``H v`` is the subset's, scaled by ``sum_i c_i / sum_{i in subset} c_i``."""
+    monkeypatch.setattr(_support_newton, "SUBSAMPLE_MAX_ROWS", 100)
+    monkeypatch.setattr(_support_newton, "SUBSAMPLE_MIN_ROWS", 50)
+    monkeypatch.setattr(_support_newton, "SUBSAMPLE_FRACTION", 0.2)
+    problem, model, X = _model()
+    columns = np.arange(0, 40, 2, dtype=np.int64)
+    subset = _support_newton.ActiveColumns(problem, columns)
+    rows = subset.rows
+    assert len(rows) == 100 and (np.diff(rows) > 0).all() and rows[-1] < problem.n
+    np.testing.assert_array_equal(subset.dense, X[rows][:, columns].astype(np.float32))
+    rng = np.random.default_rng(0)
+    D, db = rng.normal(size=(3, len(columns))), rng.normal(size=3)
+    per_sample = _support_newton.curvature(model, X[rows][:, columns] @ D.T + db, rows)
+    scale = problem.c.sum() / problem.c[rows].sum()
+    product, sums = subset.hessian_times(model, D, db)
+    np.testing.assert_allclose(product, scale * per_sample.T @ X[rows][:, columns], rtol=1e-4,
+                               atol=1e-4)
+    np.testing.assert_allclose(sums, scale * per_sample.sum(axis=0), rtol=1e-5, atol=1e-6)
+    # the exact products (the net inputs a step is judged by) still use every row
+    np.testing.assert_allclose(subset.times(D, exact=True), X[:, columns] @ D.T, rtol=1e-12)
+    # a new active loop draws new rows
+    assert not np.array_equal(_support_newton.ActiveColumns(problem, columns).rows, rows)
+
+
+@pytest.mark.parametrize("kind", ["multinomial", "binary"])
+def test_subsampled_steps_end_at_the_exact_steps_optimum(monkeypatch, kind):
+    exact, exact_value, _ = _fit(kind)
+    monkeypatch.setattr(_support_newton, "SUBSAMPLE_MAX_ROWS", 200)
+    monkeypatch.setattr(_support_newton, "SUBSAMPLE_MIN_ROWS", 100)
+    subsampled, value, optimality = _fit(kind)
+    assert subsampled.converged and optimality <= 1e-9
+    assert value == pytest.approx(exact_value, rel=1e-11)
+    assert torch.equal(exact.theta == 0, subsampled.theta == 0)
+
+
 def _fit(kind):
     X, y = _correlated(n=800, m=60, seed=2)
     targets = {"multinomial": y, "binary": y == 0}[kind]

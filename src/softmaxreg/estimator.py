@@ -96,8 +96,10 @@ class LogisticRegression(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         'saga', 'liblinear') runs 'proximal-newton': Newton models solved by coordinate
         descent over the columns of ``X`` with working sets, joined by Newton-CG steps on
         the non-zero coefficients (binary and one-vs-rest models: on the active columns'
-        Hessian block, formed once the sweeps have cost as much), for every shape (dense or
-        sparse, binary, multinomial or one-vs-rest), on the CPU.
+        Hessian block, formed once the sweeps have cost as much; beyond 20,000 rows of dense
+        columns, CG's Hessian estimated on a random fifth of the rows, at least 10,000, and
+        each step kept only where the exact model falls), for every shape (dense or sparse,
+        binary, multinomial or one-vs-rest), on the CPU.
     max_iter : int, default=1000
         Iteration limit of a full-batch solver; the number of epochs for 'sgd'/'sample-sgd'.
     tol : float or None, default=1e-4
@@ -112,7 +114,9 @@ class LogisticRegression(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
     batch_size, learning_rate : int, float or None, default=None
         Minibatch size and step size of 'sgd'/'sample-sgd'/'gd' (None: the solver's default).
     random_state : int, RandomState or None, default=None
-        Seed of the minibatch shuffling.
+        Seed of the minibatch shuffling, and of the rows on which the full-batch solvers
+        estimate the Hessian on large data ('newton-cg' and 'proximal-newton' beyond 20,000
+        rows, see ``solver``); None: seed 0 (the same fit every time).
     warm_start : bool, default=False
         Start from the previous fit's ``coef_``/``intercept_``.
     device : str, default='cpu'

@@ -310,6 +310,21 @@ def dense_rows(indptr, indices, data, columns, positions, stop, out):
 
 
 @njit(cache=True)
+def dense_rows_at(indptr, indices, data, columns, rows, n, out):
+    """``out = X[rows][:, columns]`` for distinct ``rows`` of ``X`` (``n`` rows; ``out`` zero
+    on entry, ``(len(rows), len(columns))``)."""
+    where = np.full(n, -1, np.int64)
+    for r in range(rows.shape[0]):
+        where[rows[r]] = r
+    for t in range(columns.shape[0]):
+        j = columns[t]
+        for position in range(indptr[j], indptr[j + 1]):
+            r = where[indices[position]]
+            if r >= 0:
+                out[r, t] = data[position]
+
+
+@njit(cache=True)
 def selected_products(indptr, indices, data, columns, R, out):
     """``out[:, t] = R^T X[:, columns[t]]`` (``out`` is ``(K, len(columns))``,
     overwritten; all columns: the gradient's ``R^T X``)."""

@@ -9,7 +9,8 @@ quadratic,
     q_N(d) = (grad q_N + lam sigma)^T d + 0.5 d^T H_NN d,
 
 whose minimiser conjugate gradients (preconditioned by ``diag(H)``) find in tens of
-Hessian-vector products; ``H`` is never formed: ``X_S D^T`` (the net inputs' change), the
+Hessian-vector products (on dense columns of many rows, of a random subset of the rows:
+``SUBSAMPLE_FRACTION``); ``H`` is never formed: ``X_S D^T`` (the net inputs' change), the
 per-sample curvature (softmax: ``[H_i m]_k = c_i a_ik (m_k - a_i^T m)``; sigmoids:
 ``c_i a_ik (1 - a_ik) m_k``), then ``X_S^T``. The step is projected onto the signs' orthant
 (a coordinate it would take through zero stays at zero, as OWL-QN projects; Andrew & Gao
@@ -32,38 +33,62 @@ HALVINGS = 10
 # most this many elements (128 MB)
 DENSE_FILL = 0.1
 DENSE_ELEMENTS = 2**25
+# On more rows than this the dense copy, and with it the Hessian-vector products, holds a
+# random subset of max(SUBSAMPLE_MIN_ROWS, SUBSAMPLE_FRACTION * n) rows, redrawn for each
+# active loop (a subsampled Hessian, as Newton-CG's on large data; Byrd, Chin, Neveitt &
+# Nocedal 2011): the step it finds is taken only where the exact model falls, computed
+# from all rows. MNIST (60,000 rows, 12,000 in the subset) to scikit-learn saga's objective:
+# elastic net 29.1 -> 19.3 s, L1 21.8 -> 20.2 s (the sparse text-like fits keep the sparse
+# columns, all rows: their columns are too sparse for a dense copy)
+SUBSAMPLE_MAX_ROWS = 20_000
+SUBSAMPLE_FRACTION = 0.2
+SUBSAMPLE_MIN_ROWS = 10_000
 # rows x columns of the dense copy per block of a Hessian-vector product (float32: 4 MB)
 BLOCK_ELEMENTS = 2**20
 
 
-def curvature(model, M: np.ndarray, rows: slice = slice(None)) -> np.ndarray:
-    """``[H_i m_i]`` for the samples ``rows``: the model's per-sample Hessian times ``M``."""
-    V = model.V[rows]
+def curvature(model, M: np.ndarray, rows: slice = slice(None), V=None, A=None) -> np.ndarray:
+    """``[H_i m_i]`` for the samples ``rows``: the model's per-sample Hessian times ``M``
+    (``V`` and ``A``: the model's for those rows, where the caller holds them)."""
+    V = model.V[rows] if V is None else V
     if model.problem.softmax:
-        return V * (M - (model.A[rows] * M).sum(axis=1, keepdims=True))
+        A = model.A[rows] if A is None else A
+        return V * (M - (A * M).sum(axis=1, keepdims=True))
     return V * M
 
 
 class ActiveColumns:
     """``X_S``, the active columns, for the products of one active loop: a float32 dense
-    copy (BLAS) where they are dense enough and it fits ``DENSE_ELEMENTS``, else the CSC
-    columns themselves (compiled loops)."""
+    copy (BLAS) where they are dense enough and it fits ``DENSE_ELEMENTS`` (of the rows
+    ``rows``: all, or on large data a random subset, see ``SUBSAMPLE_FRACTION``), else the
+    CSC columns themselves (compiled loops, all rows)."""
 
     def __init__(self, problem, columns: np.ndarray):
         self.problem, self.columns = problem, columns
         nonzeros = float(problem.column_nonzeros(columns).sum())
-        size = problem.n * len(columns)
-        self.dense = None
-        if size <= DENSE_ELEMENTS and nonzeros >= DENSE_FILL * size:
+        self.dense, self.rows, self.scale = None, slice(None), 1.0
+        self._model_rows = None
+        if nonzeros < DENSE_FILL * problem.n * len(columns):
+            return
+        rows = _hessian_rows(problem)
+        count = problem.n if rows is None else len(rows)
+        if count * len(columns) > DENSE_ELEMENTS:
+            return
+        kernels = problem.kernels
+        if rows is None:
             self.dense = np.empty((problem.n, len(columns)), dtype=np.float32)
             positions = problem.indptr[columns].copy()
-            kernels = problem.kernels
             kernels.dense_rows(*problem.columns(), columns, positions, problem.n, self.dense)
+            return
+        self.dense = np.zeros((count, len(columns)), dtype=np.float32)
+        kernels.dense_rows_at(*problem.columns(), columns, rows, problem.n, self.dense)
+        # the data term of the Hessian sums c_i over all rows: the subset's sum scaled up
+        self.rows, self.scale = rows, float(problem.c.sum() / max(problem.c[rows].sum(), 1e-300))
 
     def times(self, D: np.ndarray, exact: bool = False) -> np.ndarray:
         """``X_S D^T`` (n x K) for ``D`` (K x p); ``exact``: in float64 from the sparse
         columns (what the net inputs are kept from)."""
-        if self.dense is not None and not exact:
+        if self.dense is not None and not exact and self.scale == 1.0:
             return self.dense @ D.T.astype(np.float32)
         M = np.zeros((self.problem.n, self.problem.K))
         self.problem.kernels.add_selected(*self.problem.columns(), self.columns, D, M)
@@ -80,22 +105,34 @@ class ActiveColumns:
         product = np.zeros(D.shape, dtype=np.float32)
         sums = np.zeros(len(db))
         step = max(1, BLOCK_ELEMENTS // max(1, D.shape[1]))
-        for start in range(0, self.problem.n, step):
-            rows = slice(start, min(self.problem.n, start + step))
-            block = self.dense[rows]
-            per_sample = curvature(model, block @ Dt + db, rows)
+        if self._model_rows is None or self._model_rows[0] is not model:
+            # the subset's rows of V and A, gathered once (the model is fixed in a loop)
+            self._model_rows = (model, model.V[self.rows], model.A[self.rows])
+        _, V, A = self._model_rows
+        for start in range(0, len(self.dense), step):
+            block, rows = self.dense[start : start + step], slice(start, start + step)
+            per_sample = curvature(model, block @ Dt + db, V=V[rows], A=A[rows])
             product += per_sample.astype(np.float32).T @ block
             sums += per_sample.sum(axis=0)
-        return product.astype(np.float64), sums
+        return product.astype(np.float64) * self.scale, sums * self.scale
 
     def transposed(self, per_sample: np.ndarray, exact: bool = False) -> np.ndarray:
         """``X_S^T per_sample`` as ``(K, p)``; ``exact``: in float64 from the sparse columns."""
-        if self.dense is not None and not exact:
+        if self.dense is not None and not exact and self.scale == 1.0:
             return (per_sample.astype(np.float32).T @ self.dense).astype(np.float64)
         out = np.empty((self.problem.K, len(self.columns)))
         kernels = self.problem.kernels
         kernels.selected_products(*self.problem.columns(), self.columns, per_sample, out)
         return out
+
+
+def _hessian_rows(problem) -> np.ndarray | None:
+    """None (all rows) up to ``SUBSAMPLE_MAX_ROWS`` rows, else a random subset of them,
+    sorted, drawn from the problem's generator."""
+    if problem.n <= SUBSAMPLE_MAX_ROWS:
+        return None
+    size = min(problem.n, max(SUBSAMPLE_MIN_ROWS, int(SUBSAMPLE_FRACTION * problem.n)))
+    return np.sort(problem.generator.choice(problem.n, size, replace=False))
 
 
 class _Support:

@@ -81,9 +81,11 @@ FORCING_FORMED, FORCING_SWEPT = 1.0, 10.0
 
 class ColumnProblem:
     """The smooth part ``f`` of a :class:`~softmaxreg.objective.LinearObjective` in the form
-    the column kernels use: ``X`` as float64 CSC, ``c_i = C s_i``, targets, ``alpha``."""
+    the column kernels use: ``X`` as float64 CSC, ``c_i = C s_i``, targets, ``alpha``; and
+    the generator of the subsampled Hessians' rows (``_support_newton``), seeded by
+    ``random_state`` (0 when None)."""
 
-    def __init__(self, objective):
+    def __init__(self, objective, random_state=None):
         design = objective.design
         self.n, self.m = design.n_samples, design.n_features
         self.kernels = _kernels()
@@ -108,6 +110,7 @@ class ColumnProblem:
         self.labels = self.targets if self.softmax else np.empty(0, dtype=np.int64)
         self.alpha = objective.l2_strength
         self.fit_intercept = objective.fit_intercept
+        self.generator = np.random.default_rng(0 if random_state is None else random_state)
 
     def columns(self):
         return self.indptr, self.indices, self.data
@@ -339,12 +342,13 @@ def proximal_newton(
     penalty,
     max_iter=100,
     tol=1e-4,
+    random_state=None,
     verbose=0,
     callback=None,
     **_unused,
 ) -> SolverResult:
     """Minimise ``f(theta) + g(theta)`` until the subgradient rule holds or ``max_iter``."""
-    problem = ColumnProblem(objective)
+    problem = ColumnProblem(objective, random_state)
     scale = objective.gradient_scale()
     lam = penalty.strength
     W, b = problem.split(theta0)
