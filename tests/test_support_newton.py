@@ -131,6 +131,20 @@ def test_subsampled_steps_end_at_the_exact_steps_optimum(monkeypatch, kind):
     assert torch.equal(exact.theta == 0, subsampled.theta == 0)
 
 
+def test_subsampled_steps_with_rows_of_weight_zero_fit_as_without_those_rows(monkeypatch):
+    """Rows of weight 0 may fill a subset (the scale would divide by 0); the fit is the fit
+    of the other rows."""
+    monkeypatch.setattr(_support_newton, "SUBSAMPLE_MAX_ROWS", 200)
+    monkeypatch.setattr(_support_newton, "SUBSAMPLE_MIN_ROWS", 100)
+    X, y = _correlated(n=800, m=60, seed=2)
+    weights = np.r_[np.zeros(700), np.ones(100)]
+    params = {"C": 20.0, "l1_ratio": 0.5, "tol": 1e-9, "max_iter": 300}
+    weighted = LogisticRegression(**params).fit(X, y, sample_weight=weights)
+    kept = LogisticRegression(**params).fit(X[700:], y[700:])
+    np.testing.assert_allclose(weighted.coef_, kept.coef_, rtol=1e-6, atol=1e-8)
+    np.testing.assert_array_equal(weighted.coef_ == 0, kept.coef_ == 0)
+
+
 def _fit(kind):
     X, y = _correlated(n=800, m=60, seed=2)
     targets = {"multinomial": y, "binary": y == 0}[kind]

@@ -67,10 +67,12 @@ class ActiveColumns:
         self.problem, self.columns = problem, columns
         nonzeros = float(problem.column_nonzeros(columns).sum())
         self.dense, self.rows, self.scale = None, slice(None), 1.0
-        self._model_rows = None
+        self.subsampled, self._model_rows = False, None
         if nonzeros < DENSE_FILL * problem.n * len(columns):
             return
         rows = _hessian_rows(problem)
+        if rows is not None and not problem.c[rows].sum() > 0:  # only rows of weight 0
+            rows = None
         count = problem.n if rows is None else len(rows)
         if count * len(columns) > DENSE_ELEMENTS:
             return
@@ -83,12 +85,13 @@ class ActiveColumns:
         self.dense = np.zeros((count, len(columns)), dtype=np.float32)
         kernels.dense_rows_at(*problem.columns(), columns, rows, problem.n, self.dense)
         # the data term of the Hessian sums c_i over all rows: the subset's sum scaled up
-        self.rows, self.scale = rows, float(problem.c.sum() / max(problem.c[rows].sum(), 1e-300))
+        self.rows, self.subsampled = rows, True
+        self.scale = float(problem.c.sum() / problem.c[rows].sum())
 
     def times(self, D: np.ndarray, exact: bool = False) -> np.ndarray:
         """``X_S D^T`` (n x K) for ``D`` (K x p); ``exact``: in float64 from the sparse
         columns (what the net inputs are kept from)."""
-        if self.dense is not None and not exact and self.scale == 1.0:
+        if self.dense is not None and not exact and not self.subsampled:
             return self.dense @ D.T.astype(np.float32)
         M = np.zeros((self.problem.n, self.problem.K))
         self.problem.kernels.add_selected(*self.problem.columns(), self.columns, D, M)
@@ -118,7 +121,7 @@ class ActiveColumns:
 
     def transposed(self, per_sample: np.ndarray, exact: bool = False) -> np.ndarray:
         """``X_S^T per_sample`` as ``(K, p)``; ``exact``: in float64 from the sparse columns."""
-        if self.dense is not None and not exact and self.scale == 1.0:
+        if self.dense is not None and not exact and not self.subsampled:
             return (per_sample.astype(np.float32).T @ self.dense).astype(np.float64)
         out = np.empty((self.problem.K, len(self.columns)))
         kernels = self.problem.kernels
