@@ -170,11 +170,17 @@ class ShardedObjective:
     def _penalty(self, theta: torch.Tensor) -> tuple[float, torch.Tensor]:
         """``0.5 ||W||^2`` and its gradient ``[W, 0]`` (zero when penalize=False)."""
         grad = torch.zeros_like(theta)
+        if self.penalize:
+            W, _ = self.unpack(theta)
+            grad[: W.numel()] = W.reshape(-1)
+        return self._penalty_value(theta), grad
+
+    def _penalty_value(self, theta: torch.Tensor) -> float:
+        """``0.5 ||W||^2`` (0 when penalize=False), without its gradient."""
         if not self.penalize:
-            return 0.0, grad
+            return 0.0
         W, _ = self.unpack(theta)
-        grad[: W.numel()] = W.reshape(-1)
-        return 0.5 * float(W.pow(2).sum()), grad
+        return 0.5 * float(W.pow(2).sum())
 
     def _reduced(self, local: torch.Tensor) -> torch.Tensor:
         return self.reduce(local)
@@ -186,7 +192,7 @@ class ShardedObjective:
         total = torch.zeros(1, dtype=PARAM_DTYPE, device=self.device)
         for block in self._blocks():
             total += block.value(theta)
-        return float(self._reduced(total)[0]) + self._penalty(theta)[0]
+        return float(self._reduced(total)[0]) + self._penalty_value(theta)
 
     def value_and_grad(self, theta: torch.Tensor) -> tuple[float, torch.Tensor]:
         """``f(theta)`` and ``grad f = sum_blocks C (S (A - Y))^T X_B + [W, 0]``."""

@@ -96,7 +96,10 @@ class ColumnProblem:
             self.indptr, self.indices = X.indptr.astype(np.int64), X.indices.astype(index_dtype)
             self.data = X.data
         else:
-            dense = design.X.detach().cpu().numpy()
+            dense = design.X.detach().cpu()
+            if dense.dtype not in (torch.float32, torch.float64):  # half precisions
+                dense = dense.double()
+            dense = np.ascontiguousarray(dense.numpy())
             self.indptr, self.indices, self.data = self.kernels.dense_columns(dense, index_dtype)
         self.all_columns = np.arange(self.m, dtype=np.int64)
         self.K = objective.n_outputs
