@@ -32,7 +32,8 @@ def test_dense_columns_equal_scipys_canonical_csc(dtype, shape):
 
 def _reference_sweep(X, A, V, R, Q, S, softmax, U, Ub, hb, blocks, lam, alpha, fit_intercept):
     """One cycle of coordinate descent over all columns and the intercepts, in Python over
-    the stored ``V`` and ``R`` (the kernel's arithmetic, term for term)."""
+    the stored ``V`` and ``R`` (the kernel's arithmetic; its updates of ``Q`` and ``S`` by
+    NumPy)."""
     K = U.shape[0]
     for j in range(X.shape[1]):
         column = X[:, j]
@@ -55,14 +56,9 @@ def _reference_sweep(X, A, V, R, Q, S, softmax, U, Ub, hb, blocks, lam, alpha, f
             delta[k] = step
             for other in range(K):
                 g[other] += (blocks[j, other, k] - (alpha if other == k else 0.0)) * step
-        for i, x in zip(rows, values, strict=True):
-            for k in range(K):
-                Q[i, k] += x * delta[k]
-            if softmax:
-                shift = 0.0
-                for k in range(K):
-                    shift += A[i, k] * delta[k]
-                S[i] += x * shift
+        Q[rows] += np.outer(values, delta)
+        if softmax:
+            S[rows] += values * (A[rows] @ delta)
     if fit_intercept:
         for k in range(K):
             if softmax:
