@@ -287,6 +287,10 @@ def _same_objective(problem, peer_fit):
         ("binary-l1", 0.5, partial(contenders.sklearn, solver="saga", tol=1e-10, max_iter=10**4)),
         ("sparse-l1", 1.0, contenders.cyanure),
         ("sparse-l1", 0.5, contenders.cyanure),
+        ("binary-l1", 1.0, partial(contenders.glmnet, tol=1e-12)),
+        ("binary-l1", 0.5, partial(contenders.glmnet, tol=1e-12)),
+        ("sparse-l1", 1.0, partial(contenders.glmnet, tol=1e-12)),
+        ("sparse-l1", 0.5, partial(contenders.glmnet, tol=1e-12)),
     ],
 )
 def test_each_peer_solves_the_same_objective(suite, l1_ratio, peer):

@@ -177,6 +177,53 @@ def cyanure(problem: Problem, *, tol=1e-6, max_iter=500) -> Fit:
     return _timed(run, lambda _: f"auto solver, tol={tol:g}")
 
 
+def glmnet_lambda_max(problem: Problem) -> float:
+    """glmnet's ``lambda_max``, the smallest ``lambda`` whose solution has ``W = 0``:
+    ``max_jk |x_j^T (y_k - p_k)| / (n r)`` with ``p_k`` the class shares (an intercept) or
+    the all-zero model's probabilities (none: ``1 / K``, or 1/2 for one sigmoid output)."""
+    X, y = problem.X_train, problem.y_train
+    classes = np.unique(y)
+    Y = (y[:, None] == classes).astype(np.float64)
+    Y = Y[:, 1:] if len(classes) == 2 else Y
+    shares = Y.mean(axis=0) if problem.fit_intercept else 1.0 / max(len(classes), 2)
+    return float(np.abs(X.T @ (Y - shares)).max()) / (X.shape[0] * problem.l1_ratio)
+
+
+def glmnet(problem: Problem, *, tol=1e-7, n_lambda=100) -> Fit:
+    """python-glmnet's ``LogitNet`` (glmnet's Fortran ``lognet``: binomial or multinomial),
+    which minimises ``(1/n) sum_i CE_i + lambda (r ||W||_1 + (1 - r)/2 ||W||^2)``, the
+    objective divided by ``C n``: ``lambda = 1 / (C n)``, its ``alpha = r``. Fitted as glmnet
+    is meant to be used: along its path of ``n_lambda`` values from ``lambda_max`` (all
+    coefficients zero, :func:`glmnet_lambda_max`) down to ``lambda``, each fit warm-starting
+    the next, with glmnet's default ``tol`` (its ``thresh``), ``standardize=False`` (the
+    objective of the raw features) and no cross-validation (``n_splits=0``); the fit is the
+    path's last point. A single ``lambda`` is not an option: python-glmnet 2.6 fails
+    unpacking the solution of a user path (``lsolns``). Raises ValueError where glmnet ends
+    its path before ``lambda`` (its deviance-ratio or deviance-change stop)."""
+    from glmnet import LogitNet
+
+    target = 1.0 / (problem.C * problem.X_train.shape[0])
+    model = LogitNet(
+        alpha=problem.l1_ratio,
+        n_lambda=n_lambda,
+        min_lambda_ratio=target / glmnet_lambda_max(problem),
+        standardize=False,
+        fit_intercept=problem.fit_intercept,
+        n_splits=0,
+        tol=tol,
+    )
+
+    def run():
+        model.fit(problem.X_train, problem.y_train)
+        last = float(model.lambda_path_[-1])
+        if not math.isclose(last, target, rel_tol=1e-6):
+            raise ValueError(f"glmnet ended its path at lambda={last:g}, above {target:g}")
+        W = np.atleast_2d(model.coef_path_[..., -1])
+        return W, np.atleast_1d(model.intercept_path_[..., -1]), model.n_lambda_
+
+    return _timed(run, lambda n: f"lognet path of {n} lambdas, tol={tol:g}")
+
+
 def _binary_only(problem: Problem, name: str) -> None:
     if len(np.unique(problem.y_train)) != 2:
         raise ValueError(f"{name} fits binary problems only")

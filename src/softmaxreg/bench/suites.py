@@ -14,18 +14,19 @@ two minutes on a 2-core machine):
                     features]: scikit-learn lbfgs converged (the reference), scikit-learn
                     saga, cyanure, softmaxreg's defaults and softmaxreg at the reference
   mnist-l1          MNIST pixels / 255, L1 at C = 0.1 [5,000 rows]: scikit-learn saga (200
-                    epochs, the reference), cyanure, softmaxreg's defaults and at the reference
+                    epochs, the reference), cyanure, glmnet (its path of 100 lambdas down
+                    to the problem's), softmaxreg's defaults and at the reference
   mnist-elasticnet  the same with l1_ratio = 0.5
   sparse-l1         the sparse suite's data, multinomial L1 at C = 10: scikit-learn saga (the
-                    reference), cyanure, softmaxreg's defaults and at the reference
+                    reference), cyanure, glmnet, softmaxreg's defaults and at the reference
   binary-l1         the sparse suite's data, class 0 against the rest, L1 at C = 10, no
                     intercept (so that every specialist solves the same objective):
-                    scikit-learn liblinear (the reference), celer, skglm, softmaxreg (glum is
-                    left out: its IRLS solver forms the dense p x p Hessian, 2 GB at the quick
-                    form's 2^14 columns and 550 GB at 2^18; ``contenders.glum`` fits it on
-                    narrower data)
+                    scikit-learn liblinear (the reference), celer, skglm, glmnet, softmaxreg
+                    (glum is left out: its IRLS solver forms the dense p x p Hessian, 2 GB at
+                    the quick form's 2^14 columns and 550 GB at 2^18; ``contenders.glum`` fits
+                    it on narrower data)
   binary-elasticnet the same with l1_ratio = 0.5: scikit-learn saga (the reference), skglm,
-                    softmaxreg
+                    glmnet, softmaxreg
   time-to-accuracy  MNIST, C = 1: each contender's time to 92.5% test accuracy [5,000 rows,
                     88%]: the fit time of the first setting, in increasing order of effort
                     (max_iter, epochs or tol), whose fit reaches it; the PyTorch loop on one
@@ -258,6 +259,7 @@ SUITES = {
                     (500.0, 39.0),
                 ),
                 _plain("cyanure", fits.cyanure, (136.0, 10.0), needs="cyanure"),
+                _plain("glmnet", fits.glmnet, (250.0, 19.0), needs="glmnet"),
                 _plain("softmaxreg-default", fits.softmaxreg, (30.0, 4.0)),
                 dataclasses.replace(AT_REFERENCE, typical_seconds=(45.0, 8.0)),
             ),
@@ -278,6 +280,7 @@ SUITES = {
                 "sklearn-saga", partial(fits.sklearn, solver="saga", max_iter=100), (300.0, 5.0)
             ),
             _plain("cyanure", fits.cyanure, (60.0, 2.0), needs="cyanure"),
+            _plain("glmnet", fits.glmnet, (120.0, 5.0), needs="glmnet"),
             _plain("softmaxreg-default", fits.softmaxreg, (15.0, 1.0)),
             AT_REFERENCE,
         ),
@@ -296,6 +299,7 @@ SUITES = {
             ),
             _plain("celer", fits.celer, (17.0, 0.3), needs="celer"),
             _plain("skglm", fits.skglm, (4.0, 0.1), needs="skglm"),
+            _plain("glmnet", fits.glmnet, (10.0, 0.3), needs="glmnet"),
             _plain("softmaxreg-default", fits.softmaxreg, (2.0, 0.1)),
             dataclasses.replace(AT_REFERENCE, typical_seconds=(2.5, 0.2)),
         ),
@@ -311,6 +315,7 @@ SUITES = {
                 "sklearn-saga", partial(fits.sklearn, solver="saga", max_iter=200), (100.0, 3.0)
             ),
             _plain("skglm", fits.skglm, (10.0, 1.0), needs="skglm"),
+            _plain("glmnet", fits.glmnet, (10.0, 0.5), needs="glmnet"),
             _plain("softmaxreg-default", fits.softmaxreg, (3.0, 0.5)),
             dataclasses.replace(AT_REFERENCE, typical_seconds=(4.5, 0.5)),
         ),
