@@ -32,6 +32,22 @@ GRAM_BLOCK_ROWS = 16_384
 PARAM_DTYPE = torch.float64
 
 
+def check_gradient_scale(C: float, weight_sum: float) -> None:
+    """Raise ValueError where ``C * sum_i s_i`` is not finite in float64.
+
+    That product scales the data term of ``f`` and its gradient, and it is the divisor of
+    every full-batch solver's stopping rule (``max |grad f| / (C sum_i s_i) <= tol``): an
+    infinite one makes the rule hold at the start and the fit return ``theta0``, while
+    ``C * s_i``, what the objective weighs each row by, may well be finite (``C = 1e-307``
+    with weights of ``1e307``)."""
+    if not np.isfinite(C * weight_sum):
+        raise ValueError(
+            f"C * sum(sample_weight) = {C:g} * {weight_sum:g} overflows float64: divide "
+            "sample_weight by a constant and multiply C by it (the same problem), or use a "
+            "smaller C (C=np.inf: no penalty)"
+        )
+
+
 class LinearObjective:
     """``f(theta) = C * sum_i s_i CE_i(X W^T + b) + 0.5 alpha ||W||^2`` with gradient and Hessian.
 
@@ -84,6 +100,7 @@ class LinearObjective:
             if self.sample_weight is None
             else float(self.sample_weight.sum(dtype=torch.float64))
         )
+        check_gradient_scale(self.C, self.weight_sum)
 
     # ------------------------------------------------------------------ input checks
     def _convert_targets(self, targets, n_classes) -> torch.Tensor:

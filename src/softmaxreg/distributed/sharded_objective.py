@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from softmaxreg.datasets.shards import READ_BLOCK_ROWS
-from softmaxreg.objective import PARAM_DTYPE, LinearObjective
+from softmaxreg.objective import PARAM_DTYPE, LinearObjective, check_gradient_scale
 
 KINDS = ("binary", "multinomial")
 CACHE_BYTES = 1 << 29  # keep the block objectives of up to 512 MiB of local data in memory
@@ -102,6 +102,7 @@ class ShardedObjective:
                         for _, t in self._local_targets())
         counts = self.reduce(counts.to(self.device)).cpu()
         self.n_samples, self.weight_sum = int(counts[0]), float(counts[1])
+        check_gradient_scale(self.C, self.weight_sum)
 
     # ------------------------------------------------------------------ parameters
     def pack(self, W, b=None) -> torch.Tensor:
