@@ -7,6 +7,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 from scipy.linalg import LinAlgWarning
@@ -121,6 +122,31 @@ def test_sparsify_and_densify_keep_the_predictions():
     np.testing.assert_allclose(model.decision_function(X), dense_scores)
     assert model.densify().coef_.__class__ is np.ndarray
     np.testing.assert_allclose(model.decision_function(X), dense_scores)
+
+
+def test_a_sparsified_model_saves_exports_and_reports_as_the_dense_one(tmp_path):
+    """save, ONNX export and statistical inference read coef_ after sparsify() (a scipy
+    matrix) as its dense values: the loaded model and the ONNX graph give the same
+    probabilities (save had failed with a shapes error, the export with a NumPy one)."""
+    import onnxruntime
+
+    from softmaxreg import inference
+
+    X, y = _iris()
+    model = LogisticRegression(l1_ratio=1.0, C=0.1).fit(X, y).sparsify()
+    expected = model.predict_proba(X)
+    model.save(tmp_path / "model.safetensors")
+    loaded = LogisticRegression.load(tmp_path / "model.safetensors")
+    np.testing.assert_array_equal(loaded.predict_proba(X), expected)
+    assert (loaded.coef_ == 0).sum() == np.prod(model.coef_.shape) - model.coef_.nnz
+    session = onnxruntime.InferenceSession(model.to_onnx().SerializeToString())
+    name = session.get_inputs()[0].name
+    onnx_probabilities = session.run(None, {name: X})[-1]
+    np.testing.assert_allclose(onnx_probabilities, expected, atol=1e-5)
+    binary = LogisticRegression(C=np.inf).fit(X[:, :2], y == 1)
+    dense_table = inference.inference(binary, X[:, :2], y == 1).summary_frame()
+    sparse_table = inference.inference(binary.sparsify(), X[:, :2], y == 1).summary_frame()
+    pd.testing.assert_frame_equal(sparse_table, dense_table)
 
 
 def test_multi_label_tag_only_where_multi_label_fits_work():

@@ -27,6 +27,14 @@ def to_tensor(x: ArrayLike, dtype: torch.dtype | None = None) -> torch.Tensor:
     return tensor if dtype is None else tensor.to(dtype)
 
 
+def dense_array(x, dtype=None) -> np.ndarray:
+    """``x`` as a NumPy array: a scipy.sparse matrix densified (``coef_`` after
+    ``sparsify()``), anything else through ``np.asarray`` (no copy where none is needed)."""
+    if hasattr(x, "toarray") and hasattr(x, "nnz"):  # scipy.sparse, without importing it
+        x = x.toarray()
+    return np.asarray(x, dtype=dtype)
+
+
 def is_numpy_input(*inputs: ArrayLike) -> bool:
     """True when none of the inputs is a torch tensor (results then go back as NumPy)."""
     return not any(isinstance(x, torch.Tensor) for x in inputs)

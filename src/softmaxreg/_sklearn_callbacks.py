@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from softmaxreg._arrays import dense_array
+
 
 class CallbackBridge:
     """Forwards the solver's iterations to the callbacks set by ``set_callbacks``."""
@@ -64,7 +66,7 @@ class CallbackBridge:
 def fitted_state(model, out_dtype) -> dict:
     """The attributes that make a copy of ``model`` predict as it would now."""
     return {
-        "coef_": np.asarray(model.coef_, dtype=out_dtype).copy(),
+        "coef_": dense_array(model.coef_, dtype=out_dtype).copy(),
         "intercept_": np.asarray(model.intercept_, dtype=out_dtype).copy(),
         "classes_": model.classes_,
         "kind_": model.kind_,

@@ -26,6 +26,7 @@ from sklearn.utils.metadata_routing import (
 )
 from sklearn.utils.validation import _check_method_params, check_is_fitted, validate_data
 
+from softmaxreg._arrays import dense_array
 from softmaxreg._labels import encode_labels
 from softmaxreg._validation import check_solver
 from softmaxreg._weights import balanced_class_weight, check_sample_weight
@@ -455,7 +456,7 @@ def _set_parameters(model, w: np.ndarray, n_features: int):
 
 def _with_intercept(model, fit_intercept) -> np.ndarray:
     """``[coef_ | intercept_]`` of a fitted model, shape (K, m + 1) (or (K, m))."""
-    coef = np.asarray(model.coef_, dtype=np.float64)
+    coef = dense_array(model.coef_, dtype=np.float64)
     if not fit_intercept:
         return coef
     return np.hstack([coef, np.asarray(model.intercept_, dtype=np.float64)[:, None]])

@@ -42,6 +42,7 @@ import torch
 from scipy import stats
 
 from softmaxreg import functional
+from softmaxreg._arrays import dense_array
 from softmaxreg._labels import EncodedLabels, class_indices_of
 from softmaxreg._problems import single_label_problems
 from softmaxreg._validation import resolve_device, resolve_penalty
@@ -114,10 +115,11 @@ def inference(
             "with C=np.inf for the maximum-likelihood estimate (statsmodels' MNLogit), or "
             "use multi_class='ovr' for penalised binary models"
         )
-    if not (np.all(np.isfinite(model.coef_)) and np.all(np.isfinite(model.intercept_))):
+    coef = dense_array(model.coef_)  # also after sparsify()
+    if not (np.all(np.isfinite(coef)) and np.all(np.isfinite(model.intercept_))):
         raise InferenceError("the model's coef_ or intercept_ holds NaN or inf (a diverged fit)")
     equations = len(model.classes_) - 1 if kind == "multinomial" else 1
-    _check_size(equations * (model.coef_.shape[1] + int(model.fit_intercept)), max_hessian_bytes)
+    _check_size(equations * (coef.shape[1] + int(model.fit_intercept)), max_hessian_bytes)
     X = validate_data(model, X, accept_sparse="csr", dtype=np.float64, reset=False)
     labels = _encode(model.classes_, y, X.shape[0])
     weights = check_sample_weight(sample_weight, X.shape[0])
@@ -130,7 +132,7 @@ def inference(
             settings,
             X,
             problems[0],
-            model.coef_,
+            coef,
             model.intercept_,
             equations=classes[1:],
             reference=classes[0],
@@ -141,7 +143,7 @@ def inference(
             settings,
             X,
             problem,
-            model.coef_[k : k + 1],
+            coef[k : k + 1],
             model.intercept_[k : k + 1],
             equations=[name],
             reference=f"not {name}",

@@ -21,6 +21,7 @@ import numpy as np
 
 from softmaxreg import __version__
 from softmaxreg import preprocessing as feature_transform
+from softmaxreg._arrays import dense_array
 from softmaxreg._exact_json import (
     DecodeBudget,
     UnsupportedValueError,
@@ -156,7 +157,7 @@ def _model_state(model: Any, preprocessing: dict | None, metrics: dict | None):
             f"cannot save {type(model).__name__}: it is not fitted (it has no coef_); call "
             "fit(X, y) first"
         )
-    coef, intercept = np.asarray(model.coef_), np.asarray(model.intercept_)
+    coef, intercept = dense_array(model.coef_), np.asarray(model.intercept_)
     classes = np.asarray(model.classes_)
     feature_names = getattr(model, "feature_names_in_", None)
     # the estimator predicts multi-label indicators in the dtype of the training y

@@ -38,6 +38,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from softmaxreg import __version__
 from softmaxreg import preprocessing as feature_transform
+from softmaxreg._arrays import dense_array
 from softmaxreg._atomic import write_bytes_atomic
 from softmaxreg._exact_json import encode
 from softmaxreg._validation import resolve_dtype
@@ -65,7 +66,7 @@ def to_onnx(
         raise ModelFileError(
             f"cannot export {type(model).__name__} to ONNX: it is not fitted; call fit first"
         )
-    coef = np.asarray(model.coef_, dtype=np.float64)
+    coef = dense_array(model.coef_, dtype=np.float64)
     intercept = np.asarray(model.intercept_, dtype=np.float64)
     n_outputs, n_features = coef.shape
     kind = model.kind_

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from softmaxreg import preprocessing
+from softmaxreg._arrays import dense_array
 from softmaxreg.batch_predict import predict_block
 from softmaxreg.errors import DataError, ModelFileError
 from softmaxreg.serve.instances import InstancesError
@@ -103,7 +104,7 @@ def load_served_model(location: str | os.PathLike) -> ServedModel:
     served.classes = [servable_label(value, path) for value in model.classes_]
     _check_preprocessing(served)
     if served.image_input:
-        served.templates = [template_png(row) for row in np.asarray(model.coef_)]
+        served.templates = [template_png(row) for row in dense_array(model.coef_)]
     return served
 
 
