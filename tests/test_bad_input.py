@@ -75,6 +75,29 @@ API_CASES = [
         lambda m: LogisticRegression().fit(X, y, sample_weight=-np.ones(30)),
         "sample_weight",
     ),
+    # C * s_i = 1 (the problem of C=1), but sum_i s_i overflows: the stopping rule's divisor
+    # C * sum_i s_i was inf, and the fit returned its start (L2) or one step (L1) as
+    # converged
+    *[
+        (
+            f"sample weights whose sum overflows ({name})",
+            lambda m, r=l1_ratio: LogisticRegression(l1_ratio=r, C=1e-307).fit(
+                X, y, sample_weight=np.full(30, 1e307)
+            ),
+            "C * sum(sample_weight) = 1e-307 * inf overflows float64",
+        )
+        for name, l1_ratio in (("L2", 0.0), ("L1", 1.0))
+    ],
+    (
+        "C times the row count overflows",
+        lambda m: LogisticRegression(C=1e307).fit(X, y),
+        "C * sum(sample_weight) = 1e+307 * 30 overflows float64",
+    ),
+    (
+        "a seed beyond numpy's",
+        lambda m: LogisticRegression(random_state=2**64 + 1).fit(X, y),
+        "random_state must be an integer in [0, 2**32 - 1]",
+    ),
 ]
 
 

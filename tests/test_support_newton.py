@@ -94,6 +94,38 @@ def test_the_dense_and_sparse_products_agree():
     np.testing.assert_allclose(sparse.transposed(R), R.T @ X[:, columns], rtol=1e-12)
 
 
+def test_curvatures_beyond_float32_are_scaled_before_its_products():
+    """C = 1e40 makes the per-sample curvatures exceed float32's 3.4e38: their products on
+    the dense float32 copy are taken on a power-of-two scaled copy (no overflow warning,
+    the float64 product's value), and CG's sums of squares stay finite at C = 1e300."""
+    problem, model, X = _model()
+    columns = np.arange(0, 40, 3, dtype=np.int64)
+    dense = _support_newton.ActiveColumns(problem, columns)
+    assert dense.dense is not None
+    rng = np.random.default_rng(0)
+    D, db = rng.normal(size=(3, len(columns))), rng.normal(size=3)
+    per_sample = _support_newton.curvature(model, X[:, columns] @ D.T + db)
+    model.V *= 1e40
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        product, sums = dense.hessian_times(model, D, db)
+        transposed = dense.transposed(1e40 * per_sample)
+    expected = 1e40 * per_sample.T @ X[:, columns]
+    np.testing.assert_allclose(product, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+    np.testing.assert_allclose(transposed, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+    np.testing.assert_allclose(sums, 1e40 * per_sample.sum(axis=0), rtol=1e-5)
+
+
+@pytest.mark.parametrize("C", [1e40, 1e300])
+def test_fits_at_huge_C_raise_no_overflow_warning(C):
+    X, y = _correlated()
+    X = X[:, :12]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        model = LogisticRegression(l1_ratio=0.5, C=C, max_iter=30).fit(X, y)
+    assert np.isfinite(model.coef_).all()
+
+
 def test_on_many_rows_the_products_use_a_random_subset_scaled_up(monkeypatch):
     """Beyond SUBSAMPLE_MAX_ROWS rows the dense copy holds a random subset of the rows, and
     ``H v`` is the subset's, scaled by ``sum_i c_i / sum_{i in subset} c_i``."""

@@ -48,6 +48,10 @@ class Settings:
     random_state: int | None
 
 
+# the largest seed (numpy.random.RandomState's, which scikit-learn's check_random_state uses)
+MAX_SEED = 2**32 - 1
+
+
 def _is_number(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
@@ -125,8 +129,11 @@ def resolve_random_state(random_state) -> int | None:
     if random_state is None:
         return None
     if _is_int(random_state):
-        if random_state < 0:
-            raise ValueError(f"random_state must be an integer >= 0, got {random_state}")
+        if not 0 <= random_state <= MAX_SEED:
+            raise ValueError(
+                f"random_state must be an integer in [0, 2**32 - 1] (NumPy's and "
+                f"scikit-learn's seeds), got {random_state}"
+            )
         return int(random_state)
     if isinstance(random_state, np.random.RandomState):
         return int(random_state.randint(np.iinfo(np.int32).max))

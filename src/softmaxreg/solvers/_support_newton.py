@@ -45,6 +45,9 @@ SUBSAMPLE_FRACTION = 0.2
 SUBSAMPLE_MIN_ROWS = 10_000
 # rows x columns of the dense copy per block of a Hessian-vector product (float32: 4 MB)
 BLOCK_ELEMENTS = 2**20
+# per-sample curvatures (C-scaled) beyond this are scaled down by a power of two before
+# their float32 products: float32 ends at 3.4e38, which C = 1e40 passes
+FLOAT32_PEAK = 2.0**100
 
 
 def curvature(model, M: np.ndarray, rows: slice = slice(None), V=None, A=None) -> np.ndarray:
@@ -112,21 +115,38 @@ class ActiveColumns:
             # the subset's rows of V and A, gathered once (the model is fixed in a loop)
             self._model_rows = (model, model.V[self.rows], model.A[self.rows])
         _, V, A = self._model_rows
+        scaled = np.zeros(D.shape)  # the blocks that float32 could not hold as they are
         for start in range(0, len(self.dense), step):
             block, rows = self.dense[start : start + step], slice(start, start + step)
             per_sample = curvature(model, block @ Dt + db, V=V[rows], A=A[rows])
-            product += per_sample.astype(np.float32).T @ block
+            narrow, shift = _as_float32(per_sample)
+            if shift == 1.0:
+                product += narrow.T @ block
+            else:
+                scaled += (narrow.T @ block).astype(np.float64) / shift
             sums += per_sample.sum(axis=0)
-        return product.astype(np.float64) * self.scale, sums * self.scale
+        return (product.astype(np.float64) + scaled) * self.scale, sums * self.scale
 
     def transposed(self, per_sample: np.ndarray, exact: bool = False) -> np.ndarray:
         """``X_S^T per_sample`` as ``(K, p)``; ``exact``: in float64 from the sparse columns."""
         if self.dense is not None and not exact and not self.subsampled:
-            return (per_sample.astype(np.float32).T @ self.dense).astype(np.float64)
+            narrow, shift = _as_float32(per_sample)
+            return (narrow.T @ self.dense).astype(np.float64) / shift
         out = np.empty((self.problem.K, len(self.columns)))
         kernels = self.problem.kernels
         kernels.selected_products(*self.problem.columns(), self.columns, per_sample, out)
         return out
+
+
+def _as_float32(values: np.ndarray) -> tuple[np.ndarray, float]:
+    """``(values * shift)`` in float32 and ``shift``: 1 where their largest magnitude is
+    at most ``FLOAT32_PEAK``, else the power of two that brings it there (exact, and undone
+    in float64 after the product)."""
+    peak = float(np.abs(values).max(initial=0.0))
+    if not peak > FLOAT32_PEAK:
+        return values.astype(np.float32), 1.0
+    shift = 2.0 ** -(np.frexp(peak)[1] - np.frexp(FLOAT32_PEAK)[1])
+    return (values * shift).astype(np.float32), shift
 
 
 def _hessian_rows(problem) -> np.ndarray | None:
@@ -194,8 +214,13 @@ class _Support:
 def _conjugate_gradients(support: _Support, rhs: np.ndarray) -> np.ndarray:
     """``H_NN x = rhs`` on the complement of the flat directions (projected CG: ``P
     diag(H_NN)^-1 P`` as preconditioner), to ``CG_RTOL`` or ``CG_MAX``."""
-    inverse = np.where(support.diagonal > 0, 1.0 / np.maximum(support.diagonal, 1e-300), 0.0)
+    # the system scaled by the power of two of its largest diagonal entry: the same
+    # iterates bit for bit (scaling by 2^k is exact), and r @ r stays finite at C = 1e300
+    shift = 2.0 ** -np.frexp(float(support.diagonal.max(initial=0.0)))[1]
+    diagonal = support.diagonal * shift
+    inverse = np.where(diagonal > 0, 1.0 / np.maximum(diagonal, 1e-300), 0.0)
     x = np.zeros_like(rhs)
+    rhs = rhs * shift
     r = support.project(rhs)
     z = support.project(inverse * r)
     direction = z.copy()
@@ -204,7 +229,7 @@ def _conjugate_gradients(support: _Support, rhs: np.ndarray) -> np.ndarray:
     for _ in range(CG_MAX):
         if np.sqrt(r @ r) <= goal or rz <= 0:
             break
-        Hd = support.hessian_product(direction)
+        Hd = support.hessian_product(direction) * shift
         curving = direction @ Hd
         if curving <= 0:
             break
