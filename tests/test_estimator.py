@@ -387,6 +387,27 @@ def test_warm_start_continues_from_the_previous_solution():
     assert restarted.n_iter_[0] <= 1 < cold_iterations
 
 
+# (newton-cg takes its one polishing Newton step after a start that meets the rule)
+@pytest.mark.parametrize("solver", ["lbfgs", "newton-cholesky"])
+@pytest.mark.parametrize("C", [1.0, np.inf])
+def test_a_warm_start_that_takes_no_step_returns_its_start_bit_for_bit(solver, C):
+    """Refitting warm where the rule already holds takes no step and leaves coef_ and
+    intercept_ exactly as they were: centring them again on softmax's flat directions would
+    move them by rounding (scikit-learn's path test saw norms fall by 7e-15 along C)."""
+    X, y = datasets.load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    model = LogisticRegression(solver=solver, C=C, tol=1e-2, max_iter=100, warm_start=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # C=inf: separable classes
+        model.fit(X, y)
+        coef, intercept = model.coef_.copy(), model.intercept_.copy()
+        for _ in range(3):
+            model.fit(X, y)
+            assert model.n_iter_[0] == 0
+            np.testing.assert_array_equal(model.coef_, coef)
+            np.testing.assert_array_equal(model.intercept_, intercept)
+
+
 def test_warm_start_refuses_a_different_problem():
     X, y = load("iris")
     model = LogisticRegression(warm_start=True).fit(X, y)

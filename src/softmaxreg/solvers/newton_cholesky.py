@@ -154,11 +154,20 @@ def centred_on_flat_directions(objective, theta, fixed):
     theta = theta.clone()
     K, m = objective.n_outputs, objective.n_features
     if objective.fit_intercept:
-        theta[K * m :] -= theta[K * m :].mean()
+        _centre(theta[K * m :].view(K, 1))
     if not objective.penalize:
-        W = theta[: K * m].view(K, m)
-        W -= W.mean(dim=0, keepdim=True)
+        _centre(theta[: K * m].view(K, m))
     return theta
+
+
+def _centre(values: torch.Tensor) -> None:
+    """Subtract the mean over the rows (the classes) in place, unless it is 0 to rounding
+    (at most ``4 eps max|values|``): centring a centred point again would move it by
+    rounding alone (a warm start that takes no step returns its start unchanged)."""
+    mean = values.mean(dim=0, keepdim=True)
+    peak = float(values.abs().max()) if values.numel() else 0.0
+    if float(mean.abs().max()) > 4 * torch.finfo(values.dtype).eps * peak:
+        values -= mean
 
 
 def _shifted(callback, done: int):
