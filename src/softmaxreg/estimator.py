@@ -117,7 +117,8 @@ class LogisticRegression(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
     random_state : int, RandomState or None, default=None
         Seed of the minibatch shuffling, and of the rows on which the full-batch solvers
         estimate the Hessian on large data ('newton-cg' and 'proximal-newton' beyond 20,000
-        rows, see ``solver``); None: seed 0 (the same fit every time).
+        rows, see ``solver``); None: seed 0 (the same fit every time). An int must lie in
+        [0, 2**32 - 1] (NumPy's seeds, as scikit-learn's), else ValueError.
     warm_start : bool, default=False
         Start from the previous fit's ``coef_``/``intercept_``.
     device : str, default='cpu'
