@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from softmaxreg.solvers._common import MAX_SEED
+
 PENALTIES = ("l1", "l2", "elasticnet", None, "deprecated")
 # scikit-learn's solver names, then softmaxreg's own
 SKLEARN_SOLVERS = ("lbfgs", "liblinear", "newton-cg", "newton-cholesky", "sag", "saga")
@@ -47,9 +49,6 @@ class Settings:
     device: torch.device
     random_state: int | None
 
-
-# the largest seed (numpy.random.RandomState's, which scikit-learn's check_random_state uses)
-MAX_SEED = 2**32 - 1
 
 
 def _is_number(value) -> bool:

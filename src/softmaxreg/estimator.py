@@ -44,6 +44,7 @@ from softmaxreg._weights import check_sample_weight
 from softmaxreg.objective import LinearObjective
 from softmaxreg.penalties import L1Penalty
 from softmaxreg.solvers import COMPOSITE_SOLVERS, DEFAULT_SOLVER, MINIBATCH_SOLVERS, solve
+from softmaxreg.solvers.newton_cholesky import centre_classes
 
 _NUMPY_DTYPES = {
     None: [np.float64, np.float32],
@@ -341,9 +342,11 @@ class LogisticRegression(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             # need not have it, and is kept as solved.
             # (Minibatch updates never change sum_k w_k or sum_k b_k, so SGD's parameters are
             # kept exactly as the solver left them: a checkpoint then resumes bit for bit.)
-            intercept = _centred(intercept, axis=0)
+            # (in place: both are this method's own arrays; an array already centred to
+            # rounding is left as it is)
+            centre_classes(torch.from_numpy(intercept).view(-1, 1))
             if getattr(self, "_fit_penalty", "l2") in ("l2", None):
-                coef = _centred(coef, axis=0)
+                centre_classes(torch.from_numpy(coef))
         return coef, intercept
 
     def _warm_starts(self, kind, classes, n_features, n_problems):
@@ -557,19 +560,6 @@ def _theta_callback(objective, callback, augmented=False, intercept_scaling=1.0)
         return callback(W, b, iteration, value)
 
     return on_iteration
-
-
-def _centred(values: np.ndarray, axis: int) -> np.ndarray:
-    """``values`` minus their mean along ``axis``, except where that mean is already 0 to
-    rounding (at most ``4 eps max|values|``): centring a centred array again would move it
-    by rounding alone, and a warm start that takes no step must return its start unchanged
-    (along a path of C the norms of scikit-learn's test then fell by 7e-15 where they stay
-    equal)."""
-    mean = values.mean(axis=axis, keepdims=True)
-    peak = float(np.abs(values).max(initial=0.0))
-    if not np.abs(mean).max(initial=0.0) > 4 * np.finfo(values.dtype).eps * peak:
-        return values
-    return values - mean
 
 
 def _largest_magnitude(X) -> float:

@@ -52,7 +52,7 @@ import numbers
 import torch
 from threadpoolctl import threadpool_limits
 
-from softmaxreg.solvers._common import SolverResult, warn_not_converged
+from softmaxreg.solvers._common import MAX_SEED, SolverResult, warn_not_converged
 from softmaxreg.solvers.dual_cd import dual_coordinate_descent
 from softmaxreg.solvers.gd import gradient_descent
 from softmaxreg.solvers.lbfgs import lbfgs
@@ -116,7 +116,7 @@ def solve(
     if tol is not None and not tol >= 0:
         raise ValueError(f"tol must be >= 0 or None, got {tol!r}")
     if random_state is not None and not (
-        isinstance(random_state, numbers.Integral) and 0 <= random_state < 2**32
+        isinstance(random_state, numbers.Integral) and 0 <= random_state <= MAX_SEED
     ):
         raise ValueError(f"random_state must be None or an integer in [0, 2**32 - 1], got "
                          f"{random_state!r}")

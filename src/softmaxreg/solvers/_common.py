@@ -9,6 +9,10 @@ from dataclasses import dataclass, field
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
+# the largest seed: numpy.random.RandomState's, the range scikit-learn's check_random_state
+# accepts (the estimator's random_state and solve()'s)
+MAX_SEED = 2**32 - 1
+
 
 @dataclass
 class SolverResult:

@@ -154,19 +154,21 @@ def centred_on_flat_directions(objective, theta, fixed):
     theta = theta.clone()
     K, m = objective.n_outputs, objective.n_features
     if objective.fit_intercept:
-        _centre(theta[K * m :].view(K, 1))
+        centre_classes(theta[K * m :].view(K, 1))
     if not objective.penalize:
-        _centre(theta[: K * m].view(K, m))
+        centre_classes(theta[: K * m].view(K, m))
     return theta
 
 
-def _centre(values: torch.Tensor) -> None:
+def centre_classes(values: torch.Tensor) -> None:
     """Subtract the mean over the rows (the classes) in place, unless it is 0 to rounding
     (at most ``4 eps max|values|``): centring a centred point again would move it by
-    rounding alone (a warm start that takes no step returns its start unchanged)."""
+    rounding alone (a warm start that takes no step returns its start unchanged; along a
+    path of C the norms of scikit-learn's test_multinomial_cv_iris fell by 7e-15)."""
+    if values.numel() == 0:
+        return
     mean = values.mean(dim=0, keepdim=True)
-    peak = float(values.abs().max()) if values.numel() else 0.0
-    if float(mean.abs().max()) > 4 * torch.finfo(values.dtype).eps * peak:
+    if float(mean.abs().max()) > 4 * torch.finfo(values.dtype).eps * float(values.abs().max()):
         values -= mean
 
 
