@@ -123,3 +123,41 @@ def test_dense_rows_at_gathers_the_chosen_rows_of_the_chosen_columns():
     out = np.zeros((len(rows), len(columns)), dtype=np.float32)
     kernels.dense_rows_at(X.indptr.astype(np.int64), X.indices, X.data, columns, rows, 50, out)
     np.testing.assert_array_equal(out, X[rows][:, columns].toarray().astype(np.float32))
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_products_with_selected_columns_hold_only_the_chosen_classes(masked):
+    """``X_S^T R`` and ``Q += X_S D^T`` over all K classes, or over the coefficients a
+    mask of classes holds (a support of one or two classes a column): the others of
+    ``out`` are left as they were, the others of ``D`` taken as zero."""
+    rng = np.random.default_rng(7)
+    X = sp.random(50, 20, density=0.3, random_state=2, format="csc")
+    columns = np.array([0, 4, 5, 11, 19], dtype=np.int64)
+    K = 4
+    classes = rng.random((K, len(columns))) < 0.4 if masked else np.ones((K, 5), dtype=bool)
+    R, D = rng.normal(size=(50, K)), rng.normal(size=(K, len(columns)))
+    chosen = classes if masked else None
+    arrays = (X.indptr.astype(np.int64), X.indices, X.data)
+    out = np.full((K, len(columns)), 9.0)
+    kernels.selected_products(*arrays, columns, R, out, chosen)
+    expected = (X[:, columns].T @ R).T
+    np.testing.assert_allclose(out[classes], expected[classes], rtol=1e-13)
+    assert (out[~classes] == 9.0).all()
+    Q = rng.normal(size=(50, K))
+    moved = Q.copy()
+    kernels.add_selected(*arrays, columns, D, moved, chosen)
+    np.testing.assert_allclose(moved, Q + X[:, columns] @ (D * classes).T, rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("softmax", [True, False])
+def test_quadratic_terms_are_the_models_linear_and_curvature_sums(softmax):
+    rng = np.random.default_rng(8)
+    n, K = 30, 3
+    A = rng.dirichlet(np.ones(K), size=n) if softmax else rng.uniform(0.05, 0.95, (n, K))
+    c, R, Q = rng.uniform(0.5, 2, n), rng.normal(size=(n, K)), rng.normal(size=(n, K))
+    S = (A * Q).sum(axis=1)
+    linear, curvature = kernels.quadratic_terms(A, c, R, Q, S, softmax)
+    hessians = [np.diag(a) - np.outer(a, a) if softmax else np.diag(a * (1 - a)) for a in A]
+    expected = sum(c[i] * Q[i] @ hessians[i] @ Q[i] for i in range(n))
+    assert linear == pytest.approx(float((R * Q).sum()), rel=1e-13)
+    assert curvature == pytest.approx(expected, rel=1e-12)

@@ -1,6 +1,7 @@
-"""The proximal Newton solver's coordinate descent on a formed Hessian (``_gram_cd``): for
-sigmoid outputs, once the column sweeps over the active columns have cost as much as
-forming ``G``, the sweeps continue on ``G``; the fit ends at the same optimum."""
+"""The proximal Newton solver's coordinate descent on a formed Hessian (``_gram_cd``): once
+the column sweeps over the active columns have cost as much as forming ``G`` (sigmoids:
+per output on the columns; softmax: on the non-zero coefficients), the sweeps continue on
+``G``; the fit ends at the same optimum."""
 
 from __future__ import annotations
 
@@ -58,33 +59,159 @@ def _spy(monkeypatch):
     return calls
 
 
-@pytest.mark.parametrize("kind", ["binary", "multilabel"])
+def _form_at_once(monkeypatch, way):
+    """``G`` formed after one sweep, the ``way`` given."""
+    monkeypatch.setattr(_gram_cd, "MAX_COLUMNS", 4096)
+    fast, slow = ("DENSE_SPEEDUP", "SPARSE_SPEEDUP")[:: 1 if way == "dense" else -1]
+    monkeypatch.setattr(_gram_cd, fast, math.inf)
+    monkeypatch.setattr(_gram_cd, slow, 1e-300)
+
+
+@pytest.mark.parametrize("kind", ["binary", "multilabel", "multinomial"])
 @pytest.mark.parametrize("fit_intercept", [True, False])
-def test_the_formed_hessian_reaches_the_column_sweeps_optimum(monkeypatch, kind, fit_intercept):
+@pytest.mark.parametrize("way", ["dense", "sparse"])
+def test_the_formed_hessian_reaches_the_column_sweeps_optimum(
+    monkeypatch, kind, fit_intercept, way
+):
     l2_strength = 0.3 if fit_intercept else 0.0  # elastic-net: alpha on G's diagonal
     calls = _spy(monkeypatch)
     monkeypatch.setattr(_gram_cd, "MAX_COLUMNS", 0)  # never formed
     never, never_value, never_optimality = _fit(kind, fit_intercept, l2_strength)
     assert calls == []
-    monkeypatch.setattr(_gram_cd, "MAX_COLUMNS", 4096)
-    monkeypatch.setattr(_gram_cd, "DENSE_SPEEDUP", math.inf)  # formed after one sweep
+    _form_at_once(monkeypatch, way)
     always, always_value, always_optimality = _fit(kind, fit_intercept, l2_strength)
     assert len(calls) > 0 and max(calls) > 1
     assert never.converged and always.converged
     assert never_optimality <= 1e-10 and always_optimality <= 1e-10
     assert torch.equal(never.theta == 0, always.theta == 0)
     assert always_value == pytest.approx(never_value, rel=1e-12)
+    never, always = (_representative(fit.theta, kind, fit_intercept) for fit in (never, always))
     # optimality 1e-10 of C sum_i s_i bounds the gradient, not theta (flat directions of
     # rare features): the coefficients agree to 1e-5
-    torch.testing.assert_close(never.theta, always.theta, rtol=0, atol=1e-5)
+    torch.testing.assert_close(never, always, rtol=0, atol=1e-5)
 
 
-def test_the_softmax_keeps_the_column_sweeps(monkeypatch):
-    calls = _spy(monkeypatch)
-    monkeypatch.setattr(_gram_cd, "DENSE_SPEEDUP", math.inf)
-    result, _, optimality = _fit("multinomial", True)
-    assert result.converged and optimality <= 1e-10
-    assert calls == []
+def _representative(theta, kind, fit_intercept, K=4, m=2**10):
+    """The softmax's optima form a set: its intercepts shift together freely, and without
+    L2 so do the coefficients of a column with all K non-zero (between its two middle
+    ones for even K): one point of it, the intercepts centred, such columns on their
+    median."""
+    if kind != "multinomial":
+        return theta
+    theta = theta.clone()
+    W = theta[: K * m].view(K, m)
+    if not fit_intercept:  # (no L2 in these fits)
+        flat = (W != 0).all(dim=0)
+        W[:, flat] -= W[:, flat].median(dim=0).values
+    else:
+        theta[K * m :] -= theta[K * m :].mean()
+    return theta
+
+
+def _softmax_hessian(B, klass, A, c):
+    """The softmax Hessian on coordinates (column ``B[:, t]``, class ``klass[t]``), by its
+    definition ``sum_i c_i x_it x_iu a_ik (delta_kl - a_il)``."""
+    H = np.zeros((len(klass), len(klass)))
+    for i in range(len(A)):
+        curvature = np.diag(A[i]) - np.outer(A[i], A[i])
+        H += c[i] * np.outer(B[i], B[i]) * curvature[np.ix_(klass, klass)]
+    return H
+
+
+@pytest.mark.parametrize("way", ["dense", "sparse"])
+@pytest.mark.parametrize("block_rows", [7, 8192])
+@pytest.mark.parametrize("C", [3.0, 1e40])
+def test_both_ways_form_the_softmax_hessian_on_its_coefficients(monkeypatch, way, block_rows, C):
+    """The coefficients ``classes`` holds, column by column, then K - 1 intercepts; exact
+    where a_ik nears 1 (the same-class blocks are not a difference of two sums), and no
+    float32 overflow at C = 1e40."""
+    monkeypatch.setattr(_gram_cd, "SPARSE_BLOCK_ROWS", block_rows)
+    monkeypatch.setattr(_gram_cd, "SOFTMAX_BLOCK_ELEMENTS", block_rows * 12)
+    n, K = 300, 4
+    X = sp.random(n, 30, density=0.2, random_state=1, format="csr") * 7
+    y = np.arange(n) % K
+    problem = proximal_newton.ColumnProblem(LinearObjective(X, y, "multinomial", C=C))
+    logits = np.random.default_rng(2).normal(size=(n, K)) * 3
+    logits[::5, 0] += 30  # a_i0 within 1e-12 of 1
+    A = np.exp(logits - logits.max(axis=1, keepdims=True))
+    A /= A.sum(axis=1, keepdims=True)
+    W, b = np.zeros((K, 30)), np.zeros(K)
+    features = np.arange(30, dtype=np.int64)
+    model = proximal_newton.QuadraticModel(problem, W, b, A, np.zeros_like(A), features, 1.0)
+    columns = np.array([1, 5, 6, 17, 29], dtype=np.int64)
+    classes = np.random.default_rng(3).random((K, len(columns))) < 0.5
+    classes[:, 2] = True  # a column with every class
+    position, klass = np.nonzero(classes.T)
+    indptr, indices, data = problem.columns()  # X as the solver holds it (float32 values)
+    dense = sp.csc_matrix((data, indices, indptr), shape=X.shape)[:, columns].toarray()
+    B = np.hstack([dense[:, position], np.ones((n, K - 1))])
+    expected = _softmax_hessian(B, np.concatenate([klass, np.arange(K - 1)]), A, problem.c)
+    if way == "dense":
+        G = _gram_cd._softmax_dense_gram(model, columns, classes, K - 1)
+        tolerance = {"rtol": 1e-5, "atol": 1e-5 * np.abs(expected).max()}
+    else:
+        G = np.zeros_like(expected)
+        _column_kernels.softmax_sparse_gram(
+            *problem.columns(), columns, classes, A, problem.c, K - 1, block_rows, G
+        )
+        tolerance = {"rtol": 1e-12, "atol": 1e-12 * np.abs(expected).max()}
+    assert np.isfinite(G).all()
+    np.testing.assert_allclose(G, expected, **tolerance)
+    assert np.linalg.eigvalsh(G / np.abs(G).max()).min() > -1e-6  # positive semidefinite
+
+
+def test_the_softmax_forms_its_hessian_where_it_costs_a_few_sweeps():
+    """Rent or buy for the softmax: the dense way's syrk over all coordinates plus each
+    class's block, the sparse way's pairs of coordinates within rows (each row with its
+    K - 1 intercepts); never formed without the coefficients' classes."""
+    n, K = 2000, 3
+    X = np.zeros((n, 40))
+    X[np.arange(n), np.arange(n) % 40] = 1.0  # one non-zero per row
+    y = np.arange(n) % K
+    problem = proximal_newton.ColumnProblem(LinearObjective(sp.csr_matrix(X), y, "multinomial"))
+    columns = np.arange(40, dtype=np.int64)
+    classes = np.zeros((K, 40), dtype=bool)
+    classes[0, :10] = classes[1, 5:25] = True
+    sweep = (n + n) * K  # the columns' non-zeros and the intercepts, times K
+    assert _gram_cd.sweep_cost(problem, columns) == sweep
+    size = 30 + (K - 1)
+    dense = n * (size * size / 2 + (10**2 + 20**2)) / _gram_cd.DENSE_SPEEDUP + sweep
+    counts = (X[:, :40] @ classes.sum(axis=0)) + (K - 1)
+    sparse = float((counts * (counts + 1)).sum()) / 2 / _gram_cd.SPARSE_SPEEDUP + 2 * sweep
+    cost, method = min((dense, "dense"), (sparse, "sparse"))
+    sweeps = int(np.ceil(cost / sweep))
+    rule = _gram_cd.RentOrBuy(problem, columns, expected=sweeps - 1, classes=classes)
+    assert rule.choice() is None
+    rule.record_sweep()
+    assert rule.choice() == method
+    assert rule.forms_soon() == (cost <= _gram_cd.FORM_SOON * sweep)
+    assert _gram_cd.RentOrBuy(problem, columns, expected=10**6).choice() is None
+
+
+def test_a_formed_model_takes_at_most_max_newton_steps(monkeypatch):
+    """A tolerance below rounding runs every sweep; the Newton steps stop at the cap."""
+    G, grad, lam = _lasso(correlated=0.98)
+    steps = []
+    real = _gram_cd._newton_step
+    monkeypatch.setattr(_gram_cd, "_newton_step", lambda *a: steps.append(1) or real(*a))
+    used = _gram_cd.minimise(_column_kernels, G, grad, np.zeros(len(lam)), lam, -1.0, 500)
+    assert used == 500 and len(steps) == _gram_cd.MAX_NEWTON_STEPS
+
+
+def test_a_singular_block_is_solved_on_its_range():
+    """A softmax column with every class non-zero and no L2 makes ``G_NN`` singular: the
+    step is the least-norm solution (Cholesky fails), with nothing along the flat shift."""
+    rng = np.random.default_rng(0)
+    basis = rng.normal(size=(6, 5))
+    block = basis @ basis.T  # rank 5
+    rhs = block @ rng.normal(size=6)  # in its range
+    x = _gram_cd._solve_semidefinite(block, rhs)
+    np.testing.assert_allclose(x, np.linalg.lstsq(block, rhs, rcond=None)[0], atol=1e-10)
+    definite = block + np.eye(6)
+    np.testing.assert_allclose(
+        _gram_cd._solve_semidefinite(definite, rhs), np.linalg.solve(definite, rhs), rtol=1e-10
+    )
+    assert np.isnan(_gram_cd._solve_semidefinite(np.zeros((2, 2)), np.ones(2))).all()
 
 
 def _column_problem(X, kind="binary"):
@@ -118,8 +245,6 @@ def test_the_rent_or_buy_rule(frequent):
     rule.record_sweep()
     assert rule.choice() == method
     assert _gram_cd.RentOrBuy(problem, columns, expected=10**6).choice() == method
-    softmax = _column_problem(sp.csr_matrix(X), "multinomial")
-    assert _gram_cd.RentOrBuy(softmax, columns, expected=10**6).choice() is None
 
 
 def test_the_formed_blocks_stay_within_max_columns_squared(monkeypatch):

@@ -299,6 +299,7 @@ def test_a_model_takes_at_most_max_newton_steps(monkeypatch):
     rng = np.random.default_rng(5)
     X = sp.random(60, 3000, density=0.01, random_state=1, format="csr") * 5
     y = rng.integers(0, 3, 60)
+    monkeypatch.setattr(_gram_cd, "MAX_COLUMNS", 0)  # the column sweeps (formed: test_gram_cd)
     steps, n_iter, _ = _steps_and_value(monkeypatch, X, y, C=100.0, l1_ratio=0.5, tol=1e-10)
     assert 0 < steps <= (n_iter + 1) * proximal_newton.MAX_NEWTON_STEPS
 

@@ -22,8 +22,9 @@
   ``penalty`` (:mod:`softmaxreg.penalties`): Newton models (exact Hessian) solved by
   coordinate descent over the columns of ``X`` (numba-compiled, working sets, Anderson
   extrapolation), Newton-CG steps on the non-zero coefficients (_support_newton.py) and,
-  for sigmoid outputs, the active columns' Hessian block formed when that pays
-  (_gram_cd.py); on the CPU in float64 whatever the objective's device and dtype.
+  the active set's Hessian formed when that pays (sigmoid outputs: on its columns;
+  softmax: on its non-zero coefficients; _gram_cd.py); on the CPU in float64 whatever the
+  objective's device and dtype.
 
 Convergence rule of the full-batch solvers (scikit-learn's lbfgs rule, which hands scipy the
 objective divided by ``C * sum_i s_i`` and ``gtol=tol``): converged when

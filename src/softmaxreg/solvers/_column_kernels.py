@@ -246,6 +246,41 @@ def sweep(
     return largest
 
 
+# an empty mask of classes: every class of every column
+ALL_CLASSES = np.zeros((0, 0), dtype=np.bool_)
+
+
+@njit(cache=True, inline="always")
+def _classes_of(mask, t, ks):
+    """The classes that ``mask[:, t]`` holds (all when ``mask`` is empty) in ``ks``,
+    ascending; their count."""
+    count = 0
+    for k in range(ks.shape[0]):
+        if mask.shape[1] == 0 or mask[k, t]:
+            ks[count] = k
+            count += 1
+    return count
+
+
+@njit(cache=True)
+def quadratic_terms(A, c, R, Q, S, softmax):
+    """The data terms of the local quadratic model at the net-input change ``Q``: ``(sum_ik
+    R_ik Q_ik, sum_i Q_i^T H_i Q_i)`` with ``Q_i^T H_i Q_i = c_i (sum_k a_ik Q_ik^2 - S_i^2)``
+    (softmax, ``S_i = a_i^T Q_i``) or ``c_i sum_k a_ik (1 - a_ik) Q_ik^2`` (sigmoids)."""
+    n, K = Q.shape
+    linear = curvature = 0.0
+    for i in range(n):
+        row = 0.0
+        for k in range(K):
+            a, q = A[i, k], Q[i, k]
+            row += (a if softmax else a * (1.0 - a)) * q * q
+            linear += R[i, k] * q
+        if softmax:
+            row -= S[i] * S[i]
+        curvature += c[i] * row
+    return linear, curvature
+
+
 @njit(cache=True)
 def nonzero_columns(U, features):
     """The positions in ``features`` of the columns with a non-zero coefficient in ``U``."""
@@ -324,34 +359,67 @@ def dense_rows_at(indptr, indices, data, columns, rows, n, out):
                 out[r, t] = data[position]
 
 
-@njit(cache=True)
-def selected_products(indptr, indices, data, columns, R, out):
+def selected_products(indptr, indices, data, columns, R, out, classes=None):
     """``out[:, t] = R^T X[:, columns[t]]`` (``out`` is ``(K, len(columns))``,
-    overwritten; all columns: the gradient's ``R^T X``)."""
-    K = out.shape[0]
-    acc = np.empty(K)
-    for t in range(columns.shape[0]):
-        j = columns[t]
-        acc[:] = 0.0
-        for position in range(indptr[j], indptr[j + 1]):
-            i, x = indices[position], data[position]
-            for k in range(K):
-                acc[k] += x * R[i, k]
-        for k in range(K):
-            out[k, t] = acc[k]
+    overwritten; all columns: the gradient's ``R^T X``); with ``classes`` (bool, shaped as
+    ``out``) only the entries it holds (the others are left as they were): a product on a
+    support of one or two classes a column costs that, not K."""
+    _selected_products(
+        indptr, indices, data, columns, R, out, ALL_CLASSES if classes is None else classes
+    )
 
 
 @njit(cache=True)
-def add_selected(indptr, indices, data, columns, D, Q):
-    """``Q += X[:, columns] D^T`` (``D`` is ``(K, len(columns))``, ``Q`` is ``(n, K)``; all
-    columns onto ``b``: the net inputs ``X W^T + b``)."""
-    K = D.shape[0]
+def _selected_products(indptr, indices, data, columns, R, out, classes):
+    K = out.shape[0]
+    acc, ks = np.empty(K), np.empty(K, np.int64)
     for t in range(columns.shape[0]):
         j = columns[t]
+        if classes.shape[1] == 0:  # every class: the loop over k the compiler unrolls
+            acc[:] = 0.0
+            for position in range(indptr[j], indptr[j + 1]):
+                i, x = indices[position], data[position]
+                for k in range(K):
+                    acc[k] += x * R[i, k]
+            out[:, t] = acc
+            continue
+        count = _classes_of(classes, t, ks)
+        for q in range(count):
+            acc[ks[q]] = 0.0
         for position in range(indptr[j], indptr[j + 1]):
             i, x = indices[position], data[position]
-            for k in range(K):
-                Q[i, k] += x * D[k, t]
+            for q in range(count):
+                acc[ks[q]] += x * R[i, ks[q]]
+        for q in range(count):
+            out[ks[q], t] = acc[ks[q]]
+
+
+def add_selected(indptr, indices, data, columns, D, Q, classes=None):
+    """``Q += X[:, columns] D^T`` (``D`` is ``(K, len(columns))``, ``Q`` is ``(n, K)``; all
+    columns onto ``b``: the net inputs ``X W^T + b``); with ``classes`` (bool, shaped as
+    ``D``) only its entries that ``classes`` holds (the others taken as zero)."""
+    _add_selected(
+        indptr, indices, data, columns, D, Q, ALL_CLASSES if classes is None else classes
+    )
+
+
+@njit(cache=True)
+def _add_selected(indptr, indices, data, columns, D, Q, classes):
+    K = D.shape[0]
+    ks = np.empty(K, np.int64)
+    for t in range(columns.shape[0]):
+        j = columns[t]
+        if classes.shape[1] == 0:  # every class
+            for position in range(indptr[j], indptr[j + 1]):
+                i, x = indices[position], data[position]
+                for k in range(K):
+                    Q[i, k] += x * D[k, t]
+            continue
+        count = _classes_of(classes, t, ks)
+        for position in range(indptr[j], indptr[j + 1]):
+            i, x = indices[position], data[position]
+            for q in range(count):
+                Q[i, ks[q]] += x * D[ks[q], t]
 
 
 def dense_columns(X: np.ndarray, index_dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -393,13 +461,122 @@ def _fill_columns(X, indptr, indices, data):
 
 
 @njit(cache=True)
-def row_counts(indptr, indices, columns, n):
-    """The number of non-zeros of each row of ``X[:, columns]``."""
+def row_counts(indptr, indices, columns, n, weights):
+    """The non-zeros of each row of ``X[:, columns]``, the one of column ``columns[t]``
+    counting ``weights[t]``."""
     counts = np.zeros(n, np.int64)
-    for j in columns:
-        for t in range(indptr[j], indptr[j + 1]):
-            counts[indices[t]] += 1
+    for t in range(columns.shape[0]):
+        j = columns[t]
+        for position in range(indptr[j], indptr[j + 1]):
+            counts[indices[position]] += weights[t]
     return counts
+
+
+@njit(cache=True)
+def _gather_rows(indptr, indices, data, columns, positions, start, stop):
+    """The non-zeros of rows ``start .. stop - 1`` of ``X[:, columns]``, row by row (each
+    row's in column order): ``(starts, where, values)`` with row ``r``'s at
+    ``starts[r - start]:starts[r - start + 1]``, ``where`` their positions in ``columns``.
+    ``positions[t]``: where column ``t``'s rows from ``start`` on begin (advanced past
+    ``stop``; row indices sorted within columns)."""
+    p = columns.shape[0]
+    starts = np.zeros(stop - start + 1, np.int64)
+    for t in range(p):  # count each row's non-zeros
+        end, position = indptr[columns[t] + 1], positions[t]
+        while position < end and indices[position] < stop:
+            starts[indices[position] - start + 1] += 1
+            position += 1
+    for r in range(stop - start):
+        starts[r + 1] += starts[r]
+    filled = starts[:-1].copy()
+    where = np.empty(starts[-1], np.int64)
+    values = np.empty(starts[-1])
+    for t in range(p):  # then gather them, in column order
+        end, position = indptr[columns[t] + 1], positions[t]
+        while position < end and indices[position] < stop:
+            r = indices[position] - start
+            where[filled[r]] = t
+            values[filled[r]] = data[position]
+            filled[r] += 1
+            position += 1
+        positions[t] = position
+    return starts, where, values
+
+
+@njit(cache=True)
+def _mirror_lower(G):
+    """``G``'s lower triangle onto its upper one."""
+    q = G.shape[0]
+    for a in range(q):
+        for b in range(a):
+            G[b, a] = G[a, b]
+
+
+@njit(cache=True)
+def softmax_sparse_gram(
+    indptr, indices, data, columns, classes, A, c, intercepts, block_rows, out
+):
+    """``out`` (zero on entry) = the softmax Hessian ``sum_i c_i (x_i x_i^T) (x) (diag(a_i)
+    - a_i a_i^T)`` on the coordinates: the coefficients ``W_kj`` of ``j = columns[t]`` with
+    ``classes[k, t]``, column by column (classes ascending), then the intercepts of classes
+    ``0 .. intercepts - 1``. From the pairs of coordinates within each row (``s_i (s_i +
+    1) / 2`` multiply-adds for the row's ``s_i`` coordinates: a class that uses a word
+    pairs only with the coordinates of the words it uses), into the lower triangle (the
+    row's coordinates come ascending), then mirrored. Rows gathered ``block_rows`` at a
+    time; row indices sorted within columns (canonical CSC)."""
+    K, p = classes.shape
+    n = A.shape[0]
+    first = np.zeros(p + 1, np.int64)  # column t's coordinates: first[t]:first[t + 1]
+    for t in range(p):
+        first[t + 1] = first[t]
+        for k in range(K):
+            if classes[k, t]:
+                first[t + 1] += 1
+    m = first[p]
+    klass = np.empty(m + intercepts, np.int64)
+    for t in range(p):
+        e = first[t]
+        for k in range(K):
+            if classes[k, t]:
+                klass[e] = k
+                e += 1
+    for k in range(intercepts):
+        klass[m + k] = k
+    positions = np.empty(p, np.int64)
+    for t in range(p):
+        positions[t] = indptr[columns[t]]
+    coordinate = np.empty(m + intercepts, np.int64)
+    value = np.empty(m + intercepts)  # x_ij, or 1 for an intercept
+    weighted = np.empty(m + intercepts)  # x_ij a_ik
+    for start in range(0, n, block_rows):
+        stop = min(n, start + block_rows)
+        starts, where, values = _gather_rows(
+            indptr, indices, data, columns, positions, start, stop
+        )
+        for r in range(stop - start):
+            i = start + r
+            if c[i] == 0.0:
+                continue
+            size = 0
+            for s in range(starts[r], starts[r + 1]):
+                t, x = where[s], values[s]
+                for e in range(first[t], first[t + 1]):
+                    coordinate[size], value[size] = e, x
+                    weighted[size] = x * A[i, klass[e]]
+                    size += 1
+            for k in range(intercepts):
+                coordinate[size], value[size], weighted[size] = m + k, 1.0, A[i, k]
+                size += 1
+            for u in range(size):
+                row, k = out[coordinate[u]], klass[coordinate[u]]
+                scale = c[i] * weighted[u]
+                for v in range(u + 1):
+                    e = coordinate[v]
+                    if klass[e] == k:
+                        row[e] += scale * (value[v] - weighted[v])
+                    else:
+                        row[e] -= scale * weighted[v]
+    _mirror_lower(out)
 
 
 @njit(cache=True)
@@ -419,26 +596,9 @@ def sparse_gram(indptr, indices, data, columns, weights, block_rows, out):
         positions[t] = indptr[columns[t]]
     for start in range(0, n, block_rows):
         stop = min(n, start + block_rows)
-        starts = np.zeros(stop - start + 1, np.int64)
-        for t in range(p):  # count each row's non-zeros
-            end, position = indptr[columns[t] + 1], positions[t]
-            while position < end and indices[position] < stop:
-                starts[indices[position] - start + 1] += 1
-                position += 1
-        for r in range(stop - start):
-            starts[r + 1] += starts[r]
-        filled = starts[:-1].copy()
-        where = np.empty(starts[-1], np.int64)
-        values = np.empty(starts[-1])
-        for t in range(p):  # then gather them, in column order
-            end, position = indptr[columns[t] + 1], positions[t]
-            while position < end and indices[position] < stop:
-                r = indices[position] - start
-                where[filled[r]] = t
-                values[filled[r]] = data[position]
-                filled[r] += 1
-                position += 1
-            positions[t] = position
+        starts, where, values = _gather_rows(
+            indptr, indices, data, columns, positions, start, stop
+        )
         for k in range(K):
             G = out[k]
             for r in range(stop - start):
@@ -455,7 +615,5 @@ def sparse_gram(indptr, indices, data, columns, weights, block_rows, out):
                         G[p, a] += xa
                 if q > p:
                     G[p, p] += w
-    for k in range(K):  # the lower triangle to the upper
-        for a in range(q):
-            for b in range(a):
-                out[k, b, a] = out[k, a, b]
+    for k in range(K):
+        _mirror_lower(out[k])

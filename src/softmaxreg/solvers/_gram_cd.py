@@ -8,6 +8,21 @@ Hessian is block diagonal in the outputs, and its block for output ``k`` restric
 
     G_k = B^T diag(c_i a_ik (1 - a_ik)) B + alpha I,    B = [X_S, 1]    (p x p).
 
+The softmax's Hessian couples every pair of classes, ``K p`` coordinates for ``p`` columns,
+too many to form; but its active set is one of coefficients, not columns (on text, a word
+that one or two of 20 classes use): on the non-zero coefficients ``N`` of the active
+columns and the intercepts, its block
+
+    G_NN = sum_i c_i [x_ij x_ij' a_ik (delta_kl - a_il)]_{(k, j), (l, j') in N}
+
+is formed either way: sparse, from the pairs of coordinates within each row; dense, by
+blocks of rows of ``Z = [x_ij a_ik]_{(k, j) in N}`` (``G_NN = [diag]_same class - Z^T
+diag(c) Z`` off the same-class blocks, one float32 BLAS ``syrk`` a block; each class's
+own block ``X_k^T diag(c_i a_ik (1 - a_ik)) X_k`` formed apart, exactly where ``a_ik``
+nears 1 instead of as the difference of two near-equal sums). Its last intercept is
+left out: the model is flat along the intercepts' common shift (``sum_k
+R_ik = 0``, ``H_i 1 = 0``), so holding one loses nothing and keeps ``G_NN`` non-singular.
+
 On it one coordinate step costs ``O(p)`` (the gradient is kept up to date with a column of
 ``G_k``, as glmnet's "covariance updates" do). It is formed one of two ways, whichever costs
 less for these columns:
@@ -21,16 +36,25 @@ less for these columns:
 :class:`RentOrBuy` decides when: once the column sweeps of one active loop have cost as
 much as forming ``G`` would (the rent-or-buy rule: never more than twice the better
 choice's cost, whatever the number of sweeps still to come), counting the last model's
-sweeps as already spent. The softmax's Hessian couples every pair of classes (``K (K + 1)
-/ 2`` such products), so it keeps the column sweeps.
+sweeps as already spent. MNIST's softmax models stay with the column sweeps (its pixels'
+coefficients pair densely: forming costs hundreds of sweeps); the text-like bench's
+(~1,100 of 5.2 million coefficients non-zero, 700 active columns holding half the data)
+form theirs after a few.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import scipy.linalg
 
-from softmaxreg.solvers._support_newton import orthant_trials
+from softmaxreg.solvers._support_newton import (
+    FLOAT32_PEAK,
+    as_float32,
+    curvature,
+    orthant_trials,
+)
 
 # the time of one non-zero of a column sweep (two passes, gathered rows) over that of one
 # element of the float32 product B^T (w B): 7.2 ns against 0.025-0.043 ns on the binary
@@ -42,12 +66,25 @@ SPARSE_SPEEDUP = 5.0
 # rows x columns of one dense block of B (float32: 4 MB, about 8,000 rows of 130 columns:
 # the product runs 2x faster on blocks that stay in cache than on all rows at once)
 BLOCK_ELEMENTS = 2**20
+# rows x coordinates of one block of the softmax's dense way (float32: 16 MB; its syrk
+# ran at 1.35 s per 100,000 rows on 830-row blocks of 1,265 coordinates, 1.07 s on 4,096)
+SOFTMAX_BLOCK_ELEMENTS = 2**22
+# the largest factor of a float32 product of two (its square: FLOAT32_PEAK)
+SQUARE_PEAK = 2.0**50
 # rows gathered at a time by the sparse way
 SPARSE_BLOCK_ROWS = 8192
 # G is formed for at most this many columns, fewer for several outputs (float64: 128 MB)
 MAX_COLUMNS = 4096
-# coordinate-descent sweeps on G between Newton steps on the non-zero coordinates
+# coordinate-descent sweeps on G between Newton steps on the non-zero coordinates, and
+# the most steps one model takes
 NEWTON_EVERY = 2
+MAX_NEWTON_STEPS = 10
+# a Newton block whose Cholesky pivot (squared) falls below this share of its largest
+# diagonal entry is solved on its range: eigenvalues above this share of the largest
+SINGULAR = 1e-12
+# a softmax model whose G costs at most this many column sweeps goes without Newton-CG
+# steps before it is formed (MNIST's, hundreds, keeps them)
+FORM_SOON = 8
 
 
 def sweep_cost(problem, columns: np.ndarray) -> float:
@@ -57,20 +94,32 @@ def sweep_cost(problem, columns: np.ndarray) -> float:
     return (nonzeros + intercepts) * problem.K
 
 
-def formable(problem, columns: np.ndarray) -> bool:
-    """Whether ``G`` can be formed for these columns: sigmoid outputs, and its ``K`` blocks
-    of ``q x q`` (``q``: the columns and the intercept) hold at most ``MAX_COLUMNS^2``
-    entries."""
+def formable(problem, columns: np.ndarray, classes: np.ndarray | None = None) -> bool:
+    """Whether ``G`` can be formed for these columns and at most ``MAX_COLUMNS^2`` entries:
+    sigmoid outputs, ``K`` blocks of ``q x q`` (``q``: the columns and the intercept); the
+    softmax, one block on its coefficients that ``classes`` (bool, ``(K, len(columns))``)
+    holds and ``K - 1`` intercepts (none without ``classes``)."""
+    if problem.softmax:
+        return classes is not None and softmax_size(problem, classes) <= MAX_COLUMNS
     q = len(columns) + int(problem.fit_intercept)
-    return not problem.softmax and problem.K * q * q <= MAX_COLUMNS**2
+    return problem.K * q * q <= MAX_COLUMNS**2
+
+
+def softmax_size(problem, classes: np.ndarray) -> int:
+    """The softmax's coordinates: the coefficients ``classes`` holds, ``K - 1`` intercepts."""
+    return int(classes.sum()) + _softmax_intercepts(problem)
+
+
+def _softmax_intercepts(problem) -> int:
+    return problem.K - 1 if problem.fit_intercept else 0
 
 
 class RentOrBuy:
     """For one active loop over ``columns``: :meth:`choice` says whether the column sweeps
     recorded so far (and the ``expected`` ones) have paid for forming ``G``, and how."""
 
-    def __init__(self, problem, columns: np.ndarray, expected: int):
-        self.problem, self.columns = problem, columns
+    def __init__(self, problem, columns: np.ndarray, expected: int, classes=None):
+        self.problem, self.columns, self.classes = problem, columns, classes
         self.sweep = sweep_cost(problem, columns)
         self.spent = expected * self.sweep
         self.sparse = None  # the sparse forming's cost, counted once the sweeps reach it
@@ -82,16 +131,45 @@ class RentOrBuy:
         """``'dense'``, ``'sparse'`` or None (keep sweeping columns)."""
         problem = self.problem
         q = len(self.columns) + int(problem.fit_intercept)
-        if not formable(problem, self.columns) or self.spent < self.sweep:
+        if not formable(problem, self.columns, self.classes) or self.spent < self.sweep:
             return None
         # forming either way ends with a pass like a sweep (the gradient, the change of Q)
-        dense = problem.n * q * q * problem.K / DENSE_SPEEDUP + self.sweep
+        if problem.softmax:  # the syrk over all coordinates, each class's block again
+            per_class = self.classes.sum(axis=1)
+            size = softmax_size(problem, self.classes)
+            dense = problem.n * (size * size / 2 + float(per_class @ per_class))
+        else:
+            dense = problem.n * q * q * problem.K
+        dense = dense / DENSE_SPEEDUP + self.sweep
         if self.sparse is None:
-            counts = problem.kernels.row_counts(*problem.columns()[:2], self.columns, problem.n)
+            if problem.softmax:  # the coordinates of each row, its intercepts with them
+                weights = self.classes.sum(axis=0)
+                extra, outputs = _softmax_intercepts(problem), 1
+            else:
+                weights = np.ones(len(self.columns), dtype=np.int64)
+                extra, outputs = 0, problem.K
+            counts = problem.kernels.row_counts(
+                *problem.columns()[:2], self.columns, problem.n, weights
+            )
+            counts += extra
             pairs = float((counts * (counts + 1)).sum()) / 2
-            self.sparse = pairs * problem.K / SPARSE_SPEEDUP + 2 * self.sweep
+            self.sparse = pairs * outputs / SPARSE_SPEEDUP + 2 * self.sweep
         cost, method = min((dense, "dense"), (self.sparse, "sparse"))
+        self.cost = cost
         return method if self.spent >= cost else None
+
+    def forms_soon(self) -> bool:
+        """Whether ``G`` will be formed within ``FORM_SOON`` sweeps (sigmoids: whenever it
+        can be), so that Newton-CG steps on the sweeps' support (``_support_newton``) are
+        not worth their passes before it."""
+        if not formable(self.problem, self.columns, self.classes):
+            return False
+        if not self.problem.softmax:
+            return True
+        spent, self.spent = self.spent, math.inf
+        self.choice()
+        self.spent = spent
+        return self.cost <= FORM_SOON * self.sweep
 
 
 def form(model, columns: np.ndarray, method: str) -> np.ndarray:
@@ -119,12 +197,17 @@ def form(model, columns: np.ndarray, method: str) -> np.ndarray:
     return G
 
 
-def solve_on_gram(model, columns: np.ndarray, method: str, tolerance: float, max_sweeps: int):
-    """Coordinate descent on ``model`` (a sigmoid :class:`QuadraticModel`) over the columns
-    ``columns`` of ``X`` and the intercepts, on ``G_k`` formed by ``method`` (with Newton
-    steps, :func:`minimise`), until a sweep changes less than ``tolerance`` (``|delta|
-    G_jj``, as the column sweeps) or ``max_sweeps``; ``model.U``, ``Ub`` and ``Q`` are
-    updated. Returns the number of sweeps (the most of any output)."""
+def solve_on_gram(
+    model, columns: np.ndarray, method: str, tolerance: float, max_sweeps: int, classes=None
+):
+    """Coordinate descent on ``model`` (a :class:`QuadraticModel`) over the columns
+    ``columns`` of ``X`` (softmax: their coefficients that ``classes`` holds) and the
+    intercepts, on ``G_k`` formed by ``method`` (with Newton steps, :func:`minimise`),
+    until a sweep changes less than ``tolerance`` (``|delta| G_jj``, as the column sweeps)
+    or ``max_sweeps``; ``model.U``, ``Ub``, ``Q`` (and ``S``) are updated. Returns the
+    number of sweeps (the most of any output)."""
+    if model.problem.softmax:
+        return _solve_softmax(model, columns, method, classes, tolerance, max_sweeps)
     problem, kernels = model.problem, model.problem.kernels
     counts = problem.column_nonzeros(columns)
     columns = columns[np.argsort(-counts, kind="stable")]  # the frequent columns first
@@ -155,7 +238,97 @@ def solve_on_gram(model, columns: np.ndarray, method: str, tolerance: float, max
     return sweeps
 
 
-def minimise(kernels, G, grad, u, lam, tolerance: float, max_sweeps: int) -> int:
+def _softmax_dense_gram(model, columns, classes, intercepts: int) -> np.ndarray:
+    """``G_NN`` the dense way (see the module's docstring), float32 products summed in
+    float64 over blocks of rows; the weights scaled by a power of two where float32
+    cannot hold them. Formed class by class (each class's coefficients, then its
+    intercept: its block a slice), returned in :func:`_solve_softmax`'s order (column by
+    column, then the intercepts)."""
+    problem = model.problem
+    K, p = classes.shape
+    klass, position = np.nonzero(classes)
+    position = np.concatenate([position, np.full(intercepts, p)])  # intercepts: ones
+    klass = np.concatenate([klass, np.arange(intercepts)])
+    by_class = np.lexsort((position, klass))
+    klass, position = klass[by_class], position[by_class]
+    bounds = np.searchsorted(klass, np.arange(K + 1))
+    q = len(klass)
+    G = np.zeros((q, q))
+    rows = max(1, SOFTMAX_BLOCK_ELEMENTS // q)
+    positions = problem.indptr[columns].copy()
+    block = np.ones((rows, p + 1), dtype=np.float32)  # X's rows, then a column of ones
+    for start in range(0, problem.n, rows):
+        stop = min(problem.n, start + rows)
+        B = block[: stop - start]
+        problem.kernels.dense_rows(*problem.columns(), columns, positions, stop, B)
+        c, A = problem.c[start:stop], model.A[start:stop]
+        # float32 holds each product's terms (x a sqrt(c))^2 and c a (1 - a) x^2
+        largest = max(1.0, float(np.abs(B).max(initial=0.0)))
+        weights, shift = as_float32(A * np.sqrt(c)[:, None], SQUARE_PEAK / largest)
+        X = B[:, position]
+        Z = X * weights[:, klass]
+        product = Z.T @ Z  # syrk: Z^T diag(c) Z, the cross-class terms
+        for k in range(K):
+            own = slice(bounds[k], bounds[k + 1])
+            if own.stop > own.start:
+                same, scale = as_float32(c * A[:, k] * (1 - A[:, k]), FLOAT32_PEAK / largest**2)
+                exact = (X[:, own] * same[:, None]).T @ X[:, own]
+                product[own, own] = -exact * (shift * shift / scale)
+        G -= product.astype(np.float64) / (shift * shift)
+    order = np.lexsort((klass, position))  # column by column, classes ascending
+    return G[np.ix_(order, order)]
+
+
+def _solve_softmax(model, columns, method, classes, tolerance: float, max_sweeps: int) -> int:
+    """:func:`solve_on_gram` for the softmax, on ``G_NN`` (see the module's docstring):
+    the coordinates column by column, classes ascending (``classes.T``'s order), then
+    ``K - 1`` intercepts."""
+    problem, kernels = model.problem, model.problem.kernels
+    K, intercepts = problem.K, _softmax_intercepts(problem)
+    classes = np.ascontiguousarray(classes)
+    order = classes.T
+    m = int(classes.sum())
+    if method == "dense":
+        G = _softmax_dense_gram(model, columns, classes, intercepts)
+    else:
+        G = np.zeros((m + intercepts, m + intercepts))
+        kernels.softmax_sparse_gram(
+            *problem.columns(), columns, classes, model.A, problem.c, intercepts,
+            SPARSE_BLOCK_ROWS, G,
+        )  # fmt: skip
+    residual = model.R + curvature(model, model.Q)  # the model's per-sample gradient at U
+    products = np.zeros((K, len(columns)))
+    kernels.selected_products(*problem.columns(), columns, residual, products, classes)
+    grad = np.concatenate([products.T[order], residual.sum(axis=0)[:intercepts]])
+    start = np.concatenate([model.U[:, columns].T[order], model.Ub[:intercepts]])
+    grad[:m] += problem.alpha * start[:m]
+    G[np.arange(m), np.arange(m)] += problem.alpha
+    lam = np.zeros(m + intercepts)
+    lam[:m] = model.lam
+    u = start.copy()
+    flat = ()
+    if problem.alpha == 0:  # columns with all K coefficients in N: flat along their shift
+        first = np.concatenate([[0], np.cumsum(classes.sum(axis=0))])
+        flat = [np.arange(first[t], first[t] + K) for t in np.flatnonzero(classes.all(axis=0))]
+    sweeps = minimise(kernels, G, grad, u, lam, tolerance, max_sweeps, flat)
+    delta = np.zeros((len(columns), K))
+    delta[order] = u[:m] - start[:m]
+    delta = np.ascontiguousarray(delta.T)
+    db = np.zeros(K)
+    db[:intercepts] = u[m:] - start[m:]
+    change = np.zeros((problem.n, K))
+    kernels.add_selected(*problem.columns(), columns, delta, change, classes)
+    change += db
+    updated = model.U[:, columns].T  # (a copy: columns is an index array)
+    updated[order] = u[:m]
+    model.U[:, columns] = updated.T
+    model.Ub[:intercepts] = u[m:]
+    model.Q += change
+    model.S += (model.A * change).sum(axis=1)
+    return sweeps
+
+
+def minimise(kernels, G, grad, u, lam, tolerance: float, max_sweeps: int, flat=()) -> int:
     """Minimise ``q(u) = grad^T (u - u0) + 0.5 (u - u0)^T G (u - u0) + sum_j lam_j |u_j|``
     (``grad`` kept as the smooth part's gradient at ``u``; both updated in place).
 
@@ -167,16 +340,49 @@ def minimise(kernels, G, grad, u, lam, tolerance: float, max_sweeps: int) -> int
     halved until ``q`` decreases. Coordinate descent alone crawls along the correlated
     columns of text data (hundreds of sweeps); on a settled sign pattern the model is a
     quadratic that one solve minimises (the active-set step of the lasso's homotopy).
+    At most ``MAX_NEWTON_STEPS`` steps (a tolerance below rounding runs ``max_sweeps``).
+    ``flat``: groups of coordinates along whose common shift ``G`` is flat (a softmax
+    column's K coefficients without L2): before each step each group whose coordinates are
+    all non-zero is centred on its median, which minimises the L1 term along the shift
+    (the step leaves flat directions alone, and coordinate descent crawls along them).
     Returns the number of sweeps."""
-    sweeps, every = 0, NEWTON_EVERY
+    sweeps, every, steps = 0, NEWTON_EVERY, 0
     while sweeps < max_sweeps:
-        budget = min(every, max_sweeps - sweeps)
+        budget = max_sweeps - sweeps
+        if steps < MAX_NEWTON_STEPS:
+            budget = min(every, budget)
         used, largest = kernels.gram_sweeps(G, grad, u, lam, tolerance, budget)
         sweeps += used
         if largest <= tolerance or sweeps >= max_sweeps:
             break
+        for group in flat:
+            if (u[group] != 0).all():
+                shift = np.zeros_like(u)
+                shift[group] = -np.median(u[group])
+                u += shift
+                grad += G[:, group] @ shift[group]
+        steps += 1
         every = NEWTON_EVERY if _newton_step(G, grad, u, lam) else 2 * every
     return sweeps
+
+
+def _solve_semidefinite(block: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """``block^+ rhs`` for a positive semidefinite ``block``: by Cholesky where it is
+    definite, else on its range (eigenvalues above ``SINGULAR`` of the largest; a softmax
+    column with all K coefficients non-zero and no L2 is flat along their common shift,
+    which the step leaves alone, as the projected CG of ``_support_newton`` does)."""
+    try:
+        factor = scipy.linalg.cho_factor(block)
+        # a singular block can factor with a last pivot at rounding level: not definite
+        if np.diagonal(factor[0]).min() ** 2 > SINGULAR * np.diagonal(block).max():
+            return scipy.linalg.cho_solve(factor, rhs)
+    except np.linalg.LinAlgError:
+        pass
+    values, vectors = scipy.linalg.eigh(block)
+    kept = values > SINGULAR * max(float(values[-1]), 0.0)
+    if not kept.any():
+        return np.full_like(rhs, np.nan)
+    return vectors[:, kept] @ ((vectors[:, kept].T @ rhs) / values[kept])
 
 
 def _newton_step(G, grad, u, lam) -> bool:
@@ -189,11 +395,9 @@ def _newton_step(G, grad, u, lam) -> bool:
         return False
     signs = np.sign(u[support])
     block = G.take(support, axis=0).take(support, axis=1)
-    try:
-        factor = scipy.linalg.cho_factor(block)
-    except np.linalg.LinAlgError:  # singular on the support: coordinate descent only
+    direction = -_solve_semidefinite(block, grad[support] + lam[support] * signs)
+    if not np.isfinite(direction).all():
         return False
-    direction = -scipy.linalg.cho_solve(factor, grad[support] + lam[support] * signs)
     start, weights = u[support], lam[support]
     held = np.where(weights > 0, signs, 0.0)  # the unpenalised (intercept) may change sign
     for _, moved in orthant_trials(start, direction, held):

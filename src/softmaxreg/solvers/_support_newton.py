@@ -91,22 +91,24 @@ class ActiveColumns:
         self.rows, self.subsampled = rows, True
         self.scale = float(problem.c.sum() / problem.c[rows].sum())
 
-    def times(self, D: np.ndarray, exact: bool = False) -> np.ndarray:
-        """``X_S D^T`` (n x K) for ``D`` (K x p); ``exact``: in float64 from the sparse
-        columns (what the net inputs are kept from)."""
+    def times(self, D: np.ndarray, exact: bool = False, support=None) -> np.ndarray:
+        """``X_S D^T`` (n x K) for ``D`` (K x p) zero off ``support`` (bool, K x p; None:
+        anywhere); ``exact``: in float64 from the sparse columns (what the net inputs are
+        kept from), which cost the support's non-zeros, not K times its columns'."""
         if self.dense is not None and not exact and not self.subsampled:
             return self.dense @ D.T.astype(np.float32)
         M = np.zeros((self.problem.n, self.problem.K))
-        self.problem.kernels.add_selected(*self.problem.columns(), self.columns, D, M)
+        self.problem.kernels.add_selected(*self.problem.columns(), self.columns, D, M, support)
         return M
 
-    def hessian_times(self, model, D: np.ndarray, db: np.ndarray):
-        """``X_S^T [H_i m_i]`` (K x p) and ``sum_i H_i m_i`` (K) for ``M = X_S D^T + db``:
-        on the dense copy one block of rows at a time, both products while the block is in
-        cache (the copy is read once, not twice)."""
+    def hessian_times(self, model, D: np.ndarray, db: np.ndarray, support=None):
+        """``X_S^T [H_i m_i]`` (K x p; on ``support``, as :meth:`transposed`) and ``sum_i
+        H_i m_i`` (K) for ``M = X_S D^T + db`` (``D`` zero off ``support``): on the dense
+        copy one block of rows at a time, both products while the block is in cache (the
+        copy is read once, not twice)."""
         if self.dense is None:
-            per_sample = curvature(model, self.times(D) + db)
-            return self.transposed(per_sample), per_sample.sum(axis=0)
+            per_sample = curvature(model, self.times(D, support=support) + db)
+            return self.transposed(per_sample, support=support), per_sample.sum(axis=0)
         Dt = D.T.astype(np.float32)
         product = np.zeros(D.shape, dtype=np.float32)
         sums = np.zeros(len(db))
@@ -119,7 +121,7 @@ class ActiveColumns:
         for start in range(0, len(self.dense), step):
             block, rows = self.dense[start : start + step], slice(start, start + step)
             per_sample = curvature(model, block @ Dt + db, V=V[rows], A=A[rows])
-            narrow, shift = _as_float32(per_sample)
+            narrow, shift = as_float32(per_sample)
             if shift == 1.0:
                 product += narrow.T @ block
             else:
@@ -127,25 +129,29 @@ class ActiveColumns:
             sums += per_sample.sum(axis=0)
         return (product.astype(np.float64) + scaled) * self.scale, sums * self.scale
 
-    def transposed(self, per_sample: np.ndarray, exact: bool = False) -> np.ndarray:
-        """``X_S^T per_sample`` as ``(K, p)``; ``exact``: in float64 from the sparse columns."""
+    def transposed(self, per_sample: np.ndarray, exact: bool = False, support=None):
+        """``X_S^T per_sample`` as ``(K, p)``, exact on ``support`` (bool, K x p; None:
+        everywhere) and 0 off it from the sparse columns; ``exact``: in float64 from them."""
         if self.dense is not None and not exact and not self.subsampled:
-            narrow, shift = _as_float32(per_sample)
+            narrow, shift = as_float32(per_sample)
             return (narrow.T @ self.dense).astype(np.float64) / shift
-        out = np.empty((self.problem.K, len(self.columns)))
+        out = np.zeros((self.problem.K, len(self.columns)))
         kernels = self.problem.kernels
-        kernels.selected_products(*self.problem.columns(), self.columns, per_sample, out)
+        kernels.selected_products(
+            *self.problem.columns(), self.columns, per_sample, out, support
+        )
         return out
 
 
-def _as_float32(values: np.ndarray) -> tuple[np.ndarray, float]:
+def as_float32(values: np.ndarray, peak: float = FLOAT32_PEAK) -> tuple[np.ndarray, float]:
     """``(values * shift)`` in float32 and ``shift``: 1 where their largest magnitude is
-    at most ``FLOAT32_PEAK``, else the power of two that brings it there (exact, and undone
-    in float64 after the product)."""
-    peak = float(np.abs(values).max(initial=0.0))
-    if not peak > FLOAT32_PEAK:
+    at most ``peak``, else the power of two that brings it there (exact, and undone in
+    float64 after the product; a product of two such factors wants ``peak`` about the
+    square root of float32's range)."""
+    top = float(np.abs(values).max(initial=0.0))
+    if not top > peak:
         return values.astype(np.float32), 1.0
-    shift = 2.0 ** -(np.frexp(peak)[1] - np.frexp(FLOAT32_PEAK)[1])
+    shift = 2.0 ** -(np.frexp(top)[1] - np.frexp(peak)[1] + 1)
     return (values * shift).astype(np.float32), shift
 
 
@@ -195,17 +201,17 @@ class _Support:
         return D, db
 
     def net_input_change(self, D: np.ndarray, db: np.ndarray, exact=False) -> np.ndarray:
-        return self.active.times(D, exact) + db
+        return self.active.times(D, exact, self.mask) + db
 
     def transposed(self, per_sample: np.ndarray, exact: bool = False) -> np.ndarray:
         """``[X_S^T per_sample]`` on the support, and ``sum_i per_sample_i`` for the
         intercepts (``exact``: in float64 from the sparse columns)."""
-        out = self.active.transposed(per_sample, exact)
+        out = self.active.transposed(per_sample, exact, self.mask)
         return np.concatenate([out[self.mask], per_sample.sum(axis=0)[: self.intercepts]])
 
     def hessian_product(self, x: np.ndarray) -> np.ndarray:
         D, db = self.split(x)
-        product, sums = self.active.hessian_times(self.model, D, db)
+        product, sums = self.active.hessian_times(self.model, D, db, self.mask)
         product = np.concatenate([product[self.mask], sums[: self.intercepts]])
         product[: self.size] += self.model.problem.alpha * x[: self.size]
         return product
@@ -316,7 +322,7 @@ def _centre_flat_columns(model, active: ActiveColumns) -> None:
         return
     D = np.zeros_like(U)
     D[:, flat] = -np.median(U[:, flat], axis=0)
-    change = active.times(D, exact=True)
+    change = active.times(D, exact=True, support=np.broadcast_to(flat, U.shape))
     model.U[:, active.columns] = U + D
     model.Q += change
     model.S += (model.A * change).sum(axis=1)

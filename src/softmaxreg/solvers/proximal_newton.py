@@ -16,9 +16,10 @@ over the non-zero ones until they settle, then all again). The full subgradient 
 after every step, so coefficients outside the working set join it when they violate.
 Between sweeps over the active set, Newton-CG steps on the non-zero coordinates with their
 signs held (``_support_newton``): on correlated columns (MNIST's pixels) coordinate descent
-alone takes hundreds of sweeps per model. For sigmoid outputs the active set's sweeps move
-to its block of ``H``, formed once they have cost as much as forming it, where Newton steps
-on the signs join them (``_gram_cd``).
+alone takes hundreds of sweeps per model. The active set's sweeps move to its block of
+``H``, formed once they have cost as much as forming it (sigmoid outputs: on the active
+columns; softmax: on their non-zero coefficients, a few per column on text), where Newton
+steps on the signs join them (``_gram_cd``).
 A backtracking line search on ``F`` (Armijo rule with ``Delta = grad f^T d + g(theta + d) -
 g(theta)``), evaluated from the net inputs ``Z + t X d`` without touching ``X``, makes the
 step safe far from the optimum; near it the full step is taken and convergence is fast.
@@ -243,15 +244,15 @@ class QuadraticModel:
         )
 
     def value(self, U, Q, S) -> float:
-        """``q`` up to its constant, from the net-input change ``Q`` (and ``S``)."""
-        p, D = self.problem, U - self.W
-        weighted = self.A * Q if p.softmax else self.A * (1 - self.A) * Q
-        curvature = float(p.c @ (weighted * Q).sum(axis=1))
-        if p.softmax:
-            curvature -= float(p.c @ (S * S))
-        smooth = float((self.R * Q).sum()) + p.alpha * float((self.W * D).sum())
+        """``q`` up to its constant, from the net-input change ``Q`` (and ``S``): its data
+        terms in one compiled pass over the rows, its coefficient terms over the working
+        set's columns only (the others never move)."""
+        p, f = self.problem, self.features
+        linear, curvature = p.kernels.quadratic_terms(self.A, p.c, self.R, Q, S, p.softmax)
+        W, D = self.W[:, f], U[:, f] - self.W[:, f]
+        smooth = linear + p.alpha * float((W * D).sum())
         smooth += 0.5 * curvature + 0.5 * p.alpha * float((D * D).sum())
-        return smooth + self.lam * float(np.abs(U).sum())
+        return smooth + self.lam * float(np.abs(U[:, f]).sum())
 
     def solve(self, tolerance: float, max_sweeps: int, expected: int = 0) -> int:
         """Cyclic coordinate descent: a sweep over all columns, then sweeps over those with
@@ -261,8 +262,9 @@ class QuadraticModel:
         all again, until a sweep over all changes less than ``tolerance`` or
         ``max_sweeps``. Every ``NEWTON_EVERY`` active sweeps (twice as many after a step
         that failed; at most ``MAX_NEWTON_STEPS`` per model) a Newton-CG step on the
-        non-zero coordinates (``_support_newton``). For sigmoid outputs the active set's
-        sweeps move to its formed Hessian once they have cost as much as forming it
+        non-zero coordinates (``_support_newton``; none where the Hessian will be formed
+        within a few sweeps). The active set's sweeps move to its formed Hessian (softmax:
+        on the non-zero coefficients) once they have cost as much as forming it
         (``_gram_cd``), counting ``expected`` sweeps as already spent. Returns the number of
         sweeps."""
         everything = np.arange(len(self.features))
@@ -275,16 +277,20 @@ class QuadraticModel:
             active = self.problem.kernels.nonzero_columns(self.U, self.features)
             columns = self.features[active]
             iterates = []
-            rule = RentOrBuy(self.problem, columns, expected)
+            # the softmax's Hessian is formed on the non-zero coefficients (_gram_cd)
+            classes = self.U[:, columns] != 0 if self.problem.softmax else None
+            rule = RentOrBuy(self.problem, columns, expected, classes)
             subset = None  # X_S for the Newton-CG steps, made at the first
             # Newton-CG steps where G cannot be formed (which brings its own Newton steps:
             # on binary text, a dense copy and CG before forming G cost more than they saved)
             since_newton = 0
-            interval = NEWTON_EVERY if not formable(self.problem, columns) else math.inf
+            interval = math.inf if rule.forms_soon() else NEWTON_EVERY
             while sweeps < max_sweeps:
                 method = rule.choice()
                 if method is not None:
-                    sweeps += solve_on_gram(self, columns, method, tolerance, max_sweeps - sweeps)
+                    sweeps += solve_on_gram(
+                        self, columns, method, tolerance, max_sweeps - sweeps, classes
+                    )
                     self.formed = True
                     break
                 rule.record_sweep()
