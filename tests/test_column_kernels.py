@@ -161,3 +161,20 @@ def test_quadratic_terms_are_the_models_linear_and_curvature_sums(softmax):
     expected = sum(c[i] * Q[i] @ hessians[i] @ Q[i] for i in range(n))
     assert linear == pytest.approx(float((R * Q).sum()), rel=1e-13)
     assert curvature == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_products_split_over_threads_are_the_one_thread_products(monkeypatch, masked):
+    """The gradient's ``R^T X`` over all columns, split by non-zeros over threads: each
+    column's product is the one-thread one, bit for bit (masked entries left alone)."""
+    monkeypatch.setattr(kernels, "MIN_NONZEROS_PER_THREAD", 1)  # split even this problem
+    rng = np.random.default_rng(9)
+    X = sp.random(200, 60, density=0.2, random_state=3, format="csc")
+    columns = np.arange(60, dtype=np.int64)
+    R = rng.normal(size=(200, 5))
+    classes = rng.random((5, 60)) < 0.5 if masked else None
+    arrays = (X.indptr.astype(np.int64), X.indices, X.data)
+    one, split = np.full((5, 60), 3.0), np.full((5, 60), 3.0)
+    kernels.selected_products(*arrays, columns, R, one, classes)
+    kernels.selected_products(*arrays, columns, R, split, classes, threads=3)
+    np.testing.assert_array_equal(split, one)

@@ -250,7 +250,7 @@ def sweep(
 ALL_CLASSES = np.zeros((0, 0), dtype=np.bool_)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _classes_of(mask, t, ks):
     """The classes that ``mask[:, t]`` holds (all when ``mask`` is empty) in ``ks``,
     ascending; their count."""
@@ -359,17 +359,28 @@ def dense_rows_at(indptr, indices, data, columns, rows, n, out):
                 out[r, t] = data[position]
 
 
-def selected_products(indptr, indices, data, columns, R, out, classes=None):
+def selected_products(indptr, indices, data, columns, R, out, classes=None, threads=1):
     """``out[:, t] = R^T X[:, columns[t]]`` (``out`` is ``(K, len(columns))``,
     overwritten; all columns: the gradient's ``R^T X``); with ``classes`` (bool, shaped as
     ``out``) only the entries it holds (the others are left as they were): a product on a
-    support of one or two classes a column costs that, not K."""
-    _selected_products(
-        indptr, indices, data, columns, R, out, ALL_CLASSES if classes is None else classes
-    )
+    support of one or two classes a column costs that, not K. With ``threads > 1`` runs of
+    columns with about equal non-zeros go to as many threads (each column's product is
+    the one-thread one, bit for bit)."""
+    mask = ALL_CLASSES if classes is None else classes
+    bounds = np.concatenate([[0], np.cumsum(indptr[columns + 1] - indptr[columns])])
+    threads = max(1, min(threads, int(bounds[-1]) // MIN_NONZEROS_PER_THREAD))
+    if threads == 1:
+        _selected_products(indptr, indices, data, columns, R, out, mask)
+        return
+
+    def run(a, b):
+        part = mask if classes is None else mask[:, a:b]
+        _selected_products(indptr, indices, data, columns[a:b], R, out[:, a:b], part)
+
+    run_on_threads(run, balanced_runs(bounds, threads), name="softmaxreg-columns")
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _selected_products(indptr, indices, data, columns, R, out, classes):
     K = out.shape[0]
     acc, ks = np.empty(K), np.empty(K, np.int64)

@@ -167,7 +167,9 @@ class ColumnProblem:
     def gradient(self, R, W) -> tuple[np.ndarray, np.ndarray]:
         """``(grad_W = R^T X + alpha W, grad_b = sum_i R_i)``."""
         G = np.empty((self.K, self.m))
-        self.kernels.selected_products(*self.columns(), self.all_columns, R, G)
+        self.kernels.selected_products(
+            *self.columns(), self.all_columns, R, G, threads=torch.get_num_threads()
+        )
         G += self.alpha * W
         return G, R.sum(axis=0)
 
