@@ -124,15 +124,24 @@ def test_a_signal_while_a_command_writes_leaves_nothing_behind(
 ):
     out = tmp_path / "out"
     out.mkdir()
-    before = signal.getsignal(number)
-    sent = _signal_at_first_fsync(monkeypatch, number)
-    assert run_cli(*COMMANDS[command](toy_run, out, toy_csv)) == 128 + number
-    assert sent, "the command wrote nothing"
-    name = signal.Signals(number).name
-    assert capsys.readouterr().err.splitlines()[-1] == f"interrupted ({name})"
-    assert list(out.iterdir()) == []  # no output, no temporary file, no run folder
-    assert _leftovers(tmp_path) == []
-    assert signal.getsignal(number) is before  # the caller's handler is back
+    # a suite run under nohup ignores SIGHUP, and an ignored signal stays ignored in the
+    # command (the next test): here it gets its default handler for the command to take
+    ignored = signal.getsignal(number) is signal.SIG_IGN
+    if ignored:
+        signal.signal(number, signal.SIG_DFL)
+    try:
+        before = signal.getsignal(number)
+        sent = _signal_at_first_fsync(monkeypatch, number)
+        assert run_cli(*COMMANDS[command](toy_run, out, toy_csv)) == 128 + number
+        assert sent, "the command wrote nothing"
+        name = signal.Signals(number).name
+        assert capsys.readouterr().err.splitlines()[-1] == f"interrupted ({name})"
+        assert list(out.iterdir()) == []  # no output, no temporary file, no run folder
+        assert _leftovers(tmp_path) == []
+        assert signal.getsignal(number) is before  # the caller's handler is back
+    finally:
+        if ignored:
+            signal.signal(number, signal.SIG_IGN)
 
 
 def test_signals_raise_in_the_block_and_ignored_signals_stay_ignored():
