@@ -338,3 +338,49 @@ def test_newton_steps_on_the_signs_finish_what_sweeps_crawl_through(monkeypatch)
     assert crawled > 200 and used < crawled / 10 and len(steps) > 0
     _assert_lasso_optimal(G, start_grad, grad, u, lam)
     np.testing.assert_allclose(u, u_only, atol=1e-7)
+
+
+def test_a_flat_group_in_the_support_is_stepped_without_an_eigendecomposition(monkeypatch):
+    """A softmax column with all K coefficients non-zero and no L2 makes ``G`` flat along
+    their common shift: the step holds one of them (Cholesky on the rest), instead of an
+    eigendecomposition (OpenBLAS's threaded one took seconds on a few hundred rows)."""
+    rng = np.random.default_rng(4)
+    basis = rng.normal(size=(8, 6))
+    shift = np.zeros(6)
+    shift[:3] = 1.0  # the group: coordinates 0, 1, 2
+    projector = np.eye(6) - np.outer(shift, shift) / 3
+    G = projector @ basis.T @ basis @ projector  # G @ shift == 0
+    u = rng.normal(size=6) + np.sign(rng.normal(size=6))
+    grad, lam = rng.normal(size=6), np.full(6, 0.1)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("eigh called")
+
+    monkeypatch.setattr(_gram_cd.scipy.linalg, "eigh", refuse)
+    before = u.copy()
+    assert _gram_cd._newton_step(G, grad, u, lam, flat=[np.arange(3)])
+    assert not np.array_equal(u, before)
+
+
+def test_a_small_ill_conditioned_model_is_formed_in_float64():
+    """196 rows, C = 1e4: on a float32 Hessian the fit ran 100 outer iterations short of
+    tol = 1e-9; on the exact one (the dense way below EXACT_PRODUCTS) it converges, at the
+    sparse way's optimum."""
+    rng = np.random.default_rng(1)
+    X = sp.random(196, 43, density=0.4, random_state=1, format="csr") * 10
+    y = np.arange(196) % 4
+    rng.shuffle(y)
+    weights = rng.uniform(0, 2, 196) * (rng.random(196) > 0.2)
+    values = {}
+    for way in ("dense", "sparse"):
+        with pytest.MonkeyPatch.context() as patch:
+            _form_at_once(patch, way)
+            objective = LinearObjective(
+                X, y, "multinomial", C=1e4, l2_strength=0.5, sample_weight=weights,
+                dtype=torch.float64,
+            )  # fmt: skip
+            penalty = L1Penalty(0.5, objective.n_outputs * objective.n_features)
+            result = solve(objective, "proximal-newton", max_iter=100, tol=1e-9, penalty=penalty)
+        assert result.converged
+        values[way] = float(objective.value(result.theta) + penalty.value(result.theta))
+    assert values["dense"] == pytest.approx(values["sparse"], rel=1e-12)

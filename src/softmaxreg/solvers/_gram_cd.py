@@ -50,6 +50,7 @@ import math
 
 import numpy as np
 import scipy.linalg
+from threadpoolctl import threadpool_limits
 
 from softmaxreg.solvers._support_newton import (
     FLOAT32_PEAK,
@@ -71,6 +72,11 @@ BLOCK_ELEMENTS = 2**20
 # rows x coordinates of one block of the softmax's dense way (float32: 16 MB; its syrk
 # ran at 1.35 s per 100,000 rows on 830-row blocks of 1,265 coordinates, 1.07 s on 4,096)
 SOFTMAX_BLOCK_ELEMENTS = 2**22
+# the softmax's dense way multiplies in float64 up to this many multiply-adds (n q^2: a
+# few tenths of a second), in float32 beyond: an ill-conditioned small model (196 rows, C =
+# 1e4, tol 1e-9) ran 300 outer iterations on a float32 Hessian and converged in 22 on an
+# exact one
+EXACT_PRODUCTS = 2.0**31
 # the largest factor of a float32 product of two (its square: FLOAT32_PEAK)
 SQUARE_PEAK = 2.0**50
 # rows gathered at a time by the sparse way
@@ -242,7 +248,8 @@ def solve_on_gram(
 
 def _softmax_dense_gram(model, columns, classes, intercepts: int) -> np.ndarray:
     """``G_NN`` the dense way (see the module's docstring), float32 products summed in
-    float64 over blocks of rows; the weights scaled by a power of two where float32
+    float64 over blocks of rows (float64 products where they cost at most
+    ``EXACT_PRODUCTS`` multiply-adds); the weights scaled by a power of two where float32
     cannot hold them. Formed class by class (each class's coefficients, then its
     intercept: its block a slice), returned in :func:`_solve_softmax`'s order (column by
     column, then the intercepts)."""
@@ -255,30 +262,38 @@ def _softmax_dense_gram(model, columns, classes, intercepts: int) -> np.ndarray:
     klass, position = klass[by_class], position[by_class]
     bounds = np.searchsorted(klass, np.arange(K + 1))
     q = len(klass)
+    narrow = problem.n * q * q > EXACT_PRODUCTS
     G = np.zeros((q, q))
     rows = max(1, SOFTMAX_BLOCK_ELEMENTS // q)
     positions = problem.indptr[columns].copy()
-    block = np.ones((rows, p + 1), dtype=np.float32)  # X's rows, then a column of ones
+    # X's rows, then a column of ones
+    block = np.ones((rows, p + 1), dtype=np.float32 if narrow else np.float64)
     for start in range(0, problem.n, rows):
         stop = min(problem.n, start + rows)
         B = block[: stop - start]
         problem.kernels.dense_rows(*problem.columns(), columns, positions, stop, B)
         c, A = problem.c[start:stop], model.A[start:stop]
         # float32 holds each product's terms (x a sqrt(c))^2 and c a (1 - a) x^2
-        largest = max(1.0, float(np.abs(B).max(initial=0.0)))
-        weights, shift = as_float32(A * np.sqrt(c)[:, None], SQUARE_PEAK / largest)
+        largest = max(1.0, float(np.abs(B).max(initial=0.0))) if narrow else 1.0
+        weights, shift = _factor(A * np.sqrt(c)[:, None], SQUARE_PEAK / largest, narrow)
         X = B[:, position]
         Z = X * weights[:, klass]
         product = Z.T @ Z  # syrk: Z^T diag(c) Z, the cross-class terms
         for k in range(K):
             own = slice(bounds[k], bounds[k + 1])
             if own.stop > own.start:
-                same, scale = as_float32(c * A[:, k] * (1 - A[:, k]), FLOAT32_PEAK / largest**2)
+                weight = c * A[:, k] * (1 - A[:, k])
+                same, scale = _factor(weight, FLOAT32_PEAK / largest**2, narrow)
                 exact = (X[:, own] * same[:, None]).T @ X[:, own]
                 product[own, own] = -exact * (shift * shift / scale)
         G -= product.astype(np.float64) / (shift * shift)
     order = np.lexsort((klass, position))  # column by column, classes ascending
     return G[np.ix_(order, order)]
+
+
+def _factor(values: np.ndarray, peak: float, narrow: bool):
+    """``values`` as a factor of the products: :func:`as_float32`'s where ``narrow``."""
+    return as_float32(values, peak) if narrow else (values, 1.0)
 
 
 def _solve_softmax(model, columns, method, classes, tolerance: float, max_sweeps: int) -> int:
@@ -364,7 +379,7 @@ def minimise(kernels, G, grad, u, lam, tolerance: float, max_sweeps: int, flat=(
                 u += shift
                 grad += G[:, group] @ shift[group]
         steps += 1
-        every = NEWTON_EVERY if _newton_step(G, grad, u, lam) else 2 * every
+        every = NEWTON_EVERY if _newton_step(G, grad, u, lam, flat) else 2 * every
     return sweeps
 
 
@@ -380,19 +395,26 @@ def _solve_semidefinite(block: np.ndarray, rhs: np.ndarray) -> np.ndarray:
             return scipy.linalg.cho_solve(factor, rhs)
     except np.linalg.LinAlgError:
         pass
-    values, vectors = scipy.linalg.eigh(block)
+    with threadpool_limits(1, "blas"):  # OpenBLAS's threaded eigh on a few hundred
+        # rows took 2.8 s where one thread takes 0.02 s
+        values, vectors = scipy.linalg.eigh(block)
     kept = values > SINGULAR * max(float(values[-1]), 0.0)
     if not kept.any():
         return np.full_like(rhs, np.nan)
     return vectors[:, kept] @ ((vectors[:, kept].T @ rhs) / values[kept])
 
 
-def _newton_step(G, grad, u, lam) -> bool:
+def _newton_step(G, grad, u, lam, flat=()) -> bool:
     """The projected Newton step on the support (see :func:`minimise`), halved until ``q``
     falls, and last the step to the first coefficient it takes to zero (the signs hold up
     to there, so ``q`` is the smooth quadratic along it and falls). Returns whether it
     moved ``u``."""
     support = np.flatnonzero((u != 0) | (lam == 0))
+    # a flat group all in the support makes G_NN singular: one of its coordinates is held
+    # (the quadratic part is the same along the shift; the step is taken where it is 0)
+    pinned = [group[-1] for group in flat if (u[group] != 0).all()]
+    if pinned:
+        support = np.setdiff1d(support, pinned)
     if len(support) == 0:
         return False
     signs = np.sign(u[support])
