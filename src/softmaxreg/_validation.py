@@ -50,7 +50,6 @@ class Settings:
     random_state: int | None
 
 
-
 def _is_number(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 

@@ -51,15 +51,22 @@ def column_hessians(indptr, indices, data, A, c, softmax, features, alpha, out, 
     computed exactly as on one thread. MNIST elastic net, 525 columns x 10 classes: about
     0.2 s a call on one thread.
     """
-    bounds = np.concatenate([[0], np.cumsum(indptr[features + 1] - indptr[features])])
-    threads = max(1, min(threads, int(bounds[-1]) // MIN_NONZEROS_PER_THREAD))
-    if threads == 1:
-        _column_hessians(indptr, indices, data, A, c, softmax, features, alpha, out)
-        return
 
     def run(a, b):
         _column_hessians(indptr, indices, data, A, c, softmax, features[a:b], alpha, out[a:b])
 
+    _on_column_threads(run, indptr, features, threads)
+
+
+def _on_column_threads(run, indptr, columns: np.ndarray, threads: int) -> None:
+    """``run(a, b)`` for runs ``columns[a:b]`` of about equal non-zeros, one a thread (at
+    most ``threads``, and each with at least ``MIN_NONZEROS_PER_THREAD``); ``run(0,
+    len(columns))`` on this thread when one is all there is to use."""
+    bounds = np.concatenate([[0], np.cumsum(indptr[columns + 1] - indptr[columns])])
+    threads = max(1, min(threads, int(bounds[-1]) // MIN_NONZEROS_PER_THREAD))
+    if threads == 1:
+        run(0, len(columns))
+        return
     run_on_threads(run, balanced_runs(bounds, threads), name="softmaxreg-columns")
 
 
@@ -252,11 +259,11 @@ ALL_CLASSES = np.zeros((0, 0), dtype=np.bool_)
 
 @njit(cache=True, nogil=True, inline="always")
 def _classes_of(mask, t, ks):
-    """The classes that ``mask[:, t]`` holds (all when ``mask`` is empty) in ``ks``,
-    ascending; their count."""
+    """The classes that ``mask[:, t]`` holds in ``ks``, ascending; their count (the
+    callers take an empty ``mask``, all classes, apart)."""
     count = 0
     for k in range(ks.shape[0]):
-        if mask.shape[1] == 0 or mask[k, t]:
+        if mask[k, t]:
             ks[count] = k
             count += 1
     return count
@@ -366,18 +373,12 @@ def selected_products(indptr, indices, data, columns, R, out, classes=None, thre
     support of one or two classes a column costs that, not K. With ``threads > 1`` runs of
     columns with about equal non-zeros go to as many threads (each column's product is
     the one-thread one, bit for bit)."""
-    mask = ALL_CLASSES if classes is None else classes
-    bounds = np.concatenate([[0], np.cumsum(indptr[columns + 1] - indptr[columns])])
-    threads = max(1, min(threads, int(bounds[-1]) // MIN_NONZEROS_PER_THREAD))
-    if threads == 1:
-        _selected_products(indptr, indices, data, columns, R, out, mask)
-        return
 
     def run(a, b):
-        part = mask if classes is None else mask[:, a:b]
+        part = ALL_CLASSES if classes is None else classes[:, a:b]
         _selected_products(indptr, indices, data, columns[a:b], R, out[:, a:b], part)
 
-    run_on_threads(run, balanced_runs(bounds, threads), name="softmaxreg-columns")
+    _on_column_threads(run, indptr, columns, threads)
 
 
 @njit(cache=True, nogil=True)

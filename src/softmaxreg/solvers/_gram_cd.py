@@ -46,7 +46,7 @@ a dozen sweeps, MNIST's L1 ones late in the fit (about 1,750 coefficients, twice
 
 from __future__ import annotations
 
-import math
+from functools import cached_property
 
 import numpy as np
 import scipy.linalg
@@ -130,54 +130,51 @@ class RentOrBuy:
         self.problem, self.columns, self.classes = problem, columns, classes
         self.sweep = sweep_cost(problem, columns)
         self.spent = expected * self.sweep
-        self.sparse = None  # the sparse forming's cost, counted once the sweeps reach it
+        self.formable = formable(problem, columns, classes)
 
     def record_sweep(self) -> None:
         self.spent += self.sweep
 
     def choice(self) -> str | None:
         """``'dense'``, ``'sparse'`` or None (keep sweeping columns)."""
-        problem = self.problem
-        q = len(self.columns) + int(problem.fit_intercept)
-        if not formable(problem, self.columns, self.classes) or self.spent < self.sweep:
+        if not self.formable or self.spent < self.sweep:
             return None
-        # forming either way ends with a pass like a sweep (the gradient, the change of Q)
-        if problem.softmax:  # the syrk over all coordinates, each class's block again
-            per_class = self.classes.sum(axis=1)
-            size = softmax_size(problem, self.classes)
-            dense = problem.n * (size * size / 2 + float(per_class @ per_class))
-        else:
-            dense = problem.n * q * q * problem.K
-        dense = dense / DENSE_SPEEDUP + self.sweep
-        if self.sparse is None:
-            if problem.softmax:  # the coordinates of each row, its intercepts with them
-                weights = self.classes.sum(axis=0)
-                extra, outputs = _softmax_intercepts(problem), 1
-            else:
-                weights = np.ones(len(self.columns), dtype=np.int64)
-                extra, outputs = 0, problem.K
-            counts = problem.kernels.row_counts(
-                *problem.columns()[:2], self.columns, problem.n, weights
-            )
-            counts += extra
-            pairs = float((counts * (counts + 1)).sum()) / 2
-            self.sparse = pairs * outputs / SPARSE_SPEEDUP + 2 * self.sweep
-        cost, method = min((dense, "dense"), (self.sparse, "sparse"))
-        self.cost = cost
+        cost, method = self.cheapest
         return method if self.spent >= cost else None
 
     def forms_soon(self) -> bool:
         """Whether ``G`` will be formed within ``FORM_SOON`` sweeps (sigmoids: whenever it
         can be), so that Newton-CG steps on the sweeps' support (``_support_newton``) are
         not worth their passes before it."""
-        if not formable(self.problem, self.columns, self.classes):
-            return False
-        if not self.problem.softmax:
-            return True
-        spent, self.spent = self.spent, math.inf
-        self.choice()
-        self.spent = spent
-        return self.cost <= FORM_SOON * self.sweep
+        if not self.formable or not self.problem.softmax:
+            return self.formable
+        return self.cheapest[0] <= FORM_SOON * self.sweep
+
+    @cached_property
+    def cheapest(self) -> tuple[float, str]:
+        """``(cost, method)`` of the cheaper way to form ``G``, in sweep units (computed
+        once asked: the sparse way's count of pairs is a pass over the columns)."""
+        problem = self.problem
+        # forming either way ends with a pass like a sweep (the gradient, the change of Q)
+        if problem.softmax:  # the syrk over all coordinates, each class's block again
+            per_class = self.classes.sum(axis=1)
+            size = softmax_size(problem, self.classes)
+            dense = problem.n * (size * size / 2 + float(per_class @ per_class))
+            # the coordinates of each row, its intercepts with them
+            weights = self.classes.sum(axis=0)
+            extra, outputs = _softmax_intercepts(problem), 1
+        else:
+            q = len(self.columns) + int(problem.fit_intercept)
+            dense = problem.n * q * q * problem.K
+            weights = np.ones(len(self.columns), dtype=np.int64)
+            extra, outputs = 0, problem.K
+        dense = dense / DENSE_SPEEDUP + self.sweep
+        indptr, indices = problem.columns()[:2]
+        counts = problem.kernels.row_counts(indptr, indices, self.columns, problem.n, weights)
+        counts += extra
+        pairs = float((counts * (counts + 1)).sum()) / 2
+        sparse = pairs * outputs / SPARSE_SPEEDUP + 2 * self.sweep
+        return min((dense, "dense"), (sparse, "sparse"))
 
 
 def form(model, columns: np.ndarray, method: str) -> np.ndarray:
@@ -374,10 +371,9 @@ def minimise(kernels, G, grad, u, lam, tolerance: float, max_sweeps: int, flat=(
             break
         for group in flat:
             if (u[group] != 0).all():
-                shift = np.zeros_like(u)
-                shift[group] = -np.median(u[group])
-                u += shift
-                grad += G[:, group] @ shift[group]
+                shift = -np.median(u[group])
+                u[group] += shift
+                grad += G[:, group].sum(axis=1) * shift
         steps += 1
         every = NEWTON_EVERY if _newton_step(G, grad, u, lam, flat) else 2 * every
     return sweeps
