@@ -178,3 +178,9 @@ def test_products_split_over_threads_are_the_one_thread_products(monkeypatch, ma
     kernels.selected_products(*arrays, columns, R, one, classes)
     kernels.selected_products(*arrays, columns, R, split, classes, threads=3)
     np.testing.assert_array_equal(split, one)
+
+
+def test_magnitudes_are_the_smallest_non_zero_and_the_largest():
+    data = np.array([0.0, -3e-30, 2.0, -7e200, 0.0])
+    assert kernels.magnitudes(data) == (3e-30, 7e200)
+    assert kernels.magnitudes(np.zeros(3)) == (np.inf, 0.0)

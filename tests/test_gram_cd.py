@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -120,17 +121,24 @@ def _softmax_hessian(B, klass, A, c):
 
 @pytest.mark.parametrize("way", ["dense", "sparse"])
 @pytest.mark.parametrize("block_rows", [7, 8192])
-@pytest.mark.parametrize("C", [3.0, 1e40])
-def test_both_ways_form_the_softmax_hessian_on_its_coefficients(monkeypatch, way, block_rows, C):
+@pytest.mark.parametrize(("C", "scale"), [(3.0, 1.0), (1e40, 1.0), (1e40, 1e20), (3.0, 1e150)])
+def test_both_ways_form_the_softmax_hessian_on_its_coefficients(
+    monkeypatch, way, block_rows, C, scale
+):
     """The coefficients ``classes`` holds, column by column, then K - 1 intercepts; exact
     where a_ik nears 1 (the same-class blocks are not a difference of two sums), and no
-    float32 overflow at C = 1e40."""
+    float32 overflow at C = 1e40 or with a column's values beyond float32's (``scale``;
+    compared relative to the diagonal's square roots)."""
     monkeypatch.setattr(_gram_cd, "SPARSE_BLOCK_ROWS", block_rows)
     monkeypatch.setattr(_gram_cd, "SOFTMAX_BLOCK_ELEMENTS", block_rows * 12)
+    monkeypatch.setattr(_gram_cd, "EXACT_PRODUCTS", 0.0)  # float32 where X's values fit it
     n, K = 300, 4
     X = sp.random(n, 30, density=0.2, random_state=1, format="csr") * 7
+    X = X @ sp.diags(np.where(np.arange(30) == 5, scale, 1.0))
     y = np.arange(n) % K
-    problem = proximal_newton.ColumnProblem(LinearObjective(X, y, "multinomial", C=C))
+    dtype = torch.float32 if scale == 1.0 else torch.float64
+    objective = LinearObjective(X, y, "multinomial", C=C, dtype=dtype)
+    problem = proximal_newton.ColumnProblem(objective)
     logits = np.random.default_rng(2).normal(size=(n, K)) * 3
     logits[::5, 0] += 30  # a_i0 within 1e-12 of 1
     A = np.exp(logits - logits.max(axis=1, keepdims=True))
@@ -146,17 +154,22 @@ def test_both_ways_form_the_softmax_hessian_on_its_coefficients(monkeypatch, way
     dense = sp.csc_matrix((data, indices, indptr), shape=X.shape)[:, columns].toarray()
     B = np.hstack([dense[:, position], np.ones((n, K - 1))])
     expected = _softmax_hessian(B, np.concatenate([klass, np.arange(K - 1)]), A, problem.c)
-    if way == "dense":
-        G = _gram_cd._softmax_dense_gram(model, columns, classes, K - 1)
-        tolerance = {"rtol": 1e-5, "atol": 1e-5 * np.abs(expected).max()}
-    else:
-        G = np.zeros_like(expected)
-        _column_kernels.softmax_sparse_gram(
-            *problem.columns(), columns, classes, A, problem.c, K - 1, block_rows, G
-        )
-        tolerance = {"rtol": 1e-12, "atol": 1e-12 * np.abs(expected).max()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        if way == "dense":
+            G = _gram_cd._softmax_dense_gram(model, columns, classes, K - 1)
+            tolerance = {"rtol": 1e-5, "atol": 1e-5}
+        else:
+            G = np.zeros_like(expected)
+            _column_kernels.softmax_sparse_gram(
+                *problem.columns(), columns, classes, A, problem.c, K - 1, block_rows, G
+            )
+            tolerance = {"rtol": 1e-12, "atol": 1e-12}
     assert np.isfinite(G).all()
-    np.testing.assert_allclose(G, expected, **tolerance)
+    roots = np.sqrt(np.diag(expected))
+    np.testing.assert_allclose(
+        G / np.outer(roots, roots), expected / np.outer(roots, roots), **tolerance
+    )
     assert np.linalg.eigvalsh(G / np.abs(G).max()).min() > -1e-6  # positive semidefinite
 
 
@@ -262,12 +275,18 @@ def test_the_formed_blocks_stay_within_max_columns_squared(monkeypatch):
 
 @pytest.mark.parametrize("method", ["dense", "sparse"])
 @pytest.mark.parametrize("block_rows", [7, 8192])
-def test_both_ways_form_the_same_hessian(monkeypatch, method, block_rows):
+@pytest.mark.parametrize("scale", [1.0, 1e20, 1e150])
+def test_both_ways_form_the_same_hessian(monkeypatch, method, block_rows, scale):
+    """Also where a column's values are beyond float32's (1e20 overflowed its squares in
+    the dense way's float32 products, 1e150 made NaN): compared entry by entry relative to
+    the diagonal's square roots."""
     monkeypatch.setattr(_gram_cd, "SPARSE_BLOCK_ROWS", block_rows)
     monkeypatch.setattr(_gram_cd, "BLOCK_ELEMENTS", block_rows * 6)
+    monkeypatch.setattr(_gram_cd, "EXACT_PRODUCTS", 0.0)  # float32 where X's values fit it
     X = sp.random(300, 50, density=0.1, random_state=1, format="csr")
+    X = X @ sp.diags(np.where(np.arange(50) == 5, scale, 1.0))
     y = np.arange(300) % 2
-    objective = LinearObjective(X, np.eye(2)[y], "multilabel", C=3.0)
+    objective = LinearObjective(X, np.eye(2)[y], "multilabel", C=3.0, dtype=torch.float64)
     problem = proximal_newton.ColumnProblem(objective)
     A = np.random.default_rng(2).uniform(0.05, 0.95, (300, 2))
     features = np.arange(50, dtype=np.int64)
@@ -275,10 +294,14 @@ def test_both_ways_form_the_same_hessian(monkeypatch, method, block_rows):
     model = proximal_newton.QuadraticModel(problem, W, b, A, np.zeros_like(A), features, 1.0)
     columns = np.array([1, 5, 6, 40, 49], dtype=np.int64)
     B = np.hstack([X[:, columns].toarray(), np.ones((300, 1))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        G = _gram_cd.form(model, columns, method)
     for k in range(2):
         expected = B.T @ (B * (3.0 * A[:, k] * (1 - A[:, k]))[:, None])
+        roots = np.sqrt(np.diag(expected))
         np.testing.assert_allclose(
-            _gram_cd.form(model, columns, method)[k], expected, rtol=1e-5, atol=1e-6
+            G[k] / np.outer(roots, roots), expected / np.outer(roots, roots), atol=1e-6
         )
 
 

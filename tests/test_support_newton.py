@@ -12,6 +12,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 from sklearn.datasets import load_iris
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import log_loss
 from sklearn.preprocessing import StandardScaler
 
@@ -114,6 +115,58 @@ def test_curvatures_beyond_float32_are_scaled_before_its_products():
     np.testing.assert_allclose(product, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
     np.testing.assert_allclose(transposed, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
     np.testing.assert_allclose(sums, 1e40 * per_sample.sum(axis=0), rtol=1e-5)
+
+
+@pytest.mark.parametrize("scale", [1e-20, 1e20, 1e150])
+def test_values_beyond_float32_are_copied_in_float64(scale):
+    """Where X's non-zero magnitudes leave DATA_RANGE the dense copy is float64 (a column
+    scaled by 1e20 overflowed float32's products, 1e150 made NaN, 1e-20 lost its squares
+    below float32's normal range), and its products are the definition's; inside it,
+    float32."""
+    X, y = _correlated()
+    objective = LinearObjective(sp.csr_matrix(X), y, "multinomial", dtype=torch.float64)
+    assert _support_newton.copy_dtype(proximal_newton.ColumnProblem(objective)) == np.float32
+    X[:, [0, 3]] *= scale
+    objective = LinearObjective(sp.csr_matrix(X), y, "multinomial", C=5.0, dtype=torch.float64)
+    problem = proximal_newton.ColumnProblem(objective)
+    assert problem.magnitudes == (np.abs(X).min(), np.abs(X).max())
+    columns = np.arange(0, 40, 3, dtype=np.int64)
+    dense = _support_newton.ActiveColumns(problem, columns)
+    assert dense.dense.dtype == np.float64
+    rng = np.random.default_rng(0)
+    D, R = rng.normal(size=(3, len(columns))), rng.normal(size=(X.shape[0], 3))
+    np.testing.assert_allclose(dense.times(D), X[:, columns] @ D.T, rtol=1e-12)
+    np.testing.assert_allclose(dense.transposed(R), R.T @ X[:, columns], rtol=1e-12)
+
+
+def test_a_step_too_short_to_reach_zero_is_not_an_overflow():
+    """A coefficient of 1 moved towards zero by 1e-310 a unit length reaches it at 1e310,
+    beyond float64: the ratio is inf (no warning), and the step blocked by the other
+    coefficient, which reaches zero at 1/4096, is tried last."""
+    start, direction = np.array([1.0, 1.0]), np.array([-1e-310, -4096.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        trials = list(_support_newton.orthant_trials(start, direction, np.sign(start)))
+    length, moved = trials[-1]
+    assert length == 1 / 4096 and moved[1] == 0.0 and moved[0] == 1.0
+
+
+@pytest.mark.parametrize("kind", ["binary", "multinomial"])
+@pytest.mark.parametrize("scale", [1e20, 1e150])
+def test_fits_with_values_beyond_float32_raise_no_runtime_warning(kind, scale):
+    """Two columns scaled by ``scale``: no overflow or NaN in any product, finite
+    coefficients, and the unscaled fit's accuracy (the scaled columns' coefficients shrink
+    by ``scale``, so their penalty all but vanishes; the others' fit stays)."""
+    X, y = _correlated(n=3000)
+    y = y == 0 if kind == "binary" else y
+    baseline = LogisticRegression(l1_ratio=1.0, C=0.5).fit(X, y).score(X, y)
+    X[:, [0, 3]] *= scale
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = LogisticRegression(l1_ratio=1.0, C=0.5, max_iter=30).fit(X, y)
+    assert np.isfinite(model.coef_).all()
+    assert model.score(X, y) == pytest.approx(baseline, abs=0.01)
 
 
 @pytest.mark.parametrize("C", [1e40, 1e300])

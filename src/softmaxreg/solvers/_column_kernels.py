@@ -473,6 +473,20 @@ def _fill_columns(X, indptr, indices, data):
 
 
 @njit(cache=True)
+def magnitudes(data):
+    """``(smallest, largest)``: the smallest non-zero and the largest of ``|data|`` (inf
+    and 0 where every value is 0), in one pass without a copy."""
+    smallest, largest = np.inf, 0.0
+    for value in data:
+        size = abs(value)
+        if size > largest:
+            largest = size
+        if 0.0 < size < smallest:
+            smallest = size
+    return smallest, largest
+
+
+@njit(cache=True)
 def row_counts(indptr, indices, columns, n, weights):
     """The non-zeros of each row of ``X[:, columns]``, the one of column ``columns[t]``
     counting ``weights[t]``."""

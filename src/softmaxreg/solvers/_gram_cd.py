@@ -30,9 +30,10 @@ On it one coordinate step costs ``O(p)`` (the gradient is kept up to date with a
 ``G_k``, as glmnet's "covariance updates" do). It is formed one of two ways, whichever costs
 less for these columns:
 
-- dense: blocks of rows of ``B`` by BLAS in float32, summed over blocks in float64
-  (``n p^2`` multiply-adds; a model's Hessian needs no more precision, and the model's
-  gradient, in float64 from the sparse columns, decides where its minimum lies);
+- dense: blocks of rows of ``B`` by BLAS (float32 on large models, see ``EXACT_PRODUCTS``),
+  summed over blocks in float64 (``n p^2`` multiply-adds; a model's Hessian needs no more
+  precision there, and the model's gradient, in float64 from the sparse columns, decides
+  where its minimum lies);
 - sparse: the pairs of non-zeros within each row of ``X_S`` (``sum_i nnz_i^2 / 2``), in
   float64: many rare text features with a few frequent ones.
 
@@ -54,7 +55,8 @@ from threadpoolctl import threadpool_limits
 
 from softmaxreg.solvers._support_newton import (
     FLOAT32_PEAK,
-    as_float32,
+    as_factor,
+    copy_dtype,
     curvature,
     orthant_trials,
 )
@@ -72,13 +74,11 @@ BLOCK_ELEMENTS = 2**20
 # rows x coordinates of one block of the softmax's dense way (float32: 16 MB; its syrk
 # ran at 1.35 s per 100,000 rows on 830-row blocks of 1,265 coordinates, 1.07 s on 4,096)
 SOFTMAX_BLOCK_ELEMENTS = 2**22
-# the softmax's dense way multiplies in float64 up to this many multiply-adds (n q^2: a
-# few tenths of a second), in float32 beyond: an ill-conditioned small model (196 rows, C =
-# 1e4, tol 1e-9) ran 300 outer iterations on a float32 Hessian and converged in 22 on an
-# exact one
+# the dense way multiplies in float64 up to this many multiply-adds (n q^2: a few tenths
+# of a second), in float32 beyond (where X's values fit it: copy_dtype): an ill-conditioned
+# small softmax model (196 rows, C = 1e4, tol 1e-9) ran 300 outer iterations on a float32
+# Hessian and converged in 22 on an exact one
 EXACT_PRODUCTS = 2.0**31
-# the largest factor of a float32 product of two (its square: FLOAT32_PEAK)
-SQUARE_PEAK = 2.0**50
 # rows gathered at a time by the sparse way
 SPARSE_BLOCK_ROWS = 8192
 # G is formed for at most this many columns, fewer for several outputs (float64: 128 MB)
@@ -192,14 +192,23 @@ def form(model, columns: np.ndarray, method: str) -> np.ndarray:
         return G
     rows = max(1, BLOCK_ELEMENTS // q)
     positions = problem.indptr[columns].copy()
-    block = np.ones((rows, q), dtype=np.float32)
+    dtype = _product_dtype(problem, q)
+    peak = FLOAT32_PEAK / max(1.0, problem.magnitudes[1]) ** 2  # of the weights
+    block = np.ones((rows, q), dtype=dtype)
     for start in range(0, n, rows):
         stop = min(n, start + rows)
         B = block[: stop - start]
         problem.kernels.dense_rows(*problem.columns(), columns, positions, stop, B)
         for k in range(problem.K):
-            G[k] += (B * weights[start:stop, k, None].astype(np.float32)).T @ B
+            factor, shift = as_factor(weights[start:stop, k, None], dtype, peak)
+            G[k] += ((B * factor).T @ B).astype(np.float64) / shift
     return G
+
+
+def _product_dtype(problem, q: int):
+    """The dense way's dtype for ``q`` coordinates: float64 up to ``EXACT_PRODUCTS``
+    multiply-adds (``n q^2``), else :func:`copy_dtype` (float32 where ``X``'s values fit)."""
+    return np.float64 if problem.n * q * q <= EXACT_PRODUCTS else copy_dtype(problem)
 
 
 def solve_on_gram(
@@ -244,12 +253,11 @@ def solve_on_gram(
 
 
 def _softmax_dense_gram(model, columns, classes, intercepts: int) -> np.ndarray:
-    """``G_NN`` the dense way (see the module's docstring), float32 products summed in
-    float64 over blocks of rows (float64 products where they cost at most
-    ``EXACT_PRODUCTS`` multiply-adds); the weights scaled by a power of two where float32
-    cannot hold them. Formed class by class (each class's coefficients, then its
-    intercept: its block a slice), returned in :func:`_solve_softmax`'s order (column by
-    column, then the intercepts)."""
+    """``G_NN`` the dense way (see the module's docstring) in :func:`_product_dtype`,
+    summed in float64 over blocks of rows; float32's factors scaled by a power of two
+    where float32 cannot hold their products' terms. Formed class by class (each class's
+    coefficients, then its intercept: its block a slice), returned in
+    :func:`_solve_softmax`'s order (column by column, then the intercepts)."""
     problem = model.problem
     K, p = classes.shape
     klass, position = np.nonzero(classes)
@@ -259,20 +267,19 @@ def _softmax_dense_gram(model, columns, classes, intercepts: int) -> np.ndarray:
     klass, position = klass[by_class], position[by_class]
     bounds = np.searchsorted(klass, np.arange(K + 1))
     q = len(klass)
-    narrow = problem.n * q * q > EXACT_PRODUCTS
+    dtype = _product_dtype(problem, q)
+    # float32 holds each product's terms (x a sqrt(c))^2 and c a (1 - a) x^2
+    largest = max(1.0, problem.magnitudes[1])
     G = np.zeros((q, q))
     rows = max(1, SOFTMAX_BLOCK_ELEMENTS // q)
     positions = problem.indptr[columns].copy()
-    # X's rows, then a column of ones
-    block = np.ones((rows, p + 1), dtype=np.float32 if narrow else np.float64)
+    block = np.ones((rows, p + 1), dtype=dtype)  # X's rows, then a column of ones
     for start in range(0, problem.n, rows):
         stop = min(problem.n, start + rows)
         B = block[: stop - start]
         problem.kernels.dense_rows(*problem.columns(), columns, positions, stop, B)
         c, A = problem.c[start:stop], model.A[start:stop]
-        # float32 holds each product's terms (x a sqrt(c))^2 and c a (1 - a) x^2
-        largest = max(1.0, float(np.abs(B).max(initial=0.0))) if narrow else 1.0
-        weights, shift = _factor(A * np.sqrt(c)[:, None], SQUARE_PEAK / largest, narrow)
+        weights, shift = as_factor(A * np.sqrt(c)[:, None], dtype, FLOAT32_PEAK**0.5 / largest)
         X = B[:, position]
         Z = X * weights[:, klass]
         product = Z.T @ Z  # syrk: Z^T diag(c) Z, the cross-class terms
@@ -280,17 +287,12 @@ def _softmax_dense_gram(model, columns, classes, intercepts: int) -> np.ndarray:
             own = slice(bounds[k], bounds[k + 1])
             if own.stop > own.start:
                 weight = c * A[:, k] * (1 - A[:, k])
-                same, scale = _factor(weight, FLOAT32_PEAK / largest**2, narrow)
+                same, scale = as_factor(weight, dtype, FLOAT32_PEAK / largest**2)
                 exact = (X[:, own] * same[:, None]).T @ X[:, own]
                 product[own, own] = -exact * (shift * shift / scale)
         G -= product.astype(np.float64) / (shift * shift)
     order = np.lexsort((klass, position))  # column by column, classes ascending
     return G[np.ix_(order, order)]
-
-
-def _factor(values: np.ndarray, peak: float, narrow: bool):
-    """``values`` as a factor of the products: :func:`as_float32`'s where ``narrow``."""
-    return as_float32(values, peak) if narrow else (values, 1.0)
 
 
 def _solve_softmax(model, columns, method, classes, tolerance: float, max_sweeps: int) -> int:

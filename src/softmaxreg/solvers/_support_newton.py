@@ -29,8 +29,8 @@ import numpy as np
 CG_MAX = 25
 CG_RTOL = 1e-3
 HALVINGS = 10
-# X_S is copied densely (float32) when at least this share of it is non-zero and it has at
-# most this many elements (128 MB)
+# X_S is copied densely (float32, see DATA_RANGE) when at least this share of it is
+# non-zero and it has at most this many elements (128 MB)
 DENSE_FILL = 0.1
 DENSE_ELEMENTS = 2**25
 # On more rows than this the dense copy, and with it the Hessian-vector products, holds a
@@ -48,6 +48,28 @@ BLOCK_ELEMENTS = 2**20
 # per-sample curvatures (C-scaled) beyond this are scaled down by a power of two before
 # their float32 products: float32 ends at 3.4e38, which C = 1e40 passes
 FLOAT32_PEAK = 2.0**100
+# X's values are copied to float32 for BLAS products only where every non-zero magnitude
+# lies within this range (their squares, 2^-120 to 2^80, and their products with factors
+# scaled below FLOAT32_PEAK / largest, then stay inside float32's normal range), else to
+# float64: a column scaled by 1e20 overflowed float32 (inf in the Hessian), one of 1e150
+# made NaN, and one of 1e-20 has squares below float32's normal numbers
+DATA_RANGE = (2.0**-60, 2.0**40)
+
+
+def copy_dtype(problem):
+    """The dtype of dense copies of ``X``'s columns (and of the factors of their products):
+    float32 where ``DATA_RANGE`` holds ``X``'s magnitudes, else float64."""
+    smallest, largest = problem.magnitudes
+    low, high = DATA_RANGE
+    return np.float32 if low <= smallest and largest <= high else np.float64
+
+
+def as_factor(values: np.ndarray, dtype, peak: float = FLOAT32_PEAK):
+    """``values`` as a factor of a product in ``dtype``: :func:`as_float32`'s ``(values *
+    shift, shift)`` for float32, ``(values, 1.0)`` for float64."""
+    if dtype == np.float64:
+        return values, 1.0
+    return as_float32(values, peak)
 
 
 def curvature(model, M: np.ndarray, rows: slice = slice(None), V=None, A=None) -> np.ndarray:
@@ -61,10 +83,12 @@ def curvature(model, M: np.ndarray, rows: slice = slice(None), V=None, A=None) -
 
 
 class ActiveColumns:
-    """``X_S``, the active columns, for the products of one active loop: a float32 dense
-    copy (BLAS) where they are dense enough and it fits ``DENSE_ELEMENTS`` (of the rows
-    ``rows``: all, or on large data a random subset, see ``SUBSAMPLE_FRACTION``), else the
-    CSC columns themselves (compiled loops, all rows)."""
+    """``X_S``, the active columns, for the products of one active loop: a dense copy
+    (:func:`copy_dtype`; BLAS) where they are dense enough and it fits ``DENSE_ELEMENTS``
+    (of the rows ``rows``: all, or on large data a random subset, see
+    ``SUBSAMPLE_FRACTION``), else the CSC columns themselves (compiled loops, all rows).
+    The other factor of each product with the copy is scaled by a power of two where
+    float32 could not hold its terms (``peak``)."""
 
     def __init__(self, problem, columns: np.ndarray):
         self.problem, self.columns = problem, columns
@@ -79,24 +103,31 @@ class ActiveColumns:
         count = problem.n if rows is None else len(rows)
         if count * len(columns) > DENSE_ELEMENTS:
             return
-        kernels = problem.kernels
+        kernels, dtype = problem.kernels, copy_dtype(problem)
+        self.peak = FLOAT32_PEAK / max(1.0, problem.magnitudes[1])
         if rows is None:
-            self.dense = np.empty((problem.n, len(columns)), dtype=np.float32)
+            self.dense = np.empty((problem.n, len(columns)), dtype=dtype)
             positions = problem.indptr[columns].copy()
             kernels.dense_rows(*problem.columns(), columns, positions, problem.n, self.dense)
             return
-        self.dense = np.zeros((count, len(columns)), dtype=np.float32)
+        self.dense = np.zeros((count, len(columns)), dtype=dtype)
         kernels.dense_rows_at(*problem.columns(), columns, rows, problem.n, self.dense)
         # the data term of the Hessian sums c_i over all rows: the subset's sum scaled up
         self.rows, self.subsampled = rows, True
         self.scale = float(problem.c.sum() / problem.c[rows].sum())
+
+    def _factor(self, values: np.ndarray):
+        """``values`` as the other factor of a product with the copy (:func:`as_factor`)."""
+        return as_factor(values, self.dense.dtype, self.peak)
 
     def times(self, D: np.ndarray, exact: bool = False, support=None) -> np.ndarray:
         """``X_S D^T`` (n x K) for ``D`` (K x p) zero off ``support`` (bool, K x p; None:
         anywhere); ``exact``: in float64 from the sparse columns (what the net inputs are
         kept from), which cost the support's non-zeros, not K times its columns'."""
         if self.dense is not None and not exact and not self.subsampled:
-            return self.dense @ D.T.astype(np.float32)
+            narrow, shift = self._factor(D.T)
+            product = self.dense @ narrow
+            return product if shift == 1.0 else product.astype(np.float64) / shift
         M = np.zeros((self.problem.n, self.problem.K))
         self.problem.kernels.add_selected(*self.problem.columns(), self.columns, D, M, support)
         return M
@@ -109,8 +140,8 @@ class ActiveColumns:
         if self.dense is None:
             per_sample = curvature(model, self.times(D, support=support) + db)
             return self.transposed(per_sample, support=support), per_sample.sum(axis=0)
-        Dt = D.T.astype(np.float32)
-        product = np.zeros(D.shape, dtype=np.float32)
+        Dt, shift_D = self._factor(D.T)
+        product = np.zeros(D.shape, dtype=self.dense.dtype)
         sums = np.zeros(len(db))
         step = max(1, BLOCK_ELEMENTS // max(1, D.shape[1]))
         if self._model_rows is None or self._model_rows[0] is not model:
@@ -120,8 +151,10 @@ class ActiveColumns:
         scaled = np.zeros(D.shape)  # the blocks that float32 could not hold as they are
         for start in range(0, len(self.dense), step):
             block, rows = self.dense[start : start + step], slice(start, start + step)
-            per_sample = curvature(model, block @ Dt + db, V=V[rows], A=A[rows])
-            narrow, shift = as_float32(per_sample)
+            M = block @ Dt
+            M = (M if shift_D == 1.0 else M.astype(np.float64) / shift_D) + db
+            per_sample = curvature(model, M, V=V[rows], A=A[rows])
+            narrow, shift = self._factor(per_sample)
             if shift == 1.0:
                 product += narrow.T @ block
             else:
@@ -133,7 +166,7 @@ class ActiveColumns:
         """``X_S^T per_sample`` as ``(K, p)``, exact on ``support`` (bool, K x p; None:
         everywhere) and 0 off it from the sparse columns; ``exact``: in float64 from them."""
         if self.dense is not None and not exact and not self.subsampled:
-            narrow, shift = as_float32(per_sample)
+            narrow, shift = self._factor(per_sample)
             return (narrow.T @ self.dense).astype(np.float64) / shift
         out = np.zeros((self.problem.K, len(self.columns)))
         kernels = self.problem.kernels
@@ -260,7 +293,8 @@ def orthant_trials(start, direction, signs, halvings: int = HALVINGS):
     blocking = None
     towards_zero = np.flatnonzero(signs * direction < 0)
     if len(towards_zero):
-        ratios = -start[towards_zero] / direction[towards_zero]
+        with np.errstate(over="ignore"):  # a step too short to reach zero: inf
+            ratios = -start[towards_zero] / direction[towards_zero]
         first = int(np.argmin(ratios))
         if ratios[first] < lengths[-1]:
             lengths.append(float(ratios[first]))

@@ -39,6 +39,7 @@ when the smallest subgradient of ``F`` is small in every entry,
 from __future__ import annotations
 
 import math
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -118,6 +119,11 @@ class ColumnProblem:
 
     def columns(self):
         return self.indptr, self.indices, self.data
+
+    @cached_property
+    def magnitudes(self) -> tuple[float, float]:
+        """The smallest non-zero and the largest magnitude of ``X``'s values."""
+        return self.kernels.magnitudes(self.data)
 
     def column_nonzeros(self, columns: np.ndarray) -> np.ndarray:
         """The number of non-zeros of each of ``columns``."""
