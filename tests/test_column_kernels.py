@@ -22,9 +22,9 @@ def test_dense_columns_equal_scipys_canonical_csc(dtype, shape):
         X[:, -1] = 0.0  # an empty column
         X[-1, :] = 0.0  # an empty row
     indptr, indices, data = kernels.dense_columns(X, np.int32)
-    expected = sp.csc_matrix(X, dtype=np.float64)
+    expected = sp.csc_matrix(X)
     assert expected.has_canonical_format
-    assert indptr.dtype == np.int64 and indices.dtype == np.int32 and data.dtype == np.float64
+    assert indptr.dtype == np.int64 and indices.dtype == np.int32 and data.dtype == dtype
     np.testing.assert_array_equal(indptr, expected.indptr)
     np.testing.assert_array_equal(indices, expected.indices)
     np.testing.assert_array_equal(data, expected.data)

@@ -1,7 +1,8 @@
 """Compiled (numba) loops over the columns of ``X`` for the proximal Newton solver.
 
-``X`` is held column by column (CSC: ``indptr``, ``indices``, ``data`` in float64), so one
-coordinate ``W_kj`` touches only the non-zeros of column ``j``. Per-sample arrays are
+``X`` is held column by column (CSC: ``indptr``, ``indices``, ``data`` in the data's own
+float32 or float64; every product and sum in float64), so one coordinate ``W_kj`` touches
+only the non-zeros of column ``j``. Per-sample arrays are
 ``(n, K)`` row-major (the K outputs of one sample sit together):
 
 - ``A``: the activations ``a_ik`` (softmax or sigmoid) at ``W``; ``c``: ``c_i = C s_i``;
@@ -435,16 +436,16 @@ def _add_selected(indptr, indices, data, columns, D, Q, classes):
 
 
 def dense_columns(X: np.ndarray, index_dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A dense C-ordered ``X`` (``(n, m)``) as float64 canonical CSC arrays ``(indptr (int64),
-    indices (index_dtype), data)``: its non-zeros column by column, rows ascending. Two
-    passes over the rows, no ``(nnz,)`` temporaries: scipy's ``csc_matrix(X)`` goes through
-    COO (coordinates of every non-zero, then a sort), 0.6-1.0 s for MNIST's 60,000 x 784
-    where this takes a tenth of that."""
+    """A dense C-ordered ``X`` (``(n, m)``) as canonical CSC arrays ``(indptr (int64),
+    indices (index_dtype), data (X's dtype))``: its non-zeros column by column, rows
+    ascending. Two passes over the rows, no ``(nnz,)`` temporaries: scipy's
+    ``csc_matrix(X)`` goes through COO (coordinates of every non-zero, then a sort),
+    0.6-1.0 s for MNIST's 60,000 x 784 where this takes a tenth of that."""
     counts = np.zeros(X.shape[1] + 1, dtype=np.int64)
     _count_columns(X, counts)
     indptr = np.cumsum(counts)
     indices = np.empty(indptr[-1], dtype=index_dtype)
-    data = np.empty(indptr[-1], dtype=np.float64)
+    data = np.empty(indptr[-1], dtype=X.dtype)
     _fill_columns(X, indptr, indices, data)
     return indptr, indices, data
 

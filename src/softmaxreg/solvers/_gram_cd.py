@@ -74,11 +74,12 @@ BLOCK_ELEMENTS = 2**20
 # rows x coordinates of one block of the softmax's dense way (float32: 16 MB; its syrk
 # ran at 1.35 s per 100,000 rows on 830-row blocks of 1,265 coordinates, 1.07 s on 4,096)
 SOFTMAX_BLOCK_ELEMENTS = 2**22
-# the dense way multiplies in float64 up to this many multiply-adds (n q^2: a few tenths
-# of a second), in float32 beyond (where X's values fit it: copy_dtype): an ill-conditioned
-# small softmax model (196 rows, C = 1e4, tol 1e-9) ran 300 outer iterations on a float32
-# Hessian and converged in 22 on an exact one
-EXACT_PRODUCTS = 2.0**31
+# the dense way multiplies in float64 up to this many multiply-adds (n q^2: about 20 ms),
+# in float32 beyond (where X's values fit it: copy_dtype): an ill-conditioned small softmax
+# model (196 rows, C = 1e4, tol 1e-9: 6e6 of them) ran 300 outer iterations on a float32
+# Hessian and converged in 22 on an exact one; at 2^31 binary text's 100-column models
+# (1e9) took 60-90 ms a form against 40-60 ms
+EXACT_PRODUCTS = 2.0**27
 # rows gathered at a time by the sparse way
 SPARSE_BLOCK_ROWS = 8192
 # G is formed for at most this many columns, fewer for several outputs (float64: 128 MB)
