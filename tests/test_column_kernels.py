@@ -72,10 +72,11 @@ def _reference_sweep(X, A, V, R, Q, S, softmax, U, Ub, hb, blocks, lam, alpha, f
                 S += A[:, k] * step
 
 
-@pytest.mark.parametrize("softmax", [True, False])
-def test_a_sweep_forming_v_and_r_moves_as_one_over_the_stored_arrays(softmax):
+@pytest.mark.parametrize(("softmax", "K"), [(True, 4), (False, 4), (False, 1)])
+def test_a_sweep_forming_v_and_r_moves_as_one_over_the_stored_arrays(softmax, K):
+    """Softmax, sigmoids, and one sigmoid (binary: its own scalar loop)."""
     rng = np.random.default_rng(3)
-    n, m, K = 60, 9, 4
+    n, m = 60, 9
     X = sp.csc_matrix(rng.normal(size=(n, m)) * (rng.random((n, m)) < 0.5))
     c = rng.uniform(0.1, 3.0, size=n)  # weighted rows: c_i = C s_i
     Z = rng.normal(size=(n, K))
@@ -102,7 +103,7 @@ def test_a_sweep_forming_v_and_r_moves_as_one_over_the_stored_arrays(softmax):
              rng.normal(size=(n, K)) * 0.1, rng.normal(size=n) * 0.1]
     U, Ub, Q, S = (part.copy() for part in state)
     for _ in range(3):
-        kernels.sweep(X.indptr.astype(np.int64), X.indices, X.data, A, c, R, labels, Q, S,
+        kernels.sweep(X.indptr.astype(np.int64), X.indices, X.data, A, c, V, R, labels, Q, S,
                       softmax, U, Ub, hb, features, blocks, features, lam, alpha, True)
     U_ref, Ub_ref, Q_ref, S_ref = (part.copy() for part in state)
     for _ in range(3):
@@ -126,14 +127,14 @@ def test_dense_rows_at_gathers_the_chosen_rows_of_the_chosen_columns():
 
 
 @pytest.mark.parametrize("masked", [False, True])
-def test_products_with_selected_columns_hold_only_the_chosen_classes(masked):
+@pytest.mark.parametrize("K", [4, 1])  # one output: a scalar loop of its own
+def test_products_with_selected_columns_hold_only_the_chosen_classes(masked, K):
     """``X_S^T R`` and ``Q += X_S D^T`` over all K classes, or over the coefficients a
     mask of classes holds (a support of one or two classes a column): the others of
     ``out`` are left as they were, the others of ``D`` taken as zero."""
     rng = np.random.default_rng(7)
     X = sp.random(50, 20, density=0.3, random_state=2, format="csc")
     columns = np.array([0, 4, 5, 11, 19], dtype=np.int64)
-    K = 4
     classes = rng.random((K, len(columns))) < 0.4 if masked else np.ones((K, 5), dtype=bool)
     R, D = rng.normal(size=(50, K)), rng.normal(size=(K, len(columns)))
     chosen = classes if masked else None

@@ -78,6 +78,13 @@ def _column_hessians(indptr, indices, data, A, c, softmax, features, alpha, out)
     for position in range(features.shape[0]):
         j = features[position]
         block = out[position]
+        if K == 1 and not softmax:  # a scalar sum, as in _selected_products
+            total = 0.0
+            for t in range(indptr[j], indptr[j + 1]):
+                i, x = indices[t], data[t]
+                total += c[i] * x * x * (A[i, 0] * (1.0 - A[i, 0]))
+            block[0, 0] = total + alpha
+            continue
         block[:, :] = 0.0
         for t in range(indptr[j], indptr[j + 1]):
             i, x = indices[t], data[t]
@@ -208,6 +215,7 @@ def sweep(
     data,
     A,
     c,
+    V,
     R,
     y,
     Q,
@@ -228,6 +236,11 @@ def sweep(
     K = U.shape[0]
     g, delta = np.empty(K), np.empty(K)
     largest = 0.0
+    if K == 1 and not softmax:
+        largest = _single_sigmoid_sweep(
+            indptr, indices, data, V, R, Q, U, features, blocks, chosen, lam, alpha
+        )
+        chosen = chosen[:0]
     for position in chosen:
         change = _column_step(
             indptr,
@@ -251,6 +264,34 @@ def sweep(
         largest = max(largest, change)
     if fit_intercept:
         largest = max(largest, _intercept_steps(A, c, R, y, Q, S, softmax, Ub, hb))
+    return largest
+
+
+@njit(cache=True)
+def _single_sigmoid_sweep(
+    indptr, indices, data, V, R, Q, U, features, blocks, chosen, lam, alpha
+):
+    """:func:`sweep`'s cycle over ``features[chosen]`` for one sigmoid output (binary): the
+    same steps as :func:`_column_step`'s with a scalar gradient (its K-long one, kept in
+    memory, took 60% longer a non-zero); the largest change."""
+    largest = 0.0
+    for position in chosen:
+        j, h = features[position], blocks[position, 0, 0]
+        if h <= 0.0:
+            continue
+        g = 0.0
+        for t in range(indptr[j], indptr[j + 1]):
+            i = indices[t]
+            g += data[t] * (R[i, 0] + V[i, 0] * Q[i, 0])
+        old = U[0, j]
+        new = soft_threshold(old - (g + alpha * old) / h, lam / h)
+        step = new - old
+        if step == 0.0:
+            continue
+        U[0, j] = new
+        largest = max(largest, abs(step) * h)
+        for t in range(indptr[j], indptr[j + 1]):
+            Q[indices[t], 0] += data[t] * step
     return largest
 
 
@@ -388,6 +429,13 @@ def _selected_products(indptr, indices, data, columns, R, out, classes):
     acc, ks = np.empty(K), np.empty(K, np.int64)
     for t in range(columns.shape[0]):
         j = columns[t]
+        if K == 1:  # a scalar sum (in acc[0], kept in memory, a non-zero took 70% longer)
+            total = 0.0
+            for position in range(indptr[j], indptr[j + 1]):
+                total += data[position] * R[indices[position], 0]
+            if classes.shape[1] == 0 or classes[0, t]:
+                out[0, t] = total
+            continue
         if classes.shape[1] == 0:  # every class: the loop over k the compiler unrolls
             acc[:] = 0.0
             for position in range(indptr[j], indptr[j + 1]):

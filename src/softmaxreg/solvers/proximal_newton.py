@@ -242,6 +242,7 @@ class QuadraticModel:
             *p.columns(),
             self.A,
             p.c,
+            self.V,
             self.R,
             p.labels,
             self.Q,
