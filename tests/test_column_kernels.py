@@ -185,3 +185,20 @@ def test_magnitudes_are_the_smallest_non_zero_and_the_largest():
     data = np.array([0.0, -3e-30, 2.0, -7e200, 0.0])
     assert kernels.magnitudes(data) == (3e-30, 7e200)
     assert kernels.magnitudes(np.zeros(3)) == (np.inf, 0.0)
+
+
+def test_l1_optimality_is_the_penaltys_over_the_coefficients():
+    import torch
+
+    from softmaxreg.penalties import L1Penalty
+
+    rng = np.random.default_rng(11)
+    W = rng.normal(size=(3, 40)) * (rng.random((3, 40)) < 0.4)
+    G = rng.normal(size=(3, 40))
+    lam = 0.7
+    expected = L1Penalty(lam, W.size).optimality(torch.from_numpy(W.ravel()),
+                                                 torch.from_numpy(G.ravel()))
+    assert kernels.l1_optimality(W, G, lam) == pytest.approx(float(expected.max()), rel=1e-15)
+    assert kernels.l1_optimality(np.zeros((1, 2)), np.array([[0.1, -0.2]]), 0.5) == 0.0
+    G[2, 7] = np.nan
+    assert np.isnan(kernels.l1_optimality(W, G, lam))

@@ -521,6 +521,42 @@ def _fill_columns(X, indptr, indices, data):
                 filled[j] = position + 1
 
 
+@njit(cache=True, nogil=True)
+def coordinate_columns(B, position, klass, weights, X, Z):
+    """``X[r, e] = B[r, position[e]]`` and ``Z[r, e] = X[r, e] weights[r, klass[e]]`` (in
+    ``X``'s dtype, as NumPy's product): the softmax Hessian's coordinate columns of a block
+    of rows, in one pass (NumPy's ``B[:, position]`` and product took 3x as long)."""
+    for r in range(B.shape[0]):
+        for e in range(position.shape[0]):
+            x = B[r, position[e]]
+            X[r, e] = x
+            Z[r, e] = x * weights[r, klass[e]]
+
+
+@njit(cache=True)
+def l1_optimality(W, G, lam):
+    """``max_kj`` of the smallest ``|v|``, ``v`` in the subdifferential of ``f + lam
+    ||W||_1`` at ``W_kj``: ``|G_kj + lam sign(W_kj)|`` where ``W_kj != 0``, ``|G_kj| - lam``
+    (or 0) where it is 0 (:meth:`softmaxreg.penalties.L1Penalty.optimality` over ``W``,
+    ``G`` its gradient ``grad f``), NaN where any is; in one pass without temporaries: the
+    penalty's tensor form took 0.1-0.4 s a test on 20 x 2^18 coefficients."""
+    largest = 0.0
+    for k in range(W.shape[0]):
+        for j in range(W.shape[1]):
+            w, g = W[k, j], G[k, j]
+            if w > 0.0:
+                size = abs(g + lam)
+            elif w < 0.0:
+                size = abs(g - lam)
+            else:
+                size = abs(g) - lam
+            if size > largest:
+                largest = size
+            elif size != size:
+                return np.nan
+    return largest
+
+
 @njit(cache=True)
 def magnitudes(data):
     """``(smallest, largest)``: the smallest non-zero and the largest of ``|data|`` (inf

@@ -275,14 +275,17 @@ def _softmax_dense_gram(model, columns, classes, intercepts: int) -> np.ndarray:
     rows = max(1, SOFTMAX_BLOCK_ELEMENTS // q)
     positions = problem.indptr[columns].copy()
     block = np.ones((rows, p + 1), dtype=dtype)  # X's rows, then a column of ones
+    # each coordinate's column of X, and the same times sqrt(c) a_k of its class
+    coordinates, weighted = np.empty((rows, q), dtype=dtype), np.empty((rows, q), dtype=dtype)
     for start in range(0, problem.n, rows):
         stop = min(problem.n, start + rows)
         B = block[: stop - start]
         problem.kernels.dense_rows(*problem.columns(), columns, positions, stop, B)
         c, A = problem.c[start:stop], model.A[start:stop]
         weights, shift = as_factor(A * np.sqrt(c)[:, None], dtype, FLOAT32_PEAK**0.5 / largest)
-        X = B[:, position]
-        Z = X * weights[:, klass]
+        X, Z = coordinates[: stop - start], weighted[: stop - start]
+        weights = weights.astype(dtype, copy=False)
+        problem.kernels.coordinate_columns(B, position, klass, weights, X, Z)
         product = Z.T @ Z  # syrk: Z^T diag(c) Z, the cross-class terms
         for k in range(K):
             own = slice(bounds[k], bounds[k + 1])

@@ -139,13 +139,9 @@ class ColumnProblem:
         b = values[self.K * self.m :].copy() if self.fit_intercept else np.zeros(self.K)
         return W, b
 
-    def joined(self, W: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """``theta`` from ``W`` and ``b`` (:meth:`split`'s inverse), a float64 array."""
-        parts = [W.reshape(-1), b] if self.fit_intercept else [W.reshape(-1)]
-        return np.concatenate(parts)
-
     def join(self, W: np.ndarray, b: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(self.joined(W, b))
+        parts = [W.reshape(-1), b] if self.fit_intercept else [W.reshape(-1)]
+        return torch.from_numpy(np.concatenate(parts))
 
     def net_inputs(self, W, b) -> np.ndarray:
         Z = np.tile(b, (self.n, 1))
@@ -383,8 +379,9 @@ def proximal_newton(
         return loss + problem.smooth_penalty(W) + lam * float(np.abs(W).sum())
 
     def optimality_of(W, b, G, gb):
-        theta = problem.joined(W, b)
-        return float(penalty.optimality(theta, problem.joined(G, gb)).max())
+        """``max |L1Penalty.optimality|``: over ``W`` compiled, then the intercepts'."""
+        coefficients = problem.kernels.l1_optimality(W, G, lam)
+        return float(np.max([coefficients, *(np.abs(gb) if problem.fit_intercept else [])]))
 
     loss, A, R = problem.loss(Z, with_activations=True)
     total = total_of(loss, W)
