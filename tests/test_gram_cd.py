@@ -407,3 +407,51 @@ def test_a_small_ill_conditioned_model_is_formed_in_float64():
         assert result.converged
         values[way] = float(objective.value(result.theta) + penalty.value(result.theta))
     assert values["dense"] == pytest.approx(values["sparse"], rel=1e-12)
+
+
+def test_a_softmax_model_re_forms_its_hessian_from_the_last_one(monkeypatch):
+    """The columns of ``G_NN`` for the coordinates ``wanted`` are the full form's, and a
+    model that formed ``G`` on one set of coordinates (the L2 part on its diagonal) forms it
+    on an overlapping set from those entries plus the new coordinates' columns: the fresh
+    form's; beyond REUSE_SHARE new coordinates, a fresh form."""
+    n, K = 300, 4
+    X = sp.random(n, 30, density=0.3, random_state=4, format="csr") * 3
+    y = np.arange(n) % K
+    objective = LinearObjective(X, y, "multinomial", C=2.0, l2_strength=0.3, dtype=torch.float64)
+    problem = proximal_newton.ColumnProblem(objective)
+    logits = np.random.default_rng(5).normal(size=(n, K))
+    A = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    W, b = np.zeros((K, 30)), np.zeros(K)
+    features = np.arange(30, dtype=np.int64)
+    model = proximal_newton.QuadraticModel(problem, W, b, A, np.zeros_like(A), features, 1.0)
+    columns = np.array([2, 3, 7, 11, 20, 29], dtype=np.int64)
+    rng = np.random.default_rng(6)
+    first = rng.random((K, len(columns))) < 0.6
+    second = first.copy()
+    second[:, 1] = ~second[:, 1]  # one column's coefficients swapped in and out
+    second[0, 4] = True
+    fresh = {}
+    for name, classes in (("first", first), ("second", second)):
+        fresh[name] = _gram_cd._softmax_dense_gram(model, columns, classes, K - 1)
+    keys = _gram_cd._softmax_keys(columns, first, K - 1)
+    wanted = np.arange(len(keys)) % 3 == 1
+    part = _gram_cd._softmax_dense_gram(model, columns, first, K - 1, wanted=wanted)
+    np.testing.assert_allclose(part, fresh["first"][:, wanted], rtol=1e-12, atol=1e-12)
+    G = fresh["first"].copy()
+    m = len(keys) - (K - 1)
+    G[np.arange(m), np.arange(m)] += problem.alpha
+    model.gram = (keys, G)
+    new_keys = _gram_cd._softmax_keys(columns, second, K - 1)
+    held = np.isin(new_keys, keys)
+    assert 0 < np.count_nonzero(~held) <= _gram_cd.REUSE_SHARE * len(new_keys)
+    calls = []
+    real = _gram_cd._softmax_dense_gram
+    monkeypatch.setattr(
+        _gram_cd, "_softmax_dense_gram", lambda *a, **k: calls.append(k) or real(*a, **k)
+    )
+    reused = _gram_cd._reused_dense_gram(model, columns, second, K - 1, new_keys)
+    np.testing.assert_allclose(reused, fresh["second"], rtol=1e-12, atol=1e-12)
+    assert len(calls) == 1 and calls[0]["wanted"].sum() == np.count_nonzero(~held)
+    monkeypatch.setattr(_gram_cd, "REUSE_SHARE", 0.0)
+    _gram_cd._reused_dense_gram(model, columns, second, K - 1, new_keys)
+    assert calls[-1] == {}

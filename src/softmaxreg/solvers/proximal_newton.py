@@ -231,6 +231,7 @@ class QuadraticModel:
         self.V = problem.c[:, None] * (A if problem.softmax else A * (1 - A))
         self.U, self.Ub = W.copy(), b.copy()
         self.Q, self.S = np.zeros((problem.n, K)), np.zeros(problem.n)
+        self.gram = None  # the softmax's last formed Hessian block (_gram_cd)
 
     def sweep(self, chosen) -> float:
         p = self.problem
