@@ -522,15 +522,17 @@ def _fill_columns(X, indptr, indices, data):
 
 
 @njit(cache=True, nogil=True)
-def coordinate_columns(B, position, klass, weights, X, Z):
-    """``X[r, e] = B[r, position[e]]`` and ``Z[r, e] = X[r, e] weights[r, klass[e]]`` (in
-    ``X``'s dtype, as NumPy's product): the softmax Hessian's coordinate columns of a block
-    of rows, in one pass (NumPy's ``B[:, position]`` and product took 3x as long)."""
+def coordinate_columns(B, position, klass, cross, same, Z, Y):
+    """``Z[r, e] = B[r, position[e]] cross[r, klass[e]]`` and ``Y[r, e]`` the same with
+    ``same`` (in their dtype, as NumPy's products): the softmax Hessian's coordinate
+    columns of a block of rows, weighted two ways, in one pass (NumPy's ``B[:, position]``
+    and products took 3x as long)."""
     for r in range(B.shape[0]):
         for e in range(position.shape[0]):
             x = B[r, position[e]]
-            X[r, e] = x
-            Z[r, e] = x * weights[r, klass[e]]
+            k = klass[e]
+            Z[r, e] = x * cross[r, k]
+            Y[r, e] = x * same[r, k]
 
 
 @njit(cache=True)

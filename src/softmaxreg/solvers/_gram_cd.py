@@ -283,29 +283,34 @@ def _softmax_dense_gram(model, columns, classes, intercepts: int, wanted=None) -
     rows = max(1, SOFTMAX_BLOCK_ELEMENTS // q)
     positions = problem.indptr[columns].copy()
     block = np.ones((rows, p + 1), dtype=dtype)  # X's rows, then a column of ones
-    # each coordinate's column of X, and the same times sqrt(c) a_k of its class
-    coordinates, weighted = np.empty((rows, q), dtype=dtype), np.empty((rows, q), dtype=dtype)
+    # each coordinate's column of X times sqrt(c) a_k (Z) and times sqrt(c a_k (1 - a_k)) (Y)
+    # of its class k: Z^T Z holds the cross-class terms, Y_k^T Y_k class k's own block
+    weighted, own_weighted = np.empty((rows, q), dtype=dtype), np.empty((rows, q), dtype=dtype)
     for start in range(0, problem.n, rows):
         stop = min(problem.n, start + rows)
         B = block[: stop - start]
         problem.kernels.dense_rows(*problem.columns(), columns, positions, stop, B)
         c, A = problem.c[start:stop], model.A[start:stop]
-        weights, shift = as_factor(A * np.sqrt(c)[:, None], dtype, FLOAT32_PEAK**0.5 / largest)
-        X, Z = coordinates[: stop - start], weighted[: stop - start]
-        weights = weights.astype(dtype, copy=False)
-        problem.kernels.coordinate_columns(B, position, klass, weights, X, Z)
-        # syrk: Z^T diag(c) Z, the cross-class terms
-        product = Z.T @ Z if wanted is None else Z.T @ Z[:, chosen]
+        peak = FLOAT32_PEAK**0.5 / largest
+        cross, shift = as_factor(A * np.sqrt(c)[:, None], dtype, peak)
+        same, scale = as_factor(np.sqrt(c[:, None] * (A * (1 - A))), dtype, peak)
+        Z, Y = weighted[: stop - start], own_weighted[: stop - start]
+        problem.kernels.coordinate_columns(
+            B, position, klass, cross.astype(dtype, copy=False), same.astype(dtype, copy=False),
+            Z, Y,
+        )  # fmt: skip
+        product = Z.T @ Z if wanted is None else Z.T @ Z[:, chosen]  # syrk
         for k in range(K):
             own = slice(bounds[k], bounds[k + 1])
             mine = slice(*np.searchsorted(chosen, [own.start, own.stop]))  # its chosen
             if mine.stop > mine.start:
-                weight = c * A[:, k] * (1 - A[:, k])
-                same, scale = as_factor(weight, dtype, FLOAT32_PEAK / largest**2)
-                others = X[:, own] if wanted is None else X[:, chosen[mine]]
-                exact = (X[:, own] * same[:, None]).T @ others
-                product[own, mine] = -exact * (shift * shift / scale)
-        G -= product.astype(np.float64) / (shift * shift)
+                others = Y[:, own] if wanted is None else Y[:, chosen[mine]]
+                exact = Y[:, own].T @ others  # syrk: the same-class block, not a difference
+                product[own, mine] = -exact * (shift * shift / (scale * scale))
+        if shift == 1.0:
+            G -= product  # (cast block by block: no float64 copy of the product)
+        else:
+            G -= product.astype(np.float64) / (shift * shift)
     if wanted is None:
         return G[np.ix_(order, order)]
     return G[order][:, np.searchsorted(chosen, order[wanted])]
