@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import pickle
 import socket
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -254,3 +255,29 @@ def test_dataset_file_with_a_single_class_is_refused(tmp_path, capsys):
 def test_named_dataset_is_not_shadowed_by_bad_options():
     with pytest.raises(DataError, match="test_size"):
         load_dataset("wine", test_size=1.5)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("l1_ratio", [0.0, 1.0])
+def test_float32_data_beyond_float32_squares_is_computed_in_float64(sparse, l1_ratio):
+    """float32 X with a column of ~1e38 (valid float32, squares far beyond it): computed in
+    float64 (it fitted all-zero coefficients in float32, products overflowed), with no
+    RuntimeWarning from validating it, float32 coefficients as scikit-learn gives, and the
+    fit of dtype='float64'."""
+    import scipy.sparse as sp
+    from sklearn.exceptions import ConvergenceWarning
+
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((60, 10))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    X[:, 1] *= 1e38
+    X = X.astype(np.float32)
+    X = sp.csr_matrix(X) if sparse else X
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = LogisticRegression(l1_ratio=l1_ratio).fit(X, y)
+        wide = LogisticRegression(l1_ratio=l1_ratio, dtype="float64").fit(X, y)
+    assert model.coef_.dtype == np.float32 and np.isfinite(model.coef_).all()
+    np.testing.assert_allclose(model.coef_, wide.coef_.astype(np.float32), rtol=1e-6)
+    assert model.score(X, y) == wide.score(X, y) > 0.95

@@ -237,9 +237,10 @@ class LogisticRegressionCV(LogisticRegression):
         """
         _raise_for_params(params, self, "fit")
         penalty, grid, squeeze, scoring, legacy = self._resolve()
-        X, y = validate_data(
-            self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32], order="C"
-        )
+        with np.errstate(over="ignore", invalid="ignore"):  # sums of huge finite features
+            X, y = validate_data(
+                self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32], order="C"
+            )
         labels = encode_labels(y)
         classes = labels.classes
         if len(classes) < 2:

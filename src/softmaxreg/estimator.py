@@ -44,7 +44,21 @@ from softmaxreg._weights import check_sample_weight
 from softmaxreg.objective import LinearObjective
 from softmaxreg.penalties import L1Penalty
 from softmaxreg.solvers import COMPOSITE_SOLVERS, DEFAULT_SOLVER, MINIBATCH_SOLVERS, solve
+from softmaxreg.solvers._support_newton import DATA_RANGE
 from softmaxreg.solvers.newton_cholesky import centre_classes
+
+
+def _compute_dtype(X) -> torch.dtype:
+    """The compute dtype that ``dtype=None`` picks: X's (float32 stays float32, the rest
+    float64), except float32 data with a value beyond ``DATA_RANGE``'s top (2^40), computed
+    in float64: its squares leave float32's range (float32 X holding 1e38 fitted all-zero
+    coefficients, its products overflowed)."""
+    if X.dtype != np.float32:
+        return torch.float64
+    values = X.data if sp.issparse(X) else X
+    largest = max(abs(float(values.max(initial=0))), abs(float(values.min(initial=0))))
+    return torch.float32 if largest <= DATA_RANGE[1] else torch.float64
+
 
 _NUMPY_DTYPES = {
     None: [np.float64, np.float32],
@@ -125,7 +139,9 @@ class LogisticRegression(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
     device : str, default='cpu'
         'cpu', 'cuda' or 'cuda:N' (where the objective is evaluated).
     dtype : {None, 'float32', 'float64'}, default=None
-        Compute precision; None follows X (float32 stays float32, anything else float64).
+        Compute precision; None follows X (float32 stays float32, unless a value exceeds
+        2^40 in magnitude: its squares leave float32's range, so float64; anything else
+        float64). ``coef_`` and ``intercept_`` have X's dtype either way.
     verbose : int, default=0
         Print solver progress when > 0.
     n_jobs : None or int, default=None
@@ -233,17 +249,18 @@ class LogisticRegression(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         settings = check_parameters(self, DEFAULT_SOLVER)
         self._fit_penalty = settings.penalty
         multilabel = y is not None and is_indicator_target(y)
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            accept_sparse="csr",
-            dtype=_NUMPY_DTYPES[settings.dtype],
-            order="C",
-            multi_output=multilabel,
-            # scikit-learn's liblinear / sag / saga refuse 64-bit sparse indices; so do we
-            accept_large_sparse=self.solver not in ("liblinear", "sag", "saga"),
-        )
+        with np.errstate(over="ignore", invalid="ignore"):  # sums of huge finite features
+            X, y = validate_data(
+                self,
+                X,
+                y,
+                accept_sparse="csr",
+                dtype=_NUMPY_DTYPES[settings.dtype],
+                order="C",
+                multi_output=multilabel,
+                # scikit-learn's liblinear / sag / saga refuse 64-bit sparse indices; so do we
+                accept_large_sparse=self.solver not in ("liblinear", "sag", "saga"),
+            )
         weights = check_sample_weight(sample_weight, X.shape[0])
         if multilabel:
             if classes is not None:
@@ -278,7 +295,7 @@ class LogisticRegression(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             _check_liblinear(kind, X)
 
         starts = self._warm_starts(kind, classes, X.shape[1], len(problems))
-        dtype = settings.dtype or (torch.float32 if X.dtype == np.float32 else torch.float64)
+        dtype = settings.dtype or _compute_dtype(X)
         data = self._design_data(X, dtype, settings)
         # scikit-learn's dtypes: float32 data gives float32 parameters (liblinear: float64)
         out_dtype = np.float64 if self.solver == "liblinear" else X.dtype

@@ -120,7 +120,8 @@ def inference(
         raise InferenceError("the model's coef_ or intercept_ holds NaN or inf (a diverged fit)")
     equations = len(model.classes_) - 1 if kind == "multinomial" else 1
     _check_size(equations * (coef.shape[1] + int(model.fit_intercept)), max_hessian_bytes)
-    X = validate_data(model, X, accept_sparse="csr", dtype=np.float64, reset=False)
+    with np.errstate(over="ignore", invalid="ignore"):  # sums of huge finite features
+        X = validate_data(model, X, accept_sparse="csr", dtype=np.float64, reset=False)
     labels = _encode(model.classes_, y, X.shape[0])
     weights = check_sample_weight(sample_weight, X.shape[0])
     problems = single_label_problems(kind, labels, weights, model.class_weight)
