@@ -234,34 +234,34 @@ def sweep(
     """One cycle over the columns ``features[chosen]`` (and the intercepts); the largest
     change."""
     K = U.shape[0]
-    g, delta = np.empty(K), np.empty(K)
     largest = 0.0
     if K == 1 and not softmax:
         largest = _single_sigmoid_sweep(
             indptr, indices, data, V, R, Q, U, features, blocks, chosen, lam, alpha
         )
-        chosen = chosen[:0]
-    for position in chosen:
-        change = _column_step(
-            indptr,
-            indices,
-            data,
-            A,
-            c,
-            R,
-            y,
-            Q,
-            S,
-            softmax,
-            U,
-            features[position],
-            blocks[position],
-            lam,
-            alpha,
-            g,
-            delta,
-        )
-        largest = max(largest, change)
+    else:
+        g, delta = np.empty(K), np.empty(K)
+        for position in chosen:
+            change = _column_step(
+                indptr,
+                indices,
+                data,
+                A,
+                c,
+                R,
+                y,
+                Q,
+                S,
+                softmax,
+                U,
+                features[position],
+                blocks[position],
+                lam,
+                alpha,
+                g,
+                delta,
+            )
+            largest = max(largest, change)
     if fit_intercept:
         largest = max(largest, _intercept_steps(A, c, R, y, Q, S, softmax, Ub, hb))
     return largest
@@ -430,10 +430,10 @@ def _selected_products(indptr, indices, data, columns, R, out, classes):
     for t in range(columns.shape[0]):
         j = columns[t]
         if K == 1:  # a scalar sum (in acc[0], kept in memory, a non-zero took 70% longer)
-            total = 0.0
-            for position in range(indptr[j], indptr[j + 1]):
-                total += data[position] * R[indices[position], 0]
             if classes.shape[1] == 0 or classes[0, t]:
+                total = 0.0
+                for position in range(indptr[j], indptr[j + 1]):
+                    total += data[position] * R[indices[position], 0]
                 out[0, t] = total
             continue
         if classes.shape[1] == 0:  # every class: the loop over k the compiler unrolls

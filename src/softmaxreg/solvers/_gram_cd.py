@@ -278,7 +278,7 @@ def _softmax_dense_gram(model, columns, classes, intercepts: int, wanted=None) -
     chosen = np.arange(q) if wanted is None else np.sort(order[wanted])
     dtype = _product_dtype(problem, q)
     # float32 holds each product's terms (x a sqrt(c))^2 and c a (1 - a) x^2
-    largest = max(1.0, problem.magnitudes[1])
+    peak = FLOAT32_PEAK**0.5 / max(1.0, problem.magnitudes[1])
     G = np.zeros((q, len(chosen)))
     rows = max(1, SOFTMAX_BLOCK_ELEMENTS // q)
     positions = problem.indptr[columns].copy()
@@ -291,14 +291,10 @@ def _softmax_dense_gram(model, columns, classes, intercepts: int, wanted=None) -
         B = block[: stop - start]
         problem.kernels.dense_rows(*problem.columns(), columns, positions, stop, B)
         c, A = problem.c[start:stop], model.A[start:stop]
-        peak = FLOAT32_PEAK**0.5 / largest
         cross, shift = as_factor(A * np.sqrt(c)[:, None], dtype, peak)
         same, scale = as_factor(np.sqrt(c[:, None] * (A * (1 - A))), dtype, peak)
         Z, Y = weighted[: stop - start], own_weighted[: stop - start]
-        problem.kernels.coordinate_columns(
-            B, position, klass, cross.astype(dtype, copy=False), same.astype(dtype, copy=False),
-            Z, Y,
-        )  # fmt: skip
+        problem.kernels.coordinate_columns(B, position, klass, cross, same, Z, Y)
         product = Z.T @ Z if wanted is None else Z.T @ Z[:, chosen]  # syrk
         for k in range(K):
             own = slice(bounds[k], bounds[k + 1])
