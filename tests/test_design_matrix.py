@@ -77,7 +77,9 @@ def test_unsorted_csr_input_is_left_as_given_when_converted_to_another_dtype():
     assert design.scipy.toarray().tolist() == [[2.0, 3.0, 1.0]]
 
 
-def test_low_precision_products_use_a_bfloat16_copy_only_where_the_cpu_has_them(monkeypatch):
+def test_low_precision_products_use_a_bfloat16_copy_where_the_cpu_has_them(monkeypatch):
+    """bfloat16 where the CPU multiplies it natively; elsewhere float32 X keeps its exact
+    products and float64 X gets a float32 copy (see the next test)."""
     import softmaxreg._design.matrix as design_matrix
 
     X, rng = random_data(9_000, 7)  # more rows than one block of the fused product
@@ -98,6 +100,30 @@ def test_low_precision_products_use_a_bfloat16_copy_only_where_the_cpu_has_them(
     assert 1e-6 < error < 1e-2  # bfloat16's 8 significant bits, summed in float32
     sparse = make_design(sp.csr_matrix(X), torch.float32, torch.device("cpu"))
     assert sparse.low_precision() is None
+
+
+def test_float64_data_without_native_bfloat16_gets_float32_products(monkeypatch):
+    import softmaxreg._design.matrix as design_matrix
+
+    X, rng = random_data(9_000, 7)
+    y = rng.integers(0, 3, len(X))
+    theta = torch.from_numpy(rng.normal(size=3 * 8))
+    v = torch.from_numpy(rng.normal(size=3 * 8))
+    objective = LinearObjective(X, y, "multinomial", dtype=torch.float64)
+    exact = objective.hessian_operator(theta)[0](v)
+    monkeypatch.setattr(design_matrix, "fast_bfloat16_products", lambda: False)
+    low = objective.design.low_precision()
+    assert low.X.dtype == torch.float32 and objective.design.low_precision() is low
+    assert torch.equal(low.X, objective.design.X.to(torch.float32))
+    approximate = objective.hessian_operator(theta, low_precision=True)[0](v)
+    assert approximate.dtype == torch.float64
+    error = float((approximate - exact).norm() / exact.norm())
+    assert 1e-12 < error < 1e-5  # float32's 24 significant bits
+    X[5, 2] = 1e-50  # below float32's smallest: the copy would lose it, so none is made
+    underflowing = LinearObjective(X, y, "multinomial", dtype=torch.float64)
+    assert underflowing.design.low_precision() is None
+    torch.testing.assert_close(underflowing.hessian_operator(theta, low_precision=True)[0](v),
+                               underflowing.hessian_operator(theta)[0](v))
 
 
 def test_cpu_flags_decide_bfloat16(monkeypatch, tmp_path):
