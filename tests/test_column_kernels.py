@@ -1,7 +1,7 @@
 """The proximal Newton solver's compiled column kernels (``_column_kernels``): a dense ``X``
 becomes exactly scipy's canonical CSC, and a coordinate-descent sweep, which forms ``V``
-(and the softmax's ``R``) from ``c``, ``A`` and the labels, moves exactly as the same sweep
-written over the stored arrays."""
+from ``c`` and ``A`` and adds ``H Q`` to the data gradient ``R^T X`` it is given, moves as the
+same sweep written over the stored ``V`` and ``R``."""
 
 from __future__ import annotations
 
@@ -72,12 +72,15 @@ def _reference_sweep(X, A, V, R, Q, S, softmax, U, Ub, hb, blocks, lam, alpha, f
                 S += A[:, k] * step
 
 
+@pytest.mark.parametrize(("n", "m"), [(60, 9), (kernels.SPLIT_NONZEROS + 300, 3)])
 @pytest.mark.parametrize(("softmax", "K"), [(True, 4), (False, 4), (False, 1)])
-def test_a_sweep_forming_v_and_r_moves_as_one_over_the_stored_arrays(softmax, K):
-    """Softmax, sigmoids, and one sigmoid (binary: its own scalar loop)."""
+def test_a_sweep_from_the_data_gradient_moves_as_one_over_the_stored_arrays(softmax, K, n, m):
+    """Softmax, sigmoids, and one sigmoid (binary: its own scalar loop); the larger data's
+    first column is long enough to be summed in chunks."""
     rng = np.random.default_rng(3)
-    n, m = 60, 9
-    X = sp.csc_matrix(rng.normal(size=(n, m)) * (rng.random((n, m)) < 0.5))
+    X = rng.normal(size=(n, m)) * (rng.random((n, m)) < 0.5)
+    X[:, 0] = rng.normal(size=n)
+    X = sp.csc_matrix(X)
     c = rng.uniform(0.1, 3.0, size=n)  # weighted rows: c_i = C s_i
     Z = rng.normal(size=(n, K))
     if softmax:
@@ -102,9 +105,11 @@ def test_a_sweep_forming_v_and_r_moves_as_one_over_the_stored_arrays(softmax, K)
     state = [rng.normal(size=(K, m)) * (rng.random((K, m)) < 0.5), rng.normal(size=K),
              rng.normal(size=(n, K)) * 0.1, rng.normal(size=n) * 0.1]
     U, Ub, Q, S = (part.copy() for part in state)
+    gradient = np.asarray((X.T @ R).T)  # R^T X: the model's data gradient at Q = 0
     for _ in range(3):
         kernels.sweep(X.indptr.astype(np.int64), X.indices, X.data, A, c, V, R, labels, Q, S,
-                      softmax, U, Ub, hb, features, blocks, features, lam, alpha, True)
+                      softmax, U, Ub, hb, features, blocks, gradient, features, lam, alpha,
+                      True)
     U_ref, Ub_ref, Q_ref, S_ref = (part.copy() for part in state)
     for _ in range(3):
         _reference_sweep(X, A, V, R, Q_ref, S_ref, softmax, U_ref, Ub_ref, hb, blocks, lam,

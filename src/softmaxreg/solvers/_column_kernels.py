@@ -11,19 +11,23 @@ only the non-zeros of column ``j``. Per-sample arrays are
 - ``Q``: ``X D^T + d_b``, the change of the net inputs along the step ``D`` so far,
 - ``S``: ``sum_k a_ik Q_ik`` (softmax only).
 
-The sweeps form ``V`` from ``c`` and ``A`` and, for the softmax, ``R`` from ``c``, ``A`` and
-``y`` (rounded as the stored arrays), instead of reading stored ``(n, K)`` arrays: a sweep is
-bound by the rows it reads, and fewer arrays stay in cache (MNIST, 60,000 x 10: 4.8 MB
-each in float64). A sweep over MNIST's 550 most frequent columns (9.0 million non-zeros)
-took 0.28 s reading ``V`` and ``R``, 0.22 s without ``V``, 0.18 s without either (the
-fastest of 6 runs each).
-
 The local quadratic model of the smooth part at ``W`` (its exact Hessian, not formed by
-the sweeps) has at ``U = W + D`` the gradient ``sum_i x_ij (R_ik + [H_i Q_i]_k) + alpha U_kj`` with
-``[H_i q]_k = V_ik (q_k - S_i)`` (softmax: ``H_i = c_i (diag(a_i) - a_i a_i^T)``) or
-``V_ik q_k`` (sigmoids), and the diagonal ``sum_i c_i a_ik (1 - a_ik) x_ij^2
-+ alpha``; each coordinate step is the soft-threshold of its one-dimensional Newton step
-(glmnet's update), so zeros are exact.
+the sweeps) has at ``U = W + D`` the gradient ``g0_kj + sum_i x_ij [H_i Q_i]_k + alpha U_kj``
+with ``g0 = R^T X`` (its data gradient at ``W``, computed once a model: the sweeps read
+no ``R``), ``[H_i q]_k = V_ik (q_k - S_i)`` (softmax: ``H_i = c_i (diag(a_i) - a_i a_i^T)``)
+or ``V_ik q_k`` (sigmoids), and the diagonal ``sum_i c_i a_ik (1 - a_ik) x_ij^2 + alpha``;
+each coordinate step is the soft-threshold of its one-dimensional Newton step (glmnet's
+update), so zeros are exact.
+
+A sweep is bound by the rows it gathers: the sweeps over several outputs form ``V`` from
+``c`` and ``A`` instead of reading a stored ``(n, K)`` array (MNIST, 60,000 x 10: 4.8 MB
+each in float64; fewer arrays stay in cache). A sweep over MNIST's 523 most frequent
+columns (9.0 million non-zeros): 0.28 s reading ``V`` and ``R``, 0.18 s forming both from
+``c``, ``A`` and the labels, 0.15 s from ``g0`` (no labels, no residual). LLVM's fast-math
+flags (vectorised sums over the outputs, fused multiply-adds) gained nothing measurable,
+and contraction tripled the sweeps of a softmax model with Newton steps at tol 1e-9. A
+long column's gradient is summed in chunks of rows (``SPLIT_NONZEROS``, ``CHUNKS``), which
+``_threaded_sweep`` runs on several threads with the same result.
 Also here: the products with selected columns (all of them for the net inputs and the
 gradient) and, for the Newton steps on an active set (``_support_newton``, ``_gram_cd``),
 their dense rows, the sigmoid Hessian block formed from the pairs of non-zeros of each
@@ -40,6 +44,11 @@ from softmaxreg._design.work_split import balanced_runs, run_on_threads
 
 # below this many non-zeros a thread, starting one costs more than it saves
 MIN_NONZEROS_PER_THREAD = 1 << 16
+# a sweep sums the gradient of a column with this many non-zeros or more in CHUNKS chunks
+# of its rows, added in order: the same bits on one thread and on several, each chunk one
+# thread's part (``_threaded_sweep``; 2 x 1.5 us to start them against ~10 ns a non-zero)
+SPLIT_NONZEROS = 1 << 12
+CHUNKS = 4
 
 
 def column_hessians(indptr, indices, data, A, c, softmax, features, alpha, out, threads=1):
@@ -114,27 +123,67 @@ def soft_threshold(z, threshold):
     return 0.0
 
 
-@njit(cache=True)
-def _column_step(
-    indptr, indices, data, A, c, R, y, Q, S, softmax, U, j, block, lam, alpha, g, delta
-):
-    """Soft-thresholded Newton steps on ``U_kj`` for k = 0..K-1 in turn (exact within the
-    column through its Hessian ``block``); updates ``Q`` and ``S``; returns the largest
-    ``|delta_k| H_kk``. ``[H_i q]_k = V_ik (q_k - S_i)`` (softmax) or ``V_ik q_k`` (sigmoids),
-    with ``V_ik`` formed from ``c_i`` and ``A`` (:func:`_curvature_weight`), and the softmax's
-    ``R_ik`` from them and ``y_i``."""
-    K = U.shape[0]
-    g[:] = 0.0
-    for t in range(indptr[j], indptr[j + 1]):
-        i, x = indices[t], data[t]
+@njit(cache=True, nogil=True)
+def column_gradient_part(indices, data, A, c, Q, S, softmax, lo, hi, g):
+    """``g_k += sum_t x_t [H_i Q_i]_k`` over the non-zeros ``t = lo .. hi - 1`` of a column
+    (``i = indices[t]``), with ``[H_i q]_k = c_i a_ik (q_k - S_i)`` (softmax) or ``c_i a_ik
+    (1 - a_ik) q_k`` (sigmoids)."""
+    K = g.shape[0]
+    for t in range(lo, hi):
+        i = indices[t]
+        w = data[t] * c[i]
         if softmax:
-            s, label = S[i], y[i]
+            s = S[i]
             for k in range(K):
-                v = _curvature_weight(c[i], A[i, k], True)
-                g[k] += x * (_softmax_residual(v, c[i], k == label) + v * (Q[i, k] - s))
+                g[k] += w * A[i, k] * (Q[i, k] - s)
         else:
             for k in range(K):
-                g[k] += x * (R[i, k] + _curvature_weight(c[i], A[i, k], False) * Q[i, k])
+                a = A[i, k]
+                g[k] += w * (a * (1.0 - a)) * Q[i, k]
+
+
+@njit(cache=True, nogil=True)
+def column_update_part(indices, data, A, Q, S, softmax, lo, hi, delta):
+    """``Q_i += x_t delta`` (and ``S_i += x_t a_i^T delta``) over the non-zeros ``t = lo ..
+    hi - 1`` of a column whose coefficients moved by ``delta``."""
+    K = delta.shape[0]
+    for t in range(lo, hi):
+        i, x = indices[t], data[t]
+        for k in range(K):
+            Q[i, k] += x * delta[k]
+        if softmax:
+            shift = 0.0
+            for k in range(K):
+                shift += A[i, k] * delta[k]
+            S[i] += x * shift
+
+
+@njit(cache=True)
+def chunk_bounds(lo, hi, bounds):
+    """``bounds[p] .. bounds[p + 1]``: the ``len(bounds) - 1`` chunks of ``lo .. hi`` (about
+    equal), where :data:`SPLIT_NONZEROS` or more non-zeros are summed in chunks."""
+    chunks = bounds.shape[0] - 1
+    for p in range(chunks + 1):
+        bounds[p] = lo + (hi - lo) * p // chunks
+
+
+@njit(cache=True)
+def add_chunks(g, g0, partial):
+    """``g = g0 + partial_0 + partial_1 + ...`` in this order (a column's gradient from its
+    chunks' sums, the same bits whichever threads summed them)."""
+    for k in range(g.shape[0]):
+        total = g0[k]
+        for p in range(partial.shape[0]):
+            total += partial[p, k]
+        g[k] = total
+
+
+@njit(cache=True)
+def column_steps(U, j, block, lam, alpha, g, delta):
+    """Soft-thresholded Newton steps on ``U_kj`` for k = 0..K-1 in turn, exact within the
+    column through its Hessian ``block``, from its gradient ``g`` (kept up to date);
+    ``delta``: the steps; returns ``(largest |delta_k| H_kk, whether any moved)``."""
+    K = U.shape[0]
     largest = 0.0
     moved = False
     for k in range(K):
@@ -154,16 +203,33 @@ def _column_step(
         largest = max(largest, abs(step) * h)
         for other in range(K):  # the data part of the block (alpha enters through U)
             g[other] += (block[other, k] - (alpha if other == k else 0.0)) * step
+    return largest, moved
+
+
+@njit(cache=True)
+def column_step(
+    indptr, indices, data, A, c, Q, S, softmax, U, j, g0, block, lam, alpha, g, delta, partial
+):
+    """:func:`column_steps` on column ``j`` from the gradient ``g0 + sum_i x_ij [H_i
+    Q_i]_k`` (:func:`column_gradient_part`; summed in chunks from ``SPLIT_NONZEROS``
+    non-zeros, ``partial``: ``(CHUNKS, K)``), then ``Q`` and ``S`` updated; returns the
+    largest ``|delta_k| H_kk``."""
+    lo, hi = indptr[j], indptr[j + 1]
+    if hi - lo >= SPLIT_NONZEROS:
+        bounds = np.empty(partial.shape[0] + 1, np.int64)
+        chunk_bounds(lo, hi, bounds)
+        for p in range(partial.shape[0]):
+            partial[p] = 0.0
+            column_gradient_part(
+                indices, data, A, c, Q, S, softmax, bounds[p], bounds[p + 1], partial[p]
+            )
+        add_chunks(g, g0, partial)
+    else:
+        g[:] = g0
+        column_gradient_part(indices, data, A, c, Q, S, softmax, lo, hi, g)
+    largest, moved = column_steps(U, j, block, lam, alpha, g, delta)
     if moved:
-        for t in range(indptr[j], indptr[j + 1]):
-            i, x = indices[t], data[t]
-            for k in range(K):
-                Q[i, k] += x * delta[k]
-            if softmax:
-                shift = 0.0
-                for k in range(K):
-                    shift += A[i, k] * delta[k]
-                S[i] += x * shift
+        column_update_part(indices, data, A, Q, S, softmax, lo, hi, delta)
     return largest
 
 
@@ -182,7 +248,7 @@ def _softmax_residual(ca, c, is_label):
 
 
 @njit(cache=True)
-def _intercept_steps(A, c, R, y, Q, S, softmax, Ub, hb):
+def intercept_steps(A, c, R, y, Q, S, softmax, Ub, hb):
     """Newton steps on the unpenalised intercepts; returns the largest ``|delta| h``."""
     n, K = R.shape
     largest = 0.0
@@ -226,63 +292,64 @@ def sweep(
     hb,
     features,
     blocks,
+    gradient,
     chosen,
     lam,
     alpha,
     fit_intercept,
 ):
     """One cycle over the columns ``features[chosen]`` (and the intercepts); the largest
-    change."""
+    change. ``gradient``: ``g0`` on ``features`` (``(K, len(features))``, ``R^T X``)."""
     K = U.shape[0]
     largest = 0.0
     if K == 1 and not softmax:
         largest = _single_sigmoid_sweep(
-            indptr, indices, data, V, R, Q, U, features, blocks, chosen, lam, alpha
+            indptr, indices, data, V, Q, U, features, blocks, gradient, chosen, lam, alpha
         )
     else:
-        g, delta = np.empty(K), np.empty(K)
+        g, delta, partial = np.empty(K), np.empty(K), np.empty((CHUNKS, K))
         for position in chosen:
-            change = _column_step(
+            change = column_step(
                 indptr,
                 indices,
                 data,
                 A,
                 c,
-                R,
-                y,
                 Q,
                 S,
                 softmax,
                 U,
                 features[position],
+                gradient[:, position],
                 blocks[position],
                 lam,
                 alpha,
                 g,
                 delta,
+                partial,
             )
             largest = max(largest, change)
     if fit_intercept:
-        largest = max(largest, _intercept_steps(A, c, R, y, Q, S, softmax, Ub, hb))
+        largest = max(largest, intercept_steps(A, c, R, y, Q, S, softmax, Ub, hb))
     return largest
 
 
 @njit(cache=True)
 def _single_sigmoid_sweep(
-    indptr, indices, data, V, R, Q, U, features, blocks, chosen, lam, alpha
+    indptr, indices, data, V, Q, U, features, blocks, gradient, chosen, lam, alpha
 ):
     """:func:`sweep`'s cycle over ``features[chosen]`` for one sigmoid output (binary): the
-    same steps as :func:`_column_step`'s with a scalar gradient (its K-long one, kept in
+    same steps as :func:`column_step`'s with a scalar gradient (its K-long one, kept in
     memory, took 60% longer a non-zero); the largest change."""
     largest = 0.0
     for position in chosen:
         j, h = features[position], blocks[position, 0, 0]
         if h <= 0.0:
             continue
-        g = 0.0
+        g = gradient[0, position]
         for t in range(indptr[j], indptr[j + 1]):
             i = indices[t]
-            g += data[t] * (R[i, 0] + V[i, 0] * Q[i, 0])
+            g += data[t] * (V[i, 0] * Q[i, 0])
         old = U[0, j]
         new = soft_threshold(old - (g + alpha * old) / h, lam / h)
         step = new - old

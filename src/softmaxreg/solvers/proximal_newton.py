@@ -229,13 +229,20 @@ class QuadraticModel:
         # c_i a_ik (softmax) or c_i a_ik (1 - a_ik), for the Newton steps and the formed
         # Hessian (the column sweeps form it from c and A: one array less in cache)
         self.V = problem.c[:, None] * (A if problem.softmax else A * (1 - A))
+        # the data gradient R^T X on the working set (the sweeps add H Q to it)
+        self.gradient = np.empty((K, len(features)))
+        problem.kernels.selected_products(
+            *problem.columns(), features, R, self.gradient, threads=torch.get_num_threads()
+        )
         self.U, self.Ub = W.copy(), b.copy()
         self.Q, self.S = np.zeros((problem.n, K)), np.zeros(problem.n)
         self.gram = None  # the softmax's last formed Hessian block (_gram_cd)
 
     def sweep(self, chosen) -> float:
+        from softmaxreg.solvers import _threaded_sweep  # compiled: imported once L1 runs
+
         p = self.problem
-        return p.kernels.sweep(
+        return _threaded_sweep.sweep(
             *p.columns(),
             self.A,
             p.c,
@@ -250,10 +257,12 @@ class QuadraticModel:
             self.hb,
             self.features,
             self.blocks,
+            self.gradient,
             chosen,
             self.lam,
             p.alpha,
             p.fit_intercept,
+            threads=torch.get_num_threads(),
         )
 
     def value(self, U, Q, S) -> float:

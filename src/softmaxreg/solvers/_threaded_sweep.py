@@ -1,0 +1,144 @@
+"""Column sweeps with each large column's two passes split over threads.
+
+A coordinate-descent sweep (``_column_kernels.sweep``) is sequential over the columns, but
+within one column of several outputs its gradient pass (a sum over the column's rows) and
+its update pass (each row's ``Q_i``, ``S_i``) split over rows. Columns with
+``SPLIT_NONZEROS`` non-zeros or more sum their gradient in ``CHUNKS`` chunks of rows added
+in a fixed order on one thread as on several, so a fit's numbers do not depend on the
+thread count; here numba's parallel loops run the chunks (and the update's chunks) on up
+to ``torch.get_num_threads()`` threads, the setting the whole fit follows. A sweep over
+MNIST's 523 most frequent columns (softmax, 9.0 million non-zeros) on two cores: 0.16 s
+on one thread, 0.12 s on two.
+
+numba's thread pool is used only where it is safe: its threading layer is one that takes
+calls from several Python threads at once (OpenMP or TBB; its fallback "workqueue" aborts
+the process on concurrent calls), and not in a process forked after this one used it (GNU
+OpenMP aborts a forked child that starts its threads again). Elsewhere the sweep runs on
+one thread, with the same result. Sigmoid models with one output (binary) keep their own
+one-thread loop.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from numba import njit, prange
+
+from softmaxreg.solvers._column_kernels import (
+    CHUNKS,
+    SPLIT_NONZEROS,
+    add_chunks,
+    chunk_bounds,
+    column_gradient_part,
+    column_step,
+    column_steps,
+    column_update_part,
+    intercept_steps,
+)
+from softmaxreg.solvers._column_kernels import (
+    sweep as one_thread_sweep,
+)
+
+# numba threading layers that take parallel calls from several threads at once
+THREADSAFE_LAYERS = frozenset({"omp", "tbb"})
+# the process whose sweeps started numba's threads (a child forked from it runs on one);
+# 0: not yet decided, -1: numba's threads are not safe to use here
+_launched_in = 0
+
+
+def sweep(*arguments, threads: int) -> float:
+    """:func:`_column_kernels.sweep` (same arguments, same result), the chunks of its
+    large columns on up to ``threads`` threads."""
+    softmax, U = arguments[10], arguments[11]
+    if threads < 2 or (U.shape[0] == 1 and not softmax) or not _threads_usable():
+        return one_thread_sweep(*arguments)
+    return _threaded_sweep(*arguments)
+
+
+def _threads_usable() -> bool:
+    """Whether numba's threads may run here (see the module's docstring)."""
+    global _launched_in
+    if _launched_in == 0:
+        try:
+            import numba
+            from numba.np.ufunc import parallel
+
+            parallel._launch_threads()
+            layer = numba.threading_layer()
+        except (ImportError, AttributeError, ValueError):
+            layer = None
+        _launched_in = os.getpid() if layer in THREADSAFE_LAYERS else -1
+    return _launched_in == os.getpid()
+
+
+@njit(cache=True, parallel=True)
+def _threaded_sweep(
+    indptr,
+    indices,
+    data,
+    A,
+    c,
+    V,
+    R,
+    y,
+    Q,
+    S,
+    softmax,
+    U,
+    Ub,
+    hb,
+    features,
+    blocks,
+    gradient,
+    chosen,
+    lam,
+    alpha,
+    fit_intercept,
+):
+    """:func:`_column_kernels.sweep` for several outputs, the chunks of each column with
+    ``SPLIT_NONZEROS`` non-zeros or more summed (and updated) in a parallel loop."""
+    K = U.shape[0]
+    largest = 0.0
+    g, delta, partial = np.empty(K), np.empty(K), np.empty((CHUNKS, K))
+    bounds = np.empty(CHUNKS + 1, np.int64)
+    for position in chosen:
+        j = features[position]
+        lo, hi = indptr[j], indptr[j + 1]
+        if hi - lo < SPLIT_NONZEROS:
+            change = column_step(
+                indptr,
+                indices,
+                data,
+                A,
+                c,
+                Q,
+                S,
+                softmax,
+                U,
+                j,
+                gradient[:, position],
+                blocks[position],
+                lam,
+                alpha,
+                g,
+                delta,
+                partial,
+            )
+            largest = max(largest, change)
+            continue
+        chunk_bounds(lo, hi, bounds)
+        for p in prange(CHUNKS):
+            partial[p] = 0.0
+            column_gradient_part(
+                indices, data, A, c, Q, S, softmax, bounds[p], bounds[p + 1], partial[p]
+            )
+        add_chunks(g, gradient[:, position], partial)
+        change, moved = column_steps(U, j, blocks[position], lam, alpha, g, delta)
+        largest = max(largest, change)
+        if moved:
+            for p in prange(CHUNKS):
+                column_update_part(indices, data, A, Q, S, softmax, bounds[p], bounds[p + 1], delta)
+    if fit_intercept:
+        largest = max(largest, intercept_steps(A, c, R, y, Q, S, softmax, Ub, hb))
+    return largest

@@ -1,0 +1,155 @@
+"""The column sweeps' threaded form (``_threaded_sweep``): bit for bit the one-thread
+sweep, a fit the same on one thread and on two, and no use of numba's threads where they
+are unsafe (a process forked after using them; a threading layer that aborts on
+concurrent calls)."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from softmaxreg import LogisticRegression
+from softmaxreg.solvers import _column_kernels as kernels
+from softmaxreg.solvers import _threaded_sweep
+
+
+def _columns_of_every_size(n=9_000, m=10, seed=0):
+    """Columns from 1% to all rows non-zero: both sides of ``SPLIT_NONZEROS``."""
+    rng = np.random.default_rng(seed)
+    density = np.linspace(0.01, 1.0, m)
+    X = rng.normal(size=(n, m)) * (rng.random((n, m)) < density)
+    counts = (X != 0).sum(axis=0)
+    assert counts.min() < kernels.SPLIT_NONZEROS <= counts.max()
+    return X
+
+
+@pytest.mark.parametrize("softmax", [True, False])
+def test_the_threaded_sweep_moves_bit_for_bit_as_the_one_thread_sweep(softmax):
+    rng = np.random.default_rng(1)
+    X = sp.csc_matrix(_columns_of_every_size())
+    n, m = X.shape
+    K = 4
+    c = rng.uniform(0.1, 3.0, size=n)
+    Z = rng.normal(size=(n, K))
+    if softmax:
+        A = np.exp(Z - Z.max(axis=1, keepdims=True))
+        A /= A.sum(axis=1, keepdims=True)
+        labels = rng.integers(0, K, size=n)
+        V, R = c[:, None] * A, A * c[:, None]
+        R[np.arange(n), labels] -= c
+    else:
+        A = 1 / (1 + np.exp(-Z))
+        labels = np.empty(0, dtype=np.int64)
+        V = c[:, None] * (A * (1 - A))
+        R = (A - (rng.random((n, K)) < 0.5)) * c[:, None]
+    columns = (X.indptr.astype(np.int64), X.indices, X.data)
+    features = np.arange(m, dtype=np.int64)
+    blocks = np.empty((m, K, K))
+    kernels.column_hessians(*columns, A, c, softmax, features, 0.3, blocks)
+    gradient = np.asarray((X.T @ R).T)
+    hb = c @ (A * (1 - A))
+    start = [np.zeros((K, m)), np.zeros(K), np.zeros((n, K)), np.zeros(n)]
+    runs = []
+    for sweep in (kernels.sweep, _threaded_sweep._threaded_sweep):
+        U, Ub, Q, S = (part.copy() for part in start)
+        changes = [
+            sweep(
+                *columns,
+                A,
+                c,
+                V,
+                R,
+                labels,
+                Q,
+                S,
+                softmax,
+                U,
+                Ub,
+                hb,
+                features,
+                blocks,
+                gradient,
+                features,
+                0.05,
+                0.3,
+                True,
+            )
+            for _ in range(3)
+        ]
+        runs.append((changes, U, Ub, Q, S))
+    (changes, *state), (threaded_changes, *threaded_state) = runs
+    assert changes == threaded_changes
+    assert np.count_nonzero(state[0]) > 0  # the sweeps moved
+    for one, other in zip(state, threaded_state, strict=True):
+        np.testing.assert_array_equal(one, other)
+
+
+def _fit(X, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # converged
+        return LogisticRegression(C=0.05, l1_ratio=0.5, tol=1e-8, max_iter=200).fit(X, y)
+
+
+def _three_classes(X, seed=2):
+    rng = np.random.default_rng(seed)
+    scores = X[:, -3:] @ rng.normal(size=(3, 3)) * 2 + rng.normal(size=(len(X), 3))
+    return scores.argmax(axis=1)
+
+
+def test_a_fit_is_the_same_on_one_thread_and_on_two():
+    X = _columns_of_every_size(n=6_000, m=20)
+    y = _three_classes(X)
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = _fit(X, y)
+        torch.set_num_threads(2)
+        two = _fit(X, y)
+    finally:
+        torch.set_num_threads(previous)
+    assert np.count_nonzero(one.coef_ == 0) > 0
+    np.testing.assert_array_equal(one.coef_, two.coef_)
+    np.testing.assert_array_equal(one.intercept_, two.intercept_)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_process_forked_after_threaded_sweeps_fits_on_one_thread():
+    """GNU OpenMP aborts a forked child that starts numba's threads again ("Terminating:
+    fork() called from a process already using GNU OpenMP"): the child sweeps on one
+    thread, to the same fit."""
+    X = _columns_of_every_size(n=6_000, m=20)
+    y = _three_classes(X)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        parent = _fit(X, y).coef_
+        assert _threaded_sweep._launched_in == os.getpid()  # its sweeps used the threads
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover (the child)
+            code = 1
+            try:
+                code = 0 if np.array_equal(_fit(X, y).coef_, parent) else 1
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        torch.set_num_threads(previous)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_threading_layer_that_aborts_on_concurrent_calls_is_not_used(monkeypatch):
+    import numba
+
+    monkeypatch.setattr(_threaded_sweep, "_launched_in", 0)
+    monkeypatch.setattr(numba, "threading_layer", lambda: "workqueue")
+    assert not _threaded_sweep._threads_usable()
+    monkeypatch.setattr(_threaded_sweep, "_launched_in", 0)
+    monkeypatch.setattr(numba, "threading_layer", lambda: "omp")
+    assert _threaded_sweep._threads_usable()
+    monkeypatch.setattr(_threaded_sweep, "_launched_in", os.getpid() + 1)  # forked since
+    assert not _threaded_sweep._threads_usable()
