@@ -28,12 +28,12 @@ def _columns_of_every_size(n=9_000, m=10, seed=0):
     return X
 
 
-@pytest.mark.parametrize("softmax", [True, False])
-def test_the_threaded_sweep_moves_bit_for_bit_as_the_one_thread_sweep(softmax):
+@pytest.mark.parametrize(("softmax", "K"), [(True, 4), (False, 4), (False, 1)])
+def test_the_threaded_sweep_moves_bit_for_bit_as_the_one_thread_sweep(softmax, K):
+    """Softmax, sigmoids, and one sigmoid (binary: a scalar loop of its own)."""
     rng = np.random.default_rng(1)
     X = sp.csc_matrix(_columns_of_every_size())
     n, m = X.shape
-    K = 4
     c = rng.uniform(0.1, 3.0, size=n)
     Z = rng.normal(size=(n, K))
     if softmax:
@@ -55,7 +55,10 @@ def test_the_threaded_sweep_moves_bit_for_bit_as_the_one_thread_sweep(softmax):
     hb = c @ (A * (1 - A))
     start = [np.zeros((K, m)), np.zeros(K), np.zeros((n, K)), np.zeros(n)]
     runs = []
-    for sweep in (kernels.sweep, _threaded_sweep._threaded_sweep):
+    threaded = _threaded_sweep._threaded_sweep
+    if K == 1 and not softmax:
+        threaded = _threaded_sweep._threaded_single_sigmoid_sweep
+    for sweep in (kernels.sweep, threaded):
         U, Ub, Q, S = (part.copy() for part in start)
         changes = [
             sweep(
@@ -101,9 +104,10 @@ def _three_classes(X, seed=2):
     return scores.argmax(axis=1)
 
 
-def test_a_fit_is_the_same_on_one_thread_and_on_two():
+@pytest.mark.parametrize("classes", [3, 2])
+def test_a_fit_is_the_same_on_one_thread_and_on_two(classes):
     X = _columns_of_every_size(n=6_000, m=20)
-    y = _three_classes(X)
+    y = _three_classes(X) % classes
     previous = torch.get_num_threads()
     try:
         torch.set_num_threads(1)

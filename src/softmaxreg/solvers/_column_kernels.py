@@ -342,24 +342,64 @@ def _single_sigmoid_sweep(
     same steps as :func:`column_step`'s with a scalar gradient (its K-long one, kept in
     memory, took 60% longer a non-zero); the largest change."""
     largest = 0.0
+    g, partial = np.empty(1), np.empty((CHUNKS, 1))
     for position in chosen:
         j, h = features[position], blocks[position, 0, 0]
-        if h <= 0.0:
-            continue
-        g = gradient[0, position]
-        for t in range(indptr[j], indptr[j + 1]):
-            i = indices[t]
-            g += data[t] * (V[i, 0] * Q[i, 0])
-        old = U[0, j]
-        new = soft_threshold(old - (g + alpha * old) / h, lam / h)
-        step = new - old
-        if step == 0.0:
-            continue
-        U[0, j] = new
-        largest = max(largest, abs(step) * h)
-        for t in range(indptr[j], indptr[j + 1]):
-            Q[indices[t], 0] += data[t] * step
+        if h > 0.0:
+            change = sigmoid_column_step(
+                indptr, indices, data, V, Q, U, j, h, gradient[:, position], lam, alpha, g, partial
+            )
+            largest = max(largest, change)
     return largest
+
+
+@njit(cache=True, nogil=True)
+def sigmoid_gradient_part(indices, data, V, Q, lo, hi, g):
+    """``g + sum_t x_t V_i Q_i`` over the non-zeros ``t = lo .. hi - 1`` of a column (one
+    sigmoid output)."""
+    for t in range(lo, hi):
+        i = indices[t]
+        g += data[t] * (V[i, 0] * Q[i, 0])
+    return g
+
+
+@njit(cache=True, nogil=True)
+def sigmoid_update_part(indices, data, Q, lo, hi, step):
+    """``Q_i += x_t step`` over the non-zeros ``t = lo .. hi - 1`` of a column."""
+    for t in range(lo, hi):
+        Q[indices[t], 0] += data[t] * step
+
+
+@njit(cache=True)
+def sigmoid_step(U, j, h, g, lam, alpha):
+    """The soft-thresholded Newton step on ``U_0j`` (curvature ``h``, gradient ``g``), made
+    in ``U``; returns it."""
+    old = U[0, j]
+    new = soft_threshold(old - (g + alpha * old) / h, lam / h)
+    U[0, j] = new
+    return new - old
+
+
+@njit(cache=True)
+def sigmoid_column_step(indptr, indices, data, V, Q, U, j, h, g0, lam, alpha, g, partial):
+    """:func:`sigmoid_step` on column ``j`` from the gradient ``g0 + sum_i x_ij V_i Q_i``
+    (summed in chunks from ``SPLIT_NONZEROS`` non-zeros: ``g`` ``(1,)``, ``partial``
+    ``(CHUNKS, 1)``), then ``Q`` updated; returns ``|step| h``."""
+    lo, hi = indptr[j], indptr[j + 1]
+    if hi - lo >= SPLIT_NONZEROS:
+        bounds = np.empty(partial.shape[0] + 1, np.int64)
+        chunk_bounds(lo, hi, bounds)
+        for p in range(partial.shape[0]):
+            partial[p, 0] = sigmoid_gradient_part(
+                indices, data, V, Q, bounds[p], bounds[p + 1], 0.0
+            )
+        add_chunks(g, g0, partial)
+    else:
+        g[0] = sigmoid_gradient_part(indices, data, V, Q, lo, hi, g0[0])
+    step = sigmoid_step(U, j, h, g[0], lam, alpha)
+    if step != 0.0:
+        sigmoid_update_part(indices, data, Q, lo, hi, step)
+    return abs(step) * h
 
 
 # an empty mask of classes: every class of every column

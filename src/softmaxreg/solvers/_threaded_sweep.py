@@ -14,8 +14,8 @@ numba's thread pool is used only where it is safe: its threading layer is one th
 calls from several Python threads at once (OpenMP or TBB; its fallback "workqueue" aborts
 the process on concurrent calls), and not in a process forked after this one used it (GNU
 OpenMP aborts a forked child that starts its threads again). Elsewhere the sweep runs on
-one thread, with the same result. Sigmoid models with one output (binary) keep their own
-one-thread loop.
+one thread, with the same result. Sigmoid models with one output (binary) run their own
+scalar loop the same way.
 """
 
 from __future__ import annotations
@@ -35,6 +35,10 @@ from softmaxreg.solvers._column_kernels import (
     column_steps,
     column_update_part,
     intercept_steps,
+    sigmoid_column_step,
+    sigmoid_gradient_part,
+    sigmoid_step,
+    sigmoid_update_part,
 )
 from softmaxreg.solvers._column_kernels import (
     sweep as one_thread_sweep,
@@ -50,9 +54,11 @@ _launched_in = 0
 def sweep(*arguments, threads: int) -> float:
     """:func:`_column_kernels.sweep` (same arguments, same result), the chunks of its
     large columns on up to ``threads`` threads."""
-    softmax, U = arguments[10], arguments[11]
-    if threads < 2 or (U.shape[0] == 1 and not softmax) or not _threads_usable():
+    if threads < 2 or not _threads_usable():
         return one_thread_sweep(*arguments)
+    softmax, U = arguments[10], arguments[11]
+    if U.shape[0] == 1 and not softmax:
+        return _threaded_single_sigmoid_sweep(*arguments)
     return _threaded_sweep(*arguments)
 
 
@@ -139,6 +145,61 @@ def _threaded_sweep(
         if moved:
             for p in prange(CHUNKS):
                 column_update_part(indices, data, A, Q, S, softmax, bounds[p], bounds[p + 1], delta)
+    if fit_intercept:
+        largest = max(largest, intercept_steps(A, c, R, y, Q, S, softmax, Ub, hb))
+    return largest
+
+
+@njit(cache=True, parallel=True)
+def _threaded_single_sigmoid_sweep(
+    indptr,
+    indices,
+    data,
+    A,
+    c,
+    V,
+    R,
+    y,
+    Q,
+    S,
+    softmax,
+    U,
+    Ub,
+    hb,
+    features,
+    blocks,
+    gradient,
+    chosen,
+    lam,
+    alpha,
+    fit_intercept,
+):
+    """:func:`_threaded_sweep` for one sigmoid output (``_single_sigmoid_sweep``'s loop)."""
+    largest = 0.0
+    g, partial = np.empty(1), np.empty((CHUNKS, 1))
+    bounds = np.empty(CHUNKS + 1, np.int64)
+    for position in chosen:
+        j, h = features[position], blocks[position, 0, 0]
+        if h <= 0.0:
+            continue
+        lo, hi = indptr[j], indptr[j + 1]
+        if hi - lo < SPLIT_NONZEROS:
+            change = sigmoid_column_step(
+                indptr, indices, data, V, Q, U, j, h, gradient[:, position], lam, alpha, g, partial
+            )
+            largest = max(largest, change)
+            continue
+        chunk_bounds(lo, hi, bounds)
+        for p in prange(CHUNKS):
+            partial[p, 0] = sigmoid_gradient_part(
+                indices, data, V, Q, bounds[p], bounds[p + 1], 0.0
+            )
+        add_chunks(g, gradient[:, position], partial)
+        step = sigmoid_step(U, j, h, g[0], lam, alpha)
+        largest = max(largest, abs(step) * h)
+        if step != 0.0:
+            for p in prange(CHUNKS):
+                sigmoid_update_part(indices, data, Q, bounds[p], bounds[p + 1], step)
     if fit_intercept:
         largest = max(largest, intercept_steps(A, c, R, y, Q, S, softmax, Ub, hb))
     return largest
