@@ -55,9 +55,11 @@ def test_the_threaded_sweep_moves_bit_for_bit_as_the_one_thread_sweep(softmax, K
     hb = c @ (A * (1 - A))
     start = [np.zeros((K, m)), np.zeros(K), np.zeros((n, K)), np.zeros(n)]
     runs = []
-    threaded = _threaded_sweep._threaded_sweep
-    if K == 1 and not softmax:
-        threaded = _threaded_sweep._threaded_single_sigmoid_sweep
+    assert _threaded_sweep._threads_usable()  # numba's OpenMP layer here: threads run
+
+    def threaded(*arguments):
+        return _threaded_sweep.sweep(*arguments, threads=2)
+
     for sweep in (kernels.sweep, threaded):
         U, Ub, Q, S = (part.copy() for part in start)
         changes = [

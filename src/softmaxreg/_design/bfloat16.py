@@ -43,13 +43,12 @@ def _round_to_bfloat16(bits, out):
 def bfloat16_copy(X: torch.Tensor) -> torch.Tensor | None:
     """A bfloat16 copy of the 2-D float32 CPU tensor ``X``, or None if a value does not
     survive the rounding (see the module docstring). Raises ValueError for other tensors."""
-    if X.dtype != torch.float32 or X.device.type != "cpu" or X.dim() != 2:
-        raise ValueError(f"expected a 2-D float32 CPU tensor, got {X.dtype} {tuple(X.shape)}")
-    copy = torch.empty(X.shape, dtype=torch.bfloat16)
-    bits = X.contiguous().numpy().view(np.uint32)
-    if _round_to_bfloat16(bits, copy.view(torch.int16).numpy().view(np.uint16)):
-        return None
-    return copy
+
+    def fill(source, copy):
+        bits = source.numpy().view(np.uint32)
+        return _round_to_bfloat16(bits, copy.view(torch.int16).numpy().view(np.uint16))
+
+    return _rounded_copy(X, torch.float32, torch.bfloat16, fill)
 
 
 @njit(cache=True, nogil=True)
@@ -69,9 +68,19 @@ def _round_to_float32(X, out):
 def float32_copy(X: torch.Tensor) -> torch.Tensor | None:
     """A float32 copy of the 2-D float64 CPU tensor ``X``, or None if a value does not
     survive the rounding (see the module docstring). Raises ValueError for other tensors."""
-    if X.dtype != torch.float64 or X.device.type != "cpu" or X.dim() != 2:
-        raise ValueError(f"expected a 2-D float64 CPU tensor, got {X.dtype} {tuple(X.shape)}")
-    copy = torch.empty(X.shape, dtype=torch.float32)
-    if _round_to_float32(X.contiguous().numpy(), copy.numpy()):
-        return None
-    return copy
+    return _rounded_copy(
+        X,
+        torch.float64,
+        torch.float32,
+        lambda source, copy: _round_to_float32(source.numpy(), copy.numpy()),
+    )
+
+
+def _rounded_copy(X: torch.Tensor, expected: torch.dtype, dtype: torch.dtype, fill):
+    """``X`` (2-D, CPU, ``expected``) rounded into a new ``dtype`` tensor by ``fill(X,
+    copy)`` (which returns how many values did not survive), or None if any did not."""
+    if X.dtype != expected or X.device.type != "cpu" or X.dim() != 2:
+        name = str(expected).removeprefix("torch.")
+        raise ValueError(f"expected a 2-D {name} CPU tensor, got {X.dtype} {tuple(X.shape)}")
+    copy = torch.empty(X.shape, dtype=dtype)
+    return None if fill(X.contiguous(), copy) else copy

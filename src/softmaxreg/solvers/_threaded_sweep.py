@@ -56,10 +56,33 @@ def sweep(*arguments, threads: int) -> float:
     large columns on up to ``threads`` threads."""
     if threads < 2 or not _threads_usable():
         return one_thread_sweep(*arguments)
-    softmax, U = arguments[10], arguments[11]
+    indptr, indices, data, A, c, V, R, y, Q, S, softmax, U, Ub, hb, *columns = arguments
+    features, blocks, gradient, chosen, lam, alpha, fit_intercept = columns
     if U.shape[0] == 1 and not softmax:
-        return _threaded_single_sigmoid_sweep(*arguments)
-    return _threaded_sweep(*arguments)
+        largest = _sigmoid_columns(
+            indptr, indices, data, V, Q, U, features, blocks, gradient, chosen, lam, alpha
+        )
+    else:
+        largest = _columns(
+            indptr,
+            indices,
+            data,
+            A,
+            c,
+            Q,
+            S,
+            softmax,
+            U,
+            features,
+            blocks,
+            gradient,
+            chosen,
+            lam,
+            alpha,
+        )
+    if fit_intercept:
+        largest = max(largest, intercept_steps(A, c, R, y, Q, S, softmax, Ub, hb))
+    return largest
 
 
 def _threads_usable() -> bool:
@@ -79,31 +102,12 @@ def _threads_usable() -> bool:
 
 
 @njit(cache=True, parallel=True)
-def _threaded_sweep(
-    indptr,
-    indices,
-    data,
-    A,
-    c,
-    V,
-    R,
-    y,
-    Q,
-    S,
-    softmax,
-    U,
-    Ub,
-    hb,
-    features,
-    blocks,
-    gradient,
-    chosen,
-    lam,
-    alpha,
-    fit_intercept,
+def _columns(
+    indptr, indices, data, A, c, Q, S, softmax, U, features, blocks, gradient, chosen, lam, alpha
 ):
-    """:func:`_column_kernels.sweep` for several outputs, the chunks of each column with
-    ``SPLIT_NONZEROS`` non-zeros or more summed (and updated) in a parallel loop."""
+    """The cycle of :func:`_column_kernels.sweep` over ``features[chosen]`` for several
+    outputs, the chunks of each column with ``SPLIT_NONZEROS`` non-zeros or more summed
+    (and updated) in a parallel loop; the largest change."""
     K = U.shape[0]
     largest = 0.0
     g, delta, partial = np.empty(K), np.empty(K), np.empty((CHUNKS, K))
@@ -145,36 +149,14 @@ def _threaded_sweep(
         if moved:
             for p in prange(CHUNKS):
                 column_update_part(indices, data, A, Q, S, softmax, bounds[p], bounds[p + 1], delta)
-    if fit_intercept:
-        largest = max(largest, intercept_steps(A, c, R, y, Q, S, softmax, Ub, hb))
     return largest
 
 
 @njit(cache=True, parallel=True)
-def _threaded_single_sigmoid_sweep(
-    indptr,
-    indices,
-    data,
-    A,
-    c,
-    V,
-    R,
-    y,
-    Q,
-    S,
-    softmax,
-    U,
-    Ub,
-    hb,
-    features,
-    blocks,
-    gradient,
-    chosen,
-    lam,
-    alpha,
-    fit_intercept,
+def _sigmoid_columns(
+    indptr, indices, data, V, Q, U, features, blocks, gradient, chosen, lam, alpha
 ):
-    """:func:`_threaded_sweep` for one sigmoid output (``_single_sigmoid_sweep``'s loop)."""
+    """:func:`_columns` for one sigmoid output (``_single_sigmoid_sweep``'s loop)."""
     largest = 0.0
     g, partial = np.empty(1), np.empty((CHUNKS, 1))
     bounds = np.empty(CHUNKS + 1, np.int64)
@@ -200,6 +182,4 @@ def _threaded_single_sigmoid_sweep(
         if step != 0.0:
             for p in prange(CHUNKS):
                 sigmoid_update_part(indices, data, Q, bounds[p], bounds[p + 1], step)
-    if fit_intercept:
-        largest = max(largest, intercept_steps(A, c, R, y, Q, S, softmax, Ub, hb))
     return largest
