@@ -159,3 +159,17 @@ def test_a_threading_layer_that_aborts_on_concurrent_calls_is_not_used(monkeypat
     assert _threaded_sweep._threads_usable()
     monkeypatch.setattr(_threaded_sweep, "_launched_in", os.getpid() + 1)  # forked since
     assert not _threaded_sweep._threads_usable()
+
+
+def test_the_sweeps_take_torchs_thread_count_for_numbas():
+    import numba
+
+    numba.set_num_threads(1)
+    X = _columns_of_every_size(n=6_000, m=20)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        _fit(X, _three_classes(X))
+    finally:
+        torch.set_num_threads(previous)
+    assert numba.get_num_threads() == min(2, numba.config.NUMBA_NUM_THREADS)

@@ -6,9 +6,10 @@ its update pass (each row's ``Q_i``, ``S_i``) split over rows. Columns with
 ``SPLIT_NONZEROS`` non-zeros or more sum their gradient in ``CHUNKS`` chunks of rows added
 in a fixed order on one thread as on several, so a fit's numbers do not depend on the
 thread count; here numba's parallel loops run the chunks (and the update's chunks) on up
-to ``torch.get_num_threads()`` threads, the setting the whole fit follows. A sweep over
-MNIST's 523 most frequent columns (softmax, 9.0 million non-zeros) on two cores: 0.16 s
-on one thread, 0.12 s on two.
+to ``torch.get_num_threads()`` threads (``numba.set_num_threads``, for the calling thread
+only), the setting the whole fit follows. A sweep over MNIST's 523 most frequent columns
+(softmax, 9.0 million non-zeros) on two cores: 0.15-0.16 s on one thread, 0.08-0.10 s on
+two.
 
 numba's thread pool is used only where it is safe: its threading layer is one that takes
 calls from several Python threads at once (OpenMP or TBB; its fallback "workqueue" aborts
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import os
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -56,6 +58,7 @@ def sweep(*arguments, threads: int) -> float:
     large columns on up to ``threads`` threads."""
     if threads < 2 or not _threads_usable():
         return one_thread_sweep(*arguments)
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     indptr, indices, data, A, c, V, R, y, Q, S, softmax, U, Ub, hb, *columns = arguments
     features, blocks, gradient, chosen, lam, alpha, fit_intercept = columns
     if U.shape[0] == 1 and not softmax:
@@ -90,7 +93,6 @@ def _threads_usable() -> bool:
     global _launched_in
     if _launched_in == 0:
         try:
-            import numba
             from numba.np.ufunc import parallel
 
             parallel._launch_threads()
