@@ -1,10 +1,10 @@
 """The column sweeps' threaded form (``_threaded_sweep``): bit for bit the one-thread
 sweep, a fit the same on one thread and on two, and no use of numba's threads where they
-are unsafe (a process forked after using them; a threading layer that aborts on
-concurrent calls)."""
+are unsafe (a forked process; a threading layer that aborts on concurrent calls)."""
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import warnings
 
@@ -15,7 +15,7 @@ import torch
 
 from softmaxreg import LogisticRegression
 from softmaxreg.solvers import _column_kernels as kernels
-from softmaxreg.solvers import _threaded_sweep
+from softmaxreg.solvers import _fork, _threaded_sweep
 
 
 def _columns_of_every_size(n=9_000, m=10, seed=0):
@@ -134,7 +134,7 @@ def test_a_process_forked_after_threaded_sweeps_fits_on_one_thread():
     torch.set_num_threads(2)
     try:
         parent = _fit(X, y).coef_
-        assert _threaded_sweep._launched_in == os.getpid()  # its sweeps used the threads
+        assert _threaded_sweep._threads_usable()  # its sweeps used the threads
         pid = os.fork()
         if pid == 0:  # pragma: no cover (the child)
             code = 1
@@ -151,14 +151,40 @@ def test_a_process_forked_after_threaded_sweeps_fits_on_one_thread():
 def test_a_threading_layer_that_aborts_on_concurrent_calls_is_not_used(monkeypatch):
     import numba
 
-    monkeypatch.setattr(_threaded_sweep, "_launched_in", 0)
+    monkeypatch.setattr(_threaded_sweep, "_layer_safe", None)
     monkeypatch.setattr(numba, "threading_layer", lambda: "workqueue")
     assert not _threaded_sweep._threads_usable()
-    monkeypatch.setattr(_threaded_sweep, "_launched_in", 0)
+    monkeypatch.setattr(_threaded_sweep, "_layer_safe", None)
     monkeypatch.setattr(numba, "threading_layer", lambda: "omp")
     assert _threaded_sweep._threads_usable()
-    monkeypatch.setattr(_threaded_sweep, "_launched_in", os.getpid() + 1)  # forked since
+    monkeypatch.setattr(_fork, "_forked", True)  # a forked process
     assert not _threaded_sweep._threads_usable()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_process_forked_after_threaded_torch_work_fits_l1():
+    """A parent that ran torch's OpenMP threads (and never numba's), then a child's first
+    numba parallel loop: it hung (found by a hostile-input tester); the child sweeps on
+    one thread. faulthandler ends a hung child after 60 s."""
+    X = _columns_of_every_size(n=6_000, m=20)
+    y = _three_classes(X)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        a = torch.randn(1000, 1000)
+        float((a @ a).sum())
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover (the child)
+            code = 1
+            try:
+                faulthandler.dump_traceback_later(60, exit=True)
+                code = 0 if np.count_nonzero(_fit(X, y).coef_) else 1
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        torch.set_num_threads(previous)
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 def test_the_sweeps_take_torchs_thread_count_for_numbas():

@@ -53,6 +53,7 @@ import numbers
 import torch
 from threadpoolctl import threadpool_limits
 
+from softmaxreg.solvers import _fork  # noqa: F401 (registers its at-fork hook)
 from softmaxreg.solvers._common import MAX_SEED, SolverResult, warn_not_converged
 from softmaxreg.solvers.dual_cd import dual_coordinate_descent
 from softmaxreg.solvers.gd import gradient_descent

@@ -13,15 +13,13 @@ two.
 
 numba's thread pool is used only where it is safe: its threading layer is one that takes
 calls from several Python threads at once (OpenMP or TBB; its fallback "workqueue" aborts
-the process on concurrent calls), and not in a process forked after this one used it (GNU
-OpenMP aborts a forked child that starts its threads again). Elsewhere the sweep runs on
-one thread, with the same result. Sigmoid models with one output (binary) run their own
-scalar loop the same way.
+the process on concurrent calls), and not in a forked process (``_fork``: GNU OpenMP hangs
+or aborts a child forked after its parent ran OpenMP threads, numba's or torch's).
+Elsewhere the sweep runs on one thread, with the same result. Sigmoid models with one
+output (binary) run their own scalar loop the same way.
 """
 
 from __future__ import annotations
-
-import os
 
 import numba
 import numpy as np
@@ -45,12 +43,12 @@ from softmaxreg.solvers._column_kernels import (
 from softmaxreg.solvers._column_kernels import (
     sweep as one_thread_sweep,
 )
+from softmaxreg.solvers._fork import forked
 
 # numba threading layers that take parallel calls from several threads at once
 THREADSAFE_LAYERS = frozenset({"omp", "tbb"})
-# the process whose sweeps started numba's threads (a child forked from it runs on one);
-# 0: not yet decided, -1: numba's threads are not safe to use here
-_launched_in = 0
+# whether numba's threading layer is one of those (None: not yet asked)
+_layer_safe = None
 
 
 def sweep(*arguments, threads: int) -> float:
@@ -90,8 +88,10 @@ def sweep(*arguments, threads: int) -> float:
 
 def _threads_usable() -> bool:
     """Whether numba's threads may run here (see the module's docstring)."""
-    global _launched_in
-    if _launched_in == 0:
+    global _layer_safe
+    if forked():
+        return False
+    if _layer_safe is None:
         try:
             from numba.np.ufunc import parallel
 
@@ -99,8 +99,8 @@ def _threads_usable() -> bool:
             layer = numba.threading_layer()
         except (ImportError, AttributeError, ValueError):
             layer = None
-        _launched_in = os.getpid() if layer in THREADSAFE_LAYERS else -1
-    return _launched_in == os.getpid()
+        _layer_safe = layer in THREADSAFE_LAYERS
+    return _layer_safe
 
 
 @njit(cache=True, parallel=True)
