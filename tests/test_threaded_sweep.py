@@ -14,6 +14,7 @@ import scipy.sparse as sp
 import torch
 
 from softmaxreg import LogisticRegression
+from softmaxreg.recipes import _intra_op_threads
 from softmaxreg.solvers import _column_kernels as kernels
 from softmaxreg.solvers import _fork, _threaded_sweep
 
@@ -110,14 +111,10 @@ def _three_classes(X, seed=2):
 def test_a_fit_is_the_same_on_one_thread_and_on_two(classes):
     X = _columns_of_every_size(n=6_000, m=20)
     y = _three_classes(X) % classes
-    previous = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
+    with _intra_op_threads(1):
         one = _fit(X, y)
-        torch.set_num_threads(2)
+    with _intra_op_threads(2):
         two = _fit(X, y)
-    finally:
-        torch.set_num_threads(previous)
     assert np.count_nonzero(one.coef_ == 0) > 0
     np.testing.assert_array_equal(one.coef_, two.coef_)
     np.testing.assert_array_equal(one.intercept_, two.intercept_)
@@ -130,22 +127,10 @@ def test_a_process_forked_after_threaded_sweeps_fits_on_one_thread():
     thread, to the same fit."""
     X = _columns_of_every_size(n=6_000, m=20)
     y = _three_classes(X)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
+    with _intra_op_threads(2):
         parent = _fit(X, y).coef_
         assert _threaded_sweep._threads_usable()  # its sweeps used the threads
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover (the child)
-            code = 1
-            try:
-                code = 0 if np.array_equal(_fit(X, y).coef_, parent) else 1
-            finally:
-                os._exit(code)
-        _, status = os.waitpid(pid, 0)
-    finally:
-        torch.set_num_threads(previous)
-    assert os.waitstatus_to_exitcode(status) == 0
+        assert _in_a_forked_child(lambda: np.array_equal(_fit(X, y).coef_, parent))
 
 
 def test_a_threading_layer_that_aborts_on_concurrent_calls_is_not_used(monkeypatch):
@@ -165,26 +150,28 @@ def test_a_threading_layer_that_aborts_on_concurrent_calls_is_not_used(monkeypat
 def test_a_process_forked_after_threaded_torch_work_fits_l1():
     """A parent that ran torch's OpenMP threads (and never numba's), then a child's first
     numba parallel loop: it hung (found by a hostile-input tester); the child sweeps on
-    one thread. faulthandler ends a hung child after 60 s."""
+    one thread."""
     X = _columns_of_every_size(n=6_000, m=20)
     y = _three_classes(X)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
+    with _intra_op_threads(2):
         a = torch.randn(1000, 1000)
         float((a @ a).sum())
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover (the child)
-            code = 1
-            try:
-                faulthandler.dump_traceback_later(60, exit=True)
-                code = 0 if np.count_nonzero(_fit(X, y).coef_) else 1
-            finally:
-                os._exit(code)
-        _, status = os.waitpid(pid, 0)
-    finally:
-        torch.set_num_threads(previous)
-    assert os.waitstatus_to_exitcode(status) == 0
+        assert _in_a_forked_child(lambda: np.count_nonzero(_fit(X, y).coef_) > 0)
+
+
+def _in_a_forked_child(check) -> bool:
+    """Whether ``check()`` is true in a forked child that exits normally (faulthandler ends
+    a hung child after 60 s)."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (the child)
+        code = 1
+        try:
+            faulthandler.dump_traceback_later(60, exit=True)
+            code = 0 if check() else 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
 
 
 def test_the_sweeps_take_torchs_thread_count_for_numbas():
@@ -192,10 +179,6 @@ def test_the_sweeps_take_torchs_thread_count_for_numbas():
 
     numba.set_num_threads(1)
     X = _columns_of_every_size(n=6_000, m=20)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
+    with _intra_op_threads(2):
         _fit(X, _three_classes(X))
-    finally:
-        torch.set_num_threads(previous)
     assert numba.get_num_threads() == min(2, numba.config.NUMBA_NUM_THREADS)
