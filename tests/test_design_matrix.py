@@ -77,17 +77,23 @@ def test_unsorted_csr_input_is_left_as_given_when_converted_to_another_dtype():
     assert design.scipy.toarray().tolist() == [[2.0, 3.0, 1.0]]
 
 
+def _hessian_product(dtype):
+    """Data (X, y) with more rows than one block of the fused product, its objective in
+    ``dtype``, a point, a direction and the exact Hessian-vector product there."""
+    X, rng = random_data(9_000, 7)
+    y = rng.integers(0, 3, len(X))
+    theta = torch.from_numpy(rng.normal(size=3 * 8))
+    v = torch.from_numpy(rng.normal(size=3 * 8))
+    objective = LinearObjective(X, y, "multinomial", dtype=dtype)
+    return X, y, objective, theta, v, objective.hessian_operator(theta)[0](v)
+
+
 def test_low_precision_products_use_a_bfloat16_copy_where_the_cpu_has_them(monkeypatch):
     """bfloat16 where the CPU multiplies it natively; elsewhere float32 X keeps its exact
     products and float64 X gets a float32 copy (see the next test)."""
     import softmaxreg._design.matrix as design_matrix
 
-    X, rng = random_data(9_000, 7)  # more rows than one block of the fused product
-    y = rng.integers(0, 3, len(X))
-    theta = torch.from_numpy(rng.normal(size=3 * 8))
-    v = torch.from_numpy(rng.normal(size=3 * 8))
-    objective = LinearObjective(X, y, "multinomial", dtype=torch.float32)
-    exact = objective.hessian_operator(theta)[0](v)
+    X, y, objective, theta, v, exact = _hessian_product(torch.float32)
     monkeypatch.setattr(design_matrix, "fast_bfloat16_products", lambda: False)
     assert objective.design.low_precision() is None
     torch.testing.assert_close(objective.hessian_operator(theta, low_precision=True)[0](v), exact)
@@ -105,12 +111,7 @@ def test_low_precision_products_use_a_bfloat16_copy_where_the_cpu_has_them(monke
 def test_float64_data_without_native_bfloat16_gets_float32_products(monkeypatch):
     import softmaxreg._design.matrix as design_matrix
 
-    X, rng = random_data(9_000, 7)
-    y = rng.integers(0, 3, len(X))
-    theta = torch.from_numpy(rng.normal(size=3 * 8))
-    v = torch.from_numpy(rng.normal(size=3 * 8))
-    objective = LinearObjective(X, y, "multinomial", dtype=torch.float64)
-    exact = objective.hessian_operator(theta)[0](v)
+    X, y, objective, theta, v, exact = _hessian_product(torch.float64)
     monkeypatch.setattr(design_matrix, "fast_bfloat16_products", lambda: False)
     low = objective.design.low_precision()
     assert low.X.dtype == torch.float32 and objective.design.low_precision() is low
