@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from softmaxreg._design.matrix import make_design
+from softmaxreg._objective_line import NetInputLine
 
 KINDS = ("binary", "multinomial", "multilabel")
 # rows per block of the dense Hessian: 16384 x 51 float64 is 6.7 MB (plus one scaled copy)
@@ -91,10 +92,11 @@ class LinearObjective:
         self.n_outputs = 1 if kind == "binary" else int(self._n_outputs)
         self.n_params = self.n_outputs * (self.n_features + int(self.fit_intercept))
         self.sample_weight = self._convert_weights(sample_weight)
-        # (theta, its version counter, the activations A) of the last value_and_grad, for
-        # the Hessian at that point: the tensor itself, not a copy (on wide data theta is
-        # tens of MB), and its version tells whether it was changed in place since
-        self._last_activations: tuple[torch.Tensor, int, torch.Tensor] | None = None
+        # (theta, its version counter, the net inputs Z^T) of the last pass, for the
+        # Hessian at that point (its activations) and line searches from it (along): the
+        # tensor itself, not a copy (on wide data theta is tens of MB), and its version
+        # tells whether it was changed in place since
+        self._last_pass: tuple[torch.Tensor, int, torch.Tensor] | None = None
         self.weight_sum = (
             float(self.n_samples)
             if self.sample_weight is None
@@ -209,12 +211,10 @@ class LinearObjective:
         W, b = self.unpack(theta.to(device=self.device, dtype=PARAM_DTYPE))
         return design.linear(W, b)
 
-    def _loss_and_residual(self, Z_t: torch.Tensor, targets: torch.Tensor, weights,
-                           activations_t: torch.Tensor | None = None):
+    def _loss_and_residual(self, Z_t: torch.Tensor, targets: torch.Tensor, weights):
         """Per-sample ``CE_i`` and ``dCE_i/dZ_i`` (``A - Y``), times ``s_i`` when weighted,
         for a block of net inputs held classes-major (``Z^T``, ``(K, rows)``); the residual
-        comes back the same way, and the activations ``A^T`` are also written to
-        ``activations_t`` if given.
+        comes back the same way.
 
         binary/multilabel: ``CE = sum_k softplus(z_k) - y_k z_k``, ``dCE/dz = sigma(z) - y``;
         multinomial: ``CE = logsumexp(z) - z_y``, ``dCE/dz = softmax(z) - onehot(y)``.
@@ -227,14 +227,10 @@ class LinearObjective:
             index = targets.unsqueeze(0)
             loss = -log_a.gather(0, index).squeeze(0)
             residual = log_a.exp_()
-            if activations_t is not None:
-                activations_t.copy_(residual)
             residual.scatter_add_(0, index, torch.full_like(loss, -1.0).unsqueeze(0))
         else:
             loss = (F.softplus(Z_t) - targets.T * Z_t).sum(dim=0)
             residual = torch.sigmoid(Z_t)
-            if activations_t is not None:
-                activations_t.copy_(residual)
             residual.sub_(targets.T)
         if weights is not None:
             loss = loss * weights
@@ -285,25 +281,48 @@ class LinearObjective:
         W, b = self.unpack(theta)
         loss_total = torch.zeros((), dtype=torch.float64, device=self.device)
 
-        # the activations are kept (n x K, small beside X): Newton-CG's Hessian at the point
-        # the line search accepted then needs no pass over X (nor softmax) of its own. Held
-        # classes-major (K, n), the layout of the blocks
-        activations_t = torch.empty(self.n_outputs, self.n_samples, dtype=self.dtype,
-                                    device=self.device)
+        # the net inputs are kept (n x K, small beside X): Newton-CG's Hessian at the point
+        # the line search accepted then needs no pass over X of its own, and a line search
+        # from it none per trial (along). Held classes-major (K, n), the layout of the blocks
+        net_inputs_t = torch.empty(self.n_outputs, self.n_samples, dtype=self.dtype,
+                                   device=self.device)
 
         def block_residual(Z_t, rows):
             nonlocal loss_total
             weights = None if self.sample_weight is None else self.sample_weight[rows]
-            loss, residual_t = self._loss_and_residual(
-                Z_t, self.targets[rows], weights, activations_t[:, rows]
-            )
+            net_inputs_t[:, rows] = Z_t
+            loss, residual_t = self._loss_and_residual(Z_t, self.targets[rows], weights)
             loss_total += loss.sum(dtype=torch.float64)
             return residual_t
 
         product, column_sums = self.design.fused_transposed_product(W, b, block_residual)
-        self._last_activations = (theta, theta._version, activations_t.T)
+        self.remember_pass(theta, net_inputs_t)
         grad = self._data_term_plus_penalty(theta, product, column_sums, self.C)
         return self.C * float(loss_total) + self._penalty_value(theta), grad
+
+    def remember_pass(self, theta: torch.Tensor, net_inputs_t: torch.Tensor) -> None:
+        """Keep ``Z^T`` (``(K, n)``, the data's dtype) as the net inputs at ``theta``."""
+        self._last_pass = (theta, theta._version, net_inputs_t)
+
+    def _last_net_inputs(self, theta: torch.Tensor) -> torch.Tensor | None:
+        """``Z^T`` of the last pass if it was at this very tensor, unchanged by any tracked
+        in-place operation since; else None."""
+        last = self._last_pass
+        if last is not None and last[0] is theta and theta._version == last[1]:
+            return last[2]
+        return None
+
+    def along(self, theta: torch.Tensor, direction: torch.Tensor) -> NetInputLine:
+        """``f`` along ``theta + alpha d`` from the net inputs (``_objective_line.py``): a
+        line search's trials cost ``O(n K)`` each and the step it takes one product
+        ``X^T R``; ``D = X d`` costs one product now (and ``Z = X theta`` one more unless
+        ``theta`` is the tensor of the last pass, as for a solver after its line search)."""
+        theta = theta.to(device=self.device, dtype=PARAM_DTYPE)
+        direction = direction.to(device=self.device, dtype=PARAM_DTYPE)
+        Z_t = self._last_net_inputs(theta)
+        if Z_t is None:
+            Z_t = self._net_input(self.design, theta).T.contiguous()
+        return NetInputLine(self, theta, direction, Z_t)
 
     def weight_view(self, vector: torch.Tensor, features_major: bool = False) -> torch.Tensor:
         """The ``W`` part of a parameter-length vector as a ``(K, m)`` view: of its
@@ -450,18 +469,18 @@ class LinearObjective:
         return hvp, diagonal
 
     def _full_activations(self, theta: torch.Tensor, at_last_pass: bool) -> torch.Tensor:
-        """The activations ``A`` (``(n, K)``) on all rows: kept from the last
-        ``value_and_grad`` where the caller says ``theta`` is that call's tensor (a solver
-        right after its line search) and it is, unchanged by any tracked in-place operation;
-        a pass over ``X`` elsewhere.
+        """The activations ``A`` (``(n, K)``) on all rows: from the net inputs kept from the
+        last pass where the caller says ``theta`` is that pass's tensor (a solver right after
+        its line search) and it is, unchanged by any tracked in-place operation; a pass over
+        ``X`` elsewhere.
 
         The promise is needed: a write that bypasses torch's version counter (through a
         NumPy view or ``.data``) leaves the tensor looking unchanged, and comparing values
         would need a copy of theta (tens of MB on wide data) at every pass.
         """
-        last = self._last_activations
-        if at_last_pass and last is not None and last[0] is theta and last[0]._version == last[1]:
-            return last[2]
+        Z_t = self._last_net_inputs(theta) if at_last_pass else None
+        if Z_t is not None:
+            return self._activations(Z_t.T)
         return self._activations(self._net_input(self.design, theta))
 
     def _activations(self, Z: torch.Tensor) -> torch.Tensor:

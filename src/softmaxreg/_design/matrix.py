@@ -317,7 +317,10 @@ def _torch_csr(X: sp.csr_matrix, dtype: torch.dtype, device: torch.device) -> to
 
 
 def make_design(X, dtype: torch.dtype, device: torch.device) -> DenseDesign | SparseDesign:
-    """Convert ``X`` (NumPy, torch dense, scipy.sparse) to a design matrix, copying at most once."""
+    """Convert ``X`` (NumPy, torch dense, scipy.sparse) to a design matrix, copying at most
+    once (a design matrix is taken as it is)."""
+    if isinstance(X, (DenseDesign, SparseDesign)):
+        return X
     if sp.issparse(X):
         return SparseDesign(X.tocsr(), dtype, device)
     if isinstance(X, torch.Tensor):

@@ -130,6 +130,28 @@ def wolfe_line_search(
     return LineSearchResult(alpha=alpha, value=value, grad=grad, n_evals=evals, point=at)
 
 
+def net_input_line_search(objective, theta, value0, grad0, direction, alpha0=1.0):
+    """:func:`wolfe_line_search` (the same conditions, the same trials) on
+    ``phi(alpha) = f(theta + alpha d)`` evaluated from the net inputs
+    (``objective.along``): ``O(n K)`` a trial instead of a pass over ``X``, and one product
+    ``X^T R`` for the gradient at the step taken. Same result; None as there."""
+    line = objective.along(theta, direction)
+
+    def value_and_slope(point):
+        value, slope = line.value_and_slope(float(point[0]))
+        return value, torch.tensor([slope], dtype=torch.float64)
+
+    one = torch.ones(1, dtype=torch.float64)
+    slope0 = torch.tensor([float(grad0 @ direction)], dtype=torch.float64)
+    found = wolfe_line_search(value_and_slope, 0 * one, value0, slope0, one, alpha0)
+    if found is None:
+        return None
+    point, value, grad = line.point(found.alpha)
+    return LineSearchResult(
+        alpha=found.alpha, value=value, grad=grad, n_evals=found.n_evals, point=point
+    )
+
+
 def _end_only(point):
     """A bracket's far end: its step, value and slope (never returned, so its gradient and
     point, each as large as theta, are let go)."""

@@ -1,0 +1,82 @@
+"""A linear model's objective along a line, from its net inputs: line-search trials without
+a pass over ``X``.
+
+Along ``theta + alpha d`` with ``d = [V, v]`` the net inputs are affine in ``alpha``:
+
+    Z(alpha) = X (W + alpha V)^T + (b + alpha v) = Z + alpha D,    D = X V^T + v,
+
+so with ``Z`` (kept by the objective's last pass) and ``D`` (one product with ``X``) each
+trial step costs ``O(n K)``:
+
+    phi(alpha)  = C sum_i s_i CE_i(Z_i + alpha D_i) + 0.5 lambda ||W + alpha V||^2
+    phi'(alpha) = C sum_i s_i (a_i(alpha) - y_i) . D_i + lambda (W . V + alpha ||V||^2)
+
+and the step taken one product more, ``X^T R`` for the gradient there. A line search on
+``f`` itself costs both products per trial, so a rejected trial costs a pass over ``X``.
+The idea is liblinear's (its Newton solver keeps ``X d`` for the line search; Galli & Lin,
+"A study on truncated Newton methods for linear classification", IEEE TNNLS 2022).
+
+The net inputs at the step are ``Z + alpha D`` rounded, not ``X theta'`` afresh: equal up to
+the products' rounding, which builds up over steps; the solvers that use this refresh them
+with a pass (newton_cg.py).
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+class NetInputLine:
+    """``phi(alpha) = f(theta + alpha d)`` and its slope from the net inputs
+    (:meth:`value_and_slope`), and the point, ``f`` and its gradient at a step
+    (:meth:`point`).
+
+    ``objective``: a :class:`~softmaxreg.objective.LinearObjective`; ``Z_t``: its net inputs
+    at ``theta``, classes-major ``(K, n)`` in the data's dtype.
+    """
+
+    def __init__(self, objective, theta: torch.Tensor, direction: torch.Tensor, Z_t):
+        self.objective, self.theta, self.direction, self.Z_t = objective, theta, direction, Z_t
+        V, v = objective.unpack(direction)
+        self.D_t = objective.design.linear(V, v).T.contiguous()
+        size = objective.n_outputs * objective.n_features
+        W, V = theta[:size], direction[:size]
+        strength = objective.l2_strength
+        # the penalty along the line: 0.5 lambda ||W||^2 + alpha lambda W.V
+        # + 0.5 alpha^2 lambda ||V||^2
+        self._penalty = (
+            0.5 * strength * float(W @ W), strength * float(W @ V), strength * float(V @ V)
+        )
+        self._last = None  # (alpha, data term's loss sum, residual^T, net inputs^T)
+
+    def _trial(self, alpha: float):
+        if self._last is None or self._last[0] != alpha:
+            objective = self.objective
+            Z_t = torch.add(self.Z_t, self.D_t, alpha=alpha)
+            loss, residual_t = objective._loss_and_residual(
+                Z_t, objective.targets, objective.sample_weight
+            )
+            self._last = (alpha, float(loss.sum(dtype=torch.float64)), residual_t, Z_t)
+        return self._last
+
+    def value_and_slope(self, alpha: float) -> tuple[float, float]:
+        """``(phi(alpha), phi'(alpha))`` in float64."""
+        _, loss, residual_t, _ = self._trial(alpha)
+        quadratic, linear, curvature = self._penalty
+        C = self.objective.C
+        value = C * loss + quadratic + alpha * linear + 0.5 * alpha * alpha * curvature
+        data_slope = float((residual_t * self.D_t).sum(dtype=torch.float64))
+        return value, C * data_slope + linear + alpha * curvature
+
+    def point(self, alpha: float) -> tuple[torch.Tensor, float, torch.Tensor]:
+        """``(theta + alpha d, f there, grad f there)``, for one product ``X^T R``; the
+        objective keeps the point's net inputs as those of its last pass."""
+        objective = self.objective
+        _, loss, residual_t, Z_t = self._trial(alpha)
+        point = torch.add(self.theta, self.direction, alpha=alpha)
+        product = objective.design.transposed_product(residual_t.T)
+        column_sums = residual_t.sum(dim=1, dtype=torch.float64)
+        grad = objective._data_term_plus_penalty(point, product, column_sums, objective.C)
+        objective.remember_pass(point, Z_t)
+        self._last = None
+        return point, objective.C * loss + objective._penalty_value(point), grad

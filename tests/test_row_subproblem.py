@@ -1,0 +1,143 @@
+"""A subsampled Hessian of sparse data solved on the columns its rows use
+(``_row_subproblem``): the same Newton system as the full-width one, and Newton-CG on it
+reaches the optimum."""
+
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from softmaxreg._row_subproblem import row_subproblem
+from softmaxreg.objective import LinearObjective
+from softmaxreg.solvers.newton_cg import preconditioned_cg
+
+newton_cg_module = importlib.import_module("softmaxreg.solvers.newton_cg")
+
+KINDS = [("multinomial", 4), ("binary", 1), ("multilabel", 3)]
+
+
+def _problem(kind, K, *, weights=False, fit_intercept=True, penalize=True, n=300, m=400,
+             seed=0):
+    rng = np.random.default_rng(seed)
+    X = sp.random(n, m, density=0.01, format="csr", random_state=seed, dtype=np.float64)
+    X.data = rng.normal(size=X.nnz)
+    if kind == "multinomial":
+        y = rng.integers(0, K, size=n)
+    elif kind == "binary":
+        y = rng.integers(0, 2, size=n).astype(float)
+    else:
+        y = rng.integers(0, 2, size=(n, K)).astype(float)
+    w = rng.uniform(0.5, 2.0, size=n) if weights else None
+    objective = LinearObjective(X, y, kind, C=3.0, dtype=torch.float64, sample_weight=w,
+                                fit_intercept=fit_intercept, penalize=penalize)
+    theta = torch.from_numpy(rng.normal(size=objective.n_params) * 0.3)
+    return objective, theta, rng
+
+
+def _unused(objective, sub):
+    used = torch.zeros(objective.n_features, dtype=torch.bool)
+    used[sub.columns] = True
+    return ~used
+
+
+@pytest.mark.parametrize("kind,K", KINDS)
+@pytest.mark.parametrize("weights", [False, True])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_the_rows_problem_is_the_subsampled_hessian(kind, K, weights, fit_intercept):
+    """On the used columns (and the intercepts) the rows' problem's ``H v`` is the
+    subsampled Hessian's; on the others that Hessian is ``lambda I``."""
+    objective, theta, rng = _problem(kind, K, weights=weights, fit_intercept=fit_intercept)
+    rows = torch.arange(0, objective.n_samples, 7)
+    sub = row_subproblem(objective, rows)
+    unused = _unused(objective, sub)
+    assert 0 < int(unused.sum()) < objective.n_features  # some columns are left out
+    v = torch.from_numpy(rng.normal(size=objective.n_params))
+    full = objective.hessian_operator(theta, rows)[0](v)
+    compact = sub.objective.hessian_operator(sub.compact(theta))[0](sub.compact(v))
+    np.testing.assert_allclose(compact.numpy(), sub.compact(full).numpy(), rtol=1e-12,
+                               atol=1e-12)
+    K_out, m = objective.n_outputs, objective.n_features
+    np.testing.assert_allclose(
+        full[: K_out * m].view(K_out, m)[:, unused].numpy(),
+        v[: K_out * m].view(K_out, m)[:, unused].numpy() * objective.l2_strength,
+        rtol=1e-12,
+    )
+
+
+def test_the_expanded_direction_solves_the_subsampled_newton_system():
+    """The direction from the rows' problem (CG to 1e-13) solves the full-width subsampled
+    system ``H_r p = -g``."""
+    objective, theta, _ = _problem("multinomial", 3, weights=True)
+    rows = torch.arange(0, objective.n_samples, 5)
+    grad = objective.value_and_grad(theta)[1]
+    sub = row_subproblem(objective, rows)
+    hvp = sub.objective.hessian_operator(sub.compact(theta))[0]
+    rhs = -sub.compact(grad)
+    compact_direction, _ = preconditioned_cg(
+        hvp, rhs.clone(), lambda r: r.clone(), 1e-13 * float(rhs.norm()), 2000
+    )
+    direction = sub.expand(compact_direction, grad)
+    residual = objective.hessian_operator(theta, rows)[0](direction) + grad
+    assert float(residual.norm()) <= 1e-9 * float(grad.norm())
+
+
+@pytest.mark.parametrize("penalize", [True, False])
+def test_expand_fills_the_unused_columns(penalize):
+    """``expand`` copies the rows' problem's coefficients and intercepts into place and puts
+    ``-g / lambda`` on the unused columns (0 without a penalty: ``H_r`` has no curvature
+    there)."""
+    objective, theta, rng = _problem("multinomial", 3, penalize=penalize)
+    rows = torch.arange(0, objective.n_samples, 5)
+    grad = objective.value_and_grad(theta)[1]
+    sub = row_subproblem(objective, rows)
+    compact_direction = torch.from_numpy(rng.normal(size=sub.objective.n_params))
+    direction = sub.expand(compact_direction, grad)
+    np.testing.assert_array_equal(sub.compact(direction).numpy(), compact_direction.numpy())
+    unused = _unused(objective, sub)
+    K, m = objective.n_outputs, objective.n_features
+    expected = -grad[: K * m].view(K, m)[:, unused] / objective.l2_strength
+    np.testing.assert_array_equal(
+        direction[: K * m].view(K, m)[:, unused].numpy(),
+        expected.numpy() if penalize else np.zeros(expected.shape),
+    )
+
+
+def test_dense_data_and_weightless_rows_have_no_rows_problem():
+    objective, _, _ = _problem("multinomial", 3)
+    dense = LinearObjective(objective.design.scipy.toarray(), objective.targets.numpy(),
+                            "multinomial", dtype=torch.float64)
+    rows = torch.arange(10)
+    assert row_subproblem(dense, rows) is None
+    weights = np.ones(objective.n_samples)
+    weights[:10] = 0.0
+    weighted = LinearObjective(objective.design.scipy, objective.targets.numpy(), "multinomial",
+                               sample_weight=weights, dtype=torch.float64)
+    assert row_subproblem(weighted, rows) is None
+    assert row_subproblem(weighted, torch.arange(5, 15)) is not None
+
+
+@pytest.mark.parametrize("kind,K", KINDS)
+def test_subsampled_newton_cg_on_sparse_data_reaches_the_optimum(kind, K, monkeypatch):
+    """With the Hessian subsampled (forced here on 300 rows), Newton-CG solves on the rows'
+    columns and ends at the exact-Hessian fit's optimum."""
+    objective, _, _ = _problem(kind, K, weights=True, n=600, m=300, seed=4)
+    reference = newton_cg_module.newton_cg(objective, objective.zeros(), tol=1e-10)
+    calls = []
+
+    def recorded(full, rows):
+        calls.append(rows.numel())
+        return row_subproblem(full, rows)
+
+    monkeypatch.setattr(newton_cg_module, "EXACT_HESSIAN_MAX_ROWS", 100)
+    monkeypatch.setattr(newton_cg_module, "SUBSAMPLE_MIN_ROWS", 150)
+    monkeypatch.setattr(newton_cg_module, "row_subproblem", recorded)
+    result = newton_cg_module.newton_cg(objective, objective.zeros(), tol=1e-8, max_iter=500)
+    assert result.converged
+    assert calls and set(calls) == {150}
+    best = objective.value(reference.theta)
+    assert objective.value(result.theta) - best <= 1e-9 * best
+    np.testing.assert_allclose(result.theta.numpy(), reference.theta.numpy(), atol=1e-4)
