@@ -70,6 +70,29 @@ def test_the_transposed_product_is_the_same_on_any_number_of_threads(monkeypatch
     np.testing.assert_allclose(results[0], X.T @ R, rtol=rtol, atol=rtol)
 
 
+@pytest.mark.parametrize(
+    "shape,per_row,expected",
+    [
+        ((5000, 1000), 50, 2),  # 250,000 non-zeros: two blocks of 125,000 >= 2 x 1000
+        ((5000, 100_000), 50, 1),  # 250,000: a block needs 200,000 (each holds m x K)
+        ((1000, 100), 50, 1),  # 50,000: below MIN_NONZEROS_PER_THREAD
+    ],
+)
+def test_the_transposed_product_splits_where_a_block_pays_for_its_sum(shape, per_row, expected):
+    """An extra block of ``X^T R`` writes and adds an ``(m, K)`` sum: it is made only where
+    each block has ``MIN_NONZEROS_PER_THREAD`` non-zeros and ``NONZEROS_PER_COLUMN`` per
+    column of ``X``; the blocks never depend on the thread count."""
+    rng = np.random.default_rng(6)
+    n, m = shape
+    columns = np.sort(rng.choice(m, size=(n, per_row)), axis=1).ravel()  # repeats: summed
+    X = sp.csr_matrix((rng.normal(size=n * per_row).astype(np.float32), columns,
+                       np.arange(n + 1) * per_row), shape=shape)
+    blocks = sparse_products.RowBlocks(X, frequency_order=False)
+    assert blocks._reduction_blocks() == expected
+    R = np.random.default_rng(7).normal(size=(shape[0], 3)).astype(np.float32)
+    np.testing.assert_allclose(blocks.transposed_times(R), X.T @ R, rtol=1e-5, atol=1e-5)
+
+
 def _skewed(rows: int, columns: int, seed: int, dtype=np.float32) -> sp.csr_matrix:
     """A CSR matrix whose column frequencies follow a Zipf law over scattered columns (as
     hashed text features), rows unsorted on input, with a few empty columns."""

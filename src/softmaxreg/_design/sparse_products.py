@@ -36,10 +36,17 @@ import torch
 
 from softmaxreg._design.work_split import balanced_runs, run_on_threads
 
-# below this many non-zeros a block, starting a thread costs more than it saves
-MIN_NONZEROS_PER_THREAD = 1 << 18
-# the blocks of X^T R, whatever the thread count (each extra one holds an (m, K) sum)
+# below this many non-zeros a block, starting a thread costs more than it saves (a
+# Newton-CG subsample of the text-like bench data, 5,000 rows and 520,000 non-zeros on
+# 97,000 columns, K = 20: X B 27 -> 17 ms, X^T R 24 -> 15 ms on two threads with 2^16
+# where 2^18 kept them on one)
+MIN_NONZEROS_PER_THREAD = 1 << 16
+# the blocks of X^T R, whatever the thread count (each extra one holds an (m, K) sum): at
+# most REDUCTION_BLOCKS, each with at least MIN_NONZEROS_PER_THREAD non-zeros and
+# NONZEROS_PER_COLUMN times as many as X has columns (an extra block's sum costs writing
+# and adding m K entries, its share of the product a multiply-add per non-zero and output)
 REDUCTION_BLOCKS = 2
+NONZEROS_PER_COLUMN = 2
 THREAD_NAME = "softmaxreg-csr"
 # columns renumbered by frequency on matrices of at least this many non-zeros and columns
 # (below, the products' rows of B fit in cache anyway, or the two gathers cost more than
@@ -83,7 +90,8 @@ class RowBlocks:
         return max(1, min(torch.get_num_threads(), self.X.nnz // MIN_NONZEROS_PER_THREAD))
 
     def _reduction_blocks(self) -> int:
-        return max(1, min(REDUCTION_BLOCKS, self.X.nnz // MIN_NONZEROS_PER_THREAD))
+        per_block = max(MIN_NONZEROS_PER_THREAD, NONZEROS_PER_COLUMN * self.X.shape[1])
+        return max(1, min(REDUCTION_BLOCKS, self.X.nnz // per_block))
 
     def times(self, B: np.ndarray) -> np.ndarray:
         """``X B`` for dense ``B`` ``(m, K)``: ``(n, K)``."""
