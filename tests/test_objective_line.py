@@ -133,3 +133,39 @@ def test_subsampled_newton_cg_with_net_input_steps_reaches_the_optimum(refresh, 
     best = objective.value(reference.theta)
     assert objective.value(result.theta) - best <= 1e-9 * best
     np.testing.assert_allclose(result.theta.numpy(), reference.theta.numpy(), atol=1e-4)
+
+
+@pytest.mark.parametrize("kind,K,layout,weighted,penalize", CASES)
+def test_the_zero_start_needs_no_product_for_its_net_inputs(kind, K, layout, weighted,
+                                                             penalize):
+    """``value_and_grad`` at the tensor ``zeros()`` made skips ``X W^T`` (it is 0): the same
+    value and gradient as at any other zero vector, one product ``R^T X``."""
+    objective, _, _ = _objective(kind, K, layout, weighted, penalize)
+    expected_value, expected_grad = objective.value_and_grad(
+        torch.zeros(objective.n_params, dtype=torch.float64)
+    )
+    design = objective.design
+    calls = []
+    for name in ("linear", "fused_transposed_product"):
+        real = getattr(design, name)
+        setattr(design, name, lambda *args, _real=real: calls.append(1) or _real(*args))
+    zeros = objective.zeros()
+    value, grad = objective.value_and_grad(zeros)
+    assert calls == []
+    assert value == pytest.approx(expected_value, rel=1e-14)
+    torch.testing.assert_close(grad, expected_grad, rtol=1e-13, atol=1e-13)
+    # its net inputs serve the Hessian there (a solver's promise), as after any pass
+    objective.hessian_operator(zeros, at_last_pass=True)
+    assert calls == []
+
+
+def test_a_zero_start_changed_behind_torchs_back_is_computed_afresh():
+    """A write through a NumPy view does not count as a change for torch's version counter:
+    the zero start is checked by value, so such a tensor gets a real pass."""
+    objective, _, _ = _objective("multinomial", 3, "sparse", True, True)
+    zeros = objective.zeros()
+    zeros.numpy()[:5] = 0.7
+    value, grad = objective.value_and_grad(zeros)
+    expected_value, expected_grad = objective.value_and_grad(zeros.clone())
+    assert value == expected_value
+    torch.testing.assert_close(grad, expected_grad, rtol=0, atol=0)

@@ -71,12 +71,7 @@ class NetInputLine:
     def point(self, alpha: float) -> tuple[torch.Tensor, float, torch.Tensor]:
         """``(theta + alpha d, f there, grad f there)``, for one product ``X^T R``; the
         objective keeps the point's net inputs as those of its last pass."""
-        objective = self.objective
         _, loss, residual_t, Z_t = self._trial(alpha)
         point = torch.add(self.theta, self.direction, alpha=alpha)
-        product = objective.design.transposed_product(residual_t.T)
-        column_sums = residual_t.sum(dim=1, dtype=torch.float64)
-        grad = objective._data_term_plus_penalty(point, product, column_sums, objective.C)
-        objective.remember_pass(point, Z_t)
         self._last = None
-        return point, objective.C * loss + objective._penalty_value(point), grad
+        return point, *self.objective.gradient_from_residual(point, Z_t, loss, residual_t)

@@ -18,6 +18,7 @@ The data is converted once to ``dtype`` on ``device``; the parameter vector ``th
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 
 import numpy as np
@@ -97,6 +98,7 @@ class LinearObjective:
         # tensor itself, not a copy (on wide data theta is tens of MB), and its version
         # tells whether it was changed in place since
         self._last_pass: tuple[torch.Tensor, int, torch.Tensor] | None = None
+        self._zero_start: weakref.ref | None = None
         self.weight_sum = (
             float(self.n_samples)
             if self.sample_weight is None
@@ -185,8 +187,17 @@ class LinearObjective:
         when written, so a start that is only read (Newton-CG's) takes no memory (42 MB
         with 5.2 million parameters) until a solver writes into it."""
         if self.device.type == "cpu":
-            return torch.from_numpy(np.zeros(self.n_params, dtype=np.float64))
-        return torch.zeros(self.n_params, dtype=PARAM_DTYPE, device=self.device)
+            zeros = torch.from_numpy(np.zeros(self.n_params, dtype=np.float64))
+        else:
+            zeros = torch.zeros(self.n_params, dtype=PARAM_DTYPE, device=self.device)
+        self._zero_start = weakref.ref(zeros)  # its net inputs are 0: no product (_at_zero)
+        return zeros
+
+    def _at_zero(self, theta: torch.Tensor) -> bool:
+        """Whether ``theta`` is the tensor :meth:`zeros` made and still all zeros (checked
+        by value: a write through a NumPy view escapes torch's version counter)."""
+        made = self._zero_start() if self._zero_start is not None else None
+        return theta is made and not bool(theta.any())
 
     def remove_flat_directions(self, direction: torch.Tensor) -> torch.Tensor:
         """Project out the directions in which ``f`` is constant, in place (``direction`` is
@@ -275,9 +286,17 @@ class LinearObjective:
         """``f(theta)`` and its gradient.
 
         ``grad_W = C (S (A - Y))^T X + W`` and ``grad_b = C sum_i s_i (a_i - y_i)``, computed
-        in one fused pass over row blocks of ``X`` (each block feeds both products).
+        in one fused pass over row blocks of ``X`` (each block feeds both products); at the
+        tensor :meth:`zeros` made (a solver's usual start), still zero, ``Z = 0`` and only
+        ``R^T X`` is computed (a pass over the text-like bench data: 0.45 -> 0.28 s).
         """
         theta = theta.to(device=self.device, dtype=PARAM_DTYPE)
+        if self._at_zero(theta):  # the usual start: Z = 0 without a product
+            Z_t = torch.zeros(self.n_outputs, self.n_samples, dtype=self.dtype,
+                              device=self.device)
+            loss, residual_t = self._loss_and_residual(Z_t, self.targets, self.sample_weight)
+            return self.gradient_from_residual(theta, Z_t, loss.sum(dtype=torch.float64),
+                                               residual_t)
         W, b = self.unpack(theta)
         loss_total = torch.zeros((), dtype=torch.float64, device=self.device)
 
@@ -296,13 +315,19 @@ class LinearObjective:
             return residual_t
 
         product, column_sums = self.design.fused_transposed_product(W, b, block_residual)
-        self.remember_pass(theta, net_inputs_t)
+        self._last_pass = (theta, theta._version, net_inputs_t)
         grad = self._data_term_plus_penalty(theta, product, column_sums, self.C)
         return self.C * float(loss_total) + self._penalty_value(theta), grad
 
-    def remember_pass(self, theta: torch.Tensor, net_inputs_t: torch.Tensor) -> None:
-        """Keep ``Z^T`` (``(K, n)``, the data's dtype) as the net inputs at ``theta``."""
+    def gradient_from_residual(self, theta, net_inputs_t, loss_total, residual_t):
+        """``(f, grad f)`` at ``theta`` from its net inputs ``Z^T``, the data term's loss sum
+        and residual ``R^T`` (``(K, n)``) there: one product ``R^T X``; ``Z^T`` is kept as
+        the last pass's."""
+        product = self.design.transposed_product(residual_t.T)
+        column_sums = residual_t.sum(dim=1, dtype=torch.float64)
+        grad = self._data_term_plus_penalty(theta, product, column_sums, self.C)
         self._last_pass = (theta, theta._version, net_inputs_t)
+        return self.C * float(loss_total) + self._penalty_value(theta), grad
 
     def _last_net_inputs(self, theta: torch.Tensor) -> torch.Tensor | None:
         """``Z^T`` of the last pass if it was at this very tensor, unchanged by any tracked
