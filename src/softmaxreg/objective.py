@@ -315,9 +315,7 @@ class LinearObjective:
             return residual_t
 
         product, column_sums = self.design.fused_transposed_product(W, b, block_residual)
-        self._last_pass = (theta, theta._version, net_inputs_t)
-        grad = self._data_term_plus_penalty(theta, product, column_sums, self.C)
-        return self.C * float(loss_total) + self._penalty_value(theta), grad
+        return self._finish_pass(theta, net_inputs_t, loss_total, product, column_sums)
 
     def gradient_from_residual(self, theta, net_inputs_t, loss_total, residual_t):
         """``(f, grad f)`` at ``theta`` from its net inputs ``Z^T``, the data term's loss sum
@@ -325,8 +323,13 @@ class LinearObjective:
         the last pass's."""
         product = self.design.transposed_product(residual_t.T)
         column_sums = residual_t.sum(dim=1, dtype=torch.float64)
-        grad = self._data_term_plus_penalty(theta, product, column_sums, self.C)
+        return self._finish_pass(theta, net_inputs_t, loss_total, product, column_sums)
+
+    def _finish_pass(self, theta, net_inputs_t, loss_total, product, column_sums):
+        """``(f, grad f)`` from a pass's loss sum and products ``R^T X``, ``sum_i R_i``;
+        its net inputs ``Z^T`` kept as the last pass's."""
         self._last_pass = (theta, theta._version, net_inputs_t)
+        grad = self._data_term_plus_penalty(theta, product, column_sums, self.C)
         return self.C * float(loss_total) + self._penalty_value(theta), grad
 
     def _last_net_inputs(self, theta: torch.Tensor) -> torch.Tensor | None:
