@@ -107,6 +107,40 @@ def test_the_line_search_takes_the_same_step_for_two_products(alpha0):
     assert counts == {"linear": 1, "transposed_product": 1, "fused_transposed_product": 0}
 
 
+@pytest.mark.parametrize("kind,K,layout,weighted,penalize", CASES)
+def test_overwrite_puts_the_step_into_the_given_tensors(kind, K, layout, weighted, penalize):
+    """``overwrite=True``: the same step, its point written into the direction's tensor and
+    its gradient into the old gradient's, no new ones; the point is the last pass."""
+    objective, theta, _ = _objective(kind, K, layout, weighted, penalize)
+    value, grad = objective.value_and_grad(theta)
+    reference = net_input_line_search(objective, theta, value, grad, -0.5 * grad)
+    value, grad = objective.value_and_grad(theta)
+    direction = -0.5 * grad
+    step = net_input_line_search(objective, theta, value, grad, direction, overwrite=True)
+    assert step.point is direction and step.grad is grad
+    assert step.alpha == reference.alpha and step.value == reference.value
+    torch.testing.assert_close(step.point, reference.point, rtol=0, atol=0)
+    torch.testing.assert_close(step.grad, reference.grad, rtol=1e-15, atol=1e-15)
+    assert objective._last_net_inputs(step.point) is not None
+
+
+def test_overwrite_without_a_step_leaves_both_tensors():
+    objective, theta, _ = _objective("binary", 1, "dense", False, True)
+    value, grad = objective.value_and_grad(theta)
+    direction = grad.clone()  # uphill: no step
+    kept = (direction.clone(), grad.clone())
+    assert net_input_line_search(objective, theta, value, grad, direction, overwrite=True) is None
+    assert torch.equal(direction, kept[0]) and torch.equal(grad, kept[1])
+
+
+def test_a_gradient_cannot_be_written_over_its_point():
+    objective, theta, _ = _objective("multinomial", 3, "sparse", False, True)
+    objective.value_and_grad(theta)
+    line = objective.along(theta, torch.zeros_like(theta))
+    with pytest.raises(ValueError, match="out must be a tensor like v and not v itself"):
+        line.point(0.5, grad_out=torch.zeros(3))
+
+
 def test_no_descent_direction_gives_no_step():
     objective, theta, _ = _objective("binary", 1, "dense", False, True)
     value, grad = objective.value_and_grad(theta)
@@ -124,7 +158,7 @@ def test_subsampled_newton_cg_with_net_input_steps_reaches_the_optimum(refresh, 
     searches = []
     real = newton_cg_module.net_input_line_search
     monkeypatch.setattr(newton_cg_module, "net_input_line_search",
-                        lambda *args: searches.append(1) or real(*args))
+                        lambda *args, **options: searches.append(1) or real(*args, **options))
     monkeypatch.setattr(newton_cg_module, "EXACT_HESSIAN_MAX_ROWS", 100)
     monkeypatch.setattr(newton_cg_module, "SUBSAMPLE_MIN_ROWS", 200)
     monkeypatch.setattr(newton_cg_module, "NET_INPUT_REFRESH", refresh)

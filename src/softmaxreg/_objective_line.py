@@ -68,10 +68,20 @@ class NetInputLine:
         data_slope = float((residual_t * self.D_t).sum(dtype=torch.float64))
         return value, C * data_slope + linear + alpha * curvature
 
-    def point(self, alpha: float) -> tuple[torch.Tensor, float, torch.Tensor]:
+    def point(
+        self, alpha: float, grad_out: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, float, torch.Tensor]:
         """``(theta + alpha d, f there, grad f there)``, for one product ``X^T R``; the
-        objective keeps the point's net inputs as those of its last pass."""
+        objective keeps the point's net inputs as those of its last pass.
+
+        ``grad_out``: a parameter-length float64 tensor the caller gives up (its old
+        gradient); the point is then written into ``d`` and the gradient into ``grad_out``,
+        no new parameter-length tensors (on the text-like bench's 5.2 million parameters,
+        two 42 MB allocations a step less, and as much less peak memory)."""
         _, loss, residual_t, Z_t = self._trial(alpha)
-        point = torch.add(self.theta, self.direction, alpha=alpha)
+        into = None if grad_out is None else self.direction
+        point = torch.add(self.theta, self.direction, alpha=alpha, out=into)
         self._last = None
-        return point, *self.objective.gradient_from_residual(point, Z_t, loss, residual_t)
+        return point, *self.objective.gradient_from_residual(
+            point, Z_t, loss, residual_t, out=grad_out
+        )

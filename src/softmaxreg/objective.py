@@ -317,19 +317,20 @@ class LinearObjective:
         product, column_sums = self.design.fused_transposed_product(W, b, block_residual)
         return self._finish_pass(theta, net_inputs_t, loss_total, product, column_sums)
 
-    def gradient_from_residual(self, theta, net_inputs_t, loss_total, residual_t):
+    def gradient_from_residual(self, theta, net_inputs_t, loss_total, residual_t, out=None):
         """``(f, grad f)`` at ``theta`` from its net inputs ``Z^T``, the data term's loss sum
         and residual ``R^T`` (``(K, n)``) there: one product ``R^T X``; ``Z^T`` is kept as
-        the last pass's."""
+        the last pass's. ``out``: a float64 tensor of ``theta``'s shape, not ``theta``,
+        that receives the gradient (else a new one)."""
         product = self.design.transposed_product(residual_t.T)
         column_sums = residual_t.sum(dim=1, dtype=torch.float64)
-        return self._finish_pass(theta, net_inputs_t, loss_total, product, column_sums)
+        return self._finish_pass(theta, net_inputs_t, loss_total, product, column_sums, out)
 
-    def _finish_pass(self, theta, net_inputs_t, loss_total, product, column_sums):
+    def _finish_pass(self, theta, net_inputs_t, loss_total, product, column_sums, out=None):
         """``(f, grad f)`` from a pass's loss sum and products ``R^T X``, ``sum_i R_i``;
-        its net inputs ``Z^T`` kept as the last pass's."""
+        its net inputs ``Z^T`` kept as the last pass's (the gradient into ``out`` if given)."""
         self._last_pass = (theta, theta._version, net_inputs_t)
-        grad = self._data_term_plus_penalty(theta, product, column_sums, self.C)
+        grad = self._data_term_plus_penalty(theta, product, column_sums, self.C, out=out)
         return self.C * float(loss_total) + self._penalty_value(theta), grad
 
     def _last_net_inputs(self, theta: torch.Tensor) -> torch.Tensor | None:
@@ -366,7 +367,7 @@ class LinearObjective:
         return bool(getattr(self.design, "features_major", False))
 
     def _data_term_plus_penalty(
-        self, v, product, column_sums, scale: float, features_major: bool = False
+        self, v, product, column_sums, scale: float, features_major: bool = False, out=None
     ) -> torch.Tensor:
         """``[scale P + alpha V, scale c]`` in ``v``'s dtype, for the products ``P = R^T X``
         (``(K, m)``, any layout and dtype) and ``c = sum_i R_i`` of the last pass: the
@@ -377,9 +378,13 @@ class LinearObjective:
         X). A copy of the transposed layout that sparse products give, then passes over
         contiguous memory, took 7 ms where one mixed-dtype transposed add took 31 ms (5.2
         million parameters). ``features_major``: ``v`` and the output in that layout.
+        ``out``: the output (a tensor like ``v``, not ``v`` itself), else a new one.
         """
         K, m = self.n_outputs, self.n_features
-        out = torch.empty_like(v)
+        if out is None:
+            out = torch.empty_like(v)
+        elif out.shape != v.shape or out.dtype != v.dtype or out.data_ptr() == v.data_ptr():
+            raise ValueError("out must be a tensor like v and not v itself")
         data = self.weight_view(out, features_major)
         data.copy_(product)
         data.mul_(scale)

@@ -130,11 +130,16 @@ def wolfe_line_search(
     return LineSearchResult(alpha=alpha, value=value, grad=grad, n_evals=evals, point=at)
 
 
-def net_input_line_search(objective, theta, value0, grad0, direction, alpha0=1.0):
+def net_input_line_search(
+    objective, theta, value0, grad0, direction, alpha0=1.0, overwrite=False
+):
     """:func:`wolfe_line_search` (the same conditions, the same trials) on
     ``phi(alpha) = f(theta + alpha d)`` evaluated from the net inputs
     (``objective.along``): ``O(n K)`` a trial instead of a pass over ``X``, and one product
-    ``X^T R`` for the gradient at the step taken. Same result; None as there."""
+    ``X^T R`` for the gradient at the step taken. Same result; None as there.
+    ``overwrite``: where a step is found, its point is written into ``direction`` and its
+    gradient into ``grad0`` (the caller's to give up; no new parameter-length tensors);
+    without a step both are left as they were."""
     line = objective.along(theta, direction)
 
     def value_and_slope(point):
@@ -146,7 +151,7 @@ def net_input_line_search(objective, theta, value0, grad0, direction, alpha0=1.0
     found = wolfe_line_search(value_and_slope, 0 * one, value0, slope0, one, alpha0)
     if found is None:
         return None
-    point, value, grad = line.point(found.alpha)
+    point, value, grad = line.point(found.alpha, grad_out=grad0 if overwrite else None)
     return LineSearchResult(
         alpha=found.alpha, value=value, grad=grad, n_evals=found.n_evals, point=point
     )

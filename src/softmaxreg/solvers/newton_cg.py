@@ -348,7 +348,11 @@ def newton_cg(
             step = _polishing_step(objective, theta, value, direction)
             step = step if step is not None and step.value < value else None
         elif rows is not None and along_net_inputs:
-            step = net_input_line_search(objective, theta, value, grad, direction, first_alpha)
+            # the step's point and gradient overwrite this iteration's direction and the
+            # gradient it replaces (two parameter-length tensors fewer at the fit's peak)
+            step = net_input_line_search(
+                objective, theta, value, grad, direction, first_alpha, overwrite=True
+            )
             net_input_steps += 1
         else:
             step = wolfe_line_search(
