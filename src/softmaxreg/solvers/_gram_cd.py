@@ -53,6 +53,7 @@ import numpy as np
 import scipy.linalg
 from threadpoolctl import threadpool_limits
 
+from softmaxreg.solvers._curved_rows import curved_rows, restore_own_blocks
 from softmaxreg.solvers._support_newton import (
     FLOAT32_PEAK,
     as_factor,
@@ -130,8 +131,11 @@ class RentOrBuy:
     """For one active loop over ``columns``: :meth:`choice` says whether the column sweeps
     recorded so far (and the ``expected`` ones) have paid for forming ``G``, and how."""
 
-    def __init__(self, problem, columns: np.ndarray, expected: int, classes=None):
+    def __init__(self, problem, columns: np.ndarray, expected: int, classes=None, rows=None):
+        """``rows``: how many rows the softmax's dense way forms ``G`` on (default all;
+        ``_curved_rows``)."""
         self.problem, self.columns, self.classes = problem, columns, classes
+        self.rows = problem.n if rows is None else rows
         self.sweep = sweep_cost(problem, columns)
         self.spent = expected * self.sweep
         self.formable = formable(problem, columns, classes)
@@ -163,7 +167,7 @@ class RentOrBuy:
         if problem.softmax:  # the syrk over all coordinates, each class's block again
             per_class = self.classes.sum(axis=1)
             size = softmax_size(problem, self.classes)
-            dense = problem.n * (size * size / 2 + float(per_class @ per_class))
+            dense = self.rows * (size * size / 2 + float(per_class @ per_class))
             # the coordinates of each row, its intercepts with them
             weights = self.classes.sum(axis=0)
             extra, outputs = _softmax_intercepts(problem), 1
@@ -209,10 +213,12 @@ def form(model, columns: np.ndarray, method: str) -> np.ndarray:
     return G
 
 
-def _product_dtype(problem, q: int):
-    """The dense way's dtype for ``q`` coordinates: float64 up to ``EXACT_PRODUCTS``
-    multiply-adds (``n q^2``), else :func:`copy_dtype` (float32 where ``X``'s values fit)."""
-    return np.float64 if problem.n * q * q <= EXACT_PRODUCTS else copy_dtype(problem)
+def _product_dtype(problem, q: int, rows: int | None = None):
+    """The dense way's dtype for ``q`` coordinates on ``rows`` rows (default all):
+    float64 up to ``EXACT_PRODUCTS`` multiply-adds (``rows q^2``), else :func:`copy_dtype`
+    (float32 where ``X``'s values fit)."""
+    rows = problem.n if rows is None else rows
+    return np.float64 if rows * q * q <= EXACT_PRODUCTS else copy_dtype(problem)
 
 
 def solve_on_gram(
@@ -263,9 +269,18 @@ def _softmax_dense_gram(model, columns, classes, intercepts: int, wanted=None) -
     coefficients, then its intercept: its block a slice), returned in
     :func:`_solve_softmax`'s order (column by column, then the intercepts); with
     ``wanted`` (bool over that order) only its columns ``G_NN[:, wanted]`` (a product, not
-    a ``syrk``: ``n q w`` multiply-adds for ``w`` of them)."""
+    a ``syrk``: ``n q w`` multiply-adds for ``w`` of them). Formed on the rows that carry
+    the curvature (``_curved_rows``: late in a fit a third of them)."""
     problem = model.problem
     K, p = classes.shape
+    curved = curved_rows(model, columns, model.flat_rows)
+    if curved is None:  # every row
+        rows_of, (indptr, indices, data), source = None, problem.columns(), columns
+        c, activations, n = problem.c, model.A, problem.n
+    else:  # the kept rows' block of X, its columns numbered 0 .. p - 1
+        rows_of, (indptr, indices, data) = curved
+        source = np.arange(p, dtype=np.int64)
+        c, activations, n = problem.c[rows_of], model.A[rows_of], len(rows_of)
     klass, position = np.nonzero(classes)
     position = np.concatenate([position, np.full(intercepts, p)])  # intercepts: ones
     klass = np.concatenate([klass, np.arange(intercepts)])
@@ -276,23 +291,23 @@ def _softmax_dense_gram(model, columns, classes, intercepts: int, wanted=None) -
     order = np.lexsort((klass, position))  # column by column, classes ascending
     # the columns of G formed: their positions in the class order, ascending
     chosen = np.arange(q) if wanted is None else np.sort(order[wanted])
-    dtype = _product_dtype(problem, q)
+    dtype = _product_dtype(problem, q, n)
     # float32 holds each product's terms (x a sqrt(c))^2 and c a (1 - a) x^2
     peak = FLOAT32_PEAK**0.5 / max(1.0, problem.magnitudes[1])
     G = np.zeros((q, len(chosen)))
     rows = max(1, SOFTMAX_BLOCK_ELEMENTS // q)
-    positions = problem.indptr[columns].copy()
+    positions = indptr[source].copy()
     block = np.ones((rows, p + 1), dtype=dtype)  # X's rows, then a column of ones
     # each coordinate's column of X times sqrt(c) a_k (Z) and times sqrt(c a_k (1 - a_k)) (Y)
     # of its class k: Z^T Z holds the cross-class terms, Y_k^T Y_k class k's own block
     weighted, own_weighted = np.empty((rows, q), dtype=dtype), np.empty((rows, q), dtype=dtype)
-    for start in range(0, problem.n, rows):
-        stop = min(problem.n, start + rows)
+    for start in range(0, n, rows):
+        stop = min(n, start + rows)
         B = block[: stop - start]
-        problem.kernels.dense_rows(*problem.columns(), columns, positions, stop, B)
-        c, A = problem.c[start:stop], model.A[start:stop]
-        cross, shift = as_factor(A * np.sqrt(c)[:, None], dtype, peak)
-        same, scale = as_factor(np.sqrt(c[:, None] * (A * (1 - A))), dtype, peak)
+        problem.kernels.dense_rows(indptr, indices, data, source, positions, stop, B)
+        weights, A = c[start:stop], activations[start:stop]
+        cross, shift = as_factor(A * np.sqrt(weights)[:, None], dtype, peak)
+        same, scale = as_factor(np.sqrt(weights[:, None] * (A * (1 - A))), dtype, peak)
         Z, Y = weighted[: stop - start], own_weighted[: stop - start]
         problem.kernels.coordinate_columns(B, position, klass, cross, same, Z, Y)
         product = Z.T @ Z if wanted is None else Z.T @ Z[:, chosen]  # syrk
@@ -307,9 +322,12 @@ def _softmax_dense_gram(model, columns, classes, intercepts: int, wanted=None) -
             G -= product  # (cast block by block: no float64 copy of the product)
         else:
             G -= product.astype(np.float64) / (shift * shift)
-    if wanted is None:
-        return G[np.ix_(order, order)]
-    return G[order][:, np.searchsorted(chosen, order[wanted])]
+    G = G[np.ix_(order, order)] if wanted is None else (
+        G[order][:, np.searchsorted(chosen, order[wanted])]
+    )
+    if rows_of is not None:  # the columns' own blocks and the intercepts' from every row
+        restore_own_blocks(G, model, columns, classes, intercepts, wanted)
+    return G
 
 
 def _softmax_keys(columns, classes, intercepts: int) -> np.ndarray:

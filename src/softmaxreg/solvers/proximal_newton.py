@@ -48,6 +48,7 @@ import torch
 from scipy.special import expit
 
 from softmaxreg.solvers._common import SolverResult, wants_stop, warn_not_converged
+from softmaxreg.solvers._curved_rows import flat_rows
 from softmaxreg.solvers._gram_cd import RentOrBuy, formable, solve_on_gram
 from softmaxreg.solvers._support_newton import ActiveColumns, support_newton_step
 
@@ -238,6 +239,16 @@ class QuadraticModel:
         self.Q, self.S = np.zeros((problem.n, K)), np.zeros(problem.n)
         self.gram = None  # the softmax's last formed Hessian block (_gram_cd)
 
+    @cached_property
+    def flat_rows(self) -> np.ndarray | None:
+        """The rows a formed softmax Hessian may leave out (``_curved_rows``), or None."""
+        return flat_rows(self) if self.problem.softmax else None
+
+    @property
+    def curved_rows(self) -> int:
+        """How many rows a formed softmax Hessian is formed on, at most."""
+        return self.problem.n - (0 if self.flat_rows is None else len(self.flat_rows))
+
     def sweep(self, chosen) -> float:
         from softmaxreg.solvers import _threaded_sweep  # compiled: imported once L1 runs
 
@@ -301,7 +312,7 @@ class QuadraticModel:
             iterates = []
             # the softmax's Hessian is formed on the non-zero coefficients (_gram_cd)
             classes = self.U[:, columns] != 0 if self.problem.softmax else None
-            rule = RentOrBuy(self.problem, columns, expected, classes)
+            rule = RentOrBuy(self.problem, columns, expected, classes, self.curved_rows)
             subset = None  # X_S for the Newton-CG steps, made at the first
             # Newton-CG steps where G cannot be formed (which brings its own Newton steps:
             # on binary text, a dense copy and CG before forming G cost more than they saved)
