@@ -227,6 +227,27 @@ def test_a_singular_block_is_solved_on_its_range():
     assert np.isnan(_gram_cd._solve_semidefinite(np.zeros((2, 2)), np.ones(2))).all()
 
 
+def test_newton_steps_on_one_support_factor_its_block_once(monkeypatch):
+    """The solver of ``G``'s block is kept for the last support: asked again for it (the
+    signs settled), no new factorisation and the same solves; another support, a new one."""
+    G, grad, lam = _lasso(correlated=0.9)
+    factored = []
+    real = _gram_cd._semidefinite_solver
+    monkeypatch.setattr(_gram_cd, "_semidefinite_solver",
+                        lambda block: factored.append(len(block)) or real(block))
+    solvers = _gram_cd.SupportSolvers(G)
+    support = np.array([0, 2, 3])
+    block, solve = solvers.block_and_solver(support)
+    again, same = solvers.block_and_solver(support.copy())
+    assert factored == [3] and same is solve
+    np.testing.assert_array_equal(block, G[np.ix_(support, support)])
+    np.testing.assert_array_equal(again, block)
+    rhs = grad[support]
+    np.testing.assert_allclose(same(rhs), np.linalg.solve(block, rhs), rtol=1e-10)
+    solvers.block_and_solver(np.array([0, 2]))
+    assert factored == [3, 2]
+
+
 def _column_problem(X, kind="binary"):
     y = np.arange(X.shape[0]) % 3
     targets = y == 0 if kind == "binary" else y

@@ -59,6 +59,25 @@ def _model(kind="multinomial", density=1.0, fit_intercept=True):
     return problem, model, X
 
 
+def test_net_inputs_come_from_the_columns_with_a_coefficient(monkeypatch):
+    """``Z = X W^T + b`` from the non-zero columns only: the same bits as from every column
+    (which adds zeros), and no product at all at a zero start."""
+    problem, _, X = _model()
+    rng = np.random.default_rng(4)
+    W = np.zeros((3, problem.m))
+    W[:, [2, 7, 30]] = rng.normal(size=(3, 3))
+    b = rng.normal(size=3)
+    every = np.tile(b, (problem.n, 1))
+    problem.kernels.add_selected(*problem.columns(), problem.all_columns, W, every)
+    np.testing.assert_array_equal(problem.net_inputs(W, b), every)
+    np.testing.assert_allclose(every, X @ W.T + b, rtol=1e-12, atol=1e-12)
+    calls = []
+    monkeypatch.setattr(problem.kernels, "add_selected", lambda *a: calls.append(1))
+    np.testing.assert_array_equal(problem.net_inputs(np.zeros_like(W), b),
+                                  np.tile(b, (problem.n, 1)))
+    assert calls == []
+
+
 @pytest.mark.parametrize("kind", ["multinomial", "binary", "multilabel"])
 @pytest.mark.parametrize("density", [1.0, 0.05])  # the dense float32 copy, the sparse columns
 @pytest.mark.parametrize("fit_intercept", [True, False])
