@@ -409,3 +409,19 @@ def test_column_hessian_blocks_are_the_same_on_threads(softmax, K):
     for t, j in enumerate(features):
         expected = sum(c[i] * dense[i, j] ** 2 * curvature[i] for i in range(n)) + 0.7 * np.eye(K)
         np.testing.assert_allclose(blocks[1][t], expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize("density", [1.0, 0.05])  # the dense float32 copy, the sparse columns
+def test_sparse_columns_take_a_step_once_the_sweeps_cost_as_much(monkeypatch, density):
+    """With a dense copy the first Newton-CG step comes after ``NEWTON_EVERY`` active
+    sweeps; on sparse columns, whose products cost about a sweep each, after
+    ``SPARSE_NEWTON_SWEEPS`` (a step's CG products)."""
+    monkeypatch.setattr(_gram_cd, "MAX_COLUMNS", 0)  # never formed: sweeps and steps only
+    problem, model, _ = _model(density=density)
+    at = []
+    real = proximal_newton.support_newton_step
+    monkeypatch.setattr(proximal_newton, "support_newton_step",
+                        lambda m, *a: at.append(m.active_sweeps) or real(m, *a))
+    model.solve(tolerance=1e-14, max_sweeps=200)
+    first = {1.0: proximal_newton.NEWTON_EVERY, 0.05: proximal_newton.SPARSE_NEWTON_SWEEPS}
+    assert at and at[0] == first[density]
