@@ -143,3 +143,16 @@ def test_an_l1_fit_on_curved_rows_ends_at_the_same_optimum(monkeypatch):
     assert every_optimality <= 1e-10 and curved_optimality <= 1e-10
     assert curved_value == pytest.approx(every_value, rel=1e-12)
     assert torch.equal(every.theta == 0, curved.theta == 0)
+
+
+@pytest.mark.parametrize("columns", [[3, 1], [2, 30]])
+def test_own_blocks_are_put_back_only_for_the_models_columns(columns):
+    """Columns out of order or outside the model's features have no own block there."""
+    model, _ = _model(m=30)
+    model.features = np.arange(0, 30, 2, dtype=np.int64)  # 0, 2, ..., 28
+    columns = np.array(columns)
+    classes = np.ones((4, len(columns)), dtype=bool)
+    G = np.zeros((8, 8))
+    with pytest.raises(ValueError, match="columns must be among the model's"):
+        _curved_rows.restore_own_blocks(G, model, columns, classes, 0)
+    assert not G.any()

@@ -133,12 +133,23 @@ def test_overwrite_without_a_step_leaves_both_tensors():
     assert torch.equal(direction, kept[0]) and torch.equal(grad, kept[1])
 
 
-def test_a_gradient_cannot_be_written_over_its_point():
+@pytest.mark.parametrize("wrong", ["direction", "theta", "short", "float32"])
+def test_a_gradient_cannot_be_written_over_its_point(wrong):
+    """A ``grad_out`` that is the point, ``theta``, or not the direction's kind is refused
+    before anything is written: the direction stays what it was."""
     objective, theta, _ = _objective("multinomial", 3, "sparse", False, True)
     objective.value_and_grad(theta)
-    line = objective.along(theta, torch.zeros_like(theta))
-    with pytest.raises(ValueError, match="out must be a tensor like v and not v itself"):
-        line.point(0.5, grad_out=torch.zeros(3))
+    direction = torch.linspace(-1, 1, theta.numel(), dtype=theta.dtype)
+    kept = direction.clone()
+    line = objective.along(theta, direction)
+    grad_out = {"direction": direction, "theta": theta,
+                "short": torch.zeros(3, dtype=theta.dtype),
+                "float32": torch.zeros(theta.shape, dtype=torch.float32)}[wrong]
+    message = ("grad_out must not share memory" if wrong in ("direction", "theta")
+               else "grad_out must be a tensor of the direction's shape")
+    with pytest.raises(ValueError, match=message):
+        line.point(0.5, grad_out=grad_out)
+    assert torch.equal(direction, kept)
 
 
 def test_no_descent_direction_gives_no_step():

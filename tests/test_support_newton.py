@@ -415,7 +415,7 @@ def test_column_hessian_blocks_are_the_same_on_threads(softmax, K):
 def test_sparse_columns_take_a_step_once_the_sweeps_cost_as_much(monkeypatch, density):
     """With a dense copy the first Newton-CG step comes after ``NEWTON_EVERY`` active
     sweeps; on sparse columns, whose products cost about a sweep each, after
-    ``SPARSE_NEWTON_SWEEPS`` (a step's CG products)."""
+    ``SPARSE_NEWTON_SWEEPS`` (a step's CG products), and each later step as many after."""
     monkeypatch.setattr(_gram_cd, "MAX_COLUMNS", 0)  # never formed: sweeps and steps only
     problem, model, _ = _model(density=density)
     at = []
@@ -424,4 +424,6 @@ def test_sparse_columns_take_a_step_once_the_sweeps_cost_as_much(monkeypatch, de
                         lambda m, *a: at.append(m.active_sweeps) or real(m, *a))
     model.solve(tolerance=1e-14, max_sweeps=200)
     first = {1.0: proximal_newton.NEWTON_EVERY, 0.05: proximal_newton.SPARSE_NEWTON_SWEEPS}
-    assert at and at[0] == first[density]
+    assert len(at) >= 2 and at[0] == first[density]
+    # and the steps after it as far apart (twice as far after a failed step)
+    assert min(np.diff(at)) >= first[density]

@@ -88,7 +88,9 @@ def restore_own_blocks(G, model, columns, classes, intercepts: int, wanted=None)
     every row, without the L2 part) into ``G`` formed on fewer rows, in place. ``G``'s
     coordinates in :func:`~softmaxreg.solvers._gram_cd._solve_softmax`'s order (column by
     column, classes ascending, then ``intercepts`` intercepts); with ``wanted`` (bool over
-    that order) ``G`` holds only those coordinates' columns (``G_NN[:, wanted]``)."""
+    that order) ``G`` holds only those coordinates' columns (``G_NN[:, wanted]``).
+    ``columns`` must be among the model's features (sorted ascending, as the model keeps
+    them); ``ValueError`` otherwise."""
     problem = model.problem
     sizes = classes.sum(axis=0)
     first = np.concatenate([[0], np.cumsum(sizes)])
@@ -96,6 +98,9 @@ def restore_own_blocks(G, model, columns, classes, intercepts: int, wanted=None)
     wanted = np.ones(q, dtype=bool) if wanted is None else wanted
     where = np.cumsum(wanted) - 1  # a wanted coordinate's column of G
     positions = np.searchsorted(model.features, columns)
+    inside = positions < len(model.features)
+    if not (inside.all() and np.array_equal(model.features[positions], columns)):
+        raise ValueError("columns must be among the model's (sorted) features")
     groups = [
         (np.arange(first[t], first[t + 1]), _own_block(model, positions[t], classes[:, t]))
         for t in range(len(columns))
@@ -103,9 +108,9 @@ def restore_own_blocks(G, model, columns, classes, intercepts: int, wanted=None)
     ]
     if intercepts:
         A, c = model.A, problem.c
-        exact = np.diag(c @ A) - (A * c[:, None]).T @ A
+        intercepts_block = np.diag(c @ A) - (A * c[:, None]).T @ A
         group = np.arange(first[-1], q)
-        groups.append((group, exact[:intercepts, :intercepts]))
+        groups.append((group, intercepts_block[:intercepts, :intercepts]))
     for group, exact in groups:
         chosen = wanted[group]
         if chosen.any():

@@ -37,6 +37,11 @@ less for these columns:
 - sparse: the pairs of non-zeros within each row of ``X_S`` (``sum_i nnz_i^2 / 2``), in
   float64: many rare text features with a few frequent ones.
 
+The softmax's dense way forms ``G_NN`` on the rows that carry its curvature only, with each
+column's own block and the intercepts' put back exactly from every row (``_curved_rows``:
+positive semidefinite, exact on the diagonal, late in a text-like fit a third of the rows);
+the sparse way forms it exactly, from every row.
+
 :class:`RentOrBuy` decides when: once the column sweeps of one active loop have cost as
 much as forming ``G`` would (the rent-or-buy rule: never more than twice the better
 choice's cost, whatever the number of sweeps still to come), counting the last model's
@@ -514,7 +519,7 @@ def _newton_step(G, grad, u, lam, flat=(), solvers=None) -> bool:
     if len(support) == 0:
         return False
     signs = np.sign(u[support])
-    block, solver = (solvers or SupportSolvers(G)).block_and_solver(support)
+    block, solver = (SupportSolvers(G) if solvers is None else solvers).block_and_solver(support)
     direction = -solver(grad[support] + lam[support] * signs)
     if not np.isfinite(direction).all():
         return False

@@ -64,10 +64,10 @@ NEWTON_EVERY = 2
 # model whose inner tolerance is out of reach (below rounding) runs MAX_SWEEPS sweeps
 MAX_NEWTON_STEPS = 10
 # ... but on sparse columns (no dense copy: compiled loops over all rows) each of a step's
-# up to 2 CG_MAX products costs about a sweep over the active columns: the first step comes
-# once the sweeps have cost as much (rent or buy). Text-like L1 (20 classes, 100,000 rows):
-# a step before the first formed Hessian took 2.7 s where the sweeps it saved took 1 s; the
-# fit to glmnet's objective 21.0 -> 18.5 s
+# up to 2 CG_MAX products costs about a sweep over the active columns: a step comes once
+# the sweeps since the last have cost as much (rent or buy). Text-like L1 (20 classes,
+# 100,000 rows): a step before the first formed Hessian took 2.7 s where the sweeps it saved
+# took 1 s; the fit to glmnet's objective 21.0 -> 18.4 s
 SPARSE_NEWTON_SWEEPS = 2 * CG_MAX
 # Anderson extrapolation every this many active-set sweeps (celer and skglm use 5)
 ANDERSON = 5
@@ -256,7 +256,7 @@ class QuadraticModel:
         return flat_rows(self) if self.problem.softmax else None
 
     @property
-    def curved_rows(self) -> int:
+    def n_curved_rows(self) -> int:
         """How many rows a formed softmax Hessian is formed on, at most."""
         return self.problem.n - (0 if self.flat_rows is None else len(self.flat_rows))
 
@@ -304,7 +304,8 @@ class QuadraticModel:
         ``tolerance`` (glmnet's active set; every ``ANDERSON`` sweeps the Anderson
         extrapolation of the last iterates replaces the point when it lowers ``q``), then
         all again, until a sweep over all changes less than ``tolerance`` or
-        ``max_sweeps``. Every ``NEWTON_EVERY`` active sweeps (twice as many after a step
+        ``max_sweeps``. Every ``NEWTON_EVERY`` active sweeps (``SPARSE_NEWTON_SWEEPS`` where
+        the active columns stay sparse, without a dense copy; twice as many after a step
         that failed; at most ``MAX_NEWTON_STEPS`` per model) a Newton-CG step on the
         non-zero coordinates (``_support_newton``; none where the Hessian will be formed
         within a few sweeps). The active set's sweeps move to its formed Hessian (softmax:
@@ -323,12 +324,13 @@ class QuadraticModel:
             iterates = []
             # the softmax's Hessian is formed on the non-zero coefficients (_gram_cd)
             classes = self.U[:, columns] != 0 if self.problem.softmax else None
-            rule = RentOrBuy(self.problem, columns, expected, classes, self.curved_rows)
+            rule = RentOrBuy(self.problem, columns, expected, classes, self.n_curved_rows)
             subset = None  # X_S for the Newton-CG steps, made at the first
             # Newton-CG steps where G cannot be formed (which brings its own Newton steps:
             # on binary text, a dense copy and CG before forming G cost more than they saved)
             since_newton = 0
-            interval = math.inf if rule.forms_soon() else NEWTON_EVERY
+            every = NEWTON_EVERY  # active sweeps between Newton-CG steps that succeed
+            interval = math.inf if rule.forms_soon() else every
             while sweeps < max_sweeps:
                 method = rule.choice()
                 if method is not None:
@@ -347,13 +349,14 @@ class QuadraticModel:
                 if wanted and subset is None:
                     subset = ActiveColumns(self.problem, columns)
                     if subset.dense is None:  # sparse columns: a step costs ~ its sweeps
-                        interval = max(interval, SPARSE_NEWTON_SWEEPS)
+                        every = SPARSE_NEWTON_SWEEPS
+                        interval = max(interval, every)
                         wanted = since_newton >= interval
                 if wanted:
                     self.newton_steps += 1
                     since_newton = 0
                     if support_newton_step(self, subset, active):
-                        interval = NEWTON_EVERY
+                        interval = every
                         iterates = []
                         continue
                     interval *= 2  # a failed step: fewer tries, Anderson runs between them
