@@ -232,8 +232,8 @@ def test_newton_steps_on_one_support_factor_its_block_once(monkeypatch):
     signs settled), no new factorisation and the same solves; another support, a new one."""
     G, grad, lam = _lasso(correlated=0.9)
     factored = []
-    real = _gram_cd._semidefinite_solver
-    monkeypatch.setattr(_gram_cd, "_semidefinite_solver",
+    real = _gram_cd._definite_factor
+    monkeypatch.setattr(_gram_cd, "_definite_factor",
                         lambda block: factored.append(len(block)) or real(block))
     solvers = _gram_cd.SupportSolvers(G)
     support = np.array([0, 2, 3])

@@ -59,6 +59,7 @@ import scipy.linalg
 from threadpoolctl import threadpool_limits
 
 from softmaxreg.solvers._curved_rows import curved_rows, restore_own_blocks
+from softmaxreg.solvers._nearby_support import FactoredSupport, nearby_solver
 from softmaxreg.solvers._support_newton import (
     FLOAT32_PEAK,
     as_factor,
@@ -461,20 +462,46 @@ def minimise(kernels, G, grad, u, lam, tolerance: float, max_sweeps: int, flat=(
 
 
 class SupportSolvers:
-    """:func:`_semidefinite_solver` of ``G``'s block on a support, kept for the last support
-    asked: one minimisation's Newton steps often share their support (the signs settled),
-    and each factorisation of a softmax block of ~1,100 coordinates took 40 ms (text-like
-    L1: 41 of them a fit)."""
+    """Solvers of ``G``'s block on a support: the last one asked is kept (one
+    minimisation's Newton steps often share their support: the signs settled), and a
+    support a few coordinates from the last one factored is solved from that factor
+    (``_nearby_support``). Each factorisation of a softmax block of ~1,200 coordinates
+    took 30-40 ms (text-like L1: 38 of them a fit, most 1-50 coordinates from the last)."""
 
     def __init__(self, G: np.ndarray):
-        self.G, self.support, self.solver = G, None, None
+        self.G, self.support, self.solver, self.base = G, None, None, None
 
     def block_and_solver(self, support: np.ndarray):
         """``(G[support][:, support], its solver)``."""
         block = self.G.take(support, axis=0).take(support, axis=1)
         if self.support is None or not np.array_equal(self.support, support):
-            self.support, self.solver = support, _semidefinite_solver(block)
+            self.support, self.solver = support, self._solver(block, support)
         return block, self.solver
+
+    def _solver(self, block: np.ndarray, support: np.ndarray):
+        nearby = None
+        if self.base is not None:
+            nearby = nearby_solver(self.base, support, block, SINGULAR)
+        if nearby is None:
+            return self._factored(block, support)
+
+        def solve(rhs: np.ndarray) -> np.ndarray:
+            x = nearby(rhs)
+            if x is None:  # the residual check failed: factor this support
+                self.solver = self._factored(block, support)
+                x = self.solver(rhs)
+            return x
+
+        return solve
+
+    def _factored(self, block: np.ndarray, support: np.ndarray):
+        """:func:`_semidefinite_solver` of ``block``, its Cholesky factor kept as the base
+        for nearby supports."""
+        factor = _definite_factor(block)
+        if factor is None:
+            return _range_solver(block)
+        self.base = FactoredSupport(self.G, support, factor)
+        return self.base.solve
 
 
 def _solve_semidefinite(block: np.ndarray, rhs: np.ndarray) -> np.ndarray:
@@ -484,17 +511,31 @@ def _solve_semidefinite(block: np.ndarray, rhs: np.ndarray) -> np.ndarray:
 
 def _semidefinite_solver(block: np.ndarray):
     """``rhs -> block^+ rhs`` for a positive semidefinite ``block``: by Cholesky where it is
-    definite, else on its range (eigenvalues above ``SINGULAR`` of the largest; a softmax
-    column with all K coefficients non-zero and no L2 is flat along their common shift,
-    which the step leaves alone, as the projected CG of ``_support_newton`` does); all NaN
-    where no eigenvalue is above that."""
+    definite (:func:`_definite_factor`), else on its range (:func:`_range_solver`)."""
+    factor = _definite_factor(block)
+    if factor is None:
+        return _range_solver(block)
+    return lambda rhs: scipy.linalg.cho_solve(factor, rhs)
+
+
+def _definite_factor(block: np.ndarray):
+    """:func:`scipy.linalg.cho_factor` of ``block``, or None where it is not definite: the
+    factorisation fails, or a pivot (squared) is below ``SINGULAR`` of the largest diagonal
+    entry (a singular block can factor with a last pivot at rounding level)."""
     try:
         factor = scipy.linalg.cho_factor(block)
-        # a singular block can factor with a last pivot at rounding level: not definite
-        if np.diagonal(factor[0]).min() ** 2 > SINGULAR * np.diagonal(block).max():
-            return lambda rhs: scipy.linalg.cho_solve(factor, rhs)
     except np.linalg.LinAlgError:
-        pass
+        return None
+    if np.diagonal(factor[0]).min() ** 2 > SINGULAR * np.diagonal(block).max():
+        return factor
+    return None
+
+
+def _range_solver(block: np.ndarray):
+    """``rhs -> block^+ rhs`` on ``block``'s range: its eigenvalues above ``SINGULAR`` of
+    the largest (a softmax column with all K coefficients non-zero and no L2 is flat along
+    their common shift, which the step leaves alone, as the projected CG of
+    ``_support_newton`` does); all NaN where no eigenvalue is above that."""
     with threadpool_limits(1, "blas"):  # OpenBLAS's threaded eigh on a few hundred
         # rows took 2.8 s where one thread takes 0.02 s
         values, vectors = scipy.linalg.eigh(block)
