@@ -172,7 +172,8 @@ def test_quadratic_terms_are_the_models_linear_and_curvature_sums(softmax):
 @pytest.mark.parametrize("masked", [False, True])
 def test_products_split_over_threads_are_the_one_thread_products(monkeypatch, masked):
     """The gradient's ``R^T X`` over all columns, split by non-zeros over threads: each
-    column's product is the one-thread one, bit for bit (masked entries left alone)."""
+    column's product is the one-thread one, bit for bit (masked entries left alone); and
+    ``Q += X_S D^T`` split by rows: each row's sum the one-thread one."""
     monkeypatch.setattr(kernels, "MIN_NONZEROS_PER_THREAD", 1)  # split even this problem
     rng = np.random.default_rng(9)
     X = sp.random(200, 60, density=0.2, random_state=3, format="csc")
@@ -184,6 +185,12 @@ def test_products_split_over_threads_are_the_one_thread_products(monkeypatch, ma
     kernels.selected_products(*arrays, columns, R, one, classes)
     kernels.selected_products(*arrays, columns, R, split, classes, threads=3)
     np.testing.assert_array_equal(split, one)
+    Q_one, Q_split = R.copy(), R.copy()
+    kernels.add_selected(*arrays, columns, one, Q_one, classes)
+    kernels.add_selected(*arrays, columns, one, Q_split, classes, threads=3)
+    np.testing.assert_array_equal(Q_split, Q_one)
+    masked = one if classes is None else np.where(classes, one, 0.0)
+    np.testing.assert_allclose(Q_one, R + X @ masked.T, rtol=0, atol=1e-12)
 
 
 def test_magnitudes_are_the_smallest_non_zero_and_the_largest():

@@ -246,7 +246,9 @@ def solve_on_gram(
     q = G.shape[1]
     residual = model.R + model.V * model.Q  # the model's per-sample gradient at U
     grad = np.empty((problem.K, q))
-    kernels.selected_products(*problem.columns(), columns, residual, grad[:, :p])
+    kernels.selected_products(
+        *problem.columns(), columns, residual, grad[:, :p], threads=problem.threads
+    )
     grad[:, p:] = residual.sum(axis=0)[:, None]
     penalised = np.arange(p)
     G[:, penalised, penalised] += problem.alpha
@@ -261,7 +263,10 @@ def solve_on_gram(
         sweeps = max(sweeps, used)
     delta = u - start
     model.U[:, columns] = u[:, :p]
-    kernels.add_selected(*problem.columns(), columns, np.ascontiguousarray(delta[:, :p]), model.Q)
+    kernels.add_selected(
+        *problem.columns(), columns, np.ascontiguousarray(delta[:, :p]), model.Q,
+        threads=problem.threads,
+    )  # fmt: skip
     if q > p:
         model.Ub[:] = u[:, p]
         model.Q += delta[:, p]
@@ -391,7 +396,9 @@ def _solve_softmax(model, columns, method, classes, tolerance: float, max_sweeps
         )  # fmt: skip
     residual = model.R + curvature(model, model.Q)  # the model's per-sample gradient at U
     products = np.zeros((K, len(columns)))
-    kernels.selected_products(*problem.columns(), columns, residual, products, classes)
+    kernels.selected_products(
+        *problem.columns(), columns, residual, products, classes, threads=problem.threads
+    )
     grad = np.concatenate([products.T[order], residual.sum(axis=0)[:intercepts]])
     start = np.concatenate([model.U[:, columns].T[order], model.Ub[:intercepts]])
     grad[:m] += problem.alpha * start[:m]
@@ -411,7 +418,9 @@ def _solve_softmax(model, columns, method, classes, tolerance: float, max_sweeps
     db = np.zeros(K)
     db[:intercepts] = u[m:] - start[m:]
     change = np.zeros((problem.n, K))
-    kernels.add_selected(*problem.columns(), columns, delta, change, classes)
+    kernels.add_selected(
+        *problem.columns(), columns, delta, change, classes, threads=problem.threads
+    )
     change += db
     updated = model.U[:, columns].T  # (a copy: columns is an index array)
     updated[order] = u[:m]

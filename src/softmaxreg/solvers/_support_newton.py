@@ -129,7 +129,9 @@ class ActiveColumns:
             product = self.dense @ narrow
             return product if shift == 1.0 else product.astype(np.float64) / shift
         M = np.zeros((self.problem.n, self.problem.K))
-        self.problem.kernels.add_selected(*self.problem.columns(), self.columns, D, M, support)
+        self.problem.kernels.add_selected(
+            *self.problem.columns(), self.columns, D, M, support, threads=self.problem.threads
+        )
         return M
 
     def hessian_times(self, model, D: np.ndarray, db: np.ndarray, support=None):
@@ -171,8 +173,9 @@ class ActiveColumns:
         out = np.zeros((self.problem.K, len(self.columns)))
         kernels = self.problem.kernels
         kernels.selected_products(
-            *self.problem.columns(), self.columns, per_sample, out, support
-        )
+            *self.problem.columns(), self.columns, per_sample, out, support,
+            threads=self.problem.threads,
+        )  # fmt: skip
         return out
 
 

@@ -130,6 +130,12 @@ class ColumnProblem:
     def columns(self):
         return self.indptr, self.indices, self.data
 
+    @property
+    def threads(self) -> int:
+        """The threads the compiled products may use: torch's setting, which the whole fit
+        follows."""
+        return torch.get_num_threads()
+
     @cached_property
     def magnitudes(self) -> tuple[float, float]:
         """The smallest non-zero and the largest magnitude of ``X``'s values."""
@@ -157,7 +163,9 @@ class ColumnProblem:
         Z = np.tile(b, (self.n, 1))
         used = np.flatnonzero((W != 0).any(axis=0))
         if used.size:
-            self.kernels.add_selected(*self.columns(), used, np.ascontiguousarray(W[:, used]), Z)
+            self.kernels.add_selected(
+                *self.columns(), used, np.ascontiguousarray(W[:, used]), Z, threads=self.threads
+            )
         return Z
 
     def loss(self, Z: np.ndarray, with_activations: bool = False):
