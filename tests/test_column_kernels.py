@@ -101,14 +101,17 @@ def test_a_sweep_from_the_data_gradient_moves_as_one_over_the_stored_arrays(soft
     blocks = np.empty((m, K, K))
     kernels.column_hessians(X.indptr.astype(np.int64), X.indices, X.data, A, c, softmax,
                             features, alpha, blocks)
+    # the intercepts' Hessian block (the kernel's), its diagonal (the reference's)
+    Hb = np.diag(c @ A) - (A * c[:, None]).T @ A if softmax else np.diag(c @ (A * (1 - A)))
     hb = c @ (A * (1 - A))
+    np.testing.assert_allclose(np.diagonal(Hb), hb, rtol=1e-12)
     state = [rng.normal(size=(K, m)) * (rng.random((K, m)) < 0.5), rng.normal(size=K),
              rng.normal(size=(n, K)) * 0.1, rng.normal(size=n) * 0.1]
     U, Ub, Q, S = (part.copy() for part in state)
     gradient = np.asarray((X.T @ R).T)  # R^T X: the model's data gradient at Q = 0
     for _ in range(3):
         kernels.sweep(X.indptr.astype(np.int64), X.indices, X.data, A, c, V, R, labels, Q, S,
-                      softmax, U, Ub, hb, features, blocks, gradient, features, lam, alpha,
+                      softmax, U, Ub, Hb, features, blocks, gradient, features, lam, alpha,
                       True)
     U_ref, Ub_ref, Q_ref, S_ref = (part.copy() for part in state)
     for _ in range(3):

@@ -55,7 +55,7 @@ def test_the_threaded_sweep_moves_bit_for_bit_as_the_one_thread_sweep(softmax, K
     blocks = np.empty((m, K, K))
     kernels.column_hessians(*columns, A, c, softmax, features, 0.3, blocks)
     gradient = np.asarray((X.T @ R).T)
-    hb = c @ (A * (1 - A))
+    Hb = np.diag(c @ A) - (A * c[:, None]).T @ A if softmax else np.diag(c @ (A * (1 - A)))
     start = [np.zeros((K, m)), np.zeros(K), np.zeros((n, K)), np.zeros(n)]
     runs = []
     assert _threaded_sweep._threads_usable()  # numba's OpenMP layer here: threads run
@@ -78,7 +78,7 @@ def test_the_threaded_sweep_moves_bit_for_bit_as_the_one_thread_sweep(softmax, K
                 softmax,
                 U,
                 Ub,
-                hb,
+                Hb,
                 features,
                 blocks,
                 gradient,

@@ -248,29 +248,43 @@ def _softmax_residual(ca, c, is_label):
 
 
 @njit(cache=True)
-def intercept_steps(A, c, R, y, Q, S, softmax, Ub, hb):
-    """Newton steps on the unpenalised intercepts; returns the largest ``|delta| h``."""
+def intercept_steps(A, c, R, y, Q, S, softmax, Ub, Hb):
+    """Newton steps on the unpenalised intercepts, one after another (class 0 first);
+    returns the largest ``|delta| h``. ``Hb``: the model's Hessian block of the intercepts
+    (``K x K``; diagonal for sigmoids). Their gradient is summed in one pass over the rows,
+    each step moves it by its column of ``Hb`` (the model is quadratic), and one more pass
+    moves ``Q`` and ``S``: two passes where a pass per class read each row ``K`` times."""
     n, K = R.shape
-    largest = 0.0
-    for k in range(K):
-        if hb[k] <= 0.0:
-            continue
-        g = 0.0
-        for i in range(n):
+    g = np.zeros(K)
+    for i in range(n):
+        for k in range(K):
             v = _curvature_weight(c[i], A[i, k], softmax)
             if softmax:
-                g += _softmax_residual(v, c[i], k == y[i]) + v * (Q[i, k] - S[i])
+                g[k] += _softmax_residual(v, c[i], k == y[i]) + v * (Q[i, k] - S[i])
             else:
-                g += R[i, k] + v * Q[i, k]
-        step = -g / hb[k]
+                g[k] += R[i, k] + v * Q[i, k]
+    steps = np.zeros(K)
+    largest = 0.0
+    for k in range(K):
+        if Hb[k, k] <= 0.0:
+            continue
+        step = -g[k] / Hb[k, k]
         if step == 0.0:
             continue
+        steps[k] = step
         Ub[k] += step
-        for i in range(n):
-            Q[i, k] += step
-            if softmax:
-                S[i] += A[i, k] * step
-        largest = max(largest, abs(step) * hb[k])
+        for other in range(K):
+            g[other] += step * Hb[other, k]
+        largest = max(largest, abs(step) * Hb[k, k])
+    if largest == 0.0:
+        return largest
+    for i in range(n):
+        moved = 0.0
+        for k in range(K):
+            Q[i, k] += steps[k]
+            moved += A[i, k] * steps[k]
+        if softmax:
+            S[i] += moved
     return largest
 
 
@@ -289,7 +303,7 @@ def sweep(
     softmax,
     U,
     Ub,
-    hb,
+    Hb,
     features,
     blocks,
     gradient,
@@ -330,7 +344,7 @@ def sweep(
             )
             largest = max(largest, change)
     if fit_intercept:
-        largest = max(largest, intercept_steps(A, c, R, y, Q, S, softmax, Ub, hb))
+        largest = max(largest, intercept_steps(A, c, R, y, Q, S, softmax, Ub, Hb))
     return largest
 
 

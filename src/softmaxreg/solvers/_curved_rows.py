@@ -91,7 +91,6 @@ def restore_own_blocks(G, model, columns, classes, intercepts: int, wanted=None)
     that order) ``G`` holds only those coordinates' columns (``G_NN[:, wanted]``).
     ``columns`` must be among the model's features (sorted ascending, as the model keeps
     them); ``ValueError`` otherwise."""
-    problem = model.problem
     sizes = classes.sum(axis=0)
     first = np.concatenate([[0], np.cumsum(sizes)])
     q = int(first[-1]) + intercepts
@@ -107,10 +106,8 @@ def restore_own_blocks(G, model, columns, classes, intercepts: int, wanted=None)
         if sizes[t]
     ]
     if intercepts:
-        A, c = model.A, problem.c
-        intercepts_block = np.diag(c @ A) - (A * c[:, None]).T @ A
         group = np.arange(first[-1], q)
-        groups.append((group, intercepts_block[:intercepts, :intercepts]))
+        groups.append((group, model.Hb[:intercepts, :intercepts]))
     for group, exact in groups:
         chosen = wanted[group]
         if chosen.any():

@@ -57,7 +57,7 @@ def sweep(*arguments, threads: int) -> float:
     if threads < 2 or not _threads_usable():
         return one_thread_sweep(*arguments)
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    indptr, indices, data, A, c, V, R, y, Q, S, softmax, U, Ub, hb, *columns = arguments
+    indptr, indices, data, A, c, V, R, y, Q, S, softmax, U, Ub, Hb, *columns = arguments
     features, blocks, gradient, chosen, lam, alpha, fit_intercept = columns
     if U.shape[0] == 1 and not softmax:
         largest = _sigmoid_columns(
@@ -82,7 +82,7 @@ def sweep(*arguments, threads: int) -> float:
             alpha,
         )
     if fit_intercept:
-        largest = max(largest, intercept_steps(A, c, R, y, Q, S, softmax, Ub, hb))
+        largest = max(largest, intercept_steps(A, c, R, y, Q, S, softmax, Ub, Hb))
     return largest
 
 

@@ -224,6 +224,16 @@ def working_set(W, G, lam: float, smallest: int) -> np.ndarray:
     return candidates.astype(np.int64)
 
 
+def intercept_block(problem, A: np.ndarray) -> np.ndarray:
+    """The intercepts' block of the Hessian at activations ``A`` (``K x K``): softmax
+    ``diag(sum_i c_i a_i) - sum_i c_i a_i a_i^T``, sigmoids ``diag(sum_i c_i a_ik (1 -
+    a_ik))``."""
+    c = problem.c
+    if problem.softmax:
+        return np.diag(c @ A) - (A * c[:, None]).T @ A
+    return np.diag(c @ (A * (1 - A)))
+
+
 class QuadraticModel:
     """The local quadratic model of ``F`` at ``(W, b)`` over the columns ``features``:
     ``q(U, Ub) = grad f^T D + 0.5 D^T H D + lam ||U||_1`` with ``D = (U - W, Ub - b)``,
@@ -245,7 +255,10 @@ class QuadraticModel:
             self.blocks,
             threads=torch.get_num_threads(),
         )
-        self.hb = problem.c @ (A * (1 - A)) if problem.fit_intercept else np.zeros(K)
+        # the intercepts' block of the model's Hessian (K x K; sigmoids: diagonal), and
+        # its diagonal
+        self.Hb = intercept_block(problem, A) if problem.fit_intercept else np.zeros((K, K))
+        self.hb = np.diagonal(self.Hb).copy()
         # c_i a_ik (softmax) or c_i a_ik (1 - a_ik), for the Newton steps and the formed
         # Hessian (the column sweeps form it from c and A: one array less in cache)
         self.V = problem.c[:, None] * (A if problem.softmax else A * (1 - A))
@@ -284,7 +297,7 @@ class QuadraticModel:
             p.softmax,
             self.U,
             self.Ub,
-            self.hb,
+            self.Hb,
             self.features,
             self.blocks,
             self.gradient,
