@@ -427,3 +427,27 @@ def test_sparse_columns_take_a_step_once_the_sweeps_cost_as_much(monkeypatch, de
     assert len(at) >= 2 and at[0] == first[density]
     # and the steps after it as far apart (twice as far after a failed step)
     assert min(np.diff(at)) >= first[density]
+
+
+@pytest.mark.parametrize("l2", [0.0, 0.1])
+def test_a_model_takes_its_data_gradient_from_the_fits(l2):
+    """The fit's gradient ``R^T X + alpha W`` less ``alpha W`` on the working set is the
+    model's data gradient: the same bits without L2, within rounding of ``alpha W`` with."""
+    X, y = _correlated()
+    objective = LinearObjective(sp.csr_matrix(X), y, "multinomial", C=5.0, l2_strength=l2,
+                                dtype=torch.float64)
+    problem = proximal_newton.ColumnProblem(objective)
+    rng = np.random.default_rng(5)
+    W, b = rng.normal(size=(problem.K, problem.m)), rng.normal(size=problem.K)
+    _, A, R = problem.loss(problem.net_inputs(W, b), with_activations=True)
+    G, _ = problem.gradient(R, W)
+    features = np.array([1, 4, 7], dtype=np.int64)
+    own = proximal_newton.QuadraticModel(problem, W, b, A, R, features, 1.0)
+    given = proximal_newton.QuadraticModel(
+        problem, W, b, A, R, features, 1.0, G[:, features] - problem.alpha * W[:, features]
+    )
+    if l2 == 0:
+        np.testing.assert_array_equal(given.gradient, own.gradient)
+    else:
+        np.testing.assert_allclose(given.gradient, own.gradient, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(own.gradient, (X[:, features].T @ R).T, rtol=1e-12)

@@ -240,7 +240,9 @@ class QuadraticModel:
     solved by :meth:`solve` (coordinate descent, Anderson-accelerated, with Newton steps
     on its non-zero coordinates)."""
 
-    def __init__(self, problem, W, b, A, R, features, lam):
+    def __init__(self, problem, W, b, A, R, features, lam, data_gradient=None):
+        """``data_gradient``: ``R^T X`` on ``features`` (``(K, len(features))``) where the
+        caller has it (the fit's gradient at ``W``, less ``alpha W``); computed otherwise."""
         self.problem, self.W, self.b, self.A, self.R = problem, W, b, A, R
         self.features, self.lam = features, lam
         K = problem.K
@@ -263,10 +265,12 @@ class QuadraticModel:
         # Hessian (the column sweeps form it from c and A: one array less in cache)
         self.V = problem.c[:, None] * (A if problem.softmax else A * (1 - A))
         # the data gradient R^T X on the working set (the sweeps add H Q to it)
-        self.gradient = np.empty((K, len(features)))
-        problem.kernels.selected_products(
-            *problem.columns(), features, R, self.gradient, threads=torch.get_num_threads()
-        )
+        self.gradient = data_gradient
+        if data_gradient is None:
+            self.gradient = np.empty((K, len(features)))
+            problem.kernels.selected_products(
+                *problem.columns(), features, R, self.gradient, threads=torch.get_num_threads()
+            )
         self.U, self.Ub = W.copy(), b.copy()
         self.Q, self.S = np.zeros((problem.n, K)), np.zeros(problem.n)
         self.gram = None  # the softmax's last formed Hessian block (_gram_cd)
@@ -465,7 +469,10 @@ def proximal_newton(
         tolerance = max(tolerance, INNER_FLOOR * tol * scale)
         if converged:
             tolerance = min(tolerance, POLISH_INNER * optimality)
-        model = QuadraticModel(problem, W, b, A, R, features, lam)
+        # R^T X on the working set from the fit's gradient (the same bits without L2; with
+        # it, rounded as G - alpha W): a product over its columns less a model
+        data_gradient = G[:, features] - problem.alpha * W[:, features]
+        model = QuadraticModel(problem, W, b, A, R, features, lam, data_gradient)
         sweeps = model.solve(tolerance, MAX_SWEEPS, expected)
         expected = MAX_SWEEPS if model.formed else model.active_sweeps
         U, Ub, Q = model.U, model.Ub, model.Q
