@@ -439,8 +439,8 @@ def proximal_newton(
     W, b = problem.split(theta0)
     Z = problem.net_inputs(W, b)
 
-    def total_of(loss, W):
-        return loss + problem.smooth_penalty(W) + lam * float(np.abs(W).sum())
+    def penalty_of(W):
+        return problem.smooth_penalty(W) + lam * float(np.abs(W).sum())
 
     def optimality_of(W, b, G, gb):
         """``max |L1Penalty.optimality|``: over ``W`` compiled, then the intercepts'."""
@@ -448,7 +448,8 @@ def proximal_newton(
         return float(np.max([coefficients, *(np.abs(gb) if problem.fit_intercept else [])]))
 
     loss, A, R = problem.loss(Z, with_activations=True)
-    total = total_of(loss, W)
+    penalty = penalty_of(W)
+    total = loss + penalty
     G, gb = problem.gradient(R, W)
     history, n_iter, stalled = [], 0, False
     # the last model's column sweeps over its active set: as many are deemed spent on the
@@ -476,23 +477,33 @@ def proximal_newton(
         sweeps = model.solve(tolerance, MAX_SWEEPS, expected)
         expected = MAX_SWEEPS if model.formed else model.active_sweeps
         U, Ub, Q = model.U, model.Ub, model.Q
-        D, db = U - W, Ub - b
-        l1_now = float(np.abs(W).sum())
-        decrease = float((G * D).sum() + gb @ db) + lam * (float(np.abs(U).sum()) - l1_now)
+        # the model moves the working set's columns only: the step, its decrease and the
+        # penalty's change from those (the others of U are W's)
+        W_f, U_f = W[:, features], U[:, features]
+        D_f, db = U_f - W_f, Ub - b
+        penalty_f = penalty_of(W_f)
+        decrease = float((G[:, features] * D_f).sum() + gb @ db)
+        decrease += lam * (float(np.abs(U_f).sum()) - float(np.abs(W_f).sum()))
         step, accepted = 1.0, None
         for _ in range(MAX_HALVINGS):
-            W_trial = U if step == 1.0 else W + step * D
+            trial_f = U_f if step == 1.0 else W_f + step * D_f
+            trial_penalty = penalty - penalty_f + penalty_of(trial_f)
             Z_trial = Z + step * Q
-            trial_total = total_of(problem.loss(Z_trial), W_trial)
+            trial_total = problem.loss(Z_trial) + trial_penalty
             rounding = 8 * np.finfo(np.float64).eps * abs(total)
             if trial_total <= total + ARMIJO * step * decrease + rounding:
-                accepted = (W_trial, b + step * db if step != 1.0 else Ub, Z_trial, trial_total)
+                W_trial = U
+                if step != 1.0:
+                    W_trial = W.copy()
+                    W_trial[:, features] = trial_f
+                b_trial = b + step * db if step != 1.0 else Ub
+                accepted = (W_trial, b_trial, Z_trial, trial_total, trial_penalty)
                 break
             step /= 2
         if accepted is None:
             stalled = True
             break
-        W_new, b_new, Z_new, total_new = accepted
+        W_new, b_new, Z_new, total_new, penalty_new = accepted
         _, A_new, R_new = problem.loss(Z_new, with_activations=True)
         G_new, gb_new = problem.gradient(R_new, W_new)
         optimality_new = optimality_of(W_new, b_new, G_new, gb_new)
@@ -506,6 +517,7 @@ def proximal_newton(
         n_iter += 1
         # (a step within rounding of F keeps the lower value: the history never rises)
         W, b, Z, total = W_new, b_new, Z_new, min(total_new, total)
+        penalty = penalty_new
         A, R, G, gb, optimality = A_new, R_new, G_new, gb_new, optimality_new
         history.append(total)
         if verbose:
