@@ -156,3 +156,20 @@ def test_own_blocks_are_put_back_only_for_the_models_columns(columns):
     with pytest.raises(ValueError, match="columns must be among the model's"):
         _curved_rows.restore_own_blocks(G, model, columns, classes, 0)
     assert not G.any()
+
+
+def test_the_kept_rows_block_is_x_on_those_rows_and_columns(monkeypatch):
+    """``curved_rows``' CSC block: ``X[rows][:, columns]``, canonical, in the kept rows'
+    numbering."""
+    monkeypatch.setattr(_curved_rows, "MIN_ROWS", 100)
+    model, X = _model()
+    flat = _curved_rows.flat_rows(model)
+    assert flat is not None
+    columns = np.array([0, 3, 4, 17, 29], dtype=np.int64)
+    rows, (indptr, indices, data) = _curved_rows.curved_rows(model, columns, flat)
+    np.testing.assert_array_equal(rows, np.setdiff1d(np.arange(X.shape[0]), flat))
+    expected = sp.csc_matrix(X[rows][:, columns])
+    expected.sort_indices()
+    np.testing.assert_array_equal(indptr, expected.indptr)
+    np.testing.assert_array_equal(indices, expected.indices)
+    np.testing.assert_array_equal(data, expected.data)

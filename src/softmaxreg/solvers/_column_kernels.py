@@ -711,6 +711,32 @@ def magnitudes(data):
 
 
 @njit(cache=True)
+def renumbered_columns(indptr, indices, data, columns, number):
+    """``X[rows][:, columns]`` as CSC arrays ``(indptr (int64), indices, data)``: the
+    non-zeros of the columns ``columns`` in rows with ``number[i] >= 0``, row ``i``
+    numbered ``number[i]`` (rows in the order of ``X``'s, sorted where they are)."""
+    p = columns.shape[0]
+    out_indptr = np.zeros(p + 1, np.int64)
+    for t in range(p):
+        kept = 0
+        for position in range(indptr[columns[t]], indptr[columns[t] + 1]):
+            if number[indices[position]] >= 0:
+                kept += 1
+        out_indptr[t + 1] = out_indptr[t] + kept
+    out_indices = np.empty(out_indptr[p], indices.dtype)
+    out_data = np.empty(out_indptr[p], data.dtype)
+    for t in range(p):
+        at = out_indptr[t]
+        for position in range(indptr[columns[t]], indptr[columns[t] + 1]):
+            row = number[indices[position]]
+            if row >= 0:
+                out_indices[at] = row
+                out_data[at] = data[position]
+                at += 1
+    return out_indptr, out_indices, out_data
+
+
+@njit(cache=True)
 def row_counts(indptr, indices, columns, n, weights):
     """The non-zeros of each row of ``X[:, columns]``, the one of column ``columns[t]``
     counting ``weights[t]``."""

@@ -28,7 +28,6 @@ form the block on every row.
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
 # the largest share of any class's curvature sum_i c_i a_ik (1 - a_ik) the left-out rows hold
 SHARE = 1e-4
@@ -67,19 +66,10 @@ def curved_rows(model, columns: np.ndarray, flat: np.ndarray | None):
     if flat is None:
         return None
     problem = model.problem
-    indptr, indices, data = problem.columns()
-    block = sp.csc_matrix((data, indices, indptr), shape=(problem.n, problem.m))[:, columns]
-    block.sort_indices()
     kept_row = np.ones(problem.n, dtype=bool)
     kept_row[flat] = False
-    number = np.cumsum(kept_row) - 1  # each kept row's number among the kept
-    kept = kept_row[block.indices]
-    ends = np.concatenate([[0], np.cumsum(kept)])
-    compact = (
-        ends[block.indptr].astype(np.int64),
-        number[block.indices[kept]].astype(block.indices.dtype),
-        block.data[kept],
-    )
+    number = np.where(kept_row, np.cumsum(kept_row) - 1, -1)  # a kept row's number
+    compact = problem.kernels.renumbered_columns(*problem.columns(), columns, number)
     return np.flatnonzero(kept_row), compact
 
 

@@ -524,7 +524,7 @@ def _semidefinite_solver(block: np.ndarray):
     factor = _definite_factor(block)
     if factor is None:
         return _range_solver(block)
-    return lambda rhs: scipy.linalg.cho_solve(factor, rhs)
+    return lambda rhs: scipy.linalg.cho_solve(factor, rhs, check_finite=False)
 
 
 def _definite_factor(block: np.ndarray):

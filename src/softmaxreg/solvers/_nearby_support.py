@@ -49,7 +49,7 @@ class FactoredSupport:
         self.G, self.support, self.factor = G, support, factor
 
     def solve(self, rhs: np.ndarray) -> np.ndarray:
-        return scipy.linalg.cho_solve(self.factor, rhs)
+        return scipy.linalg.cho_solve(self.factor, rhs, check_finite=False)
 
 
 def nearby_solver(base: FactoredSupport, support: np.ndarray, block: np.ndarray,
@@ -88,7 +88,9 @@ def nearby_solver(base: FactoredSupport, support: np.ndarray, block: np.ndarray,
         w = solve_kept(rhs[on_kept])
         x = np.empty_like(rhs)
         if len(joined):
-            x_joined = scipy.linalg.cho_solve(schur_factor, rhs[on_joined] - G_KJ.T @ w)
+            x_joined = scipy.linalg.cho_solve(
+                schur_factor, rhs[on_joined] - G_KJ.T @ w, check_finite=False
+            )
             w = w - F @ x_joined
             x[on_joined] = x_joined
         x[on_kept] = w
@@ -120,6 +122,6 @@ def _kept_solver(base: FactoredSupport, kept: np.ndarray, gone: np.ndarray):
 
     def solve_kept(r: np.ndarray) -> np.ndarray:
         z = embedded(r)
-        return z[kept] - E_kept @ scipy.linalg.cho_solve(inverse_gone, z[gone])
+        return z[kept] - E_kept @ scipy.linalg.cho_solve(inverse_gone, z[gone], check_finite=False)
 
     return solve_kept
