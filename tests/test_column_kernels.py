@@ -217,3 +217,23 @@ def test_l1_optimality_is_the_penaltys_over_the_coefficients():
     assert kernels.l1_optimality(np.zeros((1, 2)), np.array([[0.1, -0.2]]), 0.5) == 0.0
     G[2, 7] = np.nan
     assert np.isnan(kernels.l1_optimality(W, G, lam))
+
+
+@pytest.mark.parametrize("softmax", [True, False])
+def test_intercept_steps_that_are_not_finite_reach_the_net_inputs(softmax):
+    """A NaN intercept step (here from a NaN residual or activation) moves ``Q`` as ``Ub``: the
+    fit's line search then sees a NaN objective, not a finite one at a NaN intercept."""
+    rng = np.random.default_rng(11)
+    n, K = 20, 3
+    A = rng.dirichlet(np.ones(K), size=n) if softmax else rng.uniform(0.1, 0.9, (n, K))
+    c = np.ones(n)
+    R = rng.normal(size=(n, K))
+    R[4, :] = np.nan  # the sigmoids' gradient reads R
+    if softmax:  # the softmax's reads A (and its Hessian block is made from it)
+        A[4, :] = np.nan
+    y = rng.integers(0, K, n) if softmax else np.empty(0, dtype=np.int64)
+    Q, S, Ub = np.zeros((n, K)), np.zeros(n), np.zeros(K)
+    V = c[:, None] * (A if softmax else A * (1 - A))
+    Hb = np.diag(V.sum(axis=0)) - V.T @ A if softmax else np.diag(V.sum(axis=0))
+    kernels.intercept_steps(A, c, R, y, Q, S, softmax, Ub, Hb)
+    assert np.isnan(Ub).all() and np.isnan(Q).all()

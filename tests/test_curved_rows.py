@@ -147,7 +147,8 @@ def test_an_l1_fit_on_curved_rows_ends_at_the_same_optimum(monkeypatch):
 
 @pytest.mark.parametrize("columns", [[3, 1], [2, 30]])
 def test_own_blocks_are_put_back_only_for_the_models_columns(columns):
-    """Columns out of order or outside the model's features have no own block there."""
+    """Columns outside the model's features (odd ones, one past the last) have no own
+    block there."""
     model, _ = _model(m=30)
     model.features = np.arange(0, 30, 2, dtype=np.int64)  # 0, 2, ..., 28
     columns = np.array(columns)

@@ -218,13 +218,18 @@ def test_a_singular_block_is_solved_on_its_range():
     basis = rng.normal(size=(6, 5))
     block = basis @ basis.T  # rank 5
     rhs = block @ rng.normal(size=6)  # in its range
-    x = _gram_cd._solve_semidefinite(block, rhs)
+    x = _solve(block, rhs)
     np.testing.assert_allclose(x, np.linalg.lstsq(block, rhs, rcond=None)[0], atol=1e-10)
     definite = block + np.eye(6)
     np.testing.assert_allclose(
-        _gram_cd._solve_semidefinite(definite, rhs), np.linalg.solve(definite, rhs), rtol=1e-10
+        _solve(definite, rhs), np.linalg.solve(definite, rhs), rtol=1e-10
     )
-    assert np.isnan(_gram_cd._solve_semidefinite(np.zeros((2, 2)), np.ones(2))).all()
+    assert np.isnan(_solve(np.zeros((2, 2)), np.ones(2))).all()
+
+
+def _solve(block, rhs):
+    """``block^+ rhs`` by the Newton steps' solver of ``block`` on all its coordinates."""
+    return _gram_cd.SupportSolvers(block).block_and_solver(np.arange(len(block)))[1](rhs)
 
 
 def test_newton_steps_on_one_support_factor_its_block_once(monkeypatch):

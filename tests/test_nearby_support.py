@@ -72,6 +72,12 @@ def test_support_solvers_use_the_nearby_factor_and_refactor_when_a_solve_fails(m
     expected = np.linalg.solve(block, rhs)
     np.testing.assert_allclose(solve(rhs), expected, rtol=1e-8, atol=1e-10)
     assert factored == [100]  # from B's factor
+    # back on B (a coordinate left and joined again): B's own solve, no new factor
+    _, back = solvers.block_and_solver(B.copy())
+    assert factored == [100] and back == solvers.base.solve
+    r = rng.normal(size=100)
+    np.testing.assert_allclose(back(r), np.linalg.solve(G[:100, :100], r), rtol=1e-8,
+                               atol=1e-10)
     # a solve that fails its residual check: this support factored, the same solution
     monkeypatch.setattr(_nearby_support, "RESIDUAL", -1.0)
     S2 = np.concatenate([np.arange(1, 100), [111]])

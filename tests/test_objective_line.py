@@ -133,19 +133,22 @@ def test_overwrite_without_a_step_leaves_both_tensors():
     assert torch.equal(direction, kept[0]) and torch.equal(grad, kept[1])
 
 
-@pytest.mark.parametrize("wrong", ["direction", "theta", "short", "float32"])
+@pytest.mark.parametrize("wrong", ["direction", "theta", "overlapping", "short", "float32"])
 def test_a_gradient_cannot_be_written_over_its_point(wrong):
     """A ``grad_out`` that is the point, ``theta``, or not the direction's kind is refused
     before anything is written: the direction stays what it was."""
     objective, theta, _ = _objective("multinomial", 3, "sparse", False, True)
     objective.value_and_grad(theta)
-    direction = torch.linspace(-1, 1, theta.numel(), dtype=theta.dtype)
+    buffer = np.linspace(-1, 1, theta.numel() + 1)
+    direction = torch.from_numpy(buffer[:-1])
     kept = direction.clone()
     line = objective.along(theta, direction)
     grad_out = {"direction": direction, "theta": theta,
+                # another tensor on the same NumPy buffer, one element on
+                "overlapping": torch.from_numpy(buffer[1:]),
                 "short": torch.zeros(3, dtype=theta.dtype),
                 "float32": torch.zeros(theta.shape, dtype=torch.float32)}[wrong]
-    message = ("grad_out must not share memory" if wrong in ("direction", "theta")
+    message = ("grad_out must not share memory" if wrong in ("direction", "theta", "overlapping")
                else "grad_out must be a tensor of the direction's shape")
     with pytest.raises(ValueError, match=message):
         line.point(0.5, grad_out=grad_out)

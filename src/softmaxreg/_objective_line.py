@@ -103,6 +103,19 @@ def _check_gradient_out(grad_out: torch.Tensor, direction: torch.Tensor,
     if not alike:
         raise ValueError("grad_out must be a tensor of the direction's shape, dtype and "
                          "device")
-    storage = grad_out.untyped_storage().data_ptr()
-    if storage in (direction.untyped_storage().data_ptr(), theta.untyped_storage().data_ptr()):
+    if _overlap(grad_out, direction) or _overlap(grad_out, theta):
         raise ValueError("grad_out must not share memory with the direction or the point")
+
+
+def _overlap(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Whether the bytes ``a`` and ``b`` span overlap (views of one buffer by any route,
+    torch's or NumPy's; torch's strides are never negative); empty tensors span none."""
+    if a.numel() == 0 or b.numel() == 0:
+        return False
+
+    def span(t: torch.Tensor) -> tuple[int, int]:
+        last = sum((size - 1) * stride for size, stride in zip(t.shape, t.stride(), strict=True))
+        return t.data_ptr(), t.data_ptr() + (last + 1) * t.element_size()
+
+    (a_start, a_end), (b_start, b_end) = span(a), span(b)
+    return a_start < b_end and b_start < a_end

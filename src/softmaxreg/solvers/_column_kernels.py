@@ -265,6 +265,7 @@ def intercept_steps(A, c, R, y, Q, S, softmax, Ub, Hb):
                 g[k] += R[i, k] + v * Q[i, k]
     steps = np.zeros(K)
     largest = 0.0
+    moved = False  # (a NaN step moves Ub: Q and S must follow, though max() drops it)
     for k in range(K):
         if Hb[k, k] <= 0.0:
             continue
@@ -273,18 +274,19 @@ def intercept_steps(A, c, R, y, Q, S, softmax, Ub, Hb):
             continue
         steps[k] = step
         Ub[k] += step
+        moved = True
         for other in range(K):
             g[other] += step * Hb[other, k]
         largest = max(largest, abs(step) * Hb[k, k])
-    if largest == 0.0:
+    if not moved:
         return largest
     for i in range(n):
-        moved = 0.0
+        shift = 0.0
         for k in range(K):
             Q[i, k] += steps[k]
-            moved += A[i, k] * steps[k]
+            shift += A[i, k] * steps[k]
         if softmax:
-            S[i] += moved
+            S[i] += shift
     return largest
 
 

@@ -488,6 +488,8 @@ class SupportSolvers:
         return block, self.solver
 
     def _solver(self, block: np.ndarray, support: np.ndarray):
+        if self.base is not None and np.array_equal(self.base.support, support):
+            return self.base.solve  # back on the support factored last
         nearby = None
         if self.base is not None:
             nearby = nearby_solver(self.base, support, block, SINGULAR)
@@ -504,27 +506,14 @@ class SupportSolvers:
         return solve
 
     def _factored(self, block: np.ndarray, support: np.ndarray):
-        """:func:`_semidefinite_solver` of ``block``, its Cholesky factor kept as the base
-        for nearby supports."""
+        """``rhs -> block^+ rhs`` for a positive semidefinite ``block``: by Cholesky where
+        it is definite (:func:`_definite_factor`; the factor kept as the base for nearby
+        supports), else on its range (:func:`_range_solver`)."""
         factor = _definite_factor(block)
         if factor is None:
             return _range_solver(block)
         self.base = FactoredSupport(self.G, support, factor)
         return self.base.solve
-
-
-def _solve_semidefinite(block: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """``block^+ rhs`` (:func:`_semidefinite_solver`)."""
-    return _semidefinite_solver(block)(rhs)
-
-
-def _semidefinite_solver(block: np.ndarray):
-    """``rhs -> block^+ rhs`` for a positive semidefinite ``block``: by Cholesky where it is
-    definite (:func:`_definite_factor`), else on its range (:func:`_range_solver`)."""
-    factor = _definite_factor(block)
-    if factor is None:
-        return _range_solver(block)
-    return lambda rhs: scipy.linalg.cho_solve(factor, rhs, check_finite=False)
 
 
 def _definite_factor(block: np.ndarray):

@@ -81,6 +81,9 @@ def nearby_solver(base: FactoredSupport, support: np.ndarray, block: np.ndarray,
             schur_factor = scipy.linalg.cho_factor(schur)
         except np.linalg.LinAlgError:
             return None
+        # (the pivots of S's block in the order T, then A: a nearly singular block the
+        # sorted order would leave to the range solver can pass here; its solves still
+        # answer to the residual check)
         if np.diagonal(schur_factor[0]).min() ** 2 <= singular * np.diagonal(block).max():
             return None
 

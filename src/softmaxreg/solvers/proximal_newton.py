@@ -224,14 +224,13 @@ def working_set(W, G, lam: float, smallest: int) -> np.ndarray:
     return candidates.astype(np.int64)
 
 
-def intercept_block(problem, A: np.ndarray) -> np.ndarray:
-    """The intercepts' block of the Hessian at activations ``A`` (``K x K``): softmax
-    ``diag(sum_i c_i a_i) - sum_i c_i a_i a_i^T``, sigmoids ``diag(sum_i c_i a_ik (1 -
-    a_ik))``."""
-    c = problem.c
-    if problem.softmax:
-        return np.diag(c @ A) - (A * c[:, None]).T @ A
-    return np.diag(c @ (A * (1 - A)))
+def intercept_block(softmax: bool, A: np.ndarray, V: np.ndarray) -> np.ndarray:
+    """The intercepts' block of the Hessian at activations ``A`` (``K x K``) from ``V``
+    (``c_i a_ik``, softmax, or ``c_i a_ik (1 - a_ik)``, sigmoids): softmax ``diag(sum_i
+    c_i a_i) - sum_i c_i a_i a_i^T``, sigmoids ``diag(sum_i c_i a_ik (1 - a_ik))``."""
+    if softmax:
+        return np.diag(V.sum(axis=0)) - V.T @ A
+    return np.diag(V.sum(axis=0))
 
 
 class QuadraticModel:
@@ -257,13 +256,17 @@ class QuadraticModel:
             self.blocks,
             threads=torch.get_num_threads(),
         )
-        # the intercepts' block of the model's Hessian (K x K; sigmoids: diagonal), and
-        # its diagonal
-        self.Hb = intercept_block(problem, A) if problem.fit_intercept else np.zeros((K, K))
-        self.hb = np.diagonal(self.Hb).copy()
         # c_i a_ik (softmax) or c_i a_ik (1 - a_ik), for the Newton steps and the formed
         # Hessian (the column sweeps form it from c and A: one array less in cache)
         self.V = problem.c[:, None] * (A if problem.softmax else A * (1 - A))
+        # the intercepts' block of the model's Hessian (K x K; sigmoids: diagonal), and
+        # its diagonal
+        self.Hb = (
+            intercept_block(problem.softmax, A, self.V)
+            if problem.fit_intercept
+            else np.zeros((K, K))
+        )
+        self.hb = np.diagonal(self.Hb).copy()
         # the data gradient R^T X on the working set (the sweeps add H Q to it)
         self.gradient = data_gradient
         if data_gradient is None:
@@ -517,7 +520,7 @@ def proximal_newton(
         n_iter += 1
         # (a step within rounding of F keeps the lower value: the history never rises)
         W, b, Z, total = W_new, b_new, Z_new, min(total_new, total)
-        penalty = penalty_new
+        penalty = penalty_new  # (kept by changes: off by ~n_iter eps of itself, as F is)
         A, R, G, gb, optimality = A_new, R_new, G_new, gb_new, optimality_new
         history.append(total)
         if verbose:
