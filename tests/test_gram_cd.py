@@ -481,3 +481,60 @@ def test_a_softmax_model_re_forms_its_hessian_from_the_last_one(monkeypatch):
     monkeypatch.setattr(_gram_cd, "REUSE_SHARE", 0.0)
     _gram_cd._reused_dense_gram(model, columns, second, K - 1, new_keys)
     assert calls[-1] == {}
+
+
+def _softmax_model_at(seed=7, n=300, m=30, K=4):
+    """A softmax quadratic model (L2 0.3, L1 1.0) at a sparse ``W`` with random activations
+    and residuals."""
+    X = sp.random(n, m, density=0.3, random_state=seed, format="csr") * 3
+    y = np.arange(n) % K
+    objective = LinearObjective(X, y, "multinomial", C=2.0, l2_strength=0.3, dtype=torch.float64)
+    problem = proximal_newton.ColumnProblem(objective)
+    rng = np.random.default_rng(seed)
+    W = rng.normal(size=(K, m)) * (rng.random((K, m)) < 0.1)
+    b = rng.normal(size=K)
+    _, A, R = problem.loss(problem.net_inputs(W, b), with_activations=True)
+    G, _ = problem.gradient(R, W)
+    features = proximal_newton.working_set(W, G, 1.0, 12)
+    data_gradient = G[:, features] - problem.alpha * W[:, features]
+    return proximal_newton.QuadraticModel(problem, W, b, A, R, features, 1.0, data_gradient)
+
+
+def test_a_softmax_model_after_a_formed_one_starts_on_its_block(monkeypatch):
+    """With the sweeps paid for (the last model formed its Hessian) a softmax model forms
+    its block on the non-zero and the violating coefficients before any sweep over all
+    columns, and ends at the model's minimum as the sweeping start does."""
+    events = []
+    real_sweep, real_gram = proximal_newton.QuadraticModel.sweep, proximal_newton.solve_on_gram
+    monkeypatch.setattr(proximal_newton.QuadraticModel, "sweep",
+                        lambda self, chosen: events.append("sweep") or real_sweep(self, chosen))
+    monkeypatch.setattr(proximal_newton, "solve_on_gram",
+                        lambda *a, **k: events.append("gram") or real_gram(*a, **k))
+    swept, started = _softmax_model_at(), _softmax_model_at()
+    start = started._violators()
+    assert start is not None
+    active, joining = start
+    grad = started.gradient + started.problem.alpha * started.W[:, started.features]
+    violating = (started.W[:, started.features] == 0) & (np.abs(grad) > 1.0)
+    assert joining.any() and np.array_equal(joining, violating[:, active])
+    swept.solve(1e-10, 1000, expected=0)
+    assert events[0] == "sweep"
+    events.clear()
+    started.solve(1e-10, 1000, expected=proximal_newton.MAX_SWEEPS)
+    assert events[0] == "gram" and started.formed
+    values = [model.value(model.U, model.Q, model.S) for model in (swept, started)]
+    assert values[1] == pytest.approx(values[0], rel=1e-9, abs=1e-9)
+    np.testing.assert_allclose(started.U, swept.U, atol=1e-6)
+
+
+def test_sigmoid_models_and_unformable_blocks_start_with_a_sweep(monkeypatch):
+    model = _softmax_model_at()
+    monkeypatch.setattr(_gram_cd, "MAX_COLUMNS", 0)
+    assert model._violators() is None
+    X = sp.random(100, 10, density=0.3, random_state=1, format="csr")
+    objective = LinearObjective(X, np.arange(100) % 2 == 0, "binary", dtype=torch.float64)
+    problem = proximal_newton.ColumnProblem(objective)
+    W, b = np.zeros((1, 10)), np.zeros(1)
+    _, A, R = problem.loss(problem.net_inputs(W, b), with_activations=True)
+    binary = proximal_newton.QuadraticModel(problem, W, b, A, R, np.arange(10), 0.1)
+    assert binary._violators() is None

@@ -338,20 +338,31 @@ class QuadraticModel:
         non-zero coordinates (``_support_newton``; none where the Hessian will be formed
         within a few sweeps). The active set's sweeps move to its formed Hessian (softmax:
         on the non-zero coefficients) once they have cost as much as forming it
-        (``_gram_cd``), counting ``expected`` sweeps as already spent. Returns the number of
-        sweeps."""
+        (``_gram_cd``), counting ``expected`` sweeps as already spent; a softmax model
+        whose sweeps have paid for it before they start (the last model formed its own)
+        begins there, on the non-zero coefficients and those that violate their optimality
+        condition (:meth:`_violators`), without the first sweep over all columns. Returns
+        the number of sweeps."""
         everything = np.arange(len(self.features))
         sweeps = self.active_sweeps = self.newton_steps = 0
         self.formed = False
+        start = self._violators() if expected >= MAX_SWEEPS else None
         while sweeps < max_sweeps:
-            sweeps += 1
-            if self.sweep(everything) <= tolerance:
-                break
-            active = self.problem.kernels.nonzero_columns(self.U, self.features)
+            joining = None
+            if start is not None:
+                active, joining = start
+                start = None
+            else:
+                sweeps += 1
+                if self.sweep(everything) <= tolerance:
+                    break
+                active = self.problem.kernels.nonzero_columns(self.U, self.features)
             columns = self.features[active]
             iterates = []
             # the softmax's Hessian is formed on the non-zero coefficients (_gram_cd)
             classes = self.U[:, columns] != 0 if self.problem.softmax else None
+            if joining is not None:
+                classes |= joining
             rule = RentOrBuy(self.problem, columns, expected, classes, self.n_curved_rows)
             subset = None  # X_S for the Newton-CG steps, made at the first
             # Newton-CG steps where G cannot be formed (which brings its own Newton steps:
@@ -395,6 +406,22 @@ class QuadraticModel:
                     self._extrapolate(iterates, columns)
                     iterates = []
         return sweeps
+
+    def _violators(self):
+        """For a softmax model: ``(active, joining)``, the positions in ``features`` of the
+        columns with a non-zero coefficient or one whose ``|grad_kj| > lam`` at ``U = W``
+        (the coordinates the first sweep would move off zero), and those coefficients
+        (bool, ``(K, len(active))``); None where the block on them cannot be formed."""
+        if not self.problem.softmax:
+            return None
+        f = self.features
+        nonzero = self.U[:, f] != 0
+        grad = self.gradient + self.problem.alpha * self.U[:, f]  # q's gradient at U = W
+        joining = ~nonzero & (np.abs(grad) > self.lam)
+        active = np.flatnonzero((nonzero | joining).any(axis=0))
+        if not formable(self.problem, f[active], nonzero[:, active] | joining[:, active]):
+            return None
+        return active, joining[:, active]
 
     def _extrapolate(self, iterates, columns) -> None:
         """Anderson extrapolation (as celer and skglm do) of the last iterates, kept only
