@@ -528,6 +528,12 @@ def test_a_softmax_model_after_a_formed_one_starts_on_its_block(monkeypatch):
 
 
 def test_sigmoid_models_and_unformable_blocks_start_with_a_sweep(monkeypatch):
+    """No start on the block for sigmoid outputs, for a block too large to form, and for a
+    model with no coefficient to start from (all zero and none violating)."""
+    model = _softmax_model_at()
+    model.U[:] = 0.0
+    model.lam = np.inf
+    assert model._violators() is None
     model = _softmax_model_at()
     monkeypatch.setattr(_gram_cd, "MAX_COLUMNS", 0)
     assert model._violators() is None

@@ -411,7 +411,8 @@ class QuadraticModel:
         """For a softmax model: ``(active, joining)``, the positions in ``features`` of the
         columns with a non-zero coefficient or one whose ``|grad_kj| > lam`` at ``U = W``
         (the coordinates the first sweep would move off zero), and those coefficients
-        (bool, ``(K, len(active))``); None where the block on them cannot be formed."""
+        (bool, ``(K, len(active))``); None where there are none (the sweep starts) or the
+        block on them cannot be formed."""
         if not self.problem.softmax:
             return None
         f = self.features
@@ -419,6 +420,8 @@ class QuadraticModel:
         grad = self.gradient + self.problem.alpha * self.U[:, f]  # q's gradient at U = W
         joining = ~nonzero & (np.abs(grad) > self.lam)
         active = np.flatnonzero((nonzero | joining).any(axis=0))
+        if active.size == 0:
+            return None
         if not formable(self.problem, f[active], nonzero[:, active] | joining[:, active]):
             return None
         return active, joining[:, active]
