@@ -19,7 +19,7 @@ def _gram(size=120, seed=0):
 
 
 def _base(G, support):
-    return FactoredSupport(G, support, scipy.linalg.cho_factor(G[np.ix_(support, support)]))
+    return FactoredSupport(support, scipy.linalg.cho_factor(G[np.ix_(support, support)]))
 
 
 @pytest.mark.parametrize("left, joined", [(3, 0), (0, 4), (2, 4), (1, 1)])

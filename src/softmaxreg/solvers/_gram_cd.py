@@ -59,7 +59,7 @@ import scipy.linalg
 from threadpoolctl import threadpool_limits
 
 from softmaxreg.solvers._curved_rows import curved_rows, restore_own_blocks
-from softmaxreg.solvers._nearby_support import FactoredSupport, nearby_solver
+from softmaxreg.solvers._nearby_support import FactoredSupport, definite_cholesky, nearby_solver
 from softmaxreg.solvers._support_newton import (
     FLOAT32_PEAK,
     as_factor,
@@ -515,7 +515,7 @@ class SupportSolvers:
         factor = _definite_factor(block)
         if factor is None:
             return _range_solver(block)
-        self.base = FactoredSupport(self.G, support, factor)
+        self.base = FactoredSupport(support, factor)
         return self.base.solve
 
 
@@ -523,13 +523,7 @@ def _definite_factor(block: np.ndarray):
     """:func:`scipy.linalg.cho_factor` of ``block``, or None where it is not definite: the
     factorisation fails, or a pivot (squared) is below ``SINGULAR`` of the largest diagonal
     entry (a singular block can factor with a last pivot at rounding level)."""
-    try:
-        factor = scipy.linalg.cho_factor(block)
-    except np.linalg.LinAlgError:
-        return None
-    if np.diagonal(factor[0]).min() ** 2 > SINGULAR * np.diagonal(block).max():
-        return factor
-    return None
+    return definite_cholesky(block, SINGULAR * np.diagonal(block).max())
 
 
 def _range_solver(block: np.ndarray):

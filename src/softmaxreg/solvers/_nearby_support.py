@@ -41,12 +41,23 @@ NEARBY_SHARE = 1 / 16
 RESIDUAL = 1e-9
 
 
+def definite_cholesky(matrix: np.ndarray, floor: float):
+    """:func:`scipy.linalg.cho_factor` of ``matrix``, or None where it is not definite: the
+    factorisation fails, or a pivot (squared) is at most ``floor`` (a singular matrix can
+    factor with a last pivot at rounding level)."""
+    try:
+        factor = scipy.linalg.cho_factor(matrix)
+    except np.linalg.LinAlgError:
+        return None
+    return factor if np.diagonal(factor[0]).min() ** 2 > floor else None
+
+
 class FactoredSupport:
     """``G_BB = L L^T`` for a support ``B`` of ``G`` (sorted coordinates), and its solves."""
 
-    def __init__(self, G: np.ndarray, support: np.ndarray, factor):
+    def __init__(self, support: np.ndarray, factor):
         """``factor``: :func:`scipy.linalg.cho_factor` of ``G[B][:, B]``."""
-        self.G, self.support, self.factor = G, support, factor
+        self.support, self.factor = support, factor
 
     def solve(self, rhs: np.ndarray) -> np.ndarray:
         return scipy.linalg.cho_solve(self.factor, rhs, check_finite=False)
@@ -60,37 +71,33 @@ def nearby_solver(base: FactoredSupport, support: np.ndarray, block: np.ndarray,
     falls below ``singular`` times ``block``'s largest diagonal entry. ``block``:
     ``G[S][:, S]``."""
     B = base.support
-    left = np.setdiff1d(B, support, assume_unique=True)
-    joined = np.setdiff1d(support, B, assume_unique=True)
-    changed = len(left) + len(joined)
+    in_base = np.isin(B, support, assume_unique=True)  # T's positions in B
+    in_support = np.isin(support, B, assume_unique=True)
+    kept, gone = np.flatnonzero(in_base), np.flatnonzero(~in_base)
+    on_kept, on_joined = np.flatnonzero(in_support), np.flatnonzero(~in_support)
+    changed = len(gone) + len(on_joined)
     if changed == 0 or changed > NEARBY_SHARE * len(B):
         return None
-    in_base = np.isin(B, support, assume_unique=True)  # T's positions in B
-    kept, gone = np.flatnonzero(in_base), np.flatnonzero(~in_base)
     try:
         solve_kept = _kept_solver(base, kept, gone)
     except np.linalg.LinAlgError:  # P_RR not definite in rounding: B is ill-conditioned
         return None
-    in_support = np.isin(support, B, assume_unique=True)
-    on_kept, on_joined = np.flatnonzero(in_support), np.flatnonzero(~in_support)
-    if len(joined):
+    if len(on_joined):
         G_KJ = block[np.ix_(on_kept, on_joined)]
         F = solve_kept(G_KJ)  # G_TT^{-1} G_TA
-        schur = block[np.ix_(on_joined, on_joined)] - G_KJ.T @ F
-        try:
-            schur_factor = scipy.linalg.cho_factor(schur)
-        except np.linalg.LinAlgError:
-            return None
         # (the pivots of S's block in the order T, then A: a nearly singular block the
         # sorted order would leave to the range solver can pass here; its solves still
         # answer to the residual check)
-        if np.diagonal(schur_factor[0]).min() ** 2 <= singular * np.diagonal(block).max():
+        schur_factor = definite_cholesky(
+            block[np.ix_(on_joined, on_joined)] - G_KJ.T @ F, singular * np.diagonal(block).max()
+        )
+        if schur_factor is None:
             return None
 
     def solve(rhs: np.ndarray) -> np.ndarray | None:
         w = solve_kept(rhs[on_kept])
         x = np.empty_like(rhs)
-        if len(joined):
+        if len(on_joined):
             x_joined = scipy.linalg.cho_solve(
                 schur_factor, rhs[on_joined] - G_KJ.T @ w, check_finite=False
             )

@@ -259,14 +259,12 @@ class QuadraticModel:
         # c_i a_ik (softmax) or c_i a_ik (1 - a_ik), for the Newton steps and the formed
         # Hessian (the column sweeps form it from c and A: one array less in cache)
         self.V = problem.c[:, None] * (A if problem.softmax else A * (1 - A))
-        # the intercepts' block of the model's Hessian (K x K; sigmoids: diagonal), and
-        # its diagonal
+        # the intercepts' block of the model's Hessian (K x K; sigmoids: diagonal)
         self.Hb = (
             intercept_block(problem.softmax, A, self.V)
             if problem.fit_intercept
             else np.zeros((K, K))
         )
-        self.hb = np.diagonal(self.Hb).copy()
         # the data gradient R^T X on the working set (the sweeps add H Q to it)
         self.gradient = data_gradient
         if data_gradient is None:
@@ -282,6 +280,11 @@ class QuadraticModel:
     def flat_rows(self) -> np.ndarray | None:
         """The rows a formed softmax Hessian may leave out (``_curved_rows``), or None."""
         return flat_rows(self) if self.problem.softmax else None
+
+    @property
+    def hb(self) -> np.ndarray:
+        """The intercepts' Hessian diagonal (of :attr:`Hb`)."""
+        return np.diagonal(self.Hb)
 
     @property
     def n_curved_rows(self) -> int:
