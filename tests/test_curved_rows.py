@@ -71,6 +71,26 @@ def test_the_flattest_rows_are_left_out_within_each_classs_share(monkeypatch):
     assert (curvature[more].sum(axis=0) > _curved_rows.SHARE * curvature.sum(axis=0)).any()
 
 
+@pytest.mark.parametrize("share", [0.0, 1e-4, 0.3, 1.0])
+def test_the_flat_prefix_is_the_cumulative_sums_test(share):
+    """``flat_prefix``: the longest prefix of ``order`` within ``share`` of every column's
+    total, the rows counted exactly as by NumPy's cumulative sums (ties, zero rows, zero
+    columns); a NaN in a column (its total NaN) keeps nothing."""
+    from softmaxreg.solvers import _column_kernels
+
+    rng = np.random.default_rng(3)
+    values = rng.random((500, 6)) ** 6
+    values[rng.random(500) < 0.3] = 0.0  # rows that carry nothing
+    values[:, 4] = 0.0  # a class no row carries
+    values[::7, 2] = values[1::7, 2]  # ties
+    order = np.argsort(values.sum(axis=1), kind="stable")
+    cumulative = np.cumsum(values[order], axis=0)
+    expected = int((cumulative <= share * cumulative[-1]).all(axis=1).sum())
+    assert _column_kernels.flat_prefix(values, order, share) == expected
+    values[order[50], 1] = np.nan
+    assert _column_kernels.flat_prefix(values, order, share) == 0
+
+
 def test_small_problems_and_uncertain_models_keep_every_row(monkeypatch):
     model, _ = _model()
     assert _curved_rows.flat_rows(model) is None  # 400 rows < MIN_ROWS

@@ -699,6 +699,28 @@ def l1_optimality(W, G, lam):
 
 
 @njit(cache=True)
+def flat_prefix(values, order, share):
+    """The length of the longest prefix of the rows ``order`` of ``values`` (``(n, K)``)
+    whose sums stay, for every column ``k``, within ``share`` of the sum of the whole
+    column (``np.cumsum(values[order], axis=0) <= share * total``: the same running
+    sums, in that order, without the ``(n, K)`` gathered copy and its cumulative sums)."""
+    n, K = values.shape
+    limit = np.zeros(K)
+    for t in range(n):
+        for k in range(K):
+            limit[k] += values[order[t], k]
+    for k in range(K):
+        limit[k] *= share
+    running = np.zeros(K)
+    for t in range(n):
+        for k in range(K):
+            running[k] += values[order[t], k]
+            if not running[k] <= limit[k]:
+                return t
+    return n
+
+
+@njit(cache=True)
 def magnitudes(data):
     """``(smallest, largest)``: the smallest non-zero and the largest of ``|data|`` (inf
     and 0 where every value is 0), in one pass without a copy."""

@@ -51,9 +51,7 @@ def flat_rows(model) -> np.ndarray | None:
         return None
     curvature = row_curvature(model)
     order = np.argsort(curvature.sum(axis=1), kind="stable")
-    cumulative = np.cumsum(curvature[order], axis=0)
-    within = (cumulative <= SHARE * cumulative[-1]).all(axis=1)
-    count = int(within.sum())  # a prefix of the order: the sums only grow
+    count = problem.kernels.flat_prefix(curvature, order, SHARE)
     if count < MIN_LEFT_OUT * problem.n:
         return None
     return np.sort(order[:count])
