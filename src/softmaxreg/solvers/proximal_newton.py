@@ -193,13 +193,16 @@ class ColumnProblem:
     def smooth_penalty(self, W) -> float:
         return 0.5 * self.alpha * float((W * W).sum())
 
-    def gradient(self, R, W) -> tuple[np.ndarray, np.ndarray]:
-        """``(grad_W = R^T X + alpha W, grad_b = sum_i R_i)``."""
-        G = np.empty((self.K, self.m))
+    def gradient(self, R, W, out=None) -> tuple[np.ndarray, np.ndarray]:
+        """``(grad_W = R^T X + alpha W, grad_b = sum_i R_i)``; ``grad_W`` written into
+        ``out`` where given (a ``(K, m)`` float64 array no longer needed: on wide data a
+        new one costs its page faults at every iteration)."""
+        G = np.empty((self.K, self.m)) if out is None else out
         self.kernels.selected_products(
             *self.columns(), self.all_columns, R, G, threads=torch.get_num_threads()
         )
-        G += self.alpha * W
+        if self.alpha:  # (pure L1: no pass over a zero product of W's size)
+            G += self.alpha * W
         return G, R.sum(axis=0)
 
 
@@ -487,7 +490,7 @@ def proximal_newton(
     penalty = penalty_of(W)
     total = loss + penalty
     G, gb = problem.gradient(R, W)
-    history, n_iter, stalled = [], 0, False
+    history, n_iter, stalled, spare = [], 0, False, None
     # the last model's column sweeps over its active set: as many are deemed spent on the
     # next one's (a model that formed its Hessian counts as having spent whatever it costs)
     expected = 0
@@ -541,7 +544,7 @@ def proximal_newton(
             break
         W_new, b_new, Z_new, total_new, penalty_new = accepted
         _, A_new, R_new = problem.loss(Z_new, with_activations=True)
-        G_new, gb_new = problem.gradient(R_new, W_new)
+        G_new, gb_new = problem.gradient(R_new, W_new, out=spare)
         optimality_new = optimality_of(W_new, b_new, G_new, gb_new)
         # a step whose change of F is below rounding still counts when it brings the
         # subgradient closer to 0 (near the optimum F cannot tell better points apart); one
@@ -554,6 +557,7 @@ def proximal_newton(
         # (a step within rounding of F keeps the lower value: the history never rises)
         W, b, Z, total = W_new, b_new, Z_new, min(total_new, total)
         penalty = penalty_new  # (kept by changes: off by ~n_iter eps of itself, as F is)
+        spare = G  # the last gradient's array takes the next one
         A, R, G, gb, optimality = A_new, R_new, G_new, gb_new, optimality_new
         history.append(total)
         if verbose:
