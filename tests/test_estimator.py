@@ -23,6 +23,8 @@ from sklearn.utils.estimator_checks import check_estimator
 import softmaxreg
 import softmaxreg.estimator as estimator_module
 from softmaxreg import LogisticRegression
+from softmaxreg.objective import LinearObjective
+from softmaxreg.solvers import solve
 
 TIGHT = {"tol": 1e-10, "max_iter": 10000}  # scikit-learn, converged
 OURS_TIGHT = {"tol": 1e-8, "max_iter": 10000}  # ours, as tight as float64 gradients allow
@@ -413,6 +415,31 @@ def test_warm_start_refuses_a_different_problem():
     model = LogisticRegression(warm_start=True).fit(X, y)
     with pytest.raises(ValueError, match="warm_start"):
         model.fit(X[y > 0], y[y > 0])
+
+
+@pytest.mark.parametrize("multi_class", ["auto", "ovr"])
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+@pytest.mark.parametrize("where", ["coef_", "intercept_"])
+def test_warm_start_refuses_non_finite_coefficients(multi_class, n_classes, bad, where):
+    """A warm start from NaN or inf coefficients (edited by hand) is refused before any
+    solver runs (it raised LinAlgError from the preconditioner, or blamed an overflow)."""
+    X, y = load("iris")
+    X, y = X[y < n_classes], y[y < n_classes]
+    model = LogisticRegression(warm_start=True, multi_class=multi_class).fit(X, y)
+    getattr(model, where).flat[0] = bad
+    with pytest.raises(ValueError, match=r"^warm_start=True continues from coef_ and "
+                       r"intercept_, which hold NaN or inf values; set warm_start=False"):
+        model.fit(X, y)
+
+
+def test_solve_refuses_a_non_finite_start():
+    X, y = load("iris")
+    objective = LinearObjective(X, y, "multinomial", dtype=torch.float64)
+    theta0 = objective.zeros()
+    theta0[3] = np.nan
+    with pytest.raises(ValueError, match=r"^theta0 must be finite; it holds NaN or inf"):
+        solve(objective, "lbfgs", theta0, max_iter=10, tol=1e-4)
 
 
 # ------------------------------------------------------------------------ multi-label

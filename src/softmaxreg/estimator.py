@@ -135,7 +135,8 @@ class LogisticRegression(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         rows, see ``solver``); None: seed 0 (the same fit every time). An int must lie in
         [0, 2**32 - 1] (NumPy's seeds, as scikit-learn's), else ValueError.
     warm_start : bool, default=False
-        Start from the previous fit's ``coef_``/``intercept_``.
+        Start from the previous fit's ``coef_``/``intercept_`` (ValueError where they
+        do not match this call's classes, kind and features, or hold NaN or inf).
     device : str, default='cpu'
         'cpu', 'cuda' or 'cuda:N' (where the objective is evaluated).
     dtype : {None, 'float32', 'float64'}, default=None
@@ -381,6 +382,11 @@ class LogisticRegression(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             )
         coef = dense_array(self.coef_)
         coef, intercept = coef.astype(np.float64), np.asarray(self.intercept_, dtype=np.float64)
+        if not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
+            raise ValueError(
+                "warm_start=True continues from coef_ and intercept_, which hold NaN or inf "
+                "values; set warm_start=False to start from zero"
+            )
         if kind == "ovr":
             return [(coef[k : k + 1], intercept[k : k + 1]) for k in range(n_problems)]
         if kind == "multinomial" and len(classes) == 2:

@@ -129,6 +129,8 @@ def solve(
         raise ValueError(
             f"theta0 must have shape ({objective.n_params},), got {tuple(theta0.shape)}"
         )
+    if not bool(torch.isfinite(theta0).all()):
+        raise ValueError("theta0 must be finite; it holds NaN or inf values")
     minibatch_options = {}
     if method in MINIBATCH_SOLVERS:
         minibatch_options = {"batch_callback": batch_callback, "start_epoch": start_epoch}
