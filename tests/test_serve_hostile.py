@@ -229,6 +229,14 @@ def test_the_largest_request_a_model_takes_fits_its_limits(standardized):
         (b'{"instances": []}', 422, "'instances' is empty"),
         (b'{"instances": {"a": 1}}', 422, "'instances' must be a list of rows, got an object"),
         (b'{"instances": [{"\\ud800": 1.0}]}', 422, "unknown '\\ud800'"),
+        (
+            b'{"instances": [{"sepal width (cm)": 2.8, "sepal width (cm)": 9, '
+            b'"petal width (cm)": 1.3}]}',
+            422,
+            "the name 'sepal width (cm)' appears twice in one JSON object; send each feature",
+        ),
+        (b'{"instances": [[3.0, 1.0]], "instances": [[1.0, 2.0]]}', 422,
+         "the name 'instances' appears twice in one JSON object"),
         ('{"instances": [[3.0, 1.0]]}'.encode("utf-16"), 200, None),  # JSON's other encodings
     ],
 )

@@ -84,7 +84,7 @@ def request_instances(body: bytes, bounds: BodyBounds) -> Any:
     Raises ``InstancesError``: 413 for a body holding more JSON values than ``bounds``
     allow (counted before decoding), 400 for bytes that are not JSON (empty, not UTF-8, a
     syntax error, nesting too deep for the parser), 422 for JSON that is not an object with
-    ``instances`` or holds an integer too long to read.
+    ``instances``, holds an integer too long to read or an object with a name twice.
     """
     if not body.strip():
         raise InstancesError(f"the body is empty; send a JSON object like {EXAMPLE}", status=400)
@@ -99,7 +99,9 @@ def request_instances(body: bytes, bounds: BodyBounds) -> Any:
             status=413,
         )
     try:
-        document = json.loads(body)
+        document = json.loads(body, object_pairs_hook=_unique_names)
+    except InstancesError:
+        raise
     except UnicodeDecodeError as error:
         raise InstancesError(f"the body is not UTF-8 text ({error})", status=400) from None
     except json.JSONDecodeError as error:
@@ -121,6 +123,21 @@ def request_instances(body: bytes, bounds: BodyBounds) -> Any:
     if "instances" not in document:
         raise InstancesError(f"instances is required: send a JSON object like {EXAMPLE}")
     return document["instances"]
+
+
+def _unique_names(pairs: list[tuple[str, Any]]) -> dict:
+    """A JSON object's members as a dict; InstancesError (422) where a name appears twice
+    (``json`` would keep the last silently: a row could be predicted from a value the
+    client did not mean)."""
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise InstancesError(
+            f"the name {duplicate!r:.80} appears twice in one JSON object; send each "
+            "feature (and 'instances') once"
+        )
+    return result
 
 
 def instances_matrix(
