@@ -285,10 +285,23 @@ def test_binary_string_labels_and_mixed_hashable_labels():
     assert fitted.score(X, words) > 0.95
     # labels that cannot be sorted keep the order in which they first appear
     X, y = load("iris")
-    labels = np.array([None, 3, "three"], dtype=object)
+    labels = np.array([2.5, 3, "three"], dtype=object)
     fitted = LogisticRegression().fit(X, labels[y])
-    assert fitted.classes_.tolist() == [None, 3, "three"]
+    assert fitted.classes_.tolist() == [2.5, 3, "three"]
     assert fitted.predict(X).tolist() == labels[LogisticRegression().fit(X, y).predict(X)].tolist()
+
+
+@pytest.mark.parametrize("position", [0, 1, 149])
+def test_a_missing_label_is_refused_wherever_it_is(position):
+    """None among object labels is no class: refused with its position (it became a class
+    of its own where it came first, a model no file could hold, and made NumPy's sort
+    raise TypeError where it came later)."""
+    X, y = load("iris")
+    labels = np.array(["setosa", "versicolor", "virginica"], dtype=object)[y]
+    labels[position] = None
+    with pytest.raises(ValueError, match=rf"^y holds None \(a missing label\) at position "
+                       rf"{position}; labels must be numbers, strings or other values"):
+        LogisticRegression().fit(X, labels)
 
 
 def test_pandas_input_sets_feature_names():

@@ -69,11 +69,14 @@ def encode_labels(y: np.ndarray, classes=None) -> EncodedLabels:
     ``classes``: the full set of labels when ``y`` may lack some (a cross-validation fold);
     kept in the given order, and a label of ``y`` outside it is a ValueError.
     Continuous (regression) targets are refused with scikit-learn's "Unknown label type"
-    error; a 1-D array of arbitrary hashable Python objects is accepted as labels.
+    error; a 1-D array of arbitrary hashable Python objects is accepted as labels, but
+    not ``None`` (a missing label: ValueError naming its position).
     """
     y = np.asarray(y)
     if y.ndim != 1:
         raise ValueError(f"labels must be a 1-D array, got shape {y.shape}")
+    if y.dtype == object:
+        _refuse_missing_labels(y)
     target_type = type_of_target(y, input_name="y")
     if not (target_type == "unknown" and y.dtype == object):
         check_classification_targets(y)
@@ -84,6 +87,18 @@ def encode_labels(y: np.ndarray, classes=None) -> EncodedLabels:
     except TypeError:  # labels of mixed types that cannot be sorted
         classes, indices = _unique_in_order_of_appearance(y)
     return EncodedLabels(classes=classes, indices=np.asarray(indices, dtype=np.int64).ravel())
+
+
+def _refuse_missing_labels(y: np.ndarray) -> None:
+    """ValueError naming the first ``None`` label of an object array: a missing label is no
+    class (kept, it became a class of its own where it came first, and made NumPy's sort
+    raise TypeError elsewhere; scikit-learn raises either, by position)."""
+    for i, label in enumerate(y):
+        if label is None:
+            raise ValueError(
+                f"y holds None (a missing label) at position {i}; labels must be numbers, "
+                "strings or other values: drop or fill the rows without a label"
+            )
 
 
 def _encode_with(y: np.ndarray, classes: np.ndarray) -> EncodedLabels:

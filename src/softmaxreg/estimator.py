@@ -221,7 +221,7 @@ class LogisticRegression(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         """Minimise ``C * sum_i s_i * CE_i + 0.5 * ||W||^2`` over ``W``, ``b``; returns self.
 
         X: (n, m) array-like, DataFrame or scipy.sparse matrix. y: (n,) labels of any
-        hashable type, or an (n, K) 0/1 indicator matrix (multi-label). sample_weight: (n,)
+        hashable type but None, or an (n, K) 0/1 indicator matrix (multi-label). sample_weight: (n,)
         non-negative weights ``s_i`` (``s_i = 2`` is the same as repeating the sample).
 
         Watching and resuming long fits (progress bars, checkpoints):
