@@ -26,7 +26,11 @@ another format's marker bytes still loads. It refuses, with a
 :class:`~softmaxreg.errors.ModelFileError` that names the file and says what is wrong, a
 truncated file, a checksum mismatch, duplicate names, invalid Unicode, an unknown format
 version, and pickles / ``torch.save`` archives (recognised by their first bytes and never
-unpickled).
+unpickled). Each tensor entry is checked before any tensor is decoded: its name is one of
+:data:`TENSOR_DIMENSIONS` (``coef``, ``intercept``, ``loss_history``), it has that many
+dimensions, its element count matches its byte span, and no dimension is larger than the
+number of elements the file's weights could hold (so a zero-size tensor cannot declare a
+shape such as ``[0, 2**64]``).
 """
 
 from __future__ import annotations
@@ -55,6 +59,9 @@ SUFFIX = ".safetensors"
 TENSOR_DTYPES = {"F64": np.dtype("<f8"), "F32": np.dtype("<f4")}
 # the safetensors reference implementation refuses headers above 100 MB; so do we
 MAX_HEADER_BYTES = 100_000_000
+# the tensors a model file holds, with their number of dimensions: W (K, m), b (K,) and
+# the loss per iteration (n_iterations,); no other tensor is decoded
+TENSOR_DIMENSIONS = {"coef": 2, "intercept": 1, "loss_history": 1}
 
 _FOREIGN_FORMATS = (
     (
@@ -329,12 +336,32 @@ def _tensor_layout(header: dict, body_length: int, where: str) -> list[tuple]:
                 f"{where} has a damaged header: the entry of tensor {name!r:.80} is not a "
                 "float32/float64 tensor with a shape and data offsets"
             )
-        dtype, shape = TENSOR_DTYPES[entry["dtype"]], tuple(entry["shape"])
-        begin, end = entry["data_offsets"]
-        if end - begin != math.prod(shape) * dtype.itemsize:
+        if name not in TENSOR_DIMENSIONS:
             raise ModelFileError(
-                f"{where} has a damaged header: tensor {name!r:.80} of shape {shape} needs "
-                f"{math.prod(shape) * dtype.itemsize} bytes, its offsets span {end - begin}"
+                f"{where} has a damaged header: it holds a tensor named {name!r:.80}; a model "
+                f"file holds only the tensors {', '.join(TENSOR_DIMENSIONS)}"
+            )
+        dtype, shape = TENSOR_DTYPES[entry["dtype"]], tuple(entry["shape"])
+        if len(shape) != TENSOR_DIMENSIONS[name]:
+            raise ModelFileError(
+                f"{where} has a damaged header: tensor {name!r} has {len(shape)} dimensions, "
+                f"a model's {name} has {TENSOR_DIMENSIONS[name]}"
+            )
+        begin, end = entry["data_offsets"]
+        needed = math.prod(shape) * dtype.itemsize
+        if end - begin != needed:
+            raise ModelFileError(
+                f"{where} has a damaged header: tensor {name!r} of shape {_shown(shape)} needs "
+                f"{_shown(needed)} bytes, its offsets span {_shown(end - begin)}"
+            )
+        # the byte span bounds the dimensions of a tensor that holds values; those of an empty
+        # one (a 0 in its shape) are bounded by what the body could hold, as any real model's
+        largest = body_length // dtype.itemsize
+        if needed == 0 and any(size > largest for size in shape):
+            raise ModelFileError(
+                f"{where} has a damaged header: the empty tensor {name!r} has shape "
+                f"{_shown(shape)}, a dimension larger than the {largest} {entry['dtype']} "
+                f"values its {body_length} bytes of weights could hold"
             )
         layout.append((name, dtype, shape, begin, end))
     layout.sort(key=lambda item: item[3])
@@ -342,13 +369,13 @@ def _tensor_layout(header: dict, body_length: int, where: str) -> list[tuple]:
     for name, _, _, begin, end in layout:
         if begin != position:
             raise ModelFileError(
-                f"{where} has a damaged header: tensor {name!r:.80} starts at byte {begin}, "
-                f"expected {position} (tensors are stored back to back)"
+                f"{where} has a damaged header: tensor {name!r:.80} starts at byte "
+                f"{_shown(begin)}, expected {position} (tensors are stored back to back)"
             )
         position = end
     if position > body_length:
         raise ModelFileError(
-            f"{where} is truncated: the weights need {position} bytes after the header but "
+            f"{where} is truncated: the weights need {_shown(position)} bytes after the header but "
             f"only {body_length} are present"
         )
     if position < body_length:
@@ -368,6 +395,14 @@ def _decode_tensors(body: bytes, layout: list[tuple]) -> dict[str, np.ndarray]:
         array = np.frombuffer(body, dtype=dtype, count=math.prod(shape), offset=begin)
         tensors[name] = array.reshape(shape).astype(native, copy=True)
     return tensors
+
+
+def _shown(value: int | tuple[int, ...]) -> str:
+    """A size or shape for a message, short whatever the file declares."""
+    if isinstance(value, tuple):
+        sizes = [_shown(size) for size in value]
+        return "(" + ", ".join(sizes) + ("," if len(sizes) == 1 else "") + ")"
+    return str(value) if value < 10**30 else f"about 2**{value.bit_length() - 1}"
 
 
 def _is_count(value: Any) -> bool:

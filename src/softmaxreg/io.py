@@ -7,13 +7,16 @@ original types, feature names, hyper-parameters, optional preprocessing and trai
 metrics, format and library versions, and the SHA-256 of the tensors. The write is atomic.
 
 ``softmaxreg.load(path)`` checks all of it and gives back a fitted ``LogisticRegression``
-whose ``predict`` / ``predict_proba`` equal the saved model's bit for bit.
+whose ``predict`` / ``predict_proba`` equal the saved model's bit for bit. ``save`` makes the
+same checks of the model before writing anything, so it never writes a file ``load`` would
+refuse.
 """
 
 from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +33,14 @@ from softmaxreg._exact_json import (
     is_unicode,
 )
 from softmaxreg._exact_json import decode as _decode
-from softmaxreg._model_file import read_model_file, write_model_file
+from softmaxreg._model_file import TENSOR_DIMENSIONS, read_model_file, write_model_file
 from softmaxreg.errors import DataError, DataNotFoundError, ModelFileError
 
 KINDS = ("binary", "multinomial", "ovr", "multilabel")
 MODEL_FILE = "model.safetensors"  # the model's name inside a run folder
 REQUIRED_TENSORS = ("coef", "intercept")
 OPTIONAL_TENSORS = ("loss_history",)
+assert set(TENSOR_DIMENSIONS) == {*REQUIRED_TENSORS, *OPTIONAL_TENSORS}
 # class labels every reader (predict's CSV, the server's JSON, ONNX) can answer with
 LABEL_TYPES = (str, bool, int, float, np.str_, np.bool_, np.integer, np.floating)
 
@@ -55,6 +59,15 @@ def save(
     ``{"scale": 1 / 255}``) and ``metrics`` (e.g. ``{"test_accuracy": 0.92}``) are optional
     dicts of plain values; when omitted, the model's ``preprocessing_`` / ``metrics_`` (set
     by :func:`load`) are kept. Returns the path.
+
+    Raises :class:`~softmaxreg.errors.ModelFileError`, before anything is written, for a
+    model that :func:`load` could not give back: not fitted; ``coef_`` / ``intercept_`` with
+    NaN or infinite values or shapes that disagree with the classes and features; class
+    labels that are not strings, integers, finite floats or booleans, or that repeat;
+    feature names that are not distinct strings; preprocessing that is not finite or does
+    not fit the features; ``n_iter_`` that is not an array of counts; parameters the
+    estimator's own checks refuse (those ``fit`` makes, e.g. ``C <= 0`` or
+    ``dtype='int8'``); and values that cannot be stored (e.g. a random generator).
     """
     tensors, fields = _model_state(model, preprocessing, metrics)
     return write_model_file(path, tensors, fields, __version__)
@@ -66,14 +79,19 @@ def load(path: str | os.PathLike, cls: type | None = None) -> Any:
     ``path`` is the model file or the run folder ``softmaxreg train --out`` wrote (its
     ``model.safetensors``). Raises :class:`~softmaxreg.errors.ModelFileError` for a missing
     file, a folder without a model, anything but a regular file (FIFO, device), a truncated
-    or corrupted file (SHA-256 mismatch), an unknown format version, shapes that disagree
-    with the metadata, class labels or preprocessing that cannot be used, metadata that
+    or corrupted file (SHA-256 mismatch), an unknown format version, tensors other than
+    ``coef`` / ``intercept`` / ``loss_history`` or with impossible shapes, shapes that
+    disagree with the metadata, NaN or infinite weights, class labels that cannot be used
+    or that repeat, feature names that are not distinct strings, preprocessing that cannot
+    be used, an ``n_iter`` that is not an array of counts, ``metrics`` that is not a dict,
+    parameters that the estimator's own checks refuse (as ``fit`` would; a CUDA ``device``
+    is accepted on a machine without CUDA, predictions do not use it), metadata that
     declares more memory than the file holds, and pickles or ``torch.save`` files (never
     unpickled).
     """
     if cls is None:
         from softmaxreg.estimator import LogisticRegression as cls
-    state = _read_state(path)
+    state = _read_state(path, cls)
     model = cls()
     known = model.get_params(deep=False)
     unknown = sorted(set(state["params"]) - set(known))
@@ -134,7 +152,7 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     return state
 
 
-def _read_state(path: str | os.PathLike) -> dict[str, Any]:
+def _read_state(path: str | os.PathLike, cls: type | None = None) -> dict[str, Any]:
     tensors, metadata = read_model_file(path)
     where = repr(str(path))
     try:
@@ -142,6 +160,14 @@ def _read_state(path: str | os.PathLike) -> dict[str, Any]:
     except (KeyError, TypeError, ValueError, ArithmeticError, RecursionError) as error:
         raise ModelFileError(f"{where} has damaged metadata: {error}") from None
     _check_tensors(tensors, state, where)
+    _check_fields(state, where)
+    if cls is None:
+        from softmaxreg.estimator import LogisticRegression as cls
+    estimator = cls()
+    known = estimator.get_params(deep=False)
+    if set(state["params"]) <= set(known):  # else: another estimator's file (load warns)
+        estimator.set_params(**state["params"])
+        _check_parameters(estimator, where)
     state["tensors"] = tensors
     return state
 
@@ -178,9 +204,13 @@ def _model_state(model: Any, preprocessing: dict | None, metrics: dict | None):
         "n_outputs": int(coef.shape[0]) if coef.ndim == 2 else -1,
         "feature_names": None if feature_names is None else np.asarray(feature_names),
         "label_dtype": None if label_dtype is None else np.dtype(label_dtype),
+        "n_iter": getattr(model, "n_iter_", None),
         "preprocessing": _dict_or_none("preprocessing", preprocessing),
+        "metrics": _dict_or_none("metrics", metrics),
     }
-    _check_tensors(tensors, state, f"cannot save {type(model).__name__}:")
+    where = f"cannot save {type(model).__name__}:"
+    _check_tensors(tensors, state, where)
+    _check_fields(state, where)
     fields = {
         "estimator": f"{type(model).__module__}.{type(model).__qualname__}",
         "kind": state["kind"],
@@ -189,11 +219,14 @@ def _model_state(model: Any, preprocessing: dict | None, metrics: dict | None):
         "n_outputs": state["n_outputs"],
         "feature_names": _encoded("feature_names_in_", state["feature_names"]),
         "label_dtype": None if label_dtype is None else state["label_dtype"].str,
-        "n_iter": _encoded("n_iter_", getattr(model, "n_iter_", None)),
+        "n_iter": _encoded("n_iter_", state["n_iter"]),
         "params": {name: _encoded(f"parameter {name}", value) for name, value in params.items()},
         "preprocessing": _encoded("preprocessing", state["preprocessing"]),
-        "metrics": _encoded("metrics", _dict_or_none("metrics", metrics)),
+        "metrics": _encoded("metrics", state["metrics"]),
     }
+    # after encoding: a RandomState parameter is refused there, before anything draws from it
+    if hasattr(model, "get_params"):
+        _check_parameters(model, where)
     return tensors, fields
 
 
@@ -268,7 +301,9 @@ def _check_tensors(tensors: dict[str, np.ndarray], state: dict[str, Any], where:
 
     ``coef``: (K, m) with m = n_features and K = 1 for two classes (binary, or multinomial
     stored as the difference ``w_1 - w_0``), else K = number of classes / labels;
-    ``intercept``: (K,); ``loss_history``: 1-D.
+    ``intercept``: (K,); ``loss_history``: 1-D. ``coef`` and ``intercept`` must be finite
+    (NaN or infinite weights give NaN probabilities and a meaningless class), and the class
+    labels distinct.
     """
     kind, classes = state["kind"], state["classes"]
     if kind not in KINDS:
@@ -287,6 +322,16 @@ def _check_tensors(tensors: dict[str, np.ndarray], state: dict[str, Any], where:
     if kind == "binary" and len(classes) != 2:
         raise ModelFileError(f"{where} a binary model has 2 classes, found {len(classes)}")
     check_class_labels(classes, where)
+    repeated = _first_repeat(classes.tolist() if classes.dtype != object else classes)
+    if repeated is not None:
+        raise ModelFileError(
+            f"{where} the class label {repeated!r:.80} appears more than once in the classes; "
+            "each class has one label (a repeated label makes predictions ambiguous)"
+        )
+    if not _is_plain_int(state["n_features"]) or state["n_features"] < 1:
+        raise ModelFileError(
+            f"{where} a model has at least 1 feature, found n_features={state['n_features']!r}"
+        )
     if state["preprocessing"] is not None:
         try:
             feature_transform.check(state["preprocessing"], state["n_features"])
@@ -313,10 +358,110 @@ def _check_tensors(tensors: dict[str, np.ndarray], state: dict[str, Any], where:
             f"{where} shapes disagree with the metadata: {names.shape[0]} feature names for "
             f"{n_features} features"
         )
+    for name in REQUIRED_TENSORS:
+        weights = tensors[name]
+        # (other dtypes are refused when the file is written; only floats can be non-finite)
+        if weights.dtype.kind == "f" and not np.isfinite(weights).all():
+            count = int(np.count_nonzero(~np.isfinite(weights)))
+            raise ModelFileError(
+                f"{where} the weights {name} hold {count} NaN or infinite value(s) of "
+                f"{weights.size}; such a model gives NaN probabilities and a meaningless "
+                "class, so it is not stored or loaded (refit it, e.g. with a smaller C or "
+                "scaled features)"
+            )
     if "loss_history" in tensors and tensors["loss_history"].ndim != 1:
         raise ModelFileError(f"{where} loss_history must be 1-D")
     if kind == "multilabel" and state["label_dtype"] is None:
         raise ModelFileError(f"{where} a multilabel model records the dtype of its labels")
+
+
+def _check_fields(state: dict[str, Any], where: str) -> None:
+    """Refuse feature names, ``n_iter`` and ``metrics`` that a fitted model cannot have."""
+    names = state["feature_names"]
+    if names is not None:
+        for name in names:
+            if not isinstance(name, str):
+                shown = name.item() if isinstance(name, np.generic) else name
+                raise ModelFileError(
+                    f"{where} the feature name {shown!r:.80} ({type(shown).__name__}) is not a "
+                    "string; feature names are the training columns' names, as strings"
+                )
+        repeated = _first_repeat(str(name) for name in names)
+        if repeated is not None:
+            raise ModelFileError(
+                f"{where} the feature name {repeated!r:.80} appears more than once; each "
+                "feature has its own name"
+            )
+    n_iter = state["n_iter"]
+    if n_iter is not None and not (
+        isinstance(n_iter, np.ndarray)
+        and n_iter.dtype.kind in "iu"
+        and bool(np.all(n_iter >= 0))
+    ):
+        raise ModelFileError(
+            f"{where} n_iter must be null or an array of iteration counts (integers >= 0), "
+            f"found {n_iter!r:.80}"
+        )
+    if state["metrics"] is not None and not isinstance(state["metrics"], dict):
+        raise ModelFileError(
+            f"{where} metrics must be a dict such as {{'accuracy': 0.9}} or null, found "
+            f"{state['metrics']!r:.80}"
+        )
+
+
+def _check_parameters(model: Any, where: str) -> None:
+    """Refuse the parameters of a ``LogisticRegression`` that its ``fit`` would refuse.
+
+    Uses the estimator's own check (:func:`softmaxreg._validation.check_parameters`), for
+    estimators whose ``fit`` runs it, with its warnings silenced. Only the device's name is
+    checked, not that it is present here: a model trained on ``'cuda'`` loads and predicts
+    on a machine without CUDA.
+    """
+    from softmaxreg._validation import check_parameters, resolve_device
+    from softmaxreg.estimator import LogisticRegression
+    from softmaxreg.solvers import DEFAULT_SOLVER
+
+    if getattr(type(model), "fit", None) is not LogisticRegression.fit:
+        return  # e.g. LogisticRegressionCV, whose fit checks other parameters
+    params = model.get_params(deep=False)
+    probe = type(model)()
+    probe.set_params(**{**params, "device": "cpu"})
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            check_parameters(probe, DEFAULT_SOLVER)
+            try:
+                resolve_device(params["device"])
+            except ValueError:
+                if not _names_cuda_device(params["device"]):
+                    raise
+    except (ValueError, TypeError, KeyError, OverflowError) as error:
+        problem = " ".join(str(error).split())
+        raise ModelFileError(f"{where} invalid parameters: {problem}") from None
+
+
+def _names_cuda_device(device: Any) -> bool:
+    import torch
+
+    try:
+        return torch.device(device).type == "cuda"
+    except (RuntimeError, TypeError, ValueError):
+        return False
+
+
+def _first_repeat(values: Iterable[Any]) -> Any:
+    """The first value equal to an earlier one (Python equality, as ``np.unique``), or None."""
+    seen: set = set()
+    for value in values:
+        plain_value = value.item() if isinstance(value, np.generic) else value
+        if plain_value in seen:
+            return plain_value
+        seen.add(plain_value)
+    return None
+
+
+def _is_plain_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 def check_class_labels(classes: np.ndarray, where: str) -> None:
