@@ -309,15 +309,15 @@ def test_save_refuses_repeated_feature_names(tmp_path):
         [3],
         {"$ndarray": ["<f8", [1], [3.0]]},
         {"$ndarray": ["<i4", [1], [-1]]},
-        {"$numpy": ["<i4", 3]},
+        {"$numpy": ["<i4", -3]},
     ],
-    ids=["str", "list", "floats", "negative", "scalar"],
+    ids=["str", "list", "floats", "negative", "negative-scalar"],
 )
 def test_unusable_n_iter_is_refused(tmp_path, n_iter):
     _refused(
         tmp_path,
         _rewrite(_good_bytes(tmp_path), _set("n_iter", n_iter)),
-        r"n_iter must be null or an array of iteration counts \(integers >= 0\)",
+        r"n_iter must be null, an iteration count or an array of them \(integers >= 0\)",
     )
 
 

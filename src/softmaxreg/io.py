@@ -393,14 +393,16 @@ def _check_fields(state: dict[str, Any], where: str) -> None:
                 "feature has its own name"
             )
     n_iter = state["n_iter"]
+    counts = np.asarray(n_iter) if isinstance(n_iter, (np.ndarray, np.integer, int)) else None
     if n_iter is not None and not (
-        isinstance(n_iter, np.ndarray)
-        and n_iter.dtype.kind in "iu"
-        and bool(np.all(n_iter >= 0))
+        counts is not None
+        and not isinstance(n_iter, bool)
+        and counts.dtype.kind in "iu"
+        and bool(np.all(counts >= 0))
     ):
         raise ModelFileError(
-            f"{where} n_iter must be null or an array of iteration counts (integers >= 0), "
-            f"found {n_iter!r:.80}"
+            f"{where} n_iter must be null, an iteration count or an array of them (integers "
+            f">= 0), found {n_iter!r:.80}"
         )
     if state["metrics"] is not None and not isinstance(state["metrics"], dict):
         raise ModelFileError(
