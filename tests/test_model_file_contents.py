@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from conftest import run_cli
 from safetensors.numpy import save as safetensors_save
+from test_io import _refused as refused_by_load
 
 from softmaxreg import LogisticRegression, LogisticRegressionCV
 from softmaxreg._model_file import (
@@ -66,11 +67,8 @@ def _rewrite(data: bytes, change) -> bytes:
 
 
 def _refused(tmp_path, data: bytes, message: str) -> str:
-    path = tmp_path / "crafted.safetensors"
-    path.write_bytes(data)
-    with pytest.raises(ModelFileError, match=message) as caught:
-        load(path)
-    text = str(caught.value)
+    text = refused_by_load(tmp_path, data, message)
+    path = tmp_path / "bad.safetensors"
     assert text.startswith(repr(str(path))) and "\n" not in text
     # read_metadata (the server's and the command line's reader) makes the same checks
     with pytest.raises(ModelFileError, match=message):
@@ -223,7 +221,7 @@ def test_load_refuses_crafted_non_finite_weights(tmp_path, name, value):
     _refused(
         tmp_path,
         _rewrite(_good_bytes(tmp_path), poison),
-        rf"crafted.safetensors' the weights {name} hold 1 NaN or infinite value\(s\)",
+        rf"bad.safetensors' the weights {name} hold 1 NaN or infinite value\(s\)",
     )
 
 
@@ -368,7 +366,7 @@ def test_invalid_parameters_are_refused(tmp_path, params, message):
         metadata["params"].update(params)
 
     _refused(
-        tmp_path, _rewrite(_good_bytes(tmp_path), edit), "crafted.safetensors' invalid "
+        tmp_path, _rewrite(_good_bytes(tmp_path), edit), "bad.safetensors' invalid "
         "parameters: " + message
     )
 

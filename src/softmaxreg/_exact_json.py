@@ -93,6 +93,17 @@ def encode(value: Any, _depth: int = 0) -> Any:
     )
 
 
+def unique_members(pairs: list[tuple[str, Any]], refuse) -> dict:
+    """A JSON object's members as a dict (``json.loads``'s ``object_pairs_hook``), raising
+    ``refuse(name)`` for the first name that appears twice (``json`` keeps the last value
+    silently)."""
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        raise refuse(next(key for key, _ in pairs if key in seen or seen.add(key)))
+    return result
+
+
 def is_unicode(text: str) -> bool:
     """Whether ``text`` is valid Unicode (encodes as UTF-8: no lone surrogates)."""
     try:

@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from softmaxreg._atomic import read_regular_file, write_bytes_atomic
+from softmaxreg._exact_json import unique_members
 from softmaxreg.errors import DataError, ModelFileError
 
 FORMAT_NAME = "softmaxreg-model"
@@ -249,14 +250,9 @@ def _strict_json(text: str, where: str, what: str) -> Any:
     """``json.loads`` that refuses duplicate names and escapes of lone surrogates."""
 
     def unique_pairs(pairs: list[tuple[str, Any]]) -> dict:
-        result = dict(pairs)
-        if len(result) != len(pairs):
-            seen: set[str] = set()
-            duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))
-            raise ModelFileError(
-                f"{where} has a damaged {what}: the name {duplicate!r:.80} appears twice"
-            )
-        return result
+        return unique_members(pairs, lambda name: ModelFileError(
+            f"{where} has a damaged {what}: the name {name!r:.80} appears twice"
+        ))
 
     try:
         value = json.loads(text, object_pairs_hook=unique_pairs)

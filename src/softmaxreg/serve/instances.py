@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from softmaxreg._exact_json import unique_members
+
 _NUMBER_TYPES = {int, float}
 BYTES_PER_VALUE = 64  # "-1.2345678901234567e-300, " is 26: room for indentation and newlines
 BYTES_PER_NAME_CHARACTER = 6  # a name character written as a JSON \u escape: six bytes
@@ -129,15 +131,10 @@ def _unique_names(pairs: list[tuple[str, Any]]) -> dict:
     """A JSON object's members as a dict; InstancesError (422) where a name appears twice
     (``json`` would keep the last silently: a row could be predicted from a value the
     client did not mean)."""
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        seen: set[str] = set()
-        duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))
-        raise InstancesError(
-            f"the name {duplicate!r:.80} appears twice in one JSON object; send each "
-            "feature (and 'instances') once"
-        )
-    return result
+    return unique_members(pairs, lambda name: InstancesError(
+        f"the name {name!r:.80} appears twice in one JSON object; send each feature (and "
+        "'instances') once"
+    ))
 
 
 def instances_matrix(
