@@ -80,11 +80,18 @@ def _evaluation_data(model, dataset: str, target: str):
     if dataset in NAMES:
         data = load_dataset(dataset, test_only=True).with_named_classes()
         return data.X_test, data.y_test
-    table = read_tabular(dataset, int(target) if target.lstrip("-").isdigit() else target)
+    from softmaxreg.cli.feature_columns import column_order, file_feature_names, model_feature_names
+
+    label = int(target) if target.lstrip("-").isdigit() else target
+    order = column_order(
+        file_feature_names(dataset, label), model_feature_names(model), repr(dataset)
+    )
+    table = read_tabular(dataset, label)
     if table.X.shape[1] != model.n_features_in_:
         return table.X, table.y  # _check_matches names both sides
+    X = table.X if order is None else table.X[:, order]
     spec = getattr(model, "preprocessing_", None)
-    return preprocessing.apply(table.X, spec, model.n_features_in_), table.y
+    return preprocessing.apply(X, spec, model.n_features_in_), table.y
 
 
 def _check_matches(model, model_dir: Path, X, y, dataset: str) -> None:

@@ -53,7 +53,7 @@ def predict(
         labels, probabilities = batch_predict.predict_images(model, inputs)
         blocks = [(labels, probabilities, [path.name for path in inputs])]
     elif len(inputs) == 1:
-        blocks = batch_predict.tabular_predictions(model, inputs[0], chunk_rows, _target(target))
+        blocks = _tabular_blocks(model, inputs[0], chunk_rows, _target(target))
     else:
         raise typer.BadParameter(
             "several inputs are accepted only as PNG/JPEG images; pass one tabular file",
@@ -64,6 +64,24 @@ def predict(
     else:
         rows = batch_predict.write_predictions(out, model.classes_, blocks)
         error_console.print(f"{rows} predictions written to {out}")
+
+
+def _tabular_blocks(model, path: Path, chunk_rows: int, target):
+    """The prediction blocks of a tabular file, its named columns put in the model's order."""
+    from softmaxreg import batch_predict
+    from softmaxreg.cli.feature_columns import column_order, file_feature_names, model_feature_names
+    from softmaxreg.datasets import iter_tabular_chunks
+
+    hint = "; if the file has a label column, name it with --target" if target is None else ""
+    order = column_order(
+        file_feature_names(path, target), model_feature_names(model), repr(str(path)), hint
+    )
+    if order is None:
+        return batch_predict.tabular_predictions(model, path, chunk_rows, target)
+    return (
+        (*batch_predict.predict_block(model, X[:, order]), None)
+        for X in iter_tabular_chunks(path, chunk_rows, target)
+    )
 
 
 def _target(value: str | None):

@@ -128,7 +128,17 @@ def _held_out_file(path: Path, shards, target):
             f"--validation {path}: has {table.X.shape[1]} feature columns, the shards "
             f"{shards.path} have {shards.n_features}; both need the same columns"
         )
-    return np.asarray(table.X, dtype=shards.dtype), table.y
+    from softmaxreg.cli.feature_columns import column_order, file_feature_names
+
+    label = target if target is not None else "auto"
+    order = column_order(
+        file_feature_names(path, label),
+        shards.feature_names,
+        f"--validation {str(path)!r}",
+        owner="the shards' columns",
+    )
+    X = table.X if order is None else table.X[:, order]
+    return np.asarray(X, dtype=shards.dtype), table.y
 
 
 def _streamed_scores(model, source) -> tuple[float, float]:
