@@ -205,7 +205,7 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
     removed = []
     for entry in Path(folder).iterdir():
         match = _TEMPORARY_NAME.fullmatch(entry.name)
-        if match is None or not entry.is_file() or _process_exists(int(match["pid"])):
+        if match is None or not entry.is_file() or process_exists(int(match["pid"])):
             continue
         with contextlib.suppress(OSError):  # gone, or a folder that refuses: best effort
             entry.unlink()
@@ -213,7 +213,7 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
     return removed
 
 
-def _process_exists(pid: int) -> bool:
+def process_exists(pid: int) -> bool:
     if os.name == "nt":  # os.kill(pid, 0) would send CTRL_C_EVENT there: keep the file
         return True
     try:

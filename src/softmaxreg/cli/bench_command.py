@@ -14,6 +14,9 @@ from softmaxreg.cli.app import app
 from softmaxreg.cli.console import console, error_console
 
 SUITES = ("mnist", "inference", *PEER_SUITES)
+# softmaxreg.bench.inference_comparison.MIN_ROWS, checked before any work (not imported: it
+# would load the benchmark modules for every command)
+INFERENCE_MIN_ROWS = 1_000
 
 
 @app.command(short_help="softmaxreg vs scikit-learn and the lecture on MNIST.")
@@ -55,6 +58,10 @@ def bench(
 ) -> None:
     """Fit MNIST (pixels / 255, C = 1) with each contender in its own process; print fit
     seconds, test accuracy, final objective, memory, and the speed and memory ratios."""
+    if rows is not None and rows < INFERENCE_MIN_ROWS:
+        raise typer.BadParameter(
+            f"must be at least {INFERENCE_MIN_ROWS}, got {rows}", param_hint="--rows"
+        )
     if suite in PEER_SUITES:
         from softmaxreg.cli.bench_suites import run_suite_command
 

@@ -65,3 +65,35 @@ def signals_raise() -> Iterator[None]:
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler if handler is not None else signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Within the block, a signal that :func:`signals_raise` turns into :class:`Interrupted`
+    is held until the block ends, then raised: a few renames that must all happen (a run
+    folder's files put in place) are not cut in the middle.
+
+    As in :func:`signals_raise`, a second signal of the same kind ends the process at once.
+    Signals not handled by :func:`signals_raise` (outside a command, or outside the main
+    thread) are left as they are.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+
+    def hold(signal_number: int, _frame) -> None:
+        signal.signal(signal_number, signal.SIG_DFL)
+        pending.append(signal_number)
+
+    held = [n for n in HANDLED_SIGNALS if signal.getsignal(n) is _raise_interrupted]
+    try:
+        for number in held:
+            signal.signal(number, hold)
+        yield
+    finally:
+        for number in held:
+            if number not in pending:
+                signal.signal(number, _raise_interrupted)
+        if pending:
+            raise Interrupted(pending[0])

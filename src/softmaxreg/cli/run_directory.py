@@ -7,6 +7,12 @@
     DIR/metrics.json           the summary metrics and the per-epoch history
     DIR/report.html, *.png     the pictures and the one-page report
 
+The final files are written into a hidden staging folder inside the run folder
+(``DIR/.staging.PID.TOKEN.tmp/``) and moved into place together at the end, signals held
+meanwhile (:func:`staged_run_files`): a run stopped while it writes its model, metrics or
+pictures leaves none of them (a new folder is removed; an earlier run's files stay as they
+were), and a run that finishes leaves all of them.
+
 While ``train`` runs, it holds an exclusive ``flock`` on the folder itself (no lock file), so
 a second ``train`` to the same folder is refused instead of overwriting the first one's
 files; the kernel releases the lock when the process ends, even by SIGKILL. A folder the run
@@ -18,10 +24,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import secrets
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from softmaxreg._atomic import remove_stale_temporaries
+from softmaxreg._atomic import fsync_folder, process_exists, remove_stale_temporaries
 from softmaxreg.errors import DataError
 
 try:
@@ -31,6 +40,10 @@ except ImportError:  # Windows: runs are not locked
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
 METRICS_FILE = "metrics.json"
+STAGING_PREFIX = ".staging"
+_STAGING_NAME = re.compile(re.escape(STAGING_PREFIX) + r"\.(?P<pid>[0-9]+)\.[0-9a-f]{8}\.tmp")
+# moved first: with these two in place the run is usable (evaluate, predict, serve)
+_FIRST_FILES = ("model.safetensors", METRICS_FILE)
 
 
 def check_output_folder(folder: str | Path) -> Path:
@@ -68,6 +81,7 @@ def claimed_run_folder(folder: str | Path, flag: str = "--out") -> Iterator[Path
     try:
         if descriptor is not None:  # no other run writes here: what killed runs left goes
             remove_stale_temporaries(path)
+            remove_stale_staging(path)
         yield path
         completed = True
     finally:
@@ -133,3 +147,42 @@ def is_shards_folder(location: str | Path) -> bool:
     from softmaxreg.datasets.shards import MANIFEST_NAME
 
     return path.is_dir() and (path / MANIFEST_NAME).is_file()
+
+
+@contextlib.contextmanager
+def staged_run_files(folder: Path, remove: tuple[str, ...] = ()) -> Iterator[Path]:
+    """A new hidden folder inside the run ``folder`` to write the run's files into.
+
+    When the block ends normally, every file in it is moved into ``folder`` (the model and
+    metrics first) and the files named in ``remove`` are deleted, with SIGINT / SIGTERM /
+    SIGHUP held until this is done; the staging folder is removed in every case, so a
+    block that raises (an error, an interruption) leaves ``folder`` as it was.
+    """
+    from softmaxreg.cli.interruption import signals_deferred
+
+    staging = Path(folder) / f"{STAGING_PREFIX}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    staging.mkdir()
+    try:
+        yield staging
+        with signals_deferred():
+            names = sorted(entry.name for entry in staging.iterdir())
+            names.sort(key=lambda name: name not in _FIRST_FILES)  # stable: model, metrics
+            for name in names:
+                os.replace(staging / name, Path(folder) / name)
+            for name in remove:
+                (Path(folder) / name).unlink(missing_ok=True)
+            fsync_folder(Path(folder))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def remove_stale_staging(folder: Path) -> list[Path]:
+    """Remove the staging folders that killed runs (SIGKILL, power cut) left in ``folder``."""
+    removed = []
+    for entry in Path(folder).iterdir():
+        match = _STAGING_NAME.fullmatch(entry.name)
+        if match is None or not entry.is_dir() or process_exists(int(match["pid"])):
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        removed.append(entry)
+    return removed

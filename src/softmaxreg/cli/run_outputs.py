@@ -2,7 +2,8 @@
 
 ``finish_run`` saves ``model.safetensors`` (with the feature names and the preprocessing),
 ``metrics.json`` (summary, the hyper-parameters used, per-epoch history) and, unless asked
-not to, ``report.html`` with its pictures; then prints the summary table.
+not to, ``report.html`` with its pictures, all put in place together (see
+``run_directory.staged_run_files``); then prints the summary table.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 
 from softmaxreg.cli.console import console
 from softmaxreg.cli.epoch_monitor import EpochHistory, loss_and_accuracy
-from softmaxreg.cli.run_directory import METRICS_FILE
+from softmaxreg.cli.run_directory import CHECKPOINT_FILE, METRICS_FILE, staged_run_files
 from softmaxreg.io import MODEL_FILE
 
 
@@ -89,16 +90,19 @@ def finish_run(
         **(extra or {}),
     }
     used = hyperparameters_used(model)
-    if report:
-        from softmaxreg.cli.report_writer import write_run_report
+    # written into a staging folder and moved into place together: a run stopped meanwhile
+    # leaves no part of its results (a checkpoint, if any, stays for --resume)
+    with staged_run_files(folder, remove=(CHECKPOINT_FILE,)) as staging:
+        if report:
+            from softmaxreg.cli.report_writer import write_run_report
 
-        write_run_report(folder, model, data, history, summary, used, unit)
-    keep_feature_names(model, data.feature_names)
-    io.save(model, folder / MODEL_FILE, preprocessing=data.preprocessing, metrics=summary)
-    write_json(
-        folder / METRICS_FILE,
-        {"summary": summary, "hyperparameters": used, "history": history.as_dict()},
-    )
+            write_run_report(staging, model, data, history, summary, used, unit)
+        keep_feature_names(model, data.feature_names)
+        io.save(model, staging / MODEL_FILE, preprocessing=data.preprocessing, metrics=summary)
+        write_json(
+            staging / METRICS_FILE,
+            {"summary": summary, "hyperparameters": used, "history": history.as_dict()},
+        )
     from softmaxreg.report import summary_table
 
     console.print(summary_table(summary))

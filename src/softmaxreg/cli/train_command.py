@@ -35,6 +35,9 @@ from softmaxreg.cli.run_outputs import finish_run
 from softmaxreg.errors import DataError
 
 MINIBATCH_SOLVERS = ("sgd", "sample-sgd")
+# the seeds the library takes (softmaxreg.solvers._common.MAX_SEED: NumPy's and scikit-learn's
+# range), checked when the command line is parsed; not imported, to keep torch out of --help
+MAX_SEED = 2**32 - 1
 LECTURE_EPOCHS = 25
 
 
@@ -119,7 +122,10 @@ def train(
             "--C", help="Add the L2 penalty with inverse strength C (default: no penalty)."
         ),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the shuffling and of the data split.")] = 0,
+    seed: Annotated[
+        int,
+        typer.Option(help="Seed of the shuffling and of the data split (0 to 2**32 - 1)."),
+    ] = 0,
     device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
     dtype: Annotated[str, typer.Option(help="float32 or float64.")] = "float32",
     multi_class: Annotated[str, typer.Option(help="auto, multinomial or ovr.")] = "auto",
@@ -173,6 +179,10 @@ def train(
     _check_positive("--batch-size", batch_size)
     _check_positive("--lr", lr)
     _check_positive("--C", C)
+    if not 0 <= seed <= MAX_SEED:
+        raise typer.BadParameter(
+            f"must be an integer from 0 to 2**32 - 1 ({MAX_SEED}), got {seed}", param_hint="--seed"
+        )
     if checkpoint_every < 0:
         raise typer.BadParameter("must be >= 0", param_hint="--checkpoint-every")
     if checkpoint_every and solver not in MINIBATCH_SOLVERS:
@@ -324,10 +334,10 @@ def run_training(
         model.loss_history_ = list(monitor.history.objective)
     seconds = time.perf_counter() - started
 
+    # (removes the checkpoint as it puts the results in place)
     summary = finish_run(
         folder, model, data, monitor.history, unit=unit, seconds=seconds, report=report
     )
-    (folder / CHECKPOINT_FILE).unlink(missing_ok=True)
     return model, summary
 
 
