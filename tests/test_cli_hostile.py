@@ -1,0 +1,278 @@
+"""Hostile input to the command line: swapped or foreign column names, a run stopped while
+it writes its results, out-of-range integer options, an unnameable shards folder."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import run_cli
+
+
+def _rows(path, header, X, y=None):
+    lines = [header] + [
+        ",".join(repr(float(v)) for v in row) + ("" if y is None else f",{int(label)}")
+        for row, label in zip(X, y if y is not None else [None] * len(X), strict=True)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def ab_run(tmp_path_factory):
+    """A model trained on columns a, b (label: a > 0) and its data."""
+    folder = tmp_path_factory.mktemp("ab")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 2))
+    y = (X[:, 0] > 0).astype(int)
+    data = _rows(folder / "ab.csv", "a,b,label", X, y)
+    run = folder / "run"
+    assert run_cli("train", data, "--solver", "lbfgs", "--out", run, "-q", "--no-report") == 0
+    return run, X, y
+
+
+def test_predict_puts_named_columns_in_the_models_order(ab_run, tmp_path, capsys):
+    run, X, _ = ab_run
+    capsys.readouterr()
+    assert run_cli("predict", run, _rows(tmp_path / "ab.csv", "a,b", X[:5])) == 0
+    straight = capsys.readouterr().out
+    assert run_cli("predict", run, _rows(tmp_path / "ba.csv", "b,a", X[:5, ::-1])) == 0
+    assert capsys.readouterr().out == straight
+    labels = [line.split(",")[0] for line in straight.splitlines()[1:]]
+    assert labels == [str(int(x > 0)) for x in X[:5, 0]]
+
+
+def test_predict_refuses_other_column_names(ab_run, tmp_path, capsys):
+    run, X, _ = ab_run
+    path = _rows(tmp_path / "xy.csv", "x,y", X[:3])
+    assert run_cli("predict", run, path) == 1
+    assert capsys.readouterr().err == (
+        f"error: {str(path)!r}: its columns do not match the model's features: missing 'a', "
+        "'b'; unexpected 'x', 'y'; expected 'a', 'b'\n"
+    )
+
+
+def test_predict_names_an_unexpected_label_column(ab_run, tmp_path, capsys):
+    run, X, y = ab_run
+    path = _rows(tmp_path / "bal.csv", "b,a,label", X[:3, ::-1], y[:3])
+    assert run_cli("predict", run, path) == 1
+    assert capsys.readouterr().err == (
+        f"error: {str(path)!r}: its columns do not match the model's features: unexpected "
+        "'label'; expected 'a', 'b'; if the file has a label column, name it with --target\n"
+    )
+    assert run_cli("predict", run, path, "--target", "label") == 0
+
+
+def test_files_without_names_stay_positional(ab_run, tmp_path, capsys):
+    run, X, _ = ab_run
+    capsys.readouterr()
+    np.save(tmp_path / "rows.npy", X[:4])
+    assert run_cli("predict", run, tmp_path / "rows.npy") == 0
+    from_npy = capsys.readouterr().out
+    headerless = tmp_path / "rows.csv"
+    headerless.write_text("\n".join(",".join(repr(float(v)) for v in r) for r in X[:4]) + "\n")
+    assert run_cli("predict", run, headerless) == 0
+    from_csv = capsys.readouterr().out
+    # (the same labels; CSV parsing may change a probability's last bit)
+    assert [line.split(",")[0] for line in from_csv.splitlines()] == [
+        line.split(",")[0] for line in from_npy.splitlines()
+    ]
+
+
+def test_evaluate_puts_named_columns_in_the_models_order(ab_run, tmp_path, capsys):
+    run, X, y = ab_run
+    path = _rows(tmp_path / "ba.csv", "b,a,label", X[:, ::-1], y)
+    assert run_cli("evaluate", run, path) == 0
+    assert "accuracy 100.00%" in capsys.readouterr().out
+    other = _rows(tmp_path / "xb.csv", "x,b,label", X, y)
+    assert run_cli("evaluate", run, other) == 1
+    assert capsys.readouterr().err == (
+        f"error: {str(other)!r}: its columns do not match the model's features: missing 'a'; "
+        "unexpected 'x'; expected 'a', 'b'\n"
+    )
+
+
+def test_long_name_lists_are_shortened():
+    from softmaxreg.cli.feature_columns import column_order
+    from softmaxreg.errors import DataError
+
+    expected = [f"f{i}" for i in range(64)]
+    with pytest.raises(DataError) as refused:
+        column_order(["g"], expected, "'d.csv'")
+    message = str(refused.value)
+    assert message.endswith(
+        "expected " + ", ".join(f"'f{i}'" for i in range(10)) + ", ... (64 in all)"
+    )
+    assert "\n" not in message
+
+
+# -- a run stopped while it writes its results ---------------------------------------------
+
+
+def _signal_at_picture(monkeypatch, number=signal.SIGTERM):
+    """A real signal to this process when the report draws its reliability diagram (after
+    the loss curve and the confusion matrices are written)."""
+    from softmaxreg.report import write
+
+    drawn = write.reliability_diagram_figure
+    sent = []
+
+    def signalling(*args, **kwargs):
+        sent.append(True)
+        os.kill(os.getpid(), number)
+        return drawn(*args, **kwargs)
+
+    monkeypatch.setattr(write, "reliability_diagram_figure", signalling)
+    return sent
+
+
+def test_a_run_stopped_while_drawing_leaves_no_run_folder(tmp_path, monkeypatch, capsys):
+    sent = _signal_at_picture(monkeypatch)
+    out = tmp_path / "runs" / "r"
+    assert run_cli("train", "toy", "--epochs", "3", "--out", out, "-q") == 143
+    assert sent
+    assert capsys.readouterr().err.splitlines()[-1] == "interrupted (SIGTERM)"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_stopped_run_leaves_an_earlier_run_in_the_folder_as_it_was(tmp_path, monkeypatch):
+    out = tmp_path / "r"
+    assert run_cli("train", "toy", "--epochs", "2", "--out", out, "-q") == 0
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    assert {"model.safetensors", "metrics.json", "report.html", "loss_curve.png"} <= set(before)
+    _signal_at_picture(monkeypatch)
+    assert run_cli("train", "toy", "--epochs", "4", "--out", out, "-q") == 143
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+
+
+def test_a_run_stopped_while_drawing_keeps_its_checkpoint_to_resume(tmp_path, monkeypatch):
+    out = tmp_path / "r"
+    _signal_at_picture(monkeypatch)
+    command = ["train", "toy", "--epochs", "3", "--checkpoint-every", "1", "-q"]
+    assert run_cli(*command, "--out", out) == 143
+    assert sorted(path.name for path in out.iterdir()) == ["checkpoint.safetensors"]
+    monkeypatch.undo()
+    assert run_cli("train", "toy", "--resume", out, "-q") == 0
+    names = {path.name for path in out.iterdir()}
+    assert {"model.safetensors", "metrics.json", "report.html"} <= names
+    assert "checkpoint.safetensors" not in names
+    assert run_cli("evaluate", out, "toy") == 0
+
+
+def test_a_signal_while_the_files_are_moved_in_place_waits_for_the_move(tmp_path, monkeypatch):
+    from softmaxreg.cli import run_directory
+
+    replace = os.replace
+    sent = []
+
+    def signalling_replace(source, target):
+        moved = Path(source)  # a finished file, not an atomic writer's temporary one
+        if not sent and moved.parent.name.startswith(".staging.") and moved.name[0] != ".":
+            sent.append(target)
+            os.kill(os.getpid(), signal.SIGTERM)
+        return replace(source, target)
+
+    monkeypatch.setattr(run_directory.os, "replace", signalling_replace)
+    out = tmp_path / "r"
+    assert run_cli("train", "toy", "--epochs", "2", "--out", out, "-q") == 143
+    assert sent
+    names = sorted(path.name for path in out.iterdir())
+    assert {"model.safetensors", "metrics.json", "report.html", "reliability.png"} <= set(names)
+    assert not [name for name in names if name.startswith(".")]
+
+
+def test_claiming_a_folder_removes_a_killed_runs_staging_folder(tmp_path):
+    from softmaxreg.cli.run_directory import claimed_run_folder
+
+    stale = tmp_path / ".staging.999999999.0123abcd.tmp"
+    stale.mkdir()
+    (stale / "loss_curve.png").write_bytes(b"png")
+    with claimed_run_folder(tmp_path):
+        pass
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- integer options out of range ----------------------------------------------------------
+
+
+def test_max_seed_is_the_librarys():
+    from softmaxreg.bench.inference_comparison import MIN_ROWS
+    from softmaxreg.cli.bench_command import INFERENCE_MIN_ROWS
+    from softmaxreg.cli.train_command import MAX_SEED
+    from softmaxreg.solvers._common import MAX_SEED as LIBRARY_MAX_SEED
+
+    assert MAX_SEED == LIBRARY_MAX_SEED
+    assert INFERENCE_MIN_ROWS == MIN_ROWS
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ["train", "toy", "--seed", "-1"],
+            "Error: Invalid value for --seed: must be an integer from 0 to 2**32 - 1 "
+            "(4294967295), got -1",
+        ),
+        (
+            ["train", "toy", "--seed", "99999999999999999999"],
+            "Error: Invalid value for --seed: must be an integer from 0 to 2**32 - 1 "
+            "(4294967295), got 99999999999999999999",
+        ),
+        (
+            ["bench", "--suite", "inference", "--rows", "-5"],
+            "Error: Invalid value for --rows: must be at least 1000, got -5",
+        ),
+    ],
+)
+def test_out_of_range_integers_are_usage_errors(args, line, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(*args) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_largest_seed_is_accepted(tmp_path):
+    out = tmp_path / "r"
+    assert (
+        run_cli(
+            "train",
+            "toy",
+            "--seed",
+            "4294967295",
+            "--epochs",
+            "1",
+            "--out",
+            out,
+            "-q",
+            "--no-report",
+        )
+        == 0
+    )
+
+
+# -- shard --overwrite of a folder that cannot be replaced ----------------------------------
+
+
+def test_shard_refuses_to_overwrite_the_current_folder(toy_csv, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert run_cli("shard", toy_csv, ".", "--overwrite") == 1
+    assert capsys.readouterr().err == (
+        "error: refusing to replace '.': the shards folder must be given by its name (not "
+        "'.', '..' or '/'), e.g. ../shards\n"
+    )
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["toy.csv"]
+
+
+def test_shard_refuses_to_overwrite_a_folder_that_is_no_shards_folder(toy_csv, tmp_path, capsys):
+    other = tmp_path / "other"
+    other.mkdir()
+    assert run_cli("shard", toy_csv, other, "--overwrite") == 1
+    assert capsys.readouterr().err == (
+        f"error: refusing to replace {other}: it is not a shards directory (no manifest.json)\n"
+    )
+    shards = tmp_path / "shards"
+    assert run_cli("shard", toy_csv, shards, "--rows-per-shard", "10") == 0
+    assert run_cli("shard", toy_csv, shards, "--rows-per-shard", "20", "--overwrite") == 0
