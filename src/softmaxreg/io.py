@@ -393,12 +393,9 @@ def _check_fields(state: dict[str, Any], where: str) -> None:
                 "feature has its own name"
             )
     n_iter = state["n_iter"]
-    counts = np.asarray(n_iter) if isinstance(n_iter, (np.ndarray, np.integer, int)) else None
+    counts = np.asarray(n_iter) if isinstance(n_iter, np.ndarray) or _is_plain_int(n_iter) else None
     if n_iter is not None and not (
-        counts is not None
-        and not isinstance(n_iter, bool)
-        and counts.dtype.kind in "iu"
-        and bool(np.all(counts >= 0))
+        counts is not None and counts.dtype.kind in "iu" and bool(np.all(counts >= 0))
     ):
         raise ModelFileError(
             f"{where} n_iter must be null, an iteration count or an array of them (integers "
