@@ -80,7 +80,7 @@ def _evaluation_data(model, dataset: str, target: str):
     if dataset in NAMES:
         data = load_dataset(dataset, test_only=True).with_named_classes()
         return data.X_test, data.y_test
-    from softmaxreg.cli.feature_columns import column_order, file_feature_names, model_feature_names
+    from softmaxreg.datasets.columns import column_order, file_feature_names, model_feature_names
 
     label = int(target) if target.lstrip("-").isdigit() else target
     order = column_order(

@@ -69,8 +69,8 @@ def predict(
 def _tabular_blocks(model, path: Path, chunk_rows: int, target):
     """The prediction blocks of a tabular file, its named columns put in the model's order."""
     from softmaxreg import batch_predict
-    from softmaxreg.cli.feature_columns import column_order, file_feature_names, model_feature_names
     from softmaxreg.datasets import iter_tabular_chunks
+    from softmaxreg.datasets.columns import column_order, file_feature_names, model_feature_names
 
     hint = "; if the file has a label column, name it with --target" if target is None else ""
     order = column_order(

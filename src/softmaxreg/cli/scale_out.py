@@ -128,7 +128,7 @@ def _held_out_file(path: Path, shards, target):
             f"--validation {path}: has {table.X.shape[1]} feature columns, the shards "
             f"{shards.path} have {shards.n_features}; both need the same columns"
         )
-    from softmaxreg.cli.feature_columns import column_order, file_feature_names
+    from softmaxreg.datasets.columns import column_order, file_feature_names
 
     label = target if target is not None else "auto"
     order = column_order(

@@ -175,7 +175,15 @@ def _from_files(path: Path, target, test_file, test_size, seed, standardize) -> 
                 f"{test_file}: has {test.X.shape[1]} feature columns, the training file "
                 f"{path} has {data.X.shape[1]}; both need the same columns"
             )
-        parts = (data.X, data.y, test.X, test.y)
+        from softmaxreg.datasets.columns import column_order, file_feature_names
+
+        order = column_order(
+            file_feature_names(test_file, target),
+            file_feature_names(path, target),
+            str(test_file),
+            owner=f"the training file {path}'s columns",
+        )
+        parts = (data.X, data.y, test.X if order is None else test.X[:, order], test.y)
     else:
         X, y = data.X, data.y
         del data  # the split copies the rows: let the whole matrix go as soon as it is split

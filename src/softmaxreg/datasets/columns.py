@@ -1,4 +1,4 @@
-"""Match a data file's named columns to a model's features, for every command that reads rows.
+"""Match a data file's named columns to the features a model or a training file expects.
 
 A model trained on named columns stores them (``feature_names_in_``). A file with a header
 that holds exactly those names, in any order, is read in the model's order; a header with
