@@ -96,7 +96,7 @@ def test_evaluate_puts_named_columns_in_the_models_order(ab_run, tmp_path, capsy
 
 
 def test_long_name_lists_are_shortened():
-    from softmaxreg.cli.feature_columns import column_order
+    from softmaxreg.datasets.columns import column_order
     from softmaxreg.errors import DataError
 
     expected = [f"f{i}" for i in range(64)]
@@ -276,3 +276,43 @@ def test_shard_refuses_to_overwrite_a_folder_that_is_no_shards_folder(toy_csv, t
     shards = tmp_path / "shards"
     assert run_cli("shard", toy_csv, shards, "--rows-per-shard", "10") == 0
     assert run_cli("shard", toy_csv, shards, "--rows-per-shard", "20", "--overwrite") == 0
+
+
+def test_train_validation_file_is_read_in_the_training_files_column_order(tmp_path, capsys):
+    import json
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(80, 2))
+    y = (X[:, 0] > 0.3).astype(int)
+    train = _rows(tmp_path / "train.csv", "a,b,label", X[:60], y[:60])
+    straight = _rows(tmp_path / "ab.csv", "a,b,label", X[60:], y[60:])
+    swapped = _rows(tmp_path / "ba.csv", "b,a,label", X[60:, ::-1], y[60:])
+    fit = ("train", train, "--solver", "lbfgs", "-q", "--no-report", "--validation")
+    summaries = []
+    for held_out, out in ((straight, "r1"), (swapped, "r2")):
+        assert run_cli(*fit, held_out, "--out", tmp_path / out) == 0
+        summaries.append(json.loads((tmp_path / out / "metrics.json").read_text())["summary"])
+    assert summaries[1]["test_accuracy"] == summaries[0]["test_accuracy"]
+    assert summaries[1]["test_log_loss"] == summaries[0]["test_log_loss"]
+    foreign = _rows(tmp_path / "xb.csv", "x,b,label", X[60:], y[60:])
+    capsys.readouterr()
+    assert run_cli(*fit, foreign, "--out", tmp_path / "r3") == 1
+    assert capsys.readouterr().err == (
+        f"error: {foreign}: its columns do not match the training file {train}'s columns: "
+        "missing 'a'; unexpected 'x'; expected 'a', 'b'\n"
+    )
+    assert not (tmp_path / "r3").exists()
+
+
+def test_a_run_without_report_removes_an_earlier_runs_report(tmp_path):
+    from softmaxreg.report import FIGURE_FILES, REPORT_FILE
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(40, 2))
+    data = _rows(tmp_path / "d.csv", "a,b,label", X, (X[:, 1] > 0).astype(int))
+    run = tmp_path / "run"
+    assert run_cli("train", data, "--solver", "lbfgs", "-q", "--out", run) == 0
+    drawn = {path.name for path in run.iterdir()} & {REPORT_FILE, *FIGURE_FILES.values()}
+    assert REPORT_FILE in drawn and len(drawn) >= 3
+    assert run_cli("train", data, "--solver", "lbfgs", "-q", "--out", run, "--no-report") == 0
+    assert sorted(path.name for path in run.iterdir()) == ["metrics.json", "model.safetensors"]

@@ -154,9 +154,10 @@ def staged_run_files(folder: Path, remove: tuple[str, ...] = ()) -> Iterator[Pat
     """A new hidden folder inside the run ``folder`` to write the run's files into.
 
     When the block ends normally, every file in it is moved into ``folder`` (the model and
-    metrics first) and the files named in ``remove`` are deleted, with SIGINT / SIGTERM /
-    SIGHUP held until this is done; the staging folder is removed in every case, so a
-    block that raises (an error, an interruption) leaves ``folder`` as it was.
+    metrics first) and the files named in ``remove`` that the block did not write (an
+    earlier run's checkpoint or pictures) are deleted, with SIGINT / SIGTERM / SIGHUP held
+    until this is done; the staging folder is removed in every case, so a block that raises
+    (an error, an interruption) leaves ``folder`` as it was.
     """
     from softmaxreg.cli.interruption import signals_deferred
 
@@ -169,7 +170,7 @@ def staged_run_files(folder: Path, remove: tuple[str, ...] = ()) -> Iterator[Pat
             names.sort(key=lambda name: name not in _FIRST_FILES)  # stable: model, metrics
             for name in names:
                 os.replace(staging / name, Path(folder) / name)
-            for name in remove:
+            for name in set(remove).difference(names):
                 (Path(folder) / name).unlink(missing_ok=True)
             fsync_folder(Path(folder))
     finally:

@@ -91,8 +91,12 @@ def finish_run(
     }
     used = hyperparameters_used(model)
     # written into a staging folder and moved into place together: a run stopped meanwhile
-    # leaves no part of its results (a checkpoint, if any, stays for --resume)
-    with staged_run_files(folder, remove=(CHECKPOINT_FILE,)) as staging:
+    # leaves no part of its results (a checkpoint, if any, stays for --resume); an earlier
+    # run's pictures that this run does not draw (--no-report, sparse data) go with it
+    from softmaxreg.report.file_names import FIGURE_FILES, REPORT_FILE
+
+    earlier = (CHECKPOINT_FILE, REPORT_FILE, *FIGURE_FILES.values())
+    with staged_run_files(folder, remove=earlier) as staging:
         if report:
             from softmaxreg.cli.report_writer import write_run_report
 

@@ -42,8 +42,8 @@ _EXPORTS = {
     "png_data_uri": "html",
     "write_report": "write",
     "ReportFiles": "write",
-    "REPORT_FILE": "write",
-    "FIGURE_FILES": "write",
+    "REPORT_FILE": "file_names",
+    "FIGURE_FILES": "file_names",
 }
 
 __all__ = sorted(_EXPORTS)

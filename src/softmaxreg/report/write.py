@@ -14,6 +14,7 @@ from softmaxreg.report._checks import as_class_names, as_classes, as_labels, as_
 from softmaxreg.report.coefficients import coefficient_figure
 from softmaxreg.report.confusion_figure import confusion_matrix_figure
 from softmaxreg.report.decision_regions import decision_regions_figure
+from softmaxreg.report.file_names import FIGURE_FILES, REPORT_FILE
 from softmaxreg.report.html import render_report_html, write_html
 from softmaxreg.report.loss_curve import loss_curve_figure
 from softmaxreg.report.metrics import classification_metrics
@@ -21,18 +22,7 @@ from softmaxreg.report.misclassified import misclassified_figure
 from softmaxreg.report.reliability_diagram import reliability_diagram_figure
 from softmaxreg.report.weight_templates import weight_templates_figure
 
-REPORT_FILE = "report.html"
 OBJECTIVE_LABEL = "objective (negative log-likelihood + penalty)"
-FIGURE_FILES = {
-    "loss_curve": "loss_curve.png",
-    "weight_templates": "weight_templates.png",
-    "confusion_matrix": "confusion_matrix.png",
-    "confusion_matrix_normalized": "confusion_matrix_normalized.png",
-    "misclassified": "misclassified.png",
-    "decision_regions": "decision_regions.png",
-    "reliability": "reliability.png",
-    "coefficients": "coefficients.png",
-}
 HEADINGS = {
     "loss_curve": "loss curve",
     "weight_templates": "learned weight templates",
