@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import re
 
 import numpy as np
@@ -371,6 +372,13 @@ def test_bad_settings_and_models_fail_at_start(tmp_path, iris):
         create_app(iris[1], max_batch_rows=0)
     with pytest.raises(ValueError, match="workers must be a whole number >= 1"):
         run(iris[1], workers=0)
+    most = 4 * (os.cpu_count() or 1)
+    with pytest.raises(ValueError) as too_many:
+        run(iris[1], workers=most + 1)
+    assert str(too_many.value) == (
+        f"workers must be at most {most} (4 per CPU on this machine; each is a process "
+        f"holding the model), got {most + 1}"
+    )
     with pytest.raises(DataNotFoundError, match="folder without a model.safetensors"):
         create_app(tmp_path)
     (tmp_path / "fake.safetensors").write_bytes(b"not a model")

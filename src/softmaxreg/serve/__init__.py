@@ -27,6 +27,9 @@ from softmaxreg.serve.images import limit_pillow_decoding
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
+# each worker is a process holding its own copy of the model; prediction is CPU-bound, so
+# more than a few per CPU only costs memory (gunicorn's advice is 2 x CPUs + 1)
+WORKERS_PER_CPU = 4
 
 
 def run(
@@ -43,7 +46,8 @@ def run(
 
     The model is loaded (and checked) before the server starts listening, in every worker
     process; a bad model file raises ``ModelFileError`` / ``DataNotFoundError`` here, a bad
-    setting ``ValueError``. ``allowed_hosts``: Host header names answered besides
+    setting ``ValueError`` (``workers`` from 1 to ``WORKERS_PER_CPU`` x the CPUs).
+    ``allowed_hosts``: Host header names answered besides
     localhost, 127.0.0.1 and [::1] (see :func:`softmaxreg.serve.hosts.allowed_hosts_for`:
     a server on a non-loopback ``host`` answers any Host unless names are given).
     """
@@ -53,6 +57,12 @@ def run(
 
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a whole number >= 1, got {workers!r}")
+    most = WORKERS_PER_CPU * (os.cpu_count() or 1)
+    if workers > most:
+        raise ValueError(
+            f"workers must be at most {most} ({WORKERS_PER_CPU} per CPU on this machine; each "
+            f"is a process holding the model), got {workers}"
+        )
     settings = {
         "model_path": os.fspath(model_dir),
         "max_batch_rows": max_batch_rows,
