@@ -279,6 +279,7 @@ def test_distributed_outside_torchrun_says_how_to_start(tmp_path, capsys, monkey
         monkeypatch.delenv(name, raising=False)
     assert run_cli("train", "toy", "--distributed", "--out", tmp_path / "run") == 1
     assert "torchrun --nproc-per-node" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # rank 0's folder goes with the failed run
 
 
 def test_serve_refuses_a_missing_model_before_listening(tmp_path, capsys):

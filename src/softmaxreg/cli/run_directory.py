@@ -54,13 +54,6 @@ def check_output_folder(folder: str | Path) -> Path:
     return path
 
 
-def prepare_output_folder(folder: str | Path) -> Path:
-    """Create the run folder (and its parents); refuse a path that is a file."""
-    path = check_output_folder(folder)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 @contextlib.contextmanager
 def claimed_run_folder(folder: str | Path, flag: str = "--out") -> Iterator[Path]:
     """The run folder, created when missing and locked for this process until the block ends.

@@ -19,7 +19,7 @@ import numpy as np
 
 from softmaxreg.cli.console import error_console
 from softmaxreg.cli.epoch_monitor import EpochMonitor
-from softmaxreg.cli.run_directory import is_shards_folder, prepare_output_folder
+from softmaxreg.cli.run_directory import is_shards_folder
 from softmaxreg.cli.run_outputs import finish_run
 from softmaxreg.cli.training_data import announce_target, load_training_data, parse_validation
 
@@ -27,7 +27,8 @@ from softmaxreg.cli.training_data import announce_target, load_training_data, pa
 def train_at_scale(
     options, folder: Path, *, distributed: bool, timeout_s: float, report: bool, quiet: bool
 ):
-    """Fit on a shards folder (in one process) or under torchrun; rank 0 writes the run."""
+    """Fit on a shards folder (in one process) or under torchrun; rank 0 writes the run into
+    ``folder``, which the caller has created and claimed (``claimed_run_folder``)."""
     from softmaxreg.distributed import fit_sharded, run_distributed_training
     from softmaxreg.estimator import LogisticRegression
     from softmaxreg.solvers import MINIBATCH_SOLVERS
@@ -40,8 +41,6 @@ def train_at_scale(
     else:
         data = load_training_data(options, announce=main)
         training, n_train, stream = (data.X_train, data.y_train), None, None
-    if main:
-        folder = prepare_output_folder(folder)
     unit = "epoch" if params["solver"] in MINIBATCH_SOLVERS else "iteration"
     monitor = EpochMonitor(
         total_epochs=params.get("max_iter") or LogisticRegression().max_iter,

@@ -8,6 +8,8 @@ each epoch, no penalty. ``--C`` adds scikit-learn's penalty ``0.5 * ||W||^2`` wi
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -217,9 +219,13 @@ def train(
         from softmaxreg.cli.scale_out import train_at_scale
 
         folder = Path(out or Path("runs") / Path(dataset).stem)
-        train_at_scale(
-            options, folder, distributed=True, timeout_s=timeout, report=report, quiet=quiet
-        )
+        # rank 0 alone writes: it holds the folder as a one-process run does (removed again
+        # when the run fails before writing into it); the other ranks never touch it
+        main = int(os.environ.get("RANK", "0")) == 0
+        with claimed_run_folder(folder) if main else contextlib.nullcontext(folder) as folder:
+            train_at_scale(
+                options, folder, distributed=True, timeout_s=timeout, report=report, quiet=quiet
+            )
         return
     if resume is not None:
         check_resume_folder(resume, out)
