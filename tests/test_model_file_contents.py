@@ -374,6 +374,53 @@ def test_invalid_parameters_are_refused(tmp_path, params, message):
     )
 
 
+@pytest.mark.parametrize(
+    ("class_weight", "message"),
+    [
+        ({"$dict": [[7, 2.0]]}, r"The classes, \[0, 1\], are not in class_weight \(class_weight "
+         r"names \[7\], which are not classes of y; the classes are \[0, 1\]\)"),
+        ({"$dict": [[0, -2.0]]}, r"class weights must be finite and >= 0, got \{0: -2.0\}"),
+        ({"$dict": [[1, {"$float": "inf"}]]}, r"class weights must be finite and >= 0"),
+        ("heavy", r"class_weight must be None, 'balanced' or a dict \{label: weight\}, got "
+         r"'heavy'"),
+    ],
+    ids=["unknown-label", "negative", "infinite", "unknown-string"],
+)
+def test_class_weights_the_fit_would_refuse_are_refused(tmp_path, class_weight, message):
+    def edit(metadata, _):
+        metadata["params"]["class_weight"] = class_weight
+
+    _refused(
+        tmp_path, _rewrite(_good_bytes(tmp_path), edit), "bad.safetensors' invalid "
+        "parameters: " + message
+    )
+
+
+def test_class_weights_round_trip(tmp_path):
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(60, 3))
+    y = np.array(["cat", "dog", "emu"])[rng.integers(0, 3, size=60)]
+    weights = ({"cat": 2.0, "emu": 0.5}, "balanced", {"cat": 1, "dog": 2, "emu": 3, "x": 4})
+    for class_weight in weights:
+        model = LogisticRegression(class_weight=class_weight, tol=1e-6).fit(X, y)
+        assert load(save(model, tmp_path / "m.safetensors")).class_weight == class_weight
+
+
+def test_a_multilabel_model_with_class_weights_is_refused(tmp_path):
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(40, 3))
+    Y = (X[:, :2] + rng.normal(scale=0.5, size=(40, 2)) > 0).astype(int)
+    data = save(LogisticRegression(tol=1e-6).fit(X, Y), tmp_path / "ml.safetensors").read_bytes()
+
+    def edit(metadata, _):
+        metadata["params"]["class_weight"] = "balanced"
+
+    _refused(
+        tmp_path, _rewrite(data, edit), "bad.safetensors' invalid parameters: a multi-label "
+        "model has no class_weight, found 'balanced'"
+    )
+
+
 def test_save_refuses_invalid_parameters_and_writes_nothing(tmp_path):
     model, _ = _fitted()
     model.set_params(C=-1.0)

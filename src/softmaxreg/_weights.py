@@ -76,7 +76,7 @@ def class_weight_per_class(
         raise ValueError(
             f"The classes, {unweighted}, are not in class_weight (class_weight names "
             f"{sorted(set(class_weight) - known, key=repr)}, which are not classes of y; the "
-            f"classes are {list(classes)})"
+            f"classes are {classes.tolist()})"
         )
     keys = class_indices_of(classes, list(present))
     values = np.array([float(w) for w in present.values()])

@@ -167,7 +167,7 @@ def _read_state(path: str | os.PathLike, cls: type | None = None) -> dict[str, A
     known = estimator.get_params(deep=False)
     if set(state["params"]) <= set(known):  # else: another estimator's file (load warns)
         estimator.set_params(**state["params"])
-        _check_parameters(estimator, where)
+        _check_parameters(estimator, where, state["classes"], state["kind"])
     state["tensors"] = tensors
     return state
 
@@ -226,7 +226,7 @@ def _model_state(model: Any, preprocessing: dict | None, metrics: dict | None):
     }
     # after encoding: a RandomState parameter is refused there, before anything draws from it
     if hasattr(model, "get_params"):
-        _check_parameters(model, where)
+        _check_parameters(model, where, model.classes_, model.kind_)
     return tensors, fields
 
 
@@ -408,15 +408,17 @@ def _check_fields(state: dict[str, Any], where: str) -> None:
         )
 
 
-def _check_parameters(model: Any, where: str) -> None:
+def _check_parameters(model: Any, where: str, classes: Any, kind: str) -> None:
     """Refuse the parameters of a ``LogisticRegression`` that its ``fit`` would refuse.
 
     Uses the estimator's own check (:func:`softmaxreg._validation.check_parameters`), for
-    estimators whose ``fit`` runs it, with its warnings silenced. Only the device's name is
-    checked, not that it is present here: a model trained on ``'cuda'`` loads and predicts
-    on a machine without CUDA.
+    estimators whose ``fit`` runs it, with its warnings silenced, and the fit's rule for
+    ``class_weight`` against the model's ``classes`` (:func:`class_weight_per_class`; none
+    for a multi-label model). Only the device's name is checked, not that it is present
+    here: a model trained on ``'cuda'`` loads and predicts on a machine without CUDA.
     """
     from softmaxreg._validation import check_parameters, resolve_device
+    from softmaxreg._weights import class_weight_per_class
     from softmaxreg.estimator import LogisticRegression
     from softmaxreg.solvers import DEFAULT_SOLVER
 
@@ -434,6 +436,12 @@ def _check_parameters(model: Any, where: str) -> None:
             except ValueError:
                 if not _names_cuda_device(params["device"]):
                     raise
+        weights = params["class_weight"]
+        if weights is not None and kind == "multilabel":
+            raise ValueError(f"a multi-label model has no class_weight, found {weights!r:.80}")
+        if weights is not None:
+            classes = np.asarray(classes)
+            class_weight_per_class(weights, classes, np.arange(len(classes)), None)
     except (ValueError, TypeError, KeyError, OverflowError) as error:
         problem = " ".join(str(error).split())
         raise ModelFileError(f"{where} invalid parameters: {problem}") from None
