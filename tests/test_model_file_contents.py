@@ -421,6 +421,35 @@ def test_a_multilabel_model_with_class_weights_is_refused(tmp_path):
     )
 
 
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"Cs": -3}, r"The 'Cs' parameter of LogisticRegressionCV must be an int in the range "
+         r"\[1, inf\) or an array-like. Got -3 instead."),
+        ({"Cs": [1.0, -2.0]}, r"Cs must be numbers > 0 \(np.inf: no penalty\), got \[1.0, -2.0\]"),
+        ({"l1_ratios": [0.5, 2.0]}, r"l1_ratios must be an array-like of numbers between 0 and 1"),
+        ({"scoring": "nonsense"}, r"'nonsense' is not a valid scoring value"),
+        ({"solver": "magic"}, r"solver must be one of \[.*\], got 'magic'"),
+        ({"max_iter": -1}, r"max_iter must be an integer >= 0, got -1"),
+        ({"class_weight": {"$dict": [[9, 1.0]]}}, r"The classes, \[0, 1, 2\], are not in "
+         "class_weight"),
+    ],
+    ids=["Cs-count", "Cs-values", "l1_ratios", "scoring", "solver", "max_iter", "class_weight"],
+)
+def test_invalid_cross_validation_parameters_are_refused(tmp_path, params, message):
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(60, 3)), np.arange(60) % 3
+    model = LogisticRegressionCV(
+        Cs=2, cv=2, l1_ratios=(0.0,), scoring=None, use_legacy_attributes=False
+    ).fit(X, y)
+    data = save(model, tmp_path / "cv.safetensors").read_bytes()
+
+    def edit(metadata, _):
+        metadata["params"].update(params)
+
+    _refused(tmp_path, _rewrite(data, edit), "bad.safetensors' invalid parameters: " + message)
+
+
 def test_save_refuses_invalid_parameters_and_writes_nothing(tmp_path):
     model, _ = _fitted()
     model.set_params(C=-1.0)

@@ -28,10 +28,11 @@ from sklearn.utils.validation import _check_method_params, check_is_fitted, vali
 
 from softmaxreg._arrays import dense_array
 from softmaxreg._labels import encode_labels
-from softmaxreg._validation import check_solver
+from softmaxreg._validation import check_parameters, check_solver
 from softmaxreg._weights import balanced_class_weight, check_sample_weight
 from softmaxreg.estimator import LogisticRegression
-from softmaxreg.path import logistic_regression_path
+from softmaxreg.path import checked_Cs, logistic_regression_path
+from softmaxreg.solvers import DEFAULT_SOLVER
 from softmaxreg.solvers.newton_cg import EXACT_HESSIAN_MAX_ROWS
 
 _PENALTY_RATIO = {"l2": 0.0, "l1": 1.0}
@@ -211,6 +212,17 @@ class LogisticRegressionCV(LogisticRegression):
                 )
             grid = [None] if l1_ratios is None else list(l1_ratios)
         return penalty, grid, l1_ratios is None, scoring, legacy
+
+    def _check_settings(self) -> None:
+        """The checks of ``fit`` that need no data (the grid, the penalty and scoring
+        settings, the inner estimator's parameters), warnings included; ValueError /
+        TypeError. Used by the model-file reader on a saved model's parameters."""
+        scoring = self._resolve()[3]
+        if scoring is not None:
+            get_scorer(scoring)
+        checked_Cs(self._grid_of_Cs())
+        inner = LogisticRegression(**self._inner_params(self.class_weight))
+        check_parameters(inner, DEFAULT_SOLVER)
 
     def _inner_params(self, class_weight) -> dict:
         return {

@@ -89,8 +89,7 @@ def load(path: str | os.PathLike, cls: type | None = None) -> Any:
     declares more memory than the file holds, and pickles or ``torch.save`` files (never
     unpickled).
     """
-    if cls is None:
-        from softmaxreg.estimator import LogisticRegression as cls
+    cls = cls or _default_class()
     state = _read_state(path, cls)
     model = cls()
     known = model.get_params(deep=False)
@@ -161,9 +160,8 @@ def _read_state(path: str | os.PathLike, cls: type | None = None) -> dict[str, A
         raise ModelFileError(f"{where} has damaged metadata: {error}") from None
     _check_tensors(tensors, state, where)
     _check_fields(state, where)
-    if cls is None:
-        from softmaxreg.estimator import LogisticRegression as cls
-    estimator = cls()
+    # the parameters are those of the estimator that saved the file (whatever class loads it)
+    estimator = (_saved_estimator_class(state["estimator"]) or cls or _default_class())()
     known = estimator.get_params(deep=False)
     if set(state["params"]) <= set(known):  # else: another estimator's file (load warns)
         estimator.set_params(**state["params"])
@@ -408,34 +406,58 @@ def _check_fields(state: dict[str, Any], where: str) -> None:
         )
 
 
-def _check_parameters(model: Any, where: str, classes: Any, kind: str) -> None:
-    """Refuse the parameters of a ``LogisticRegression`` that its ``fit`` would refuse.
+def _saved_estimator_class(name: Any) -> type | None:
+    """This library's estimator class that ``name`` (the file's ``estimator`` field) names;
+    None for any other name."""
+    from softmaxreg.cv import LogisticRegressionCV
 
-    Uses the estimator's own check (:func:`softmaxreg._validation.check_parameters`), for
-    estimators whose ``fit`` runs it, with its warnings silenced, and the fit's rule for
+    for cls in (LogisticRegressionCV, _default_class()):
+        if name == f"{cls.__module__}.{cls.__qualname__}":
+            return cls
+    return None
+
+
+def _default_class() -> type:
+    from softmaxreg.estimator import LogisticRegression
+
+    return LogisticRegression
+
+
+def _check_parameters(model: Any, where: str, classes: Any, kind: str) -> None:
+    """Refuse the parameters of a ``LogisticRegression`` (``LogisticRegressionCV``) that
+    its ``fit`` would refuse.
+
+    Uses the estimator's own checks (:func:`softmaxreg._validation.check_parameters`; the
+    cross-validated estimator's ``_check_settings``), for estimators whose ``fit`` is one of
+    those two, with their warnings silenced, and the fit's rule for
     ``class_weight`` against the model's ``classes`` (:func:`class_weight_per_class`; none
     for a multi-label model). Only the device's name is checked, not that it is present
     here: a model trained on ``'cuda'`` loads and predicts on a machine without CUDA.
     """
     from softmaxreg._validation import check_parameters, resolve_device
     from softmaxreg._weights import class_weight_per_class
+    from softmaxreg.cv import LogisticRegressionCV
     from softmaxreg.estimator import LogisticRegression
     from softmaxreg.solvers import DEFAULT_SOLVER
 
-    if getattr(type(model), "fit", None) is not LogisticRegression.fit:
-        return  # e.g. LogisticRegressionCV, whose fit checks other parameters
+    fit = getattr(type(model), "fit", None)
+    if fit not in (LogisticRegression.fit, LogisticRegressionCV.fit):
+        return  # a subclass with its own fit: its own checks
     params = model.get_params(deep=False)
     probe = type(model)()
-    probe.set_params(**{**params, "device": "cpu"})
+    probe.set_params(**{**params, "device": "cpu"} if "device" in params else params)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            check_parameters(probe, DEFAULT_SOLVER)
-            try:
-                resolve_device(params["device"])
-            except ValueError:
-                if not _names_cuda_device(params["device"]):
-                    raise
+            if fit is LogisticRegressionCV.fit:
+                probe._check_settings()
+            else:
+                check_parameters(probe, DEFAULT_SOLVER)
+                try:
+                    resolve_device(params["device"])
+                except ValueError:
+                    if not _names_cuda_device(params["device"]):
+                        raise
         weights = params["class_weight"]
         if weights is not None and kind == "multilabel":
             raise ValueError(f"a multi-label model has no class_weight, found {weights!r:.80}")

@@ -15,6 +15,14 @@ import numpy as np
 from softmaxreg.estimator import LogisticRegression
 
 
+def checked_Cs(Cs) -> np.ndarray:
+    """``Cs`` as a 1-D float64 array; ValueError unless they are numbers > 0 (np.inf: none)."""
+    Cs = np.asarray(Cs, dtype=np.float64).ravel()
+    if Cs.size == 0 or np.any(np.isnan(Cs)) or np.any(Cs <= 0):
+        raise ValueError(f"Cs must be numbers > 0 (np.inf: no penalty), got {Cs.tolist()}")
+    return Cs
+
+
 def logistic_regression_path(X, y, Cs, *, sample_weight=None, classes=None, **params) -> list:
     """Fitted :class:`LogisticRegression` models, one per ``C`` in ``Cs`` (in that order).
 
@@ -24,9 +32,7 @@ def logistic_regression_path(X, y, Cs, *, sample_weight=None, classes=None, **pa
     cross-validation; see :meth:`LogisticRegression.fit`). Returns independent models (each
     keeps its own ``coef_``).
     """
-    Cs = np.asarray(Cs, dtype=np.float64).ravel()
-    if Cs.size == 0 or np.any(np.isnan(Cs)) or np.any(Cs <= 0):
-        raise ValueError(f"Cs must be numbers > 0 (np.inf: no penalty), got {Cs.tolist()}")
+    Cs = checked_Cs(Cs)
     model = LogisticRegression(**{**params, "warm_start": True})
     fitted = []
     for C in Cs:
