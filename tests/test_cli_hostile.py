@@ -316,3 +316,40 @@ def test_a_run_without_report_removes_an_earlier_runs_report(tmp_path):
     assert REPORT_FILE in drawn and len(drawn) >= 3
     assert run_cli("train", data, "--solver", "lbfgs", "-q", "--out", run, "--no-report") == 0
     assert sorted(path.name for path in run.iterdir()) == ["metrics.json", "model.safetensors"]
+
+
+def test_a_full_disk_while_writing_the_run_names_the_run_folder(tmp_path, monkeypatch, capsys):
+    import errno
+
+    real_write = os.write
+
+    def full(descriptor, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    out = tmp_path / "r"
+    monkeypatch.setattr(os, "write", full)
+    try:
+        code = run_cli("train", "toy", "--epochs", "2", "--out", out, "-q", "--no-report")
+    finally:
+        monkeypatch.setattr(os, "write", real_write)
+    assert code == 1
+    assert capsys.readouterr().err == (
+        f"error: cannot write {str(out / 'model.safetensors')!r}: No space left on device\n"
+    )
+    assert list(tmp_path.iterdir()) == []  # the new folder goes with the failed run
+
+
+def test_an_unwritable_run_folder_is_named_in_one_line(tmp_path, monkeypatch, capsys):
+    from softmaxreg.cli import run_directory
+
+    def refused(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    out = tmp_path / "r"
+    out.mkdir()
+    monkeypatch.setattr(run_directory.Path, "mkdir", refused)
+    assert run_cli("train", "toy", "--epochs", "2", "--out", out, "-q", "--no-report") == 1
+    assert capsys.readouterr().err == (
+        f"error: cannot write the run's files into {str(out)!r}: Permission denied\n"
+    )
+    assert list(out.iterdir()) == []

@@ -150,14 +150,23 @@ def staged_run_files(folder: Path, remove: tuple[str, ...] = ()) -> Iterator[Pat
     metrics first) and the files named in ``remove`` that the block did not write (an
     earlier run's checkpoint or pictures) are deleted, with SIGINT / SIGTERM / SIGHUP held
     until this is done; the staging folder is removed in every case, so a block that raises
-    (an error, an interruption) leaves ``folder`` as it was.
+    (an error, an interruption) leaves ``folder`` as it was. A ``DataError`` or ``OSError``
+    of the block comes out as a ``DataError`` naming the files in ``folder`` (a disk found
+    full names ``DIR/model.safetensors``, not the staging folder).
     """
     from softmaxreg.cli.interruption import signals_deferred
 
     staging = Path(folder) / f"{STAGING_PREFIX}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    staging.mkdir()
     try:
-        yield staging
+        staging.mkdir()
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise DataError(f"cannot write the run's files into {str(folder)!r}: {reason}") from None
+    try:
+        try:
+            yield staging
+        except (DataError, OSError) as error:  # named as the files will be, not as staged
+            raise DataError(str(error).replace(str(staging), str(folder))) from None
         with signals_deferred():
             names = sorted(entry.name for entry in staging.iterdir())
             names.sort(key=lambda name: name not in _FIRST_FILES)  # stable: model, metrics
