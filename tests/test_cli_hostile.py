@@ -353,3 +353,18 @@ def test_an_unwritable_run_folder_is_named_in_one_line(tmp_path, monkeypatch, ca
         f"error: cannot write the run's files into {str(out)!r}: Permission denied\n"
     )
     assert list(out.iterdir()) == []
+
+
+def test_a_full_disk_while_sharding_names_the_shards_folder(toy_csv, tmp_path, monkeypatch, capsys):
+    import errno
+
+    from softmaxreg.datasets import shards
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # (a write names no file)
+
+    monkeypatch.setattr(shards, "_write_npy_pieces", full)
+    out = tmp_path / "s"
+    assert run_cli("shard", toy_csv, out, "--rows-per-shard", "40") == 1
+    assert capsys.readouterr().err == f"error: cannot write {str(out)!r}: No space left on device\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["toy.csv"]

@@ -118,6 +118,23 @@ def _write_error(shown: str, error: OSError) -> DataError:
     return DataError(f"cannot write {shown}: {_reason(error)}")
 
 
+@contextlib.contextmanager
+def named_as_final(temporary: Path, final: Path) -> Iterator[None]:
+    """Errors of the block that writes into the folder ``temporary`` (renamed to ``final``
+    when complete) come out naming ``final``: a ``DataError`` with the path replaced, an
+    ``OSError`` on a file in ``temporary`` (or on no named file) as ``cannot write PATH:
+    reason`` (one line, no "[Errno N]"); other files' errors pass unchanged."""
+    try:
+        yield
+    except OSError as error:
+        if error.filename is not None and str(temporary) not in str(error.filename):
+            raise  # another file's error (the input's): its own message
+        shown = str(error.filename or temporary).replace(str(temporary), str(final))
+        raise _write_error(repr(shown), error) from None
+    except DataError as error:
+        raise DataError(str(error).replace(str(temporary), str(final))) from None
+
+
 _KINDS = (
     (stat.S_ISDIR, "a folder"),
     (stat.S_ISFIFO, "a FIFO (named pipe)"),

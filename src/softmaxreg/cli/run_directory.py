@@ -30,7 +30,12 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from softmaxreg._atomic import fsync_folder, process_exists, remove_stale_temporaries
+from softmaxreg._atomic import (
+    fsync_folder,
+    named_as_final,
+    process_exists,
+    remove_stale_temporaries,
+)
 from softmaxreg.errors import DataError
 
 try:
@@ -157,16 +162,11 @@ def staged_run_files(folder: Path, remove: tuple[str, ...] = ()) -> Iterator[Pat
     from softmaxreg.cli.interruption import signals_deferred
 
     staging = Path(folder) / f"{STAGING_PREFIX}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    try:
+    with named_as_final(staging, Path(folder)):  # named as the files will be, not as staged
         staging.mkdir()
-    except OSError as error:
-        reason = error.strerror or str(error)
-        raise DataError(f"cannot write the run's files into {str(folder)!r}: {reason}") from None
     try:
-        try:
+        with named_as_final(staging, Path(folder)):
             yield staging
-        except (DataError, OSError) as error:  # named as the files will be, not as staged
-            raise DataError(str(error).replace(str(staging), str(folder))) from None
         with signals_deferred():
             names = sorted(entry.name for entry in staging.iterdir())
             names.sort(key=lambda name: name not in _FIRST_FILES)  # stable: model, metrics

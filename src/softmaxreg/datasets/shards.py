@@ -25,7 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
-from softmaxreg._atomic import fsync_folder, open_regular_file, read_regular_file
+from softmaxreg._atomic import (
+    fsync_folder,
+    named_as_final,
+    open_regular_file,
+    read_regular_file,
+)
 from softmaxreg.datasets._npy import load_npy_file, npy_file_header
 from softmaxreg.errors import DataError, DataNotFoundError
 
@@ -358,21 +363,23 @@ def write_shards(
         )
     blocks, label_column, feature_names = _source_blocks(source, target, read_rows, dtype)
     temporary = out_dir.with_name(f".{out_dir.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    temporary.mkdir()
+    with named_as_final(temporary, out_dir):  # errors name the shards folder, not this one
+        temporary.mkdir()
     try:
-        writer = _ShardWriter(
-            temporary,
-            int(rows_per_shard),
-            format,
-            np.dtype(dtype),
-            str(label_column),
-            feature_names,
-        )
-        for X_block, y_block in blocks:
-            writer.add(X_block, y_block)
-        manifest = writer.finish()
-        _write_json_durably(temporary / MANIFEST_NAME, manifest)
-        _replace_directory(temporary, out_dir)
+        with named_as_final(temporary, out_dir):
+            writer = _ShardWriter(
+                temporary,
+                int(rows_per_shard),
+                format,
+                np.dtype(dtype),
+                str(label_column),
+                feature_names,
+            )
+            for X_block, y_block in blocks:
+                writer.add(X_block, y_block)
+            manifest = writer.finish()
+            _write_json_durably(temporary / MANIFEST_NAME, manifest)
+            _replace_directory(temporary, out_dir)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
