@@ -350,7 +350,7 @@ def test_an_unwritable_run_folder_is_named_in_one_line(tmp_path, monkeypatch, ca
     monkeypatch.setattr(run_directory.Path, "mkdir", refused)
     assert run_cli("train", "toy", "--epochs", "2", "--out", out, "-q", "--no-report") == 1
     assert capsys.readouterr().err == (
-        f"error: cannot write the run's files into {str(out)!r}: Permission denied\n"
+        f"error: cannot write {str(out)!r}: Permission denied\n"
     )
     assert list(out.iterdir()) == []
 

@@ -366,17 +366,18 @@ def write_shards(
     with named_as_final(temporary, out_dir):  # errors name the shards folder, not this one
         temporary.mkdir()
     try:
-        with named_as_final(temporary, out_dir):
-            writer = _ShardWriter(
-                temporary,
-                int(rows_per_shard),
-                format,
-                np.dtype(dtype),
-                str(label_column),
-                feature_names,
-            )
-            for X_block, y_block in blocks:
+        writer = _ShardWriter(
+            temporary,
+            int(rows_per_shard),
+            format,
+            np.dtype(dtype),
+            str(label_column),
+            feature_names,
+        )
+        for X_block, y_block in blocks:  # (reading errors are the input's: not renamed)
+            with named_as_final(temporary, out_dir):
                 writer.add(X_block, y_block)
+        with named_as_final(temporary, out_dir):
             manifest = writer.finish()
             _write_json_durably(temporary / MANIFEST_NAME, manifest)
             _replace_directory(temporary, out_dir)
