@@ -368,3 +368,17 @@ def test_a_full_disk_while_sharding_names_the_shards_folder(toy_csv, tmp_path, m
     assert run_cli("shard", toy_csv, out, "--rows-per-shard", "40") == 1
     assert capsys.readouterr().err == f"error: cannot write {str(out)!r}: No space left on device\n"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["toy.csv"]
+
+
+def test_sharding_removes_what_a_killed_shard_left_beside_its_folder(toy_csv, tmp_path):
+    killed = tmp_path / ".s.999999999.0123abcd.tmp"  # a process that no longer runs
+    killed.mkdir()
+    (killed / "shard-00000.X.npy").write_bytes(b"half")
+    running = tmp_path / f".s.{os.getpid()}.0123abcd.tmp"  # a writer still at work
+    running.mkdir()
+    other = tmp_path / ".t.999999999.0123abcd.tmp"  # another target's: not this write's
+    other.mkdir()
+    assert run_cli("shard", toy_csv, tmp_path / "s", "--rows-per-shard", "40") == 0
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
+        [running.name, other.name, "s", "toy.csv"]
+    )

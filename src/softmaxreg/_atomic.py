@@ -213,19 +213,30 @@ def _temporary_path(target: Path) -> Path:
 _TEMPORARY_NAME = re.compile(r"\..+\.(?P<pid>[0-9]+)\.[0-9a-f]{8}" + re.escape(TEMPORARY_SUFFIX))
 
 
-def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
-    """Remove the temporary files that killed writers (SIGKILL, power cut) left in ``folder``.
+def remove_stale_temporaries(folder: str | os.PathLike, name: str | None = None) -> list[Path]:
+    """Remove what killed writers (SIGKILL, power cut) left in ``folder``.
 
-    Only files named as :func:`atomic_write` names them (``.NAME.PID.TOKEN.tmp``) whose
-    process ``PID`` no longer runs are removed; returns their paths.
+    Only files and folders named as this library names its temporaries
+    (``.NAME.PID.TOKEN.tmp``: :func:`atomic_write`'s files, the shards and run-staging
+    folders) whose process ``PID`` no longer runs are removed, and with ``name`` only those
+    of the target ``name``; returns their paths.
     """
+    import shutil
+
     removed = []
     for entry in Path(folder).iterdir():
         match = _TEMPORARY_NAME.fullmatch(entry.name)
-        if match is None or not entry.is_file() or process_exists(int(match["pid"])):
+        if match is None or process_exists(int(match["pid"])):
+            continue
+        if name is not None and not entry.name.startswith(f".{name}."):
             continue
         with contextlib.suppress(OSError):  # gone, or a folder that refuses: best effort
-            entry.unlink()
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            elif entry.is_file():
+                entry.unlink()
+            else:
+                continue
             removed.append(entry)
     return removed
 

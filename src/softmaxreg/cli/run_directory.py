@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -33,7 +32,6 @@ from pathlib import Path
 from softmaxreg._atomic import (
     fsync_folder,
     named_as_final,
-    process_exists,
     remove_stale_temporaries,
 )
 from softmaxreg.errors import DataError
@@ -46,7 +44,6 @@ except ImportError:  # Windows: runs are not locked
 CHECKPOINT_FILE = "checkpoint.safetensors"
 METRICS_FILE = "metrics.json"
 STAGING_PREFIX = ".staging"
-_STAGING_NAME = re.compile(re.escape(STAGING_PREFIX) + r"\.(?P<pid>[0-9]+)\.[0-9a-f]{8}\.tmp")
 # moved first: with these two in place the run is usable (evaluate, predict, serve)
 _FIRST_FILES = ("model.safetensors", METRICS_FILE)
 
@@ -78,8 +75,7 @@ def claimed_run_folder(folder: str | Path, flag: str = "--out") -> Iterator[Path
         raise
     try:
         if descriptor is not None:  # no other run writes here: what killed runs left goes
-            remove_stale_temporaries(path)
-            remove_stale_staging(path)
+            remove_stale_temporaries(path)  # (the staging folders of killed runs too)
         yield path
         completed = True
     finally:
@@ -177,15 +173,3 @@ def staged_run_files(folder: Path, remove: tuple[str, ...] = ()) -> Iterator[Pat
             fsync_folder(Path(folder))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-
-def remove_stale_staging(folder: Path) -> list[Path]:
-    """Remove the staging folders that killed runs (SIGKILL, power cut) left in ``folder``."""
-    removed = []
-    for entry in Path(folder).iterdir():
-        match = _STAGING_NAME.fullmatch(entry.name)
-        if match is None or not entry.is_dir() or process_exists(int(match["pid"])):
-            continue
-        shutil.rmtree(entry, ignore_errors=True)
-        removed.append(entry)
-    return removed

@@ -30,6 +30,7 @@ from softmaxreg._atomic import (
     named_as_final,
     open_regular_file,
     read_regular_file,
+    remove_stale_temporaries,
 )
 from softmaxreg.datasets._npy import load_npy_file, npy_file_header
 from softmaxreg.errors import DataError, DataNotFoundError
@@ -362,6 +363,7 @@ def write_shards(
             f"cannot write shards to {out_dir}: the folder {out_dir.parent} does not exist"
         )
     blocks, label_column, feature_names = _source_blocks(source, target, read_rows, dtype)
+    remove_stale_temporaries(out_dir.parent, out_dir.name)  # what killed runs left beside it
     temporary = out_dir.with_name(f".{out_dir.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     with named_as_final(temporary, out_dir):  # errors name the shards folder, not this one
         temporary.mkdir()
