@@ -382,3 +382,41 @@ def test_sharding_removes_what_a_killed_shard_left_beside_its_folder(toy_csv, tm
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
         [running.name, other.name, "s", "toy.csv"]
     )
+
+
+def test_shard_overwrite_keeps_files_that_are_not_shards(toy_csv, tmp_path, capsys):
+    out = tmp_path / "s"
+    assert run_cli("shard", toy_csv, out, "--rows-per-shard", "40") == 0
+    manifest = (out / "manifest.json").read_bytes()
+    (out / "notes.txt").write_text("precious")
+    assert run_cli("shard", toy_csv, out, "--overwrite", "--rows-per-shard", "50") == 1
+    assert capsys.readouterr().err == (
+        f"error: refusing to replace {out}: it holds files that are not its shards "
+        "(notes.txt); move them away or choose another folder\n"
+    )
+    assert (out / "notes.txt").read_text() == "precious"
+    assert (out / "manifest.json").read_bytes() == manifest
+
+
+def test_shard_overwrite_refuses_the_folder_its_input_lies_in(toy_csv, tmp_path, capsys):
+    out = tmp_path / "s"
+    assert run_cli("shard", toy_csv, out, "--rows-per-shard", "40") == 0
+    inside = out / "input.csv"
+    inside.write_bytes(toy_csv.read_bytes())
+    assert run_cli("shard", inside, out, "--overwrite", "--rows-per-shard", "50") == 1
+    assert capsys.readouterr().err == (
+        f"error: refusing to replace {out}: the input {inside} lies inside it\n"
+    )
+    assert inside.read_bytes() == toy_csv.read_bytes()
+
+
+def test_shard_overwrite_refuses_a_folder_with_a_foreign_manifest(toy_csv, tmp_path, capsys):
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "manifest.json").write_text("{}")
+    (fake / "important.txt").write_text("precious")
+    assert run_cli("shard", toy_csv, fake, "--overwrite") == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: refusing to replace {fake}: it is not a valid shards directory")
+    assert err.count("\n") == 1
+    assert (fake / "important.txt").read_text() == "precious"

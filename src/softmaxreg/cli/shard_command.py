@@ -36,7 +36,6 @@ def shard(
         raise typer.BadParameter(
             f"must be > 0, got {rows_per_shard}", param_hint="--rows-per-shard"
         )
-    _check_replaceable(outdir, overwrite)
     label = int(target) if target.lstrip("-").isdigit() else target
     shards = write_shards(
         input_file,
@@ -49,24 +48,3 @@ def shard(
     )
     console.print(f"{shards.n_rows} rows in {shards.n_shards} shards written to {outdir}")
 
-
-def _check_replaceable(outdir: Path, overwrite: bool) -> None:
-    """Refuse, before any work, an ``--overwrite`` of a folder that cannot be replaced by
-    shards: one without a manifest (not a shards folder), or one named ``.``, ``..`` or ``/``
-    (a shards folder is written beside its target and renamed to it)."""
-    from softmaxreg.cli.run_directory import is_shards_folder
-    from softmaxreg.datasets.shards import MANIFEST_NAME
-    from softmaxreg.errors import DataError
-
-    path = outdir.expanduser()
-    if not overwrite or not path.exists():
-        return
-    if path.name in ("", ".", ".."):
-        raise DataError(
-            f"refusing to replace {str(outdir)!r}: the shards folder must be given by its "
-            "name (not '.', '..' or '/'), e.g. ../shards"
-        )
-    if not is_shards_folder(path):
-        raise DataError(
-            f"refusing to replace {outdir}: it is not a shards directory (no {MANIFEST_NAME})"
-        )

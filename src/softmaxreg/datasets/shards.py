@@ -362,6 +362,8 @@ def write_shards(
         raise DataNotFoundError(
             f"cannot write shards to {out_dir}: the folder {out_dir.parent} does not exist"
         )
+    if out_dir.exists():
+        check_replaceable(out_dir, source)
     blocks, label_column, feature_names = _source_blocks(source, target, read_rows, dtype)
     remove_stale_temporaries(out_dir.parent, out_dir.name)  # what killed runs left beside it
     temporary = out_dir.with_name(f".{out_dir.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
@@ -535,15 +537,45 @@ def _write_json_durably(path: Path, content: dict) -> None:
         os.fsync(handle.fileno())
 
 
+def check_replaceable(out_dir: Path, source=None) -> None:
+    """Refuse to replace ``out_dir`` unless it is a shards directory named by its name (not
+    ``.``, ``..`` or ``/``) holding nothing but its manifest and the shard files it lists
+    (so replacing it loses no other file), and ``source``, where it is a path, does not lie
+    inside it. Raises ``DataError``."""
+    refusal = f"refusing to replace {out_dir}"
+    if out_dir.name in ("", ".", ".."):  # written beside its target, then renamed to it
+        raise DataError(
+            f"refusing to replace {str(out_dir)!r}: the shards folder must be given by its "
+            "name (not '.', '..' or '/'), e.g. ../shards"
+        )
+    if not out_dir.is_dir() or not (out_dir / MANIFEST_NAME).is_file():
+        raise DataError(f"{refusal}: it is not a shards directory (no {MANIFEST_NAME})")
+    if isinstance(source, (str, os.PathLike)):
+        inside = Path(source).expanduser().resolve()
+        if out_dir.resolve() in inside.parents:
+            raise DataError(f"{refusal}: the input {source} lies inside it")
+    try:
+        shards = Shards(out_dir)
+    except DataError as error:
+        raise DataError(f"{refusal}: it is not a valid shards directory ({error})") from None
+    listed = {MANIFEST_NAME}
+    for entry in shards.manifest["shards"]:
+        listed.update(str(entry[key]) for key in ("features", "labels", "file") if key in entry)
+    others = sorted(entry.name for entry in out_dir.iterdir() if entry.name not in listed)
+    if others:
+        shown = ", ".join(others[:5]) + (f", ... ({len(others)} in all)" if len(others) > 5 else "")
+        raise DataError(
+            f"{refusal}: it holds files that are not its shards ({shown}); move them away "
+            "or choose another folder"
+        )
+
+
 def _replace_directory(temporary: Path, out_dir: Path) -> None:
     """Rename the finished ``temporary`` directory to ``out_dir`` (replacing an old one)."""
     fsync_folder(temporary)
     old = None
     if out_dir.exists():
-        if not (out_dir / MANIFEST_NAME).is_file():
-            raise DataError(
-                f"refusing to replace {out_dir}: it is not a shards directory (no {MANIFEST_NAME})"
-            )
+        check_replaceable(out_dir)  # again: it may have changed while the shards were written
         old = out_dir.with_name(f".{out_dir.name}.{secrets.token_hex(4)}.old")
         os.replace(out_dir, old)
     os.replace(temporary, out_dir)
