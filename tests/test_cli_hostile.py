@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -420,3 +421,30 @@ def test_shard_overwrite_refuses_a_folder_with_a_foreign_manifest(toy_csv, tmp_p
     assert err.startswith(f"error: refusing to replace {fake}: it is not a valid shards directory")
     assert err.count("\n") == 1
     assert (fake / "important.txt").read_text() == "precious"
+
+
+def test_a_signal_whose_exception_python_discards_still_stops_the_run(tmp_path, monkeypatch):
+    """A signal handled while a finaliser runs: Python prints "Exception ignored" and goes
+    on; the run must still stop (exit 130) and leave the earlier run's files as they were."""
+    from softmaxreg.report import write
+
+    out = tmp_path / "r"
+    assert run_cli("train", "toy", "--epochs", "2", "--out", out, "-q") == 0
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+
+    class SignalsWhenCollected:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGINT)  # its handler runs inside this finaliser
+
+    drawn = write.reliability_diagram_figure
+
+    def drawing(*args, **kwargs):
+        SignalsWhenCollected()  # collected at once: the exception is discarded
+        return drawn(*args, **kwargs)
+
+    discarded = []
+    monkeypatch.setattr(write, "reliability_diagram_figure", drawing)
+    monkeypatch.setattr(sys, "unraisablehook", lambda raised: discarded.append(raised.exc_type))
+    assert run_cli("train", "toy", "--epochs", "4", "--out", out, "-q") == 130
+    assert [kind.__name__ for kind in discarded] == ["Interrupted"]
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before

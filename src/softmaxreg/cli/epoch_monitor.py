@@ -149,6 +149,9 @@ class EpochMonitor:
         )
 
     def __call__(self, model: Any, iteration: int, objective: float) -> bool:
+        from softmaxreg.cli.interruption import raise_if_interrupted
+
+        raise_if_interrupted()  # a signal whose exception Python discarded stops here
         epoch = iteration  # the solvers number a resumed run's epochs from where it stopped
         history = self.history
         history.epoch.append(epoch)

@@ -38,11 +38,28 @@ class Interrupted(BaseException):
         return 128 + self.signal_number
 
 
+# the signals received while a command runs (most recent last). Python discards an
+# exception raised while it runs a weakref callback or a finaliser ("Exception ignored
+# in ..."): a signal arriving then would be lost and the command would run to its end
+# (replacing an earlier run's files), so the command also checks this list at its safe
+# points (raise_if_interrupted)
+_received: list[int] = []
+
+
 def _raise_interrupted(signal_number: int, _frame) -> None:
     # the clean-up now under way is not interrupted again by the same signal's default
     # handler: a second signal of this kind ends the process without clean-up
     signal.signal(signal_number, signal.SIG_DFL)
+    _received.append(signal_number)
     raise Interrupted(signal_number)
+
+
+def raise_if_interrupted() -> None:
+    """Raise :class:`Interrupted` if a signal arrived while the command ran but its
+    exception was discarded (see ``_received``); called between epochs and before a run's
+    files are put in place."""
+    if _received:
+        raise Interrupted(_received[0])
 
 
 @contextlib.contextmanager
@@ -57,6 +74,7 @@ def signals_raise() -> Iterator[None]:
         yield
         return
     previous = {number: signal.getsignal(number) for number in HANDLED_SIGNALS}
+    _received.clear()
     try:
         for number, handler in previous.items():
             if handler is not signal.SIG_IGN:
@@ -86,6 +104,7 @@ def signals_deferred() -> Iterator[None]:
         signal.signal(signal_number, signal.SIG_DFL)
         pending.append(signal_number)
 
+    raise_if_interrupted()
     held = [n for n in HANDLED_SIGNALS if signal.getsignal(n) is _raise_interrupted]
     try:
         for number in held:
