@@ -276,3 +276,36 @@ def test_random_text_gives_data_or_the_library_error(tmp_path, text, encoding, s
         for block in blocks:
             dense = block.toarray() if scipy.sparse.issparse(block) else block
             assert np.isfinite(dense).all()
+
+
+@pytest.mark.parametrize("kind", ["csv", "tsv"])
+def test_a_header_naming_a_column_twice_is_refused_by_every_reader(tmp_path, kind):
+    from softmaxreg.datasets import tabular_feature_names
+
+    sep = "\t" if kind == "tsv" else ","
+    path = tmp_path / f"dup.{kind}"
+    path.write_text(sep.join(["f1", "f1", "f3", "label"]) + "\n" + sep.join("1001") + "\n")
+    message = (
+        f"{path}: its header names the column 'f1' more than once; each column needs its own "
+        "name"
+    )
+    for read in (
+        lambda: read_tabular(path),
+        lambda: list(iter_tabular_chunks(path, 10, "label")),
+        lambda: tabular_feature_names(path, "label"),
+    ):
+        with pytest.raises(DataError) as refused:
+            read()
+        assert str(refused.value) == message
+
+
+def test_header_names_as_pandas_gives_them_without_reading_the_rows(tmp_path):
+    from softmaxreg.datasets import tabular_feature_names
+
+    path = tmp_path / "named.csv"
+    path.write_bytes(b'\xef\xbb\xbf,"b, c",label\n1,2,0\n3,4,1\n')  # BOM, empty, quoted
+    assert tabular_feature_names(path, "label") == ["Unnamed: 0", "b, c"]
+    assert read_tabular(path, "label").feature_names == ["Unnamed: 0", "b, c"]
+    wide = tmp_path / "wide.csv"
+    wide.write_text(",".join(f"c{k}" for k in range(200_000)) + "\n")  # no rows at all
+    assert tabular_feature_names(wide, None)[-1] == "c199999"

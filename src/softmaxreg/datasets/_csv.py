@@ -133,12 +133,37 @@ def csv_has_header(path: Path, sep: str) -> bool:
 
 
 def csv_reader_options(path: Path, sep: str) -> dict:
-    """Keyword arguments for pandas.read_csv: separator, header or generated names."""
+    """Keyword arguments for pandas.read_csv: separator, header or generated names.
+
+    A header that names a column twice is refused (pandas would read the second ``f1`` as
+    ``f1.1``, a name that is not in the file)."""
     header = csv_has_header(path, sep)
     options: dict = {"sep": sep, "encoding": "utf-8", "skip_blank_lines": True}
-    if not header:
+    if header:
+        header_names(path, sep)
+    else:
         options["header"] = None
     return options
+
+
+def header_names(path: Path, sep: str) -> list[str]:
+    """The column names of a file's header line as pandas names them (an empty name is
+    ``Unnamed: K``, K its 0-based position; a UTF-8 byte-order mark is not part of the
+    first), read with :mod:`csv` from the first line alone: a header of 300,000 names costs
+    milliseconds, not pandas' seconds and gigabytes. Raises ``DataError`` for a name given
+    twice."""
+    names = csv_first_row(path, sep)
+    if names:
+        names[0] = names[0].removeprefix("\ufeff")
+    names = [name if name else f"Unnamed: {k}" for k, name in enumerate(names)]
+    if len(set(names)) != len(names):
+        seen: set[str] = set()
+        repeated = next(name for name in names if name in seen or seen.add(name))
+        raise DataError(
+            f"{path}: its header names the column {repeated!r:.80} more than once; each "
+            "column needs its own name"
+        )
+    return names
 
 
 def csv_columns(frame: pd.DataFrame, options: dict) -> list[str]:
@@ -151,7 +176,9 @@ def csv_columns(frame: pd.DataFrame, options: dict) -> list[str]:
 def csv_feature_names(path: Path, sep: str) -> list[str]:
     """Every column name of the file (the header, or generated names)."""
     options = csv_reader_options(path, sep)
-    with open_csv(path) as handle, csv_errors(path, sep, header="header" not in options):
+    if "header" not in options:
+        return header_names(path, sep)
+    with open_csv(path) as handle, csv_errors(path, sep, header=False):
         head = pd.read_csv(handle, nrows=1, **options)
     return csv_columns(head, options)
 
