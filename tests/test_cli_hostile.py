@@ -448,3 +448,42 @@ def test_a_signal_whose_exception_python_discards_still_stops_the_run(tmp_path, 
     assert run_cli("train", "toy", "--epochs", "4", "--out", out, "-q") == 130
     assert [kind.__name__ for kind in discarded] == ["Interrupted"]
     assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+
+
+def test_a_label_index_is_looked_up_by_name_in_a_named_validation_file(tmp_path, capsys):
+    import json
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(80, 2))
+    y = (X[:, 0] > 0).astype(int)
+    # the label first in the training file, last in the validation file
+    train = tmp_path / "train.csv"
+    rows = [f"{label},{a!r},{b!r}" for (a, b), label in zip(X[:60].tolist(), y[:60], strict=True)]
+    train.write_text("label,a,b\n" + "\n".join(rows) + "\n")
+    held_out = _rows(tmp_path / "ba.csv", "b,a,label", X[60:, ::-1], y[60:])
+    command = ["train", train, "--target", "0", "--solver", "lbfgs", "-q", "--no-report"]
+    assert run_cli(*command, "--validation", held_out, "--out", tmp_path / "r") == 0
+    summary = json.loads((tmp_path / "r" / "metrics.json").read_text())["summary"]
+    assert summary["test_accuracy"] == 1.0
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_named_columns_for_an_unnamed_model_are_read_by_position_with_a_warning(
+    tmp_path, capsys
+):
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(40, 2))
+    y = (X[:, 0] > 0).astype(int)
+    plain = tmp_path / "plain.csv"
+    lines = [f"{a!r},{b!r},{label}" for (a, b), label in zip(X.tolist(), y, strict=True)]
+    plain.write_text("\n".join(lines) + "\n")
+    run = tmp_path / "run"
+    fit = ("train", plain, "--target", "-1", "--solver", "lbfgs", "-q", "--no-report")
+    assert run_cli(*fit, "--out", run) == 0
+    named = _rows(tmp_path / "named.csv", "u,v", X[:3])
+    capsys.readouterr()
+    assert run_cli("predict", run, named) == 0
+    assert capsys.readouterr().err == (
+        f"warning: {str(named)!r}: its columns are named but the model's features are not "
+        "(trained on data without column names); they are read by position\n"
+    )

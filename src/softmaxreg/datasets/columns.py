@@ -9,6 +9,7 @@ names (NPY, NPZ, LIBSVM, a CSV without header) and models without names are read
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 from softmaxreg.errors import DataError
@@ -18,21 +19,25 @@ SHOWN_NAMES = 10
 _GENERATED_NAME = re.compile(r"x[0-9]+")
 
 
-def file_feature_names(path: str | Path, target=None) -> list[str] | None:
-    """The feature column names of a tabular file as its header gives them (the label column
-    ``target`` left out); None when the file names no columns (NPY, NPZ, LIBSVM, a CSV
-    without header)."""
+def names_columns(path: str | Path) -> bool:
+    """Whether a tabular file names its columns (a CSV/TSV header, Parquet); NPY, NPZ,
+    LIBSVM and a CSV without header do not."""
     from softmaxreg.datasets._csv import csv_has_header
     from softmaxreg.datasets._tabular_checks import checked_file, file_format
-    from softmaxreg.datasets.chunks import tabular_feature_names
 
     path = checked_file(path)
     kind = file_format(path)
-    if kind in ("csv", "tsv") and not csv_has_header(path, "\t" if kind == "tsv" else ","):
-        return None
-    if kind not in ("csv", "tsv", "parquet"):
-        return None
-    return tabular_feature_names(path, target)
+    if kind in ("csv", "tsv"):
+        return csv_has_header(path, "\t" if kind == "tsv" else ",")
+    return kind == "parquet"
+
+
+def file_feature_names(path: str | Path, target=None) -> list[str] | None:
+    """The feature column names of a tabular file as its header gives them (the label column
+    ``target`` left out); None when the file names no columns (:func:`names_columns`)."""
+    from softmaxreg.datasets.chunks import tabular_feature_names
+
+    return tabular_feature_names(path, target) if names_columns(path) else None
 
 
 def model_feature_names(model) -> list[str] | None:
@@ -50,19 +55,30 @@ def column_order(
     owner: str = "the model's features",
 ) -> list[int] | None:
     """Indices that put the columns ``found`` in the order ``expected``; None to read them as
-    they are (same order, or names missing on either side).
+    they are (same order, or names missing on either side: a UserWarning when only
+    ``found`` has them).
 
     Raises :class:`DataError` naming the missing and unexpected columns when ``found`` is not
     ``expected`` in some order. ``where`` names the file; ``hint`` ends the message when
     only unexpected columns are the fault (e.g. how to name a label column).
     """
-    if found is None or expected is None or found == expected:
+    if found is None or found == expected:
         return None
-    if sorted(found) == sorted(expected) and len(set(found)) == len(found):
+    if expected is not None and sorted(found) == sorted(expected) and len(set(found)) == len(
+        found
+    ):
         position = {name: index for index, name in enumerate(found)}
         return [position[name] for name in expected]
-    if all(_GENERATED_NAME.fullmatch(name) for name in expected) and set(found) != set(expected):
-        return None  # a model trained on a CSV without header: its names say nothing
+    if expected is None or all(_GENERATED_NAME.fullmatch(name) for name in expected):
+        # trained on data without names (a CSV without header: x0, x1, ...): as scikit-learn
+        # does for a DataFrame given to a model fitted on an array, read by position, warned
+        warnings.warn(
+            f"{where}: its columns are named but {owner} are not (trained on data without "
+            "column names); they are read by position",
+            UserWarning,
+            stacklevel=2,
+        )
+        return None
     missing = [name for name in expected if name not in found]
     unexpected = [name for name in found if name not in expected]
     parts = []

@@ -169,16 +169,20 @@ def _from_files(path: Path, target, test_file, test_size, seed, standardize) -> 
     data = read_tabular(path, target)
     names, target_name = data.feature_names, data.target_name
     if test_file is not None:
-        test = read_tabular(test_file, target)
+        from softmaxreg.datasets.columns import column_order, file_feature_names, names_columns
+
+        # a label column given by its index is looked up by its name in a file with names
+        # (its columns may come in another order): by position only between unnamed files
+        by_name = isinstance(target, int) and names_columns(path) and names_columns(test_file)
+        test_target = target_name if by_name else target
+        test = read_tabular(test_file, test_target)
         if test.X.shape[1] != data.X.shape[1]:
             raise DataError(
                 f"{test_file}: has {test.X.shape[1]} feature columns, the training file "
                 f"{path} has {data.X.shape[1]}; both need the same columns"
             )
-        from softmaxreg.datasets.columns import column_order, file_feature_names
-
         order = column_order(
-            file_feature_names(test_file, target),
+            file_feature_names(test_file, test_target),
             file_feature_names(path, target),
             str(test_file),
             owner=f"the training file {path}'s columns",
