@@ -160,7 +160,7 @@ def test_bad_numbers_are_usage_errors(option, capsys):
 def test_output_file_with_unknown_extension_is_refused_before_work(toy_run, tmp_path, capsys):
     source = tmp_path / "raw.npy"
     np.save(source, np.zeros((2, 2)))
-    assert run_cli("predict", toy_run, source, "--out", tmp_path / "preds.xlsx") == 1
+    assert run_cli("predict", toy_run, source, "--out", tmp_path / "preds.xlsx") == 2
     assert ".csv, .json, .jsonl" in capsys.readouterr().err
     assert not (tmp_path / "preds.xlsx").exists()
 

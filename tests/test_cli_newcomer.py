@@ -271,9 +271,9 @@ def test_validation_fraction_or_file_for_files(tmp_path, capsys):
     summary = json.loads((tmp_path / "b" / "metrics.json").read_text())["summary"]
     assert (summary["n_train"], summary["n_test"]) == (300, 50)
     capsys.readouterr()
-    assert run_cli(*args, "--validation", "1.5", "--out", tmp_path / "c") == 1
-    assert capsys.readouterr().err == (
-        "error: --validation 1.5: a fraction must lie in (0, 1), e.g. 0.2\n"
+    assert run_cli(*args, "--validation", "1.5", "--out", tmp_path / "c") == 2  # usage error
+    assert capsys.readouterr().err.splitlines()[-1].strip("│ ") == (
+        "Error: Invalid value for --validation: a fraction must lie in (0, 1), e.g. 0.2; got 1.5"
     )
     assert run_cli("train", "iris", "--validation", "0.2", "--out", tmp_path / "d") == 1
     assert capsys.readouterr().err == (

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from softmaxreg.bench.mnist_comparison import CONTENDERS
+from softmaxreg.bench.mnist_comparison import CONTENDERS, MNIST_TRAIN_ROWS
 from softmaxreg.bench.suites import SUITES as PEER_SUITES
 from softmaxreg.cli.app import app
 from softmaxreg.cli.console import console, error_console
@@ -61,6 +61,14 @@ def bench(
     if rows is not None and rows < INFERENCE_MIN_ROWS:
         raise typer.BadParameter(
             f"must be at least {INFERENCE_MIN_ROWS}, got {rows}", param_hint="--rows"
+        )
+    if train_rows is not None and train_rows < 1:
+        raise typer.BadParameter(f"must be >= 1, got {train_rows}", param_hint="--train-rows")
+    if suite == "mnist" and train_rows is not None and train_rows > MNIST_TRAIN_ROWS:
+        raise typer.BadParameter(
+            f"must be between 1 and {MNIST_TRAIN_ROWS} (the MNIST training images), "
+            f"got {train_rows}",
+            param_hint="--train-rows",
         )
     if suite in PEER_SUITES:
         from softmaxreg.cli.bench_suites import run_suite_command

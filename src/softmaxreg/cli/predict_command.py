@@ -17,6 +17,7 @@ import typer
 from softmaxreg.cli.app import app
 from softmaxreg.cli.console import error_console
 from softmaxreg.cli.model_loading import load_model
+from softmaxreg.errors import DataError
 
 
 @app.command(short_help="Predict labels and probabilities for files or images.")
@@ -46,7 +47,10 @@ def predict(
     if chunk_rows <= 0:
         raise typer.BadParameter(f"must be > 0, got {chunk_rows}", param_hint="--chunk-rows")
     if out is not None:
-        batch_predict.output_format(out)  # refuse a bad extension before any work
+        try:  # a bad extension is a misused option: refused before any work
+            batch_predict.output_format(out)
+        except DataError as refused:
+            raise typer.BadParameter(str(refused), param_hint="--out") from None
         batch_predict.check_output_path(out)
     model = load_model(model_dir)
     if batch_predict.is_image_input(inputs):

@@ -49,10 +49,22 @@ _FIRST_FILES = ("model.safetensors", METRICS_FILE)
 
 
 def check_output_folder(folder: str | Path) -> Path:
-    """The run folder's path; refuse one that is a file (before any work is done)."""
+    """The run folder's path; refuse one that is a file (before any work is done), or one
+    that cannot be made: a file or a dangling symlink where one of its folders should be."""
     path = Path(folder).expanduser()
     if path.exists() and not path.is_dir():
         raise DataError(f"--out {str(folder)!r} is a file; give a folder for the run")
+    for candidate in (path, *path.parents):
+        if candidate.is_dir():  # (through symlinks) the rest of the way exists
+            break
+        if not os.path.lexists(candidate):  # missing: made by the run
+            continue
+        refused = f"cannot use {str(folder)!r} as the run folder: {str(candidate)!r}"
+        if candidate.is_symlink() and not candidate.exists():
+            raise DataError(
+                f"{refused} is a symlink to a missing target {os.readlink(candidate)!r}"
+            )
+        raise DataError(f"{refused} is a file, not a folder")
     return path
 
 

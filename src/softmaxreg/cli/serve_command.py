@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -9,6 +10,10 @@ import typer
 
 from softmaxreg.cli.app import app
 from softmaxreg.errors import SoftmaxregError
+
+# softmaxreg.serve.WORKERS_PER_CPU, checked when the command line is parsed (not imported:
+# softmaxreg.serve imports fastapi, which a bad --workers should not need)
+WORKERS_PER_CPU = 4
 
 
 @app.command(short_help="Serve a model over HTTP, with a page to draw digits.")
@@ -44,6 +49,13 @@ def serve(
     ] = None,
 ) -> None:
     """Serve a model: POST /predict, POST /predict/image, GET /model, /docs, and a page at /."""
+    most = WORKERS_PER_CPU * (os.cpu_count() or 1)  # softmaxreg.serve.run's cap
+    if workers > most:
+        raise typer.BadParameter(
+            f"must be at most {most} ({WORKERS_PER_CPU} per CPU on this machine; each is a "
+            f"process holding the model), got {workers}",
+            param_hint="--workers",
+        )
     try:
         from softmaxreg.serve import run
     except ImportError as missing:

@@ -9,6 +9,7 @@ each epoch, no penalty. ``--C`` adds scikit-learn's penalty ``0.5 * ||W||^2`` wi
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -90,9 +91,51 @@ class TrainingOptions:
         return params
 
 
-def _check_positive(name: str, value: float | None) -> None:
-    if value is not None and value <= 0:
-        raise typer.BadParameter(f"must be > 0, got {value}", param_hint=name)
+def _check_positive(name: str, value: float | None, *, infinity: str | None = None) -> None:
+    """Refuse, as the library would, a number that is not > 0: NaN too and, for floats,
+    the infinities (unless ``infinity`` says what ``inf`` means for this option)."""
+    if value is None:
+        return
+    if isinstance(value, int):  # --epochs, --batch-size: never NaN or infinite
+        if value <= 0:
+            raise typer.BadParameter(f"must be > 0, got {value}", param_hint=name)
+        return
+    if value > 0 and (math.isfinite(value) or (infinity is not None and value == math.inf)):
+        return
+    accepted = "must be > 0 and finite" if infinity is None else f"must be > 0 (or inf: {infinity})"
+    raise typer.BadParameter(f"{accepted}, got {value}", param_hint=name)
+
+
+def _check_tolerance(value: float | None) -> None:
+    """``--tol``: what the library's ``check_parameters`` takes, a finite number >= 0."""
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        raise typer.BadParameter(f"must be >= 0 and finite, got {value}", param_hint="--tol")
+
+
+def _check_validation(value: str | None) -> None:
+    """``--validation``: a string that reads as a number is a fraction, which must lie in
+    (0, 1) (as ``training_data.parse_validation`` reads it); anything else is a file."""
+    if value is None:
+        return
+    try:
+        fraction = float(value)
+    except ValueError:
+        return
+    if not 0.0 < fraction < 1.0:
+        raise typer.BadParameter(
+            f"a fraction must lie in (0, 1), e.g. 0.2; got {value}", param_hint="--validation"
+        )
+
+
+def _run_folder(value: str) -> Path:
+    """``--out``: a path; an empty one (which would mean the current folder) is refused."""
+    if not value.strip():
+        raise typer.BadParameter(
+            "must name a folder (an empty path would write into the current folder; "
+            "give '.' for that)",
+            param_hint="--out",
+        )
+    return Path(value)
 
 
 @app.command(short_help="Fit a model; save it with metrics and a report.")
@@ -133,7 +176,12 @@ def train(
     multi_class: Annotated[str, typer.Option(help="auto, multinomial or ovr.")] = "auto",
     out: Annotated[
         Path | None,
-        typer.Option(help="Run folder for model, metrics and report.", show_default="runs/DATASET"),
+        typer.Option(
+            help="Run folder for model, metrics and report.",
+            show_default="runs/DATASET",
+            parser=_run_folder,
+            metavar="<path>",
+        ),
     ] = None,
     target: Annotated[
         str | None,
@@ -180,7 +228,10 @@ def train(
     _check_positive("--epochs", epochs)
     _check_positive("--batch-size", batch_size)
     _check_positive("--lr", lr)
-    _check_positive("--C", C)
+    _check_positive("--C", C, infinity="no penalty")  # the library's C: > 0, or np.inf
+    _check_tolerance(tol)
+    _check_positive("--timeout", timeout)
+    _check_validation(validation)
     if not 0 <= seed <= MAX_SEED:
         raise typer.BadParameter(
             f"must be an integer from 0 to 2**32 - 1 ({MAX_SEED}), got {seed}", param_hint="--seed"
