@@ -285,10 +285,15 @@ def test_binary_string_labels_and_mixed_hashable_labels():
     assert fitted.score(X, words) > 0.95
     # labels that cannot be sorted keep the order in which they first appear
     X, y = load("iris")
-    labels = np.array([2.5, 3, "three"], dtype=object)
+    labels = np.empty(3, dtype=object)
+    labels[:] = [2.5, 3, ("three", 3)]
     fitted = LogisticRegression().fit(X, labels[y])
-    assert fitted.classes_.tolist() == [2.5, 3, "three"]
+    assert fitted.classes_.tolist() == [2.5, 3, ("three", 3)]
     assert fitted.predict(X).tolist() == labels[LogisticRegression().fit(X, y).predict(X)].tolist()
+    # but strings mixed with numbers are refused, as scikit-learn refuses them
+    labels[2] = "three"
+    with pytest.raises(ValueError, match=r"^Mix of label input types \(string and number\)"):
+        LogisticRegression().fit(X, labels[y])
 
 
 @pytest.mark.parametrize("position", [0, 1, 149])

@@ -4,7 +4,9 @@ A classifier learns on class indices ``0 .. K-1`` (what the objective's one-hot 
 ``Y[i, k] = 1 if y[i] == k`` needs) and answers in the user's own labels. Labels may be any
 hashable values NumPy can hold in a 1-D array: numbers, booleans, strings, or Python objects.
 Sortable labels are put in sorted order (as scikit-learn does); labels of mixed types that
-cannot be compared keep the order in which they first appear.
+cannot be compared keep the order in which they first appear. A mix of strings, booleans and
+numbers is refused (:func:`refuse_mixed_label_types`), as scikit-learn refuses it: ``1`` and
+``'1'`` would become two classes that print alike, and ``True`` would swallow ``1``.
 
 A 2-D 0/1 indicator matrix ``Y`` (``n x K``, K >= 2) is a multi-label target: every column is
 its own yes/no question, answered by an independent sigmoid.
@@ -68,6 +70,8 @@ def encode_labels(y: np.ndarray, classes=None) -> EncodedLabels:
 
     ``classes``: the full set of labels when ``y`` may lack some (a cross-validation fold);
     kept in the given order, and a label of ``y`` outside it is a ValueError.
+    Labels of more than one kind (strings, booleans, numbers) in ``y`` or ``classes`` are a
+    ValueError (:func:`refuse_mixed_label_types`), checked before anything sorts them.
     Continuous (regression) targets are refused with scikit-learn's "Unknown label type"
     error; a 1-D array of arbitrary hashable Python objects is accepted as labels, but
     not ``None`` (a missing label: ValueError naming its position).
@@ -77,6 +81,9 @@ def encode_labels(y: np.ndarray, classes=None) -> EncodedLabels:
         raise ValueError(f"labels must be a 1-D array, got shape {y.shape}")
     if y.dtype == object:
         _refuse_missing_labels(y)
+    refuse_mixed_label_types(y)
+    if classes is not None:
+        refuse_mixed_label_types(classes, name="classes")
     target_type = type_of_target(y, input_name="y")
     if not (target_type == "unknown" and y.dtype == object):
         check_classification_targets(y)
@@ -99,6 +106,72 @@ def _refuse_missing_labels(y: np.ndarray) -> None:
                 f"y holds None (a missing label) at position {i}; labels must be numbers, "
                 "strings or other values: drop or fill the rows without a label"
             )
+
+
+_LABEL_KINDS = (
+    ("string", (str, np.str_, bytes, np.bytes_)),
+    ("boolean", (bool, np.bool_)),
+    ("number", (int, float, np.number)),  # after "boolean": bool is an int
+)
+
+
+def _label_kind(label) -> str | None:
+    """``"string"``, ``"boolean"`` or ``"number"`` for such a label; None for other objects."""
+    for kind, types in _LABEL_KINDS:
+        if isinstance(label, types):
+            return kind
+    return None
+
+
+def mixed_label_types_message(labels, name: str = "y", verb: str = "holds") -> str | None:
+    """The message refusing ``labels`` that mix strings, booleans and numbers, or None.
+
+    Strings (``str``, ``np.str_``, ``bytes``), booleans (``bool``, ``np.bool_``) and numbers
+    (``int``, ``float``, other ``np.number``) are three kinds of label; only an object array
+    (or a list) can hold more than one, so an array of any other dtype is passed at once.
+    Such a mix is refused because the kinds do not meet as labels: ``1`` and ``'1'`` become
+    two classes that print alike (a CSV header ``p_1,p_1``) and cannot be sorted, while
+    ``True == 1`` silently merges the samples labelled 1 into the class ``True``.
+    scikit-learn refuses the same with "Mix of label input types (string and number)".
+    The message names two kinds found (in the order string, boolean, number) and the first
+    label of each, as ``repr`` cut to 40 characters with its type. Other objects (tuples,
+    ...) are no kind here and are left to the other checks.
+    """
+    if isinstance(labels, np.ndarray):
+        if labels.dtype != object:
+            return None
+        labels = labels.ravel()
+    examples: dict = {}
+    for label in labels:
+        kind = _label_kind(label)
+        if kind is not None and kind not in examples:
+            examples[kind] = label
+            if len(examples) == len(_LABEL_KINDS):
+                break
+    if len(examples) < 2:
+        return None
+    (first, a), (second, b) = [(k, examples[k]) for k, _ in _LABEL_KINDS if k in examples][:2]
+    return (
+        f"Mix of label input types ({first} and {second}): {name} {verb} {_shown(a)} and "
+        f"{_shown(b)}; use one type for all labels"
+    )
+
+
+def refuse_mixed_label_types(labels, name: str = "y") -> None:
+    """ValueError when ``labels`` mix strings, booleans and numbers (see
+    :func:`mixed_label_types_message`): such labels make classes that print alike or merge
+    (``1`` and ``'1'``; ``True`` and ``1``), so they are refused before anything sorts them,
+    as scikit-learn refuses a "Mix of label input types"."""
+    message = mixed_label_types_message(labels, name)
+    if message is not None:
+        raise ValueError(message)
+
+
+def _shown(label) -> str:
+    """``repr`` of a label (a NumPy scalar as its Python value) cut to 40 characters, and
+    its type."""
+    plain = label.item() if isinstance(label, np.generic) else label
+    return f"{plain!r:.40} ({type(label).__name__})"
 
 
 def _encode_with(y: np.ndarray, classes: np.ndarray) -> EncodedLabels:

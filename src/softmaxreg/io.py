@@ -33,6 +33,7 @@ from softmaxreg._exact_json import (
     is_unicode,
 )
 from softmaxreg._exact_json import decode as _decode
+from softmaxreg._labels import mixed_label_types_message
 from softmaxreg._model_file import TENSOR_DIMENSIONS, read_model_file, write_model_file
 from softmaxreg.errors import DataError, DataNotFoundError, ModelFileError
 
@@ -500,7 +501,10 @@ def check_class_labels(classes: np.ndarray, where: str) -> None:
     JSON, an ONNX graph. ``None``, bytes, tuples, NaN, strings that are not valid Unicode
     (lone surrogates) and other objects are refused with a
     :class:`~softmaxreg.errors.ModelFileError` that starts with ``where``; :func:`save` and
-    :func:`load` both check, and so does the server for the model it is given.
+    :func:`load` both check, and so does the server for the model it is given. So are
+    classes that mix strings, booleans and numbers (e.g. ``1`` and ``'1'``, or ``True`` and
+    ``1``), which fitting refuses (a crafted file could still hold them): such classes print
+    alike or compare equal, so a prediction could not say which class it means.
     """
     for label in classes.tolist() if classes.dtype != object else classes:
         usable = isinstance(label, LABEL_TYPES) and not (
@@ -516,3 +520,6 @@ def check_class_labels(classes: np.ndarray, where: str) -> None:
                 "floats or booleans, which every tool (predict, serve, ONNX) can answer with; "
                 "map the labels to such values (e.g. y.astype(str)) and fit again"
             )
+    mixed = mixed_label_types_message(classes, "the classes", "hold")
+    if mixed is not None:
+        raise ModelFileError(f"{where} {mixed}")
