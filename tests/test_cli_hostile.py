@@ -487,3 +487,16 @@ def test_named_columns_for_an_unnamed_model_are_read_by_position_with_a_warning(
         f"warning: {str(named)!r}: its columns are named but the model's features are not "
         "(trained on data without column names); they are read by position\n"
     )
+
+
+def test_training_from_shards_refuses_another_label_column(toy_csv, tmp_path, capsys):
+    shards = tmp_path / "s"
+    assert run_cli("shard", toy_csv, shards, "--rows-per-shard", "25") == 0
+    command = ["train", shards, "--solver", "lbfgs", "-q", "--no-report"]
+    assert run_cli(*command, "--target", "x1", "--out", tmp_path / "r") == 1
+    assert capsys.readouterr().err == (
+        f"error: --target x1: the shards {shards} hold their labels in 'label' (chosen when "
+        "they were written); leave --target out or give 'label'\n"
+    )
+    assert not (tmp_path / "r").exists()
+    assert run_cli(*command, "--target", "label", "--out", tmp_path / "r") == 0

@@ -22,6 +22,7 @@ from softmaxreg.cli.epoch_monitor import EpochMonitor
 from softmaxreg.cli.run_directory import is_shards_folder
 from softmaxreg.cli.run_outputs import finish_run
 from softmaxreg.cli.training_data import announce_target, load_training_data, parse_validation
+from softmaxreg.errors import DataError
 
 
 def train_at_scale(
@@ -91,6 +92,12 @@ def _shards_parts(options):
     from softmaxreg.distributed.train import split_shards
 
     shards = Shards(options.dataset)
+    if options.target is not None and options.target != shards.label_column:
+        raise DataError(
+            f"--target {options.target}: the shards {shards.path} hold their labels in "
+            f"{shards.label_column!r} (chosen when they were written); leave --target out "
+            f"or give {shards.label_column!r}"
+        )
     validation = parse_validation(options.validation)
     if isinstance(validation, Path):
         training = shards
@@ -119,7 +126,6 @@ def _shards_parts(options):
 def _held_out_file(path: Path, shards, target):
     """A labelled file with the shards' columns, as ``(X, y)``."""
     from softmaxreg.datasets import read_tabular
-    from softmaxreg.errors import DataError
 
     table = read_tabular(path, target if target is not None else "auto")
     if table.X.shape[1] != shards.n_features:
