@@ -776,6 +776,8 @@ def test_crafted_files_with_unusable_labels_are_refused_at_load(tmp_path, label)
         ({"scale": "big"}, "scale 'big' is not a number"),
         ({"scale": [1.0, 2.0]}, "does not fit 4 features"),
         ({"log": True}, "is not x' = \\(x - shift\\) \\* scale"),
+        ({"scale": 0.0}, "scale holds 0, which would erase a feature"),
+        ({"scale": [1.0, 0.0, 2.0, 1.0]}, "scale holds 0, which would erase a feature"),
     ],
 )
 def test_unusable_preprocessing_is_refused_at_save_and_load(tmp_path, spec, message):

@@ -31,7 +31,7 @@ def standardization(mean: np.ndarray, std: np.ndarray) -> dict[str, Any]:
 def check(spec: Any, n_features: int) -> tuple[np.ndarray, np.ndarray]:
     """``(shift, scale)`` of the spec ``x' = (x - shift) * scale`` as float64 arrays.
 
-    Each is one number or one number per feature, and finite. Raises
+    Each is one number or one number per feature, and finite; no scale is 0. Raises
     :class:`~softmaxreg.errors.DataError` naming what is wrong for anything else (other
     keys, strings, NaN or infinite values, a wrong length).
     """
@@ -56,6 +56,11 @@ def check(spec: Any, n_features: int) -> tuple[np.ndarray, np.ndarray]:
             )
         if not np.all(np.isfinite(values)):
             raise DataError(f"the preprocessing {name} holds NaN or infinite values")
+        if name == "scale" and np.any(values == 0):
+            raise DataError(
+                "the preprocessing scale holds 0, which would erase a feature (every value "
+                "of it becomes 0); a constant feature is scaled by 1"
+            )
         arrays.append(values)
     return arrays[0], arrays[1]
 
