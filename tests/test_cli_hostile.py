@@ -500,3 +500,16 @@ def test_training_from_shards_refuses_another_label_column(toy_csv, tmp_path, ca
     )
     assert not (tmp_path / "r").exists()
     assert run_cli(*command, "--target", "label", "--out", tmp_path / "r") == 0
+
+
+def test_wide_name_lists_are_compared_as_sets():
+    """200,000 names against 200,000 others: compared by sets (a list scan would take
+    hours: 4e10 comparisons)."""
+    from softmaxreg.datasets.columns import column_order
+    from softmaxreg.errors import DataError
+
+    found = [f"a{k}" for k in range(200_000)]
+    with pytest.raises(DataError, match=r"missing 'b0', .*\(200000 in all\); unexpected 'a0'"):
+        column_order(found, [f"b{k}" for k in range(200_000)], "'w.csv'")
+    with pytest.raises(DataError, match=r"repeated 'a7'"):
+        column_order(["a0", "a7", "a7"], ["a0", "a7"], "'w.csv'")

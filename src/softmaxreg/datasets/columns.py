@@ -3,13 +3,15 @@
 A model trained on named columns stores them (``feature_names_in_``). A file with a header
 that holds exactly those names, in any order, is read in the model's order; a header with
 other names is refused, naming what is missing and what is unexpected. Files without column
-names (NPY, NPZ, LIBSVM, a CSV without header) and models without names are read by position.
+names (NPY, NPZ, LIBSVM, a CSV without header) are read by position; so are named files for a
+model without names, with a warning (as scikit-learn warns).
 """
 
 from __future__ import annotations
 
 import re
 import warnings
+from collections import Counter
 from pathlib import Path
 
 from softmaxreg.errors import DataError
@@ -79,15 +81,17 @@ def column_order(
             stacklevel=2,
         )
         return None
-    missing = [name for name in expected if name not in found]
-    unexpected = [name for name in found if name not in expected]
+    found_set, expected_set = set(found), set(expected)  # (sets: wide files stay linear)
+    missing = [name for name in expected if name not in found_set]
+    unexpected = [name for name in found if name not in expected_set]
     parts = []
     if missing:
         parts.append(f"missing {_names(missing)}")
     if unexpected:
         parts.append(f"unexpected {_names(unexpected)}")
     if not parts:  # the same names, one of them twice
-        parts.append(f"repeated {_names(sorted({n for n in found if found.count(n) > 1}))}")
+        counts = Counter(found)
+        parts.append(f"repeated {_names(sorted(n for n, count in counts.items() if count > 1))}")
     raise DataError(
         f"{where}: its columns do not match {owner}: {'; '.join(parts)}; "
         f"expected {_names(expected)}{'' if missing else hint}"
