@@ -469,3 +469,15 @@ def test_unknown_parameters_still_only_warn(tmp_path):
     path.write_bytes(_rewrite(_good_bytes(tmp_path), edit))
     with pytest.warns(UserWarning, match="future_option"):
         load(path)
+
+
+def test_class_labels_outside_their_dtype_are_refused_in_one_line(tmp_path):
+    def edit(metadata, _):
+        metadata["classes"] = {"$ndarray": ["<i8", [2], [0, 2**70]]}
+
+    _refused(
+        tmp_path,
+        _rewrite(_good_bytes(tmp_path), edit),
+        "bad.safetensors' has damaged metadata: an array of dtype <i8 holds a value outside "
+        "its range",
+    )

@@ -239,7 +239,12 @@ class _Decoder:
         else:
             if any(isinstance(item, (list, dict, tuple)) or item is None for item in values):
                 raise ValueError(f"an array of dtype {dtype.str} holds plain values only")
-            array = np.array(values, dtype=dtype) if values else np.empty(0, dtype=dtype)
+            try:
+                array = np.array(values, dtype=dtype) if values else np.empty(0, dtype=dtype)
+            except OverflowError:  # ("Python int too large to convert to C long")
+                raise ValueError(
+                    f"an array of dtype {dtype.str} holds a value outside its range"
+                ) from None
         return array.reshape(shape)
 
 
