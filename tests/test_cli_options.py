@@ -146,7 +146,7 @@ def test_predict_out_suffix_is_a_usage_error(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--train-rows", "0"], "must be >= 1, got 0"),
+        (["--train-rows", "0"], "must be between 1 and 60000 (the MNIST training images), got 0"),
         (
             ["--train-rows", "60001"],
             "must be between 1 and 60000 (the MNIST training images), got 60001",

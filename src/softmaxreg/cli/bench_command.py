@@ -62,14 +62,14 @@ def bench(
         raise typer.BadParameter(
             f"must be at least {INFERENCE_MIN_ROWS}, got {rows}", param_hint="--rows"
         )
-    if train_rows is not None and train_rows < 1:
-        raise typer.BadParameter(f"must be >= 1, got {train_rows}", param_hint="--train-rows")
-    if suite == "mnist" and train_rows is not None and train_rows > MNIST_TRAIN_ROWS:
+    if suite == "mnist" and train_rows is not None and not 1 <= train_rows <= MNIST_TRAIN_ROWS:
         raise typer.BadParameter(
             f"must be between 1 and {MNIST_TRAIN_ROWS} (the MNIST training images), "
             f"got {train_rows}",
             param_hint="--train-rows",
         )
+    if train_rows is not None and train_rows < 1:
+        raise typer.BadParameter(f"must be >= 1, got {train_rows}", param_hint="--train-rows")
     if suite in PEER_SUITES:
         from softmaxreg.cli.bench_suites import run_suite_command
 
