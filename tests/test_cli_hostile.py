@@ -513,3 +513,17 @@ def test_wide_name_lists_are_compared_as_sets():
         column_order(found, [f"b{k}" for k in range(200_000)], "'w.csv'")
     with pytest.raises(DataError, match=r"repeated 'a7'"):
         column_order(["a0", "a7", "a7"], ["a0", "a7"], "'w.csv'")
+
+
+def test_a_run_on_two_string_labels_writes_its_report(tmp_path):
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(60, 2))
+    names = np.where(X[:, 0] > 0, "yes", "no")
+    lines = [f"{a!r},{b!r},{label}" for (a, b), label in zip(X.tolist(), names, strict=True)]
+    data = tmp_path / "yn.csv"
+    data.write_text("a,b,label\n" + "\n".join(lines) + "\n")
+    out = tmp_path / "r"
+    assert run_cli("train", data, "--solver", "lbfgs", "-q", "--out", out) == 0
+    assert {"report.html", "reliability.png", "model.safetensors"} <= {
+        path.name for path in out.iterdir()
+    }

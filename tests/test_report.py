@@ -160,6 +160,18 @@ def test_reliability_bins_agree_with_scikit_learn_calibration_curve():
     assert bins["kind"] == "binary" and bins["positive_class"] == 1
 
 
+def test_reliability_bins_of_string_labels_held_as_python_objects():
+    """Labels in an object array (a CSV's strings) are Python objects, not NumPy scalars:
+    the positive class is given as the string itself."""
+    p = np.array([0.2, 0.7, 0.9, 0.4])
+    y = np.array(["no", "yes", "yes", "no"], dtype=object)
+    bins = reliability_bins(
+        y, np.column_stack([1 - p, p]), n_bins=2, classes=np.array(["no", "yes"], dtype=object)
+    )
+    assert bins["kind"] == "binary" and bins["positive_class"] == "yes"
+    assert bins["count"] == [2, 2]
+
+
 def test_reliability_bins_top_label_counts_by_hand():
     proba = np.array([[0.9, 0.05, 0.05], [0.5, 0.4, 0.1], [0.2, 0.2, 0.6], [0.1, 0.85, 0.05]])
     y = np.array([0, 1, 2, 2])  # correct, wrong, correct, wrong

@@ -9,7 +9,7 @@ import numpy as np
 
 from softmaxreg.errors import DataError
 from softmaxreg.report._canvas import DEFAULT_DPI, checked_png_target, new_figure, save_png
-from softmaxreg.report._checks import as_labels
+from softmaxreg.report._checks import as_labels, python_value
 
 MISCLASSIFIED_COLUMNS = 5
 
@@ -92,8 +92,8 @@ def misclassified_figure(
         i = chosen[slot]
         image = pixels[i].astype(np.float64).reshape(rows_, columns_)
         axes.imshow(image, cmap="gray_r", interpolation="nearest")
-        pred_name = names.get(predicted[i].item(), str(predicted[i]))
-        true_name = names.get(truth[i].item(), str(truth[i]))
+        pred_name = names.get(python_value(predicted[i]), str(predicted[i]))
+        true_name = names.get(python_value(truth[i]), str(truth[i]))
         title = f"pred {pred_name} / true {true_name}"
         if confidence is not None:
             title += f"\np = {float(np.asarray(confidence)[i]):.2f}"
