@@ -139,7 +139,6 @@ def test_export_dtype_option_gives_a_float64_graph(toy_run, tmp_path):
     ("args", "message"),
     [
         (["train", "no-such-set"], "unknown data set"),
-        (["train", "toy", "--solver", "magic"], "solver"),
         (["evaluate", "missing-run", "toy"], "no model at"),
         (["predict", "missing-run", "x.csv"], "no model at"),
     ],

@@ -161,3 +161,14 @@ def test_bench_train_rows_is_named_as_typed(args, message, tmp_path, monkeypatch
     assert err.strip().splitlines()[-1] == f"Error: Invalid value for --train-rows: {message}"
     assert "train_rows" not in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_command_lines_solvers_are_the_estimators(tiny_csv, tmp_path, capsys):
+    from softmaxreg._validation import SOLVERS
+    from softmaxreg.cli.train_command import SOLVERS as CLI_SOLVERS
+
+    assert sorted(CLI_SOLVERS) == sorted(SOLVERS)
+    assert run_cli("train", tiny_csv, "--solver", "bogus", "--out", tmp_path / "r") == 2
+    err = _usage_error(capsys, "--solver")
+    assert "got 'bogus'" in " ".join(err.split())
+    assert not (tmp_path / "r").exists()

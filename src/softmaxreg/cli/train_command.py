@@ -38,6 +38,12 @@ from softmaxreg.cli.run_outputs import finish_run
 from softmaxreg.errors import DataError
 
 MINIBATCH_SOLVERS = ("sgd", "sample-sgd")
+# every solver the estimator takes (softmaxreg._validation.SOLVERS), checked when the command
+# line is parsed; not imported, to keep torch out of --help
+SOLVERS = (
+    "auto", "lbfgs", "liblinear", "newton-cg", "newton-cholesky", "sag", "saga", "gd", "sgd",
+    "sample-sgd",
+)  # fmt: skip
 # the seeds the library takes (softmaxreg.solvers._common.MAX_SEED: NumPy's and scikit-learn's
 # range), checked when the command line is parsed; not imported, to keep torch out of --help
 MAX_SEED = 2**32 - 1
@@ -152,7 +158,10 @@ def train(
     solver: Annotated[
         str,
         typer.Option(
-            help="sgd (the lecture's minibatch SGD), sample-sgd, gd, lbfgs, newton-cg, auto."
+            help=(
+                "sgd (the lecture's minibatch SGD), sample-sgd, gd, or scikit-learn's: auto, "
+                "lbfgs, newton-cg, newton-cholesky, liblinear, sag, saga."
+            )
         ),
     ] = "sgd",
     epochs: Annotated[
@@ -225,6 +234,10 @@ def train(
     ] = False,
 ) -> None:
     """Train a logistic / softmax regression model and save it with its report."""
+    if solver not in SOLVERS:
+        raise typer.BadParameter(
+            f"must be one of {', '.join(SOLVERS)}; got {solver!r}", param_hint="--solver"
+        )
     _check_positive("--epochs", epochs)
     _check_positive("--batch-size", batch_size)
     _check_positive("--lr", lr)
