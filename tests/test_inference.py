@@ -376,3 +376,16 @@ def test_readme_inference_example_runs_and_matches_statsmodels(capsys):
     theirs = sm.Logit(y, sm.add_constant(X)).fit(disp=0, method="newton", tol=1e-14)
     _assert_parity(namespace["result"], theirs)
     assert list(namespace["frame"].index) == ["const", *X.columns]
+
+
+def test_evaluate_inference_warns_that_an_sgd_run_is_not_at_the_optimum(tmp_path, capsys):
+    from conftest import run_cli
+
+    assert run_cli("train", "toy", "--epochs", "2", "--out", tmp_path, "-q", "--no-report") == 0
+    capsys.readouterr()
+    assert run_cli("evaluate", tmp_path, "toy", "--inference") == 0
+    assert capsys.readouterr().err == (
+        "warning: this model was fitted by sgd, which stops after its epochs, not at the "
+        "optimum the standard errors and tests assume; refit with --solver lbfgs (or "
+        "newton-cg) for exact inference\n"
+    )

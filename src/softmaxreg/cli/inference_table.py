@@ -11,8 +11,18 @@ def print_inference(model, X, y) -> None:
     Refusals (separation, a singular or too large Hessian, a penalised multinomial model)
     propagate as the library's one-line errors.
     """
+    import warnings
+
     from softmaxreg.inference import inference
 
+    if getattr(model, "solver", None) in ("sgd", "sample-sgd"):
+        warnings.warn(
+            f"this model was fitted by {model.solver}, which stops after its epochs, not at the "
+            "optimum the standard errors and tests assume; refit with --solver lbfgs (or "
+            "newton-cg) for exact inference",
+            UserWarning,
+            stacklevel=2,
+        )
     results = inference(model, X, y)
     tables = results.items() if isinstance(results, dict) else [(None, results)]
     for label, result in tables:
