@@ -198,7 +198,6 @@ def _files(folder):
 
 CLI_CASES = [
     ("unknown data set", ["train", "no-such-set"], "unknown data set"),
-    ("unknown solver", ["train", "toy", "--solver", "magic"], "solver must be"),
     ("unknown device", ["train", "toy", "--device", "tpu"], "device must be"),
     ("missing model", ["predict", "{tmp}/none", "{tmp}/x.csv"], "no model at"),
     ("missing input", ["predict", "{model}", "{tmp}/none.csv"], "none.csv"),

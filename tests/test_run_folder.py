@@ -22,7 +22,7 @@ from softmaxreg.cli.run_directory import claimed_run_folder
     [
         (["train", "{data}/missing.csv"], "data file not found"),
         (["train", "{data}/toy.csv", "--target", "lable"], "lable"),  # misspelled
-        (["train", "{data}/toy.csv", "--target", "label", "--solver", "magic"], "solver"),
+        (["train", "{data}/toy.csv", "--target", "label", "--device", "tpu"], "device"),
         (["train", "no-such-set"], "unknown data set"),
     ],
 )
