@@ -107,6 +107,9 @@ def test_string_and_float_labels_keep_their_type(tmp_path):
     path.write_text("a,Target\n1,0.5\n2,1\n")
     labels = read_tabular(path).y
     assert labels.dtype == np.float64 and labels.tolist() == [0.5, 1.0]
+    path.write_text("a,label\n1,1e300\n2,0\n3,-1e19\n")  # integral, beyond int64
+    labels = read_tabular(path).y
+    assert labels.dtype == np.float64 and labels.tolist() == [1e300, 0.0, -1e19]
 
 
 def test_csv_without_header_gets_generated_names(tmp_path):

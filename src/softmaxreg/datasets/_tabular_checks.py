@@ -173,7 +173,7 @@ def target_values(series: pd.Series, path: Path, *, first_row: int = 1) -> np.nd
         if not np.isfinite(values).all():
             row = int(np.argmax(~np.isfinite(values))) + first_row
             raise DataError(f"{path}: infinite label in data row {row}")
-        if np.all(values == np.round(values)):
-            return values.astype(np.int64)
+        if np.all(values == np.round(values)) and np.all(np.abs(values) < 2.0**63):
+            return values.astype(np.int64)  # (integral values beyond int64 stay floats)
         return values
     return series.astype(str).to_numpy(dtype=object)
