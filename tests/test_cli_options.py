@@ -172,3 +172,16 @@ def test_the_command_lines_solvers_are_the_estimators(tiny_csv, tmp_path, capsys
     err = _usage_error(capsys, "--solver")
     assert "got 'bogus'" in " ".join(err.split())
     assert not (tmp_path / "r").exists()
+
+
+def test_liblinear_without_a_penalty_is_a_usage_error(tiny_csv, tmp_path, capsys):
+    for extra in ([], ["--C", "inf"]):
+        out = tmp_path / "r"
+        assert run_cli("train", tiny_csv, "--solver", "liblinear", *extra, "--out", out) == 2
+        err = _usage_error(capsys, "--solver")
+        assert "liblinear fits penalised models only: give --C (e.g. --C 1)" in " ".join(
+            err.split()
+        )
+        assert not out.exists()
+    command = ["train", tiny_csv, "--solver", "liblinear", "--C", "1", "-q", "--no-report"]
+    assert run_cli(*command, "--out", tmp_path / "ok") == 0

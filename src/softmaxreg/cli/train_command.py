@@ -242,6 +242,11 @@ def train(
     _check_positive("--batch-size", batch_size)
     _check_positive("--lr", lr)
     _check_positive("--C", C, infinity="no penalty")  # the library's C: > 0, or np.inf
+    if solver == "liblinear" and (C is None or math.isinf(C)):  # (the library: C=np.inf)
+        raise typer.BadParameter(
+            "liblinear fits penalised models only: give --C (e.g. --C 1), or another solver",
+            param_hint="--solver",
+        )
     _check_tolerance(tol)
     _check_positive("--timeout", timeout)
     _check_validation(validation)
