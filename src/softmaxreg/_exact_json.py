@@ -29,6 +29,7 @@ import base64
 import binascii
 import json
 import math
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -93,14 +94,25 @@ def encode(value: Any, _depth: int = 0) -> Any:
     )
 
 
+def first_repeat(values: Iterable[Any]) -> Any:
+    """The first value equal to an earlier one (Python equality, as ``np.unique``; a NumPy
+    scalar as its Python value), or None."""
+    seen: set = set()
+    for value in values:
+        plain_value = value.item() if isinstance(value, np.generic) else value
+        if plain_value in seen:
+            return plain_value
+        seen.add(plain_value)
+    return None
+
+
 def unique_members(pairs: list[tuple[str, Any]], refuse) -> dict:
     """A JSON object's members as a dict (``json.loads``'s ``object_pairs_hook``), raising
     ``refuse(name)`` for the first name that appears twice (``json`` keeps the last value
     silently)."""
     result = dict(pairs)
     if len(result) != len(pairs):
-        seen: set[str] = set()
-        raise refuse(next(key for key, _ in pairs if key in seen or seen.add(key)))
+        raise refuse(first_repeat(key for key, _ in pairs))
     return result
 
 

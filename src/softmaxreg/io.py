@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from softmaxreg._exact_json import (
     UnsupportedValueError,
     decode_budget,
     encode,
+    first_repeat,
     is_unicode,
 )
 from softmaxreg._exact_json import decode as _decode
@@ -321,7 +321,7 @@ def _check_tensors(tensors: dict[str, np.ndarray], state: dict[str, Any], where:
     if kind == "binary" and len(classes) != 2:
         raise ModelFileError(f"{where} a binary model has 2 classes, found {len(classes)}")
     check_class_labels(classes, where)
-    repeated = _first_repeat(classes.tolist() if classes.dtype != object else classes)
+    repeated = first_repeat(classes.tolist() if classes.dtype != object else classes)
     if repeated is not None:
         raise ModelFileError(
             f"{where} the class label {repeated!r:.80} appears more than once in the classes; "
@@ -385,7 +385,7 @@ def _check_fields(state: dict[str, Any], where: str) -> None:
                     f"{where} the feature name {shown!r:.80} ({type(shown).__name__}) is not a "
                     "string; feature names are the training columns' names, as strings"
                 )
-        repeated = _first_repeat(str(name) for name in names)
+        repeated = first_repeat(str(name) for name in names)
         if repeated is not None:
             raise ModelFileError(
                 f"{where} the feature name {repeated!r:.80} appears more than once; each "
@@ -477,17 +477,6 @@ def _names_cuda_device(device: Any) -> bool:
         return torch.device(device).type == "cuda"
     except (RuntimeError, TypeError, ValueError):
         return False
-
-
-def _first_repeat(values: Iterable[Any]) -> Any:
-    """The first value equal to an earlier one (Python equality, as ``np.unique``), or None."""
-    seen: set = set()
-    for value in values:
-        plain_value = value.item() if isinstance(value, np.generic) else value
-        if plain_value in seen:
-            return plain_value
-        seen.add(plain_value)
-    return None
 
 
 def _is_plain_int(value: Any) -> bool:

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from softmaxreg._atomic import open_regular_file
+from softmaxreg._exact_json import first_repeat
 from softmaxreg.datasets._tabular_checks import feature_matrix, rows_per_block, target_column
 from softmaxreg.datasets.limits import check_feature_count
 from softmaxreg.errors import DataError
@@ -156,9 +157,8 @@ def header_names(path: Path, sep: str) -> list[str]:
     if names:
         names[0] = names[0].removeprefix("\ufeff")
     names = [name if name else f"Unnamed: {k}" for k, name in enumerate(names)]
-    if len(set(names)) != len(names):
-        seen: set[str] = set()
-        repeated = next(name for name in names if name in seen or seen.add(name))
+    repeated = first_repeat(names)
+    if repeated is not None:
         raise DataError(
             f"{path}: its header names the column {repeated!r:.80} more than once; each "
             "column needs its own name"
