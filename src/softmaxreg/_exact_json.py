@@ -94,15 +94,20 @@ def encode(value: Any, _depth: int = 0) -> Any:
     )
 
 
+def plain_value(value: Any) -> Any:
+    """A NumPy scalar as the matching Python value (``item()``); anything else as it is (a
+    string held in an object array is already one)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def first_repeat(values: Iterable[Any]) -> Any:
     """The first value equal to an earlier one (Python equality, as ``np.unique``; a NumPy
     scalar as its Python value), or None."""
     seen: set = set()
-    for value in values:
-        plain_value = value.item() if isinstance(value, np.generic) else value
-        if plain_value in seen:
-            return plain_value
-        seen.add(plain_value)
+    for value in map(plain_value, values):
+        if value in seen:
+            return value
+        seen.add(value)
     return None
 
 

@@ -20,6 +20,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 
+from softmaxreg._exact_json import plain_value
+
 
 @dataclass(frozen=True)
 class EncodedLabels:
@@ -170,8 +172,7 @@ def refuse_mixed_label_types(labels, name: str = "y") -> None:
 def _shown(label) -> str:
     """``repr`` of a label (a NumPy scalar as its Python value) cut to 40 characters, and
     its type."""
-    plain = label.item() if isinstance(label, np.generic) else label
-    return f"{plain!r:.40} ({type(label).__name__})"
+    return f"{plain_value(label)!r:.40} ({type(label).__name__})"
 
 
 def _encode_with(y: np.ndarray, classes: np.ndarray) -> EncodedLabels:

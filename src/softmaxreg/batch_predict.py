@@ -25,6 +25,7 @@ import numpy as np
 
 from softmaxreg import preprocessing
 from softmaxreg._atomic import atomic_write, check_output_path
+from softmaxreg._exact_json import plain_value
 from softmaxreg.errors import DataError
 
 OUTPUT_FORMATS = (".csv", ".json", ".jsonl")
@@ -191,7 +192,7 @@ def _record(label: Any, probabilities: np.ndarray, names, index: int) -> dict:
 def _plain(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return [_plain(item) for item in value]
-    return value.item() if isinstance(value, np.generic) else value
+    return plain_value(value)
 
 
 def _csv_field(value: Any) -> str:

@@ -31,6 +31,7 @@ from softmaxreg._exact_json import (
     encode,
     first_repeat,
     is_unicode,
+    plain_value,
 )
 from softmaxreg._exact_json import decode as _decode
 from softmaxreg._labels import mixed_label_types_message
@@ -380,7 +381,7 @@ def _check_fields(state: dict[str, Any], where: str) -> None:
     if names is not None:
         for name in names:
             if not isinstance(name, str):
-                shown = name.item() if isinstance(name, np.generic) else name
+                shown = plain_value(name)
                 raise ModelFileError(
                     f"{where} the feature name {shown!r:.80} ({type(shown).__name__}) is not a "
                     "string; feature names are the training columns' names, as strings"
@@ -502,7 +503,7 @@ def check_class_labels(classes: np.ndarray, where: str) -> None:
         if usable and isinstance(label, str):
             usable = label.isascii() or is_unicode(label)
         if not usable:
-            shown = label.item() if isinstance(label, np.generic) else label
+            shown = plain_value(label)
             raise ModelFileError(
                 f"{where} the class label {shown!r:.80} ({type(shown).__name__}) cannot be "
                 "stored: model files keep class labels that are strings, integers, finite "

@@ -32,6 +32,7 @@ from softmaxreg._atomic import (
     read_regular_file,
     remove_stale_temporaries,
 )
+from softmaxreg._exact_json import plain_value
 from softmaxreg.datasets._npy import load_npy_file, npy_file_header
 from softmaxreg.errors import DataError, DataNotFoundError
 
@@ -440,7 +441,7 @@ class _ShardWriter:
             "label_column": self.label_column,
             "label_kind": self.label_kind,
             "feature_names": self.feature_names,
-            "classes": [_plain(value) for value in classes],
+            "classes": [plain_value(value) for value in classes],
             "shards": self.entries,
         }
 
@@ -582,10 +583,6 @@ def _replace_directory(temporary: Path, out_dir: Path) -> None:
     fsync_folder(out_dir.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-
-
-def _plain(value):
-    return value.item() if isinstance(value, np.generic) else value
 
 
 # ---------------------------------------------------------------------------------- sources

@@ -106,9 +106,3 @@ def png_path(path) -> Path:
             f"figures are written as PNG: give a path ending in .png, got {str(path)!r}"
         )
     return target
-
-
-def python_value(label):
-    """A label as a plain Python value (a NumPy scalar's ``item()``; a label already held
-    as a Python object, e.g. a string in an object array, as it is)."""
-    return label.item() if isinstance(label, np.generic) else label

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from softmaxreg._exact_json import plain_value
 from softmaxreg.errors import DataError
 from softmaxreg.report._checks import (
     as_classes,
     as_labels,
     as_probabilities,
     label_indices,
-    python_value,
 )
 
 
@@ -53,7 +53,7 @@ def reliability_bins(y_true, proba, *, classes=None, n_bins: int = 10) -> dict:
     ece = float(np.sum(count / truth.size * np.abs(mean_observed - mean_confidence)))
     return {
         "kind": kind,
-        "positive_class": python_value(class_labels[1]) if kind == "binary" else None,
+        "positive_class": plain_value(class_labels[1]) if kind == "binary" else None,
         "bin_edges": edges.tolist(),
         "confidence": _with_gaps(mean_confidence, filled),
         "observed": _with_gaps(mean_observed, filled),

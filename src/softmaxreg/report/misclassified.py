@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
+from softmaxreg._exact_json import plain_value
 from softmaxreg.errors import DataError
 from softmaxreg.report._canvas import DEFAULT_DPI, checked_png_target, new_figure, save_png
-from softmaxreg.report._checks import as_labels, python_value
+from softmaxreg.report._checks import as_labels
 
 MISCLASSIFIED_COLUMNS = 5
 
@@ -92,8 +93,8 @@ def misclassified_figure(
         i = chosen[slot]
         image = pixels[i].astype(np.float64).reshape(rows_, columns_)
         axes.imshow(image, cmap="gray_r", interpolation="nearest")
-        pred_name = names.get(python_value(predicted[i]), str(predicted[i]))
-        true_name = names.get(python_value(truth[i]), str(truth[i]))
+        pred_name = names.get(plain_value(predicted[i]), str(predicted[i]))
+        true_name = names.get(plain_value(truth[i]), str(truth[i]))
         title = f"pred {pred_name} / true {true_name}"
         if confidence is not None:
             title += f"\np = {float(np.asarray(confidence)[i]):.2f}"

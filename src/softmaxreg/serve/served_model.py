@@ -22,6 +22,7 @@ import numpy as np
 
 from softmaxreg import preprocessing
 from softmaxreg._arrays import dense_array
+from softmaxreg._exact_json import plain_value
 from softmaxreg.batch_predict import predict_block
 from softmaxreg.errors import DataError, ModelFileError
 from softmaxreg.serve.instances import InstancesError
@@ -73,7 +74,7 @@ class ServedModel:
             )
         if self.model.kind_ == "multilabel":
             return [[int(value) for value in row] for row in labels], probabilities
-        return [plain(value) for value in labels], probabilities
+        return [plain_value(value) for value in labels], probabilities
 
 
 def _check_preprocessed(X: np.ndarray, preprocessed: np.ndarray, where: str) -> None:
@@ -108,20 +109,15 @@ def load_served_model(location: str | os.PathLike) -> ServedModel:
     return served
 
 
-def plain(value: Any) -> Any:
-    """A NumPy scalar label as the matching JSON-ready Python value."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
 def servable_label(value: Any, path: Path) -> str | int | float | bool:
-    """``plain(value)`` after :func:`softmaxreg.io.check_class_labels` (``ModelFileError``
+    """``plain_value(value)`` after :func:`softmaxreg.io.check_class_labels` (``ModelFileError``
     for None, bytes, tuples, dicts, NaN or infinite floats)."""
     from softmaxreg import io
 
     single = np.empty(1, dtype=object)
     single[0] = value
     io.check_class_labels(single, f"{path}:")
-    return plain(value)
+    return plain_value(value)
 
 
 def _check_preprocessing(served: ServedModel) -> None:
