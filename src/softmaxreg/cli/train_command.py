@@ -35,6 +35,7 @@ from softmaxreg.cli.run_directory import (
     is_shards_folder,
 )
 from softmaxreg.cli.run_outputs import finish_run
+from softmaxreg.cli.training_data import parse_validation
 from softmaxreg.errors import DataError
 
 MINIBATCH_SOLVERS = ("sgd", "sample-sgd")
@@ -116,21 +117,6 @@ def _check_tolerance(value: float | None) -> None:
     """``--tol``: what the library's ``check_parameters`` takes, a finite number >= 0."""
     if value is not None and not (math.isfinite(value) and value >= 0):
         raise typer.BadParameter(f"must be >= 0 and finite, got {value}", param_hint="--tol")
-
-
-def _check_validation(value: str | None) -> None:
-    """``--validation``: a string that reads as a number is a fraction, which must lie in
-    (0, 1) (as ``training_data.parse_validation`` reads it); anything else is a file."""
-    if value is None:
-        return
-    try:
-        fraction = float(value)
-    except ValueError:
-        return
-    if not 0.0 < fraction < 1.0:
-        raise typer.BadParameter(
-            f"a fraction must lie in (0, 1), e.g. 0.2; got {value}", param_hint="--validation"
-        )
 
 
 def _run_folder(value: str) -> Path:
@@ -249,7 +235,7 @@ def train(
         )
     _check_tolerance(tol)
     _check_positive("--timeout", timeout)
-    _check_validation(validation)
+    parse_validation(validation)  # a fraction outside (0, 1): refused before any work
     if not 0 <= seed <= MAX_SEED:
         raise typer.BadParameter(
             f"must be an integer from 0 to 2**32 - 1 ({MAX_SEED}), got {seed}", param_hint="--seed"

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import typer
+
 from softmaxreg.cli.console import error_console
 from softmaxreg.errors import DataError
 
@@ -17,7 +19,10 @@ DEFAULT_VALIDATION = 0.25
 
 
 def parse_validation(value: str | None) -> float | Path | None:
-    """``--validation``: a fraction in (0, 1), or a file path; None keeps the default."""
+    """``--validation``: a fraction in (0, 1), or a file path; None keeps the default.
+
+    A string that reads as a number is a fraction; one outside (0, 1) is a usage error
+    (``typer.BadParameter``), which ``train`` raises while it checks its options."""
     if value is None:
         return None
     try:
@@ -25,7 +30,9 @@ def parse_validation(value: str | None) -> float | Path | None:
     except ValueError:
         return Path(value)
     if not 0.0 < fraction < 1.0:
-        raise DataError(f"--validation {value}: a fraction must lie in (0, 1), e.g. 0.2")
+        raise typer.BadParameter(
+            f"a fraction must lie in (0, 1), e.g. 0.2; got {value}", param_hint="--validation"
+        )
     return fraction
 
 
