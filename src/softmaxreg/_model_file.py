@@ -55,6 +55,7 @@ READABLE_VERSIONS = (1, 2)
 METADATA_KEY = "softmaxreg"
 METADATA_CHECKSUM_KEY = "metadata_sha256"
 SUFFIX = ".safetensors"
+MODEL_FILE = "model.safetensors"  # the model's name inside a run folder
 
 # safetensors dtype names this format writes, and their little-endian NumPy dtypes
 TENSOR_DTYPES = {"F64": np.dtype("<f8"), "F32": np.dtype("<f4")}

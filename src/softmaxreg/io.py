@@ -35,11 +35,15 @@ from softmaxreg._exact_json import (
 )
 from softmaxreg._exact_json import decode as _decode
 from softmaxreg._labels import mixed_label_types_message
-from softmaxreg._model_file import TENSOR_DIMENSIONS, read_model_file, write_model_file
+from softmaxreg._model_file import (
+    MODEL_FILE,
+    TENSOR_DIMENSIONS,
+    read_model_file,
+    write_model_file,
+)
 from softmaxreg.errors import DataError, DataNotFoundError, ModelFileError
 
 KINDS = ("binary", "multinomial", "ovr", "multilabel")
-MODEL_FILE = "model.safetensors"  # the model's name inside a run folder
 REQUIRED_TENSORS = ("coef", "intercept")
 OPTIONAL_TENSORS = ("loss_history",)
 assert set(TENSOR_DIMENSIONS) == {*REQUIRED_TENSORS, *OPTIONAL_TENSORS}

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import typer
 
+from softmaxreg._model_file import MODEL_FILE
 from softmaxreg.cli.epoch_monitor import EpochHistory
 from softmaxreg.cli.run_directory import CHECKPOINT_FILE
 from softmaxreg.errors import DataError, DataNotFoundError
-from softmaxreg.io import MODEL_FILE
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from softmaxreg._atomic import (
     named_as_final,
     remove_stale_temporaries,
 )
+from softmaxreg._model_file import MODEL_FILE
 from softmaxreg.errors import DataError
 
 try:
@@ -45,7 +46,7 @@ CHECKPOINT_FILE = "checkpoint.safetensors"
 METRICS_FILE = "metrics.json"
 STAGING_PREFIX = ".staging"
 # moved first: with these two in place the run is usable (evaluate, predict, serve)
-_FIRST_FILES = ("model.safetensors", METRICS_FILE)
+_FIRST_FILES = (MODEL_FILE, METRICS_FILE)
 
 
 def check_output_folder(folder: str | Path) -> Path:

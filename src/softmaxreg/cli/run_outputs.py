@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from softmaxreg._model_file import MODEL_FILE
 from softmaxreg.cli.console import console
 from softmaxreg.cli.epoch_monitor import EpochHistory, loss_and_accuracy
 from softmaxreg.cli.run_directory import CHECKPOINT_FILE, METRICS_FILE, staged_run_files
-from softmaxreg.io import MODEL_FILE
 
 
 def hyperparameters_used(model: Any) -> dict[str, Any]:
