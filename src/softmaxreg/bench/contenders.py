@@ -26,7 +26,6 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.base import clone
 
 from softmaxreg.bench.memory import rss_at_fit_start_mb
 
@@ -264,6 +263,8 @@ def skglm(problem: Problem, *, tol=1e-8) -> Fit:
         tol=tol,
         max_iter=100,
     )
+    from sklearn.base import clone
+
     # skglm compiles its numba code on first use (seconds): not part of the fit
     clone(model).fit(problem.X_train[:WARM_UP_ROWS], problem.y_train[:WARM_UP_ROWS])
 
@@ -309,6 +310,8 @@ def load_compiled_kernels(model, X, y) -> None:
     """Before a timed ``model.fit(X, y)``: start numba and load the compiled kernels that
     fit uses (numba's disk cache; compiled on a first run, a second or more) by fitting a
     clone of ``model`` on ``WARM_UP_ROWS`` rows: costs of the process, not of the fit."""
+    from sklearn.base import clone  # (here: the command line imports this module)
+
     _start_numba()
     clone(model).fit(X[:WARM_UP_ROWS], y[:WARM_UP_ROWS])
 
