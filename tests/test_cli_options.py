@@ -185,3 +185,21 @@ def test_liblinear_without_a_penalty_is_a_usage_error(tiny_csv, tmp_path, capsys
         assert not out.exists()
     command = ["train", tiny_csv, "--solver", "liblinear", "--C", "1", "-q", "--no-report"]
     assert run_cli(*command, "--out", tmp_path / "ok") == 0
+
+
+def test_the_command_line_starts_without_torch_or_scikit_learn():
+    """Options are checked (and --help printed) before the heavy libraries load: the
+    constants the CLI copies for that are checked against the library's above."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from softmaxreg.cli import main; import softmaxreg.cli.train_command, "
+        "softmaxreg.cli.bench_command, softmaxreg.cli.predict_command, "
+        "softmaxreg.cli.evaluate_command, softmaxreg.cli.export_command, "
+        "softmaxreg.cli.serve_command, softmaxreg.cli.shard_command; "
+        "print(sorted(name for name in ('torch', 'sklearn') if name in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
