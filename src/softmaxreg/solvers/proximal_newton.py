@@ -248,17 +248,6 @@ class QuadraticModel:
         self.problem, self.W, self.b, self.A, self.R = problem, W, b, A, R
         self.features, self.lam = features, lam
         K = problem.K
-        self.blocks = np.empty((len(features), K, K))
-        problem.kernels.column_hessians(
-            *problem.columns(),
-            A,
-            problem.c,
-            problem.softmax,
-            features,
-            problem.alpha,
-            self.blocks,
-            threads=torch.get_num_threads(),
-        )
         # c_i a_ik (softmax) or c_i a_ik (1 - a_ik), for the Newton steps and the formed
         # Hessian (the column sweeps form it from c and A: one array less in cache)
         self.V = problem.c[:, None] * (A if problem.softmax else A * (1 - A))
@@ -278,6 +267,19 @@ class QuadraticModel:
         self.U, self.Ub = W.copy(), b.copy()
         self.Q, self.S = np.zeros((problem.n, K)), np.zeros(problem.n)
         self.gram = None  # the softmax's last formed Hessian block (_gram_cd)
+
+    @cached_property
+    def blocks(self) -> np.ndarray:
+        """Each working column's own block of the Hessian, ``(len(features), K, K)``
+        (with ``alpha I``): formed at the first sweep (a model solved on its factored
+        Hessian, :meth:`solve_at_zero`, needs none)."""
+        p = self.problem
+        blocks = np.empty((len(self.features), p.K, p.K))
+        p.kernels.column_hessians(
+            *p.columns(), self.A, p.c, p.softmax, self.features, p.alpha, blocks,
+            threads=p.threads,
+        )  # fmt: skip
+        return blocks
 
     @cached_property
     def flat_rows(self) -> np.ndarray | None:
@@ -413,6 +415,18 @@ class QuadraticModel:
                     iterates = []
         return sweeps
 
+    def solve_at_zero(self, tolerance: float, max_sweeps: int) -> int:
+        """:meth:`solve` for a model whose rows all have the same activations (``W = 0``):
+        coordinate descent on its exact Kronecker-factored Hessian (``_zero_start``), no
+        sweep over the data. Its sweeps after the first count as active ones (the next
+        model's rent-or-buy rule). Returns the number of sweeps."""
+        from softmaxreg.solvers import _zero_start  # compiled: imported once L1 runs
+
+        sweeps = _zero_start.solve_at_zero(self, tolerance, max_sweeps)
+        self.formed, self.newton_steps = False, 0
+        self.active_sweeps = max(sweeps - 1, 0)
+        return sweeps
+
     def _violators(self):
         """For a softmax model: ``(active, joining)``, the positions in ``features`` of the
         columns with a non-zero coefficient or one whose ``|grad_kj| > lam`` at ``U = W``
@@ -513,7 +527,10 @@ def proximal_newton(
         # it, rounded as G - alpha W): a product over its columns less a model
         data_gradient = G[:, features] - problem.alpha * W[:, features]
         model = QuadraticModel(problem, W, b, A, R, features, lam, data_gradient)
-        sweeps = model.solve(tolerance, MAX_SWEEPS, expected)
+        if n_iter == 0 and not W.any():  # every row the same activations: H factors
+            sweeps = model.solve_at_zero(tolerance, MAX_SWEEPS)
+        else:
+            sweeps = model.solve(tolerance, MAX_SWEEPS, expected)
         expected = MAX_SWEEPS if model.formed else model.active_sweeps
         U, Ub, Q = model.U, model.Ub, model.Q
         # the model moves the working set's columns only: the step, its decrease and the

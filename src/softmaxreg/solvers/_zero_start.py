@@ -1,0 +1,132 @@
+"""The first quadratic model of an L1 fit from ``W = 0``, on its exact Kronecker-factored Hessian.
+
+At ``W = 0`` every row has the same net input ``b``, hence the same activations ``a`` and
+the same per-sample curvature ``H(a)`` (softmax: ``diag(a) - a a^T``; sigmoids:
+``diag(a (1 - a))``). The local quadratic model's Hessian on the working set's columns
+``F`` and the intercepts is then exactly
+
+    H = (X~_F^T C X~_F) (x) H(a) + alpha I_F,    X~_F = [X_F, 1],  C = diag(C s_i)
+
+(the factorisation :mod:`softmaxreg.solvers._kronecker` uses as an approximation, exact
+here). Coordinate descent on it keeps the smooth part's gradient as a ``K x q`` matrix
+``g = g_0 + H(a) D Gx + alpha D_F`` (``D = P - P_0``, ``P = [W_F, b]``, ``q = |F| + 1``):
+a step ``delta`` on ``P_kj`` adds ``delta H(a)[:, k] Gx[j, :]`` to it, ``K q`` operations,
+where a column sweep on the data passes over column ``j``'s rows. The coordinates are
+visited as the column sweeps visit them (column by column, classes in turn, then the
+intercepts), each with the same soft-thresholded Newton step (glmnet's update; Friedman,
+Hastie & Tibshirani 2010), so the iterates are theirs up to rounding. Text-like L1 (100,000
+rows, 20 classes, 256 working columns holding a third of the non-zeros): the first model
+took ten sweeps over the data at 0.2-0.4 s each.
+
+``Gx`` (``q x q``, float64) is formed once from dense blocks of ``X_F``'s rows (``n q^2 / 2``
+multiply-adds by BLAS); the change of the net inputs ``Q = X_F D^T + db`` needs one pass
+over ``F``'s non-zeros at the end.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from softmaxreg.solvers._column_kernels import soft_threshold
+
+# float64 entries of one dense block of X_F's rows (4 MiB)
+BLOCK_ELEMENTS = 2**19
+
+
+def feature_gram(problem, columns: np.ndarray, intercept: bool) -> np.ndarray:
+    """``X~^T C X~`` for ``X~ = [X[:, columns], 1]`` (the ones column where ``intercept``):
+    ``(q, q)``, ``q = len(columns) + intercept``, float64, summed over blocks of rows."""
+    p = len(columns)
+    q = p + int(intercept)
+    rows = max(1, min(problem.n, BLOCK_ELEMENTS // max(q, 1)))
+    block, weighted = np.ones((rows, q)), np.empty((rows, q))
+    roots = np.sqrt(problem.c)
+    positions = problem.indptr[columns].copy()
+    gram = np.zeros((q, q))
+    for start in range(0, problem.n, rows):
+        stop = min(problem.n, start + rows)
+        B, S = block[: stop - start], weighted[: stop - start]
+        problem.kernels.dense_rows(*problem.columns(), columns, positions, stop, B)
+        np.multiply(B, roots[start:stop, None], out=S)
+        gram += S.T @ S  # (syrk)
+    return gram
+
+
+def curvature_at(problem, a: np.ndarray) -> np.ndarray:
+    """``H(a)`` (``K x K``) of one row's activations ``a``."""
+    if problem.softmax:
+        return np.diag(a) - np.outer(a, a)
+    return np.diag(a * (1 - a))
+
+
+@njit(cache=True)
+def kronecker_sweeps(gram, curvature, grad, P, lam, alpha, penalised, tolerance, max_sweeps):
+    """Cyclic coordinate descent on ``q(P) = g_0^T D + 0.5 vec(D)^T (gram (x) curvature +
+    alpha I) vec(D) + lam ||P[:, :penalised]||_1`` (``D = P - P_0``; columns from
+    ``penalised`` on, the intercepts, unpenalised): ``grad`` (the smooth part's gradient
+    at ``P``, ``K x q``) and ``P`` updated in place. Sweeps until the largest ``|delta|
+    h`` of a sweep is at most ``tolerance`` or ``max_sweeps``; returns the number of
+    sweeps and the last one's largest change."""
+    K, q = P.shape
+    sweeps = 0
+    largest = np.inf
+    while sweeps < max_sweeps:
+        sweeps += 1
+        largest = 0.0
+        for j in range(q):
+            own = alpha if j < penalised else 0.0
+            threshold = lam if j < penalised else 0.0
+            for k in range(K):
+                h = curvature[k, k] * gram[j, j] + own
+                if h <= 0.0:
+                    continue
+                old = P[k, j]
+                new = soft_threshold(old - grad[k, j] / h, threshold / h)
+                step = new - old
+                if step == 0.0:
+                    continue
+                P[k, j] = new
+                for other in range(K):
+                    weight = curvature[other, k] * step
+                    if weight != 0.0:
+                        for t in range(q):
+                            grad[other, t] += weight * gram[j, t]
+                grad[k, j] += own * step
+                largest = max(largest, abs(step) * h)
+        if largest <= tolerance:
+            break
+    return sweeps, largest
+
+
+def solve_at_zero(model, tolerance: float, max_sweeps: int) -> int:
+    """Minimise ``model`` (a :class:`~softmaxreg.solvers.proximal_newton.QuadraticModel`
+    built where every row has the same activations, ``W = 0``) over its working set and
+    the intercepts on the factored Hessian; ``model.U``, ``Ub``, ``Q`` (and ``S``)
+    updated. Returns the number of sweeps."""
+    problem, features = model.problem, model.features
+    p, intercept = len(features), problem.fit_intercept
+    gram = feature_gram(problem, features, intercept)
+    curvature = curvature_at(problem, model.A[0])
+    start = model.U[:, features]
+    if intercept:
+        start = np.concatenate([start, model.Ub[:, None]], axis=1)
+    grad = model.gradient + problem.alpha * model.U[:, features]
+    if intercept:
+        grad = np.concatenate([grad, model.R.sum(axis=0)[:, None]], axis=1)
+    P, grad = np.array(start, order="C"), np.ascontiguousarray(grad)  # (P: a copy)
+    sweeps, _ = kronecker_sweeps(
+        gram, curvature, grad, P, model.lam, problem.alpha, p, tolerance, max_sweeps
+    )
+    delta = P - start
+    model.U[:, features] = P[:, :p]
+    problem.kernels.add_selected(
+        *problem.columns(), features, np.ascontiguousarray(delta[:, :p]), model.Q,
+        threads=problem.threads,
+    )  # fmt: skip
+    if intercept:
+        model.Ub[:] = P[:, p]
+        model.Q += delta[:, p]
+    if problem.softmax:
+        model.S += (model.A * model.Q).sum(axis=1)
+    return sweeps

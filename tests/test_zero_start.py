@@ -1,0 +1,107 @@
+"""The first quadratic model of an L1 fit from ``W = 0`` (``_zero_start``): on its exact
+Kronecker-factored Hessian it reaches the minimum the column sweeps reach, with the same
+net-input change ``Q`` (and ``S``) that the line search reads; a fit from zero uses it."""
+
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from softmaxreg.objective import LinearObjective
+from softmaxreg.penalties import L1Penalty
+from softmaxreg.solvers import _zero_start, solve
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+proximal_newton = importlib.import_module("softmaxreg.solvers.proximal_newton")
+K, N, M = 4, 400, 40
+
+
+def _model_at_zero(kind, fit_intercept, weighted, l2_strength, lam=1.0):
+    """A quadratic model at ``W = 0`` (random intercepts) over the violating columns."""
+    rng = np.random.default_rng(0)
+    X = sp.random(N, M, density=0.2, random_state=0, format="csr") * 3
+    y = rng.integers(0, K, N)
+    targets = {
+        "multinomial": y,
+        "multilabel": (rng.random((N, K)) < 0.3).astype(float),
+        "binary": (y % 2).astype(float),
+    }[kind]
+    weights = torch.tensor(rng.uniform(0.2, 2.0, N)) if weighted else None
+    objective = LinearObjective(
+        X, targets, kind, C=2.0, l2_strength=l2_strength, fit_intercept=fit_intercept,
+        sample_weight=weights, dtype=torch.float64,
+    )  # fmt: skip
+    problem = proximal_newton.ColumnProblem(objective)
+    W = np.zeros((problem.K, M))
+    b = rng.normal(size=problem.K) if fit_intercept else np.zeros(problem.K)
+    _, A, R = problem.loss(problem.net_inputs(W, b), with_activations=True)
+    G, _ = problem.gradient(R, W)
+    features = proximal_newton.working_set(W, G, lam, 12)
+    return proximal_newton.QuadraticModel(problem, W, b, A, R, features, lam, G[:, features])
+
+
+@pytest.mark.parametrize("kind", ["multinomial", "multilabel", "binary"])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("l2_strength", [0.0, 0.5])
+def test_the_factored_model_ends_where_the_column_sweeps_do(
+    kind, fit_intercept, weighted, l2_strength
+):
+    swept = _model_at_zero(kind, fit_intercept, weighted, l2_strength)
+    factored = _model_at_zero(kind, fit_intercept, weighted, l2_strength)
+    swept.solve(1e-13, 1000)
+    sweeps = factored.solve_at_zero(1e-13, 1000)
+    assert 1 <= sweeps <= 1000
+    assert not factored.formed and factored.active_sweeps == sweeps - 1
+    value = swept.value(swept.U, swept.Q, swept.S)
+    assert value < 0  # the model moved
+    assert factored.value(factored.U, factored.Q, factored.S) == pytest.approx(value, rel=1e-9)
+    # Q and S are the net-input change of the factored model's own U and Ub
+    problem = factored.problem
+    X = sp.csc_matrix((problem.data, problem.indices, problem.indptr), shape=(N, M))
+    Q = X @ (factored.U - factored.W).T + (factored.Ub - factored.b)
+    np.testing.assert_allclose(factored.Q, Q, atol=1e-12)
+    S = (factored.A * Q).sum(axis=1) if problem.softmax else 0.0
+    np.testing.assert_allclose(factored.S, S, atol=1e-12)
+    if kind != "multinomial" or l2_strength:  # (without L2 the softmax's minimum is a line)
+        np.testing.assert_allclose(factored.U, swept.U, atol=1e-5)
+    np.testing.assert_array_equal(factored.U[:, ~np.isin(np.arange(M), factored.features)], 0)
+
+
+def test_the_feature_gram_is_the_weighted_product_with_a_column_of_ones(monkeypatch):
+    """``X~^T C X~`` summed over blocks of rows (a block of 7 rows here) is the product."""
+    monkeypatch.setattr(_zero_start, "BLOCK_ELEMENTS", 7 * 6)
+    model = _model_at_zero("multinomial", True, True, 0.0)
+    problem, columns = model.problem, np.array([0, 3, 4, 9, 39], dtype=np.int64)
+    X = sp.csc_matrix((problem.data, problem.indices, problem.indptr), shape=(N, M))
+    B = np.hstack([X[:, columns].toarray(), np.ones((N, 1))])
+    expected = B.T @ (problem.c[:, None] * B)
+    np.testing.assert_allclose(_zero_start.feature_gram(problem, columns, True), expected)
+    np.testing.assert_allclose(
+        _zero_start.feature_gram(problem, columns, False), expected[:-1, :-1]
+    )
+
+
+def test_a_fit_from_zero_solves_its_first_model_factored(monkeypatch):
+    """Only the first model of a fit from ``W = 0`` (every row the same activations) is
+    solved on the factored Hessian; a warm start from non-zero coefficients is not."""
+    calls = []
+    real = proximal_newton.QuadraticModel.solve_at_zero
+    monkeypatch.setattr(
+        proximal_newton.QuadraticModel, "solve_at_zero",
+        lambda self, *a: calls.append(self.W.any()) or real(self, *a),
+    )  # fmt: skip
+    X = sp.random(N, M, density=0.2, random_state=1, format="csr") * 3
+    y = np.random.default_rng(1).integers(0, K, N)
+    objective = LinearObjective(X, y, "multinomial", C=2.0, l2_strength=0.0, dtype=torch.float64)
+    penalty = L1Penalty(1.0, objective.n_outputs * objective.n_features)
+    options = {"penalty": penalty, "max_iter": 100, "tol": 1e-8}
+    result = solve(objective, "proximal-newton", **options)
+    assert result.converged and result.n_iter > 1 and calls == [False]
+    calls.clear()
+    warm = solve(objective, "proximal-newton", result.theta, **options)
+    assert warm.converged and calls == []
