@@ -105,7 +105,8 @@ class ColumnProblem:
             dtype = np.float32 if source.dtype == np.float32 else np.float64
             X = sp.csc_matrix(source, dtype=dtype)
             X.sum_duplicates()
-            self.indptr, self.indices = X.indptr.astype(np.int64), X.indices.astype(index_dtype)
+            self.indptr = X.indptr.astype(np.int64)
+            self.indices = np.asarray(X.indices, dtype=index_dtype)  # (int32: no copy)
             self.data = X.data
         else:
             dense = design.X.detach().cpu()
@@ -172,7 +173,8 @@ class ColumnProblem:
         """``C sum_i s_i CE_i`` at net inputs ``Z``; with ``A`` and ``R = c (A - Y)`` if asked."""
         if self.softmax:
             top = Z.max(axis=1, keepdims=True)
-            E = np.exp(Z - top)
+            E = Z - top
+            np.exp(E, out=E)
             total = E.sum(axis=1)
             rows = np.arange(self.n)
             cross_entropy = np.log(total) + top[:, 0] - Z[rows, self.targets]
@@ -182,7 +184,8 @@ class ColumnProblem:
         if not with_activations:
             return value
         if self.softmax:
-            A = E / total[:, None]
+            A = E
+            A /= total[:, None]
             R = A * self.c[:, None]
             R[rows, self.targets] -= self.c
         else:
@@ -191,7 +194,7 @@ class ColumnProblem:
         return value, A, R
 
     def smooth_penalty(self, W) -> float:
-        return 0.5 * self.alpha * float((W * W).sum())
+        return 0.5 * self.alpha * float(np.vdot(W, W))
 
     def gradient(self, R, W, out=None) -> tuple[np.ndarray, np.ndarray]:
         """``(grad_W = R^T X + alpha W, grad_b = sum_i R_i)``; ``grad_W`` written into
@@ -218,7 +221,8 @@ def working_set(W, G, lam: float, smallest: int) -> np.ndarray:
     non-zero ``W_kj`` and, up to ``max(smallest, 2 * those)`` in all, the others whose
     largest violation ``max_k |G_kj| - lam`` is largest and positive; in column order."""
     nonzero = (W != 0).any(axis=0)
-    score = np.where(nonzero, np.inf, np.abs(G).max(axis=0) - lam)
+    largest = np.maximum(G.max(axis=0), -G.min(axis=0))  # max_k |G_kj| (no |G| of G's size)
+    score = np.where(nonzero, np.inf, largest - lam)
     candidates = np.flatnonzero(score > 0)
     size = max(smallest, 2 * int(nonzero.sum()))
     if len(candidates) > size:
@@ -466,11 +470,13 @@ class QuadraticModel:
         def combine(part):
             return sum(w * point[part] for w, point in zip(weights, iterates[:-1], strict=True))
 
-        U = self.U.copy()
-        U[:, columns] = combine(0)
+        before, kept = self.value(self.U, self.Q, self.S), self.U[:, columns].copy()
+        self.U[:, columns] = combine(0)  # (in place: no copy of U's size)
         Ub, Q, S = combine(1), combine(2), combine(3)
-        if self.value(U, Q, S) < self.value(self.U, self.Q, self.S):
-            self.U, self.Ub, self.Q, self.S = U, Ub, Q, S
+        if self.value(self.U, Q, S) < before:
+            self.Ub, self.Q, self.S = Ub, Q, S
+        else:
+            self.U[:, columns] = kept
 
 
 def proximal_newton(
@@ -533,6 +539,7 @@ def proximal_newton(
             sweeps = model.solve(tolerance, MAX_SWEEPS, expected)
         expected = MAX_SWEEPS if model.formed else model.active_sweeps
         U, Ub, Q = model.U, model.Ub, model.Q
+        model = None  # (its arrays, (n, K) and the formed block, freed before the passes)
         # the model moves the working set's columns only: the step, its decrease and the
         # penalty's change from those (the others of U are W's)
         W_f, U_f = W[:, features], U[:, features]
@@ -556,6 +563,7 @@ def proximal_newton(
                 accepted = (W_trial, b_trial, Z_trial, trial_total, trial_penalty)
                 break
             step /= 2
+        Q = None
         if accepted is None:
             stalled = True
             break
