@@ -19,7 +19,9 @@ signs held (``_support_newton``): on correlated columns (MNIST's pixels) coordin
 alone takes hundreds of sweeps per model. The active set's sweeps move to its block of
 ``H``, formed once they have cost as much as forming it (sigmoid outputs: on the active
 columns; softmax: on their non-zero coefficients, a few per column on text), where Newton
-steps on the signs join them (``_gram_cd``).
+steps on the signs join them (``_gram_cd``). A fit from ``W = 0`` solves its first model on
+that model's exact Hessian ``(X~_F^T C X~_F) (x) H(a)`` (every row has the same activations
+there, ``_zero_start``): coordinate descent without a pass over the data.
 A backtracking line search on ``F`` (Armijo rule with ``Delta = grad f^T d + g(theta + d) -
 g(theta)``), evaluated from the net inputs ``Z + t X d`` without touching ``X``, makes the
 step safe far from the optimum; near it the full step is taken and convergence is fast.
