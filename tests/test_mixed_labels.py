@@ -96,10 +96,35 @@ def test_labels_of_one_kind_still_fit(name):
 
 
 # Object arrays of numbers or booleans are scikit-learn's "unknown" target type, which its
-# accuracy score (LogisticRegressionCV's default scoring) refuses, before and after this check.
-@pytest.mark.parametrize("name", ["str-object", "str", "int", "bool"])
+# accuracy_score refuses ("unknown is not supported"): LogisticRegressionCV's default scoring
+# and .score raised it on labels that fit accepts; both score them as positions in classes_.
+@pytest.mark.parametrize("name", list(ONE_KIND))
 def test_labels_of_one_kind_still_fit_cv(name):
     _fits_with(_estimators()[1], *ONE_KIND[name])
+
+
+@pytest.mark.parametrize("name", list(ONE_KIND))
+@pytest.mark.parametrize("estimator", _estimators(), ids=lambda e: type(e).__name__)
+def test_the_accuracy_of_labels_of_any_one_kind(name, estimator):
+    y, _ = ONE_KIND[name]
+    X, weights = _X(len(y)), np.arange(len(y)) % 3 + 1.0
+    model = estimator.fit(X, y)
+    hits = model.predict(X) == y
+    assert model.score(X, y) == pytest.approx(hits.mean())
+    weighted = np.average(hits, weights=weights)
+    assert model.score(X, y, sample_weight=weights) == pytest.approx(weighted)
+    if isinstance(y[0], (bool, np.bool_)):
+        return  # (no third boolean: a label outside classes_ is a mix of kinds)
+    unseen = y.copy()
+    unseen[:4] = "c" if isinstance(y[0], str) else 7  # a label no class has: never right
+    assert model.score(X, unseen) == pytest.approx(np.concatenate([[False] * 4, hits[4:]]).mean())
+
+
+@pytest.mark.parametrize("estimator", _estimators(), ids=lambda e: type(e).__name__)
+def test_scoring_mixed_labels_is_refused(estimator):
+    model = estimator.fit(_X(), np.array([1, 2] * 20, dtype=object))
+    with pytest.raises(ValueError, match=re.escape(STRING_AND_NUMBER)):
+        model.score(_X(), np.array([1, "1"] * 20, dtype=object))
 
 
 @pytest.mark.parametrize(

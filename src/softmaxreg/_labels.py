@@ -212,3 +212,22 @@ def class_indices_of(classes: np.ndarray, labels) -> np.ndarray:
     if missing:
         raise KeyError(missing)
     return np.array([lookup[label] for label in labels], dtype=np.int64)
+
+
+def scorable_labels(y_true, y_pred, classes: np.ndarray):
+    """``(y_true, y_pred)`` as scikit-learn's metrics can read them: unchanged, except 1-D
+    labels that are arbitrary Python objects (an object array scikit-learn types as
+    ``'unknown'``, which :func:`encode_labels` accepts and ``accuracy_score`` refuses with
+    "unknown is not supported"): then both as their positions among ``classes`` (a true
+    label outside them: -1, never predicted). Labels mixing strings, booleans and numbers:
+    ValueError (:func:`refuse_mixed_label_types`; scikit-learn's metrics raise a TypeError
+    from sorting them)."""
+    if sp.issparse(y_true):  # a multi-label indicator
+        return y_true, y_pred
+    truth = np.asarray(y_true)
+    refuse_mixed_label_types(truth)  # (scikit-learn's metrics: a TypeError from sorting)
+    if not (truth.dtype == object and truth.ndim == 1 and type_of_target(truth) == "unknown"):
+        return y_true, y_pred
+    lookup = {label: k for k, label in enumerate(classes.tolist())}
+    codes = [[lookup.get(label, -1) for label in labels] for labels in (truth.tolist(), y_pred)]
+    return (np.array(labels, dtype=np.int64) for labels in codes)

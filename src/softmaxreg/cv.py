@@ -429,6 +429,9 @@ class LogisticRegressionCV(LogisticRegression):
             score_params = process_routing(self, "score", **score_params).scorer.score
         elif sample_weight is not None:
             score_params = {"sample_weight": sample_weight}
+        if self.scoring is None or (isinstance(self.scoring, str) and self.scoring == "warn"):
+            # the default accuracy: the estimator's own (labels of any hashable kind)
+            return super().score(X, y, **score_params)
         return self._get_scorer()(self, X, y, **score_params)
 
 

@@ -27,11 +27,17 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.callback import CallbackSupportMixin
 from sklearn.callback._callback_support import callback_management_context
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from softmaxreg import functional
 from softmaxreg._arrays import dense_array
-from softmaxreg._labels import check_indicator_target, encode_labels, is_indicator_target
+from softmaxreg._labels import (
+    check_indicator_target,
+    encode_labels,
+    is_indicator_target,
+    scorable_labels,
+)
 from softmaxreg._problems import (
     Problem,
     choose_kind,
@@ -544,6 +550,15 @@ class LogisticRegression(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         if self.kind_ == "ovr":
             return softmax(functional.log_sigmoid(scores))
         return softmax(scores)
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Mean accuracy ``sum_i s_i [predict(x_i) = y_i] / sum_i s_i`` (scikit-learn's
+        ``ClassifierMixin.score``: ``accuracy_score``, its checks and errors; multi-label:
+        the share of rows with every label right). Labels that are arbitrary Python objects,
+        which ``fit`` accepts and scikit-learn's metrics cannot type, are compared as their
+        positions among ``classes_``."""
+        y_true, y_pred = scorable_labels(y, self.predict(X), self.classes_)
+        return float(accuracy_score(y_true, y_pred, sample_weight=sample_weight))
 
     def predict(self, X):
         """Labels: ``classes_[argmax_t z_t]`` (``1 if z > 0`` for two classes).
