@@ -16,6 +16,7 @@ import pytest
 from test_model_file_contents import _good_bytes, _refused, _rewrite
 
 from softmaxreg import LogisticRegression, LogisticRegressionCV
+from softmaxreg import cv as cv_module
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -145,3 +146,27 @@ def test_a_model_file_with_mixed_classes_is_refused(tmp_path, values, message):
         "bad.safetensors' " + re.escape("Mix of label input types " + message),
     )
     assert text.endswith("use one type for all labels")
+
+
+def test_a_scorer_on_labels_held_as_objects_is_refused_before_the_folds(monkeypatch):
+    """scikit-learn's metrics refuse an object array of numbers ("unknown is not
+    supported"), only after every fold was fitted: a given scoring is refused at once."""
+    y = np.array([1, 2, 3] * 20, dtype=object)
+    message = (
+        "scoring='f1_macro' cannot score labels held as Python objects in an object array "
+        "(scikit-learn types them 'unknown'; y[0] = 1 of type int): pass y as a numeric or "
+        "string array, or leave scoring=None (accuracy)"
+    )
+    fits = []
+    monkeypatch.setattr(cv_module, "logistic_regression_path", lambda *a, **k: fits.append(1))
+    model = LogisticRegressionCV(
+        cv=2, Cs=2, l1_ratios=(0.0,), scoring="f1_macro", use_legacy_attributes=False
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        model.fit(_X(len(y)), y)
+    assert fits == []
+    monkeypatch.undo()
+    fitted = model.fit(_X(len(y)), y.astype(int))
+    assert 0 <= fitted.score(_X(len(y)), y.astype(int)) <= 1
+    with pytest.raises(ValueError, match=re.escape(message)):
+        fitted.score(_X(len(y)), y)

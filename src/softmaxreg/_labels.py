@@ -226,8 +226,30 @@ def scorable_labels(y_true, y_pred, classes: np.ndarray):
         return y_true, y_pred
     truth = np.asarray(y_true)
     refuse_mixed_label_types(truth)  # (scikit-learn's metrics: a TypeError from sorting)
-    if not (truth.dtype == object and truth.ndim == 1 and type_of_target(truth) == "unknown"):
+    if not untyped_labels(truth):
         return y_true, y_pred
     lookup = {label: k for k, label in enumerate(classes.tolist())}
     codes = [[lookup.get(label, -1) for label in labels] for labels in (truth.tolist(), y_pred)]
     return (np.array(labels, dtype=np.int64) for labels in codes)
+
+
+def untyped_labels(y: np.ndarray) -> bool:
+    """Whether ``y`` is 1-D labels of arbitrary Python objects: an object array that
+    scikit-learn's ``type_of_target`` calls ``'unknown'`` (numbers, booleans or other
+    hashables; not strings), which :func:`encode_labels` accepts and scikit-learn's
+    metrics refuse."""
+    return y.dtype == object and y.ndim == 1 and type_of_target(y) == "unknown"
+
+
+def refuse_untyped_labels_for(scoring, y: np.ndarray) -> None:
+    """ValueError, before any fit, where a scorer given as ``scoring`` (not the estimator's
+    own accuracy) would meet :func:`untyped_labels`: scikit-learn's metrics refuse them
+    only after the folds are fitted ("unknown is not supported")."""
+    if untyped_labels(y):
+        example = y[0]
+        raise ValueError(
+            f"scoring={scoring!r} cannot score labels held as Python objects in an object "
+            f"array (scikit-learn types them 'unknown'; y[0] = {example!r} of type "
+            f"{type(example).__name__}): pass y as a numeric or string array, or leave "
+            "scoring=None (accuracy)"
+        )

@@ -27,7 +27,7 @@ from sklearn.utils.metadata_routing import (
 from sklearn.utils.validation import _check_method_params, check_is_fitted, validate_data
 
 from softmaxreg._arrays import dense_array
-from softmaxreg._labels import encode_labels
+from softmaxreg._labels import encode_labels, refuse_untyped_labels_for
 from softmaxreg._validation import check_parameters, check_solver
 from softmaxreg._weights import balanced_class_weight, check_sample_weight
 from softmaxreg.estimator import LogisticRegression
@@ -255,6 +255,8 @@ class LogisticRegressionCV(LogisticRegression):
             )
         labels = encode_labels(y)
         classes = labels.classes
+        if scoring is not None:
+            refuse_untyped_labels_for(scoring, y)
         if len(classes) < 2:
             raise ValueError(
                 "This solver needs samples of at least 2 classes in the data, but the data "
@@ -432,6 +434,7 @@ class LogisticRegressionCV(LogisticRegression):
         if self.scoring is None or (isinstance(self.scoring, str) and self.scoring == "warn"):
             # the default accuracy: the estimator's own (labels of any hashable kind)
             return super().score(X, y, **score_params)
+        refuse_untyped_labels_for(self.scoring, np.asarray(y))
         return self._get_scorer()(self, X, y, **score_params)
 
 
