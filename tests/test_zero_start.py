@@ -87,8 +87,9 @@ def test_the_feature_gram_is_the_weighted_product_with_a_column_of_ones(monkeypa
 
 
 def test_a_fit_from_zero_solves_its_first_model_factored(monkeypatch):
-    """Only the first model of a fit from ``W = 0`` (every row the same activations) is
-    solved on the factored Hessian; a warm start from non-zero coefficients is not."""
+    """Only the first model of a softmax fit from ``W = 0`` (every row the same
+    activations) is solved on the factored Hessian; a warm start from non-zero
+    coefficients is not, nor a binary fit."""
     calls = []
     real = proximal_newton.QuadraticModel.solve_at_zero
     monkeypatch.setattr(
@@ -105,6 +106,11 @@ def test_a_fit_from_zero_solves_its_first_model_factored(monkeypatch):
     calls.clear()
     warm = solve(objective, "proximal-newton", result.theta, **options)
     assert warm.converged and calls == []
+    # sigmoid outputs form their blocks on the active columns at once (binary text-like L1:
+    # forming X~^T C X~ on all 256 working columns cost more than the model's sweeps)
+    binary = LinearObjective(X, y == 0, "binary", C=2.0, l2_strength=0.0, dtype=torch.float64)
+    options["penalty"] = L1Penalty(1.0, binary.n_features)
+    assert solve(binary, "proximal-newton", **options).converged and calls == []
 
 
 def test_correlated_columns_are_solved_with_newton_steps_on_the_support():

@@ -21,7 +21,8 @@ alone takes hundreds of sweeps per model. The active set's sweeps move to its bl
 columns; softmax: on their non-zero coefficients, a few per column on text), where Newton
 steps on the signs join them (``_gram_cd``). A fit from ``W = 0`` solves its first model on
 that model's exact Hessian ``(X~_F^T C X~_F) (x) H(a)`` (every row has the same activations
-there, ``_zero_start``): coordinate descent without a pass over the data.
+there, ``_zero_start``): coordinate descent without a pass over the data (softmax
+models; sigmoid outputs form their blocks on the active columns at once, for less).
 A backtracking line search on ``F`` (Armijo rule with ``Delta = grad f^T d + g(theta + d) -
 g(theta)``), evaluated from the net inputs ``Z + t X d`` without touching ``X``, makes the
 step safe far from the optimum; near it the full step is taken and convergence is fast.
@@ -535,7 +536,7 @@ def proximal_newton(
         # it, rounded as G - alpha W): a product over its columns less a model
         data_gradient = G[:, features] - problem.alpha * W[:, features]
         model = QuadraticModel(problem, W, b, A, R, features, lam, data_gradient)
-        if n_iter == 0 and not W.any():  # every row the same activations: H factors
+        if n_iter == 0 and problem.softmax and not W.any():  # (rows alike: H factors)
             sweeps = model.solve_at_zero(tolerance, MAX_SWEEPS)
         else:
             sweeps = model.solve(tolerance, MAX_SWEEPS, expected)
