@@ -5,12 +5,15 @@ net-input change ``Q`` (and ``S``) that the line search reads; a fit from zero u
 from __future__ import annotations
 
 import importlib
+import warnings
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from sklearn.exceptions import ConvergenceWarning
 
+from softmaxreg import LogisticRegression
 from softmaxreg.objective import LinearObjective
 from softmaxreg.penalties import L1Penalty
 from softmaxreg.solvers import _zero_start, solve
@@ -146,3 +149,32 @@ def test_correlated_columns_are_solved_with_newton_steps_on_the_support():
         1.0, 0.1, p, 1e-6, 500,
     )  # fmt: skip
     assert sweeps == 500 and largest > 1e-4  # (plain sweeps: far from it after 500)
+
+
+def test_a_factor_beyond_float64_falls_back_to_the_column_sweeps():
+    """A column of ~1e160 makes X~^T C X~ overflow: the first model is swept on the data
+    instead, without a numpy warning, and the fit is the one without that column (its
+    coefficient is zero; the rule on the subgradient is out of float64's reach there, as
+    before: a ConvergenceWarning)."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(150, 6))
+    y = np.argmax(X[:, :3] + rng.gumbel(size=(150, 3)), axis=1)
+    huge = X.copy()
+    huge[:, 5] *= 1e160
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # (no numpy overflow warning)
+        warnings.simplefilter("ignore", ConvergenceWarning)  # (1e160 x: beyond float64's
+        model = LogisticRegression(l1_ratio=1.0).fit(huge, y)  # subgradient rule)
+    plain = LogisticRegression(l1_ratio=1.0).fit(X[:, :5], y)
+    assert (model.coef_[:, 5] == 0).all()
+    np.testing.assert_allclose(model.coef_[:, :5], plain.coef_, atol=1e-6)
+    objective = LinearObjective(huge, y, "multinomial", C=1.0, l2_strength=0.0,
+                                dtype=torch.float64)  # fmt: skip
+    problem = proximal_newton.ColumnProblem(objective)
+    W, b = np.zeros((3, 6)), np.zeros(3)
+    _, A, R = problem.loss(problem.net_inputs(W, b), with_activations=True)
+    G, _ = problem.gradient(R, W)
+    features = np.arange(6, dtype=np.int64)
+    factored = proximal_newton.QuadraticModel(problem, W, b, A, R, features, 1.0, G)
+    assert _zero_start.solve_at_zero(factored, 1e-8, 100) is None
+    assert (factored.U == 0).all() and (factored.Q == 0).all()

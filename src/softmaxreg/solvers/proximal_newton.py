@@ -426,10 +426,13 @@ class QuadraticModel:
         """:meth:`solve` for a model whose rows all have the same activations (``W = 0``):
         coordinate descent on its exact Kronecker-factored Hessian (``_zero_start``), no
         sweep over the data. Its sweeps after the first count as active ones (the next
-        model's rent-or-buy rule). Returns the number of sweeps."""
+        model's rent-or-buy rule); :meth:`solve` where the factor overflows float64.
+        Returns the number of sweeps."""
         from softmaxreg.solvers import _zero_start  # compiled: imported once L1 runs
 
         sweeps = _zero_start.solve_at_zero(self, tolerance, max_sweeps)
+        if sweeps is None:  # its factor overflows: the column sweeps
+            return self.solve(tolerance, max_sweeps)
         self.formed, self.newton_steps = False, 0
         self.active_sweeps = max(sweeps - 1, 0)
         return sweeps
