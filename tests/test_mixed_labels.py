@@ -10,13 +10,14 @@ classes in a crafted file.
 from __future__ import annotations
 
 import re
+import warnings
 
 import numpy as np
 import pytest
+from sklearn.exceptions import DataConversionWarning
 from test_model_file_contents import _good_bytes, _refused, _rewrite
 
 from softmaxreg import LogisticRegression, LogisticRegressionCV
-from softmaxreg import cv as cv_module
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -148,25 +149,74 @@ def test_a_model_file_with_mixed_classes_is_refused(tmp_path, values, message):
     assert text.endswith("use one type for all labels")
 
 
-def test_a_scorer_on_labels_held_as_objects_is_refused_before_the_folds(monkeypatch):
-    """scikit-learn's metrics refuse an object array of numbers ("unknown is not
-    supported"), only after every fold was fitted: a given scoring is refused at once."""
+# Labels held as Python objects (an object array scikit-learn types 'unknown', which fit
+# accepts): LogisticRegressionCV refused every given scoring, and split them unstratified
+# where the same labels as ints were stratified; they are split and scored as class
+# indices, so the cross-validation is the one of the same labels as ints.
+def _scoring(estimator, X, y):  # a callable scorer: the share right, by hand
+    return float(np.mean(estimator.predict(X) == y))
+
+
+@pytest.mark.parametrize("scoring", [None, "accuracy", "neg_log_loss", "f1_macro", _scoring])
+def test_cross_validating_labels_held_as_objects_is_that_of_the_same_ints(scoring):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(90, 3))
+    ints = np.argmax(X + rng.gumbel(size=(90, 3)), axis=1) + 1
+    fits = [
+        LogisticRegressionCV(cv=3, Cs=3, l1_ratios=(0.0, 1.0), scoring=scoring,
+                             use_legacy_attributes=False).fit(X, y)
+        for y in (ints, ints.astype(object))
+    ]  # fmt: skip
+    typed, held = fits
+    np.testing.assert_allclose(held.scores_, typed.scores_, rtol=1e-12)
+    assert (held.C_, held.l1_ratio_) == (typed.C_, typed.l1_ratio_)
+    np.testing.assert_allclose(held.coef_, typed.coef_)
+    assert held.classes_.dtype == object and held.classes_.tolist() == [1, 2, 3]
+    for y in (ints, ints.astype(object), ints.tolist()):
+        assert held.score(X, y) == pytest.approx(typed.score(X, ints), rel=1e-12)
+
+
+@pytest.mark.parametrize("estimator", _estimators(), ids=lambda e: type(e).__name__)
+def test_a_model_of_labels_held_as_objects_scores_them_in_any_container(estimator):
+    """(scikit-learn: "Classification metrics can't handle a mix of multiclass and unknown
+    targets" for the same ints in an int array.)"""
     y = np.array([1, 2, 3] * 20, dtype=object)
-    message = (
-        "scoring='f1_macro' cannot score labels held as Python objects in an object array "
-        "(scikit-learn types them 'unknown'; y[0] = 1 of type int): pass y as a numeric or "
-        "string array, or leave scoring=None (accuracy)"
-    )
-    fits = []
-    monkeypatch.setattr(cv_module, "logistic_regression_path", lambda *a, **k: fits.append(1))
-    model = LogisticRegressionCV(
-        cv=2, Cs=2, l1_ratios=(0.0,), scoring="f1_macro", use_legacy_attributes=False
-    )
+    model = estimator.fit(_X(len(y)), y)
+    expected = np.mean(model.predict(_X(len(y))) == y)
+    for same in (y.astype(int), y.tolist(), y.reshape(-1, 1)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataConversionWarning)  # (the column's)
+            assert model.score(_X(len(y)), same) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        (["a", "b", "c"] * 20, "Mix of label input types (string and number): y and the "
+                               "classes hold 'a' (str) and 1 (int); use one type for all labels"),
+        ([1, 2, None] * 20, "y holds None (a missing label) at position 2;"),
+        ([1, 2, float("nan")] * 20, "Input y contains NaN."),
+    ],
+    ids=["strings-against-ints", "None", "NaN"],
+)
+def test_scoring_labels_held_as_objects_refuses_what_fit_refuses(labels, message):
+    model = LogisticRegression().fit(_X(60), np.array([1, 2, 3] * 20, dtype=object))
     with pytest.raises(ValueError, match=re.escape(message)):
-        model.fit(_X(len(y)), y)
-    assert fits == []
-    monkeypatch.undo()
-    fitted = model.fit(_X(len(y)), y.astype(int))
-    assert 0 <= fitted.score(_X(len(y)), y.astype(int)) <= 1
-    with pytest.raises(ValueError, match=re.escape(message)):
-        fitted.score(_X(len(y)), y)
+        model.score(_X(60), np.array(labels, dtype=object))
+    strings = LogisticRegression().fit(_X(60), np.array(["a", "b", "c"] * 20))
+    with pytest.raises(ValueError, match="Mix of label input types"):
+        strings.score(_X(60), np.array([1, 2, 3] * 20, dtype=object))
+
+
+def test_labels_without_a_total_order_are_classes_once_each():
+    """frozensets sort by inclusion: np.unique kept equal labels apart (3 labels, 33
+    classes); they are taken in order of appearance."""
+    y = np.empty(60, dtype=object)
+    y[:] = [frozenset([k]) for k in np.arange(60) % 3]
+    model = LogisticRegression().fit(_X(60), y)
+    assert model.classes_.tolist() == [frozenset([0]), frozenset([1]), frozenset([2])]
+    assert model.coef_.shape == (3, 3)
+    cv = LogisticRegressionCV(
+        cv=3, Cs=2, l1_ratios=(0.0,), scoring=None, use_legacy_attributes=False
+    ).fit(_X(60), y)
+    assert cv.classes_.tolist() == model.classes_.tolist()

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import column_or_1d
 
 from softmaxreg._exact_json import plain_value
 
@@ -95,6 +96,10 @@ def encode_labels(y: np.ndarray, classes=None) -> EncodedLabels:
         classes, indices = np.unique(y, return_inverse=True)
     except TypeError:  # labels of mixed types that cannot be sorted
         classes, indices = _unique_in_order_of_appearance(y)
+    else:
+        if y.dtype == object and len(set(classes.tolist())) != len(classes):
+            # '<' no total order (frozensets: subsets): equal labels sorted apart
+            classes, indices = _unique_in_order_of_appearance(y)
     return EncodedLabels(classes=classes, indices=np.asarray(indices, dtype=np.int64).ravel())
 
 
@@ -215,41 +220,44 @@ def class_indices_of(classes: np.ndarray, labels) -> np.ndarray:
 
 
 def scorable_labels(y_true, y_pred, classes: np.ndarray):
-    """``(y_true, y_pred)`` as scikit-learn's metrics can read them: unchanged, except 1-D
-    labels that are arbitrary Python objects (an object array scikit-learn types as
-    ``'unknown'``, which :func:`encode_labels` accepts and ``accuracy_score`` refuses with
-    "unknown is not supported"): then both as their positions among ``classes`` (a true
-    label outside them: -1, never predicted). Labels mixing strings, booleans and numbers:
-    ValueError (:func:`refuse_mixed_label_types`; scikit-learn's metrics raise a TypeError
-    from sorting them)."""
+    """``(y_true, y_pred)`` as scikit-learn's metrics can read them: unchanged, except
+    where ``classes`` or 1-D ``y_true`` are labels held as Python objects
+    (:func:`untyped_labels`: :func:`encode_labels` accepts them, ``accuracy_score`` refuses
+    them with "unknown is not supported" or "can't handle a mix of multiclass and unknown
+    targets"): then both as their positions among ``classes`` (a true label outside them:
+    -1, never predicted). ``y_true`` is checked as ``fit`` checks ``y``: a column vector is
+    raveled (``column_or_1d``, scikit-learn's warning), ``None`` or NaN labels and labels
+    mixing strings, booleans and numbers with each other or with ``classes`` are a
+    ValueError (scikit-learn's metrics raise a TypeError from sorting some of them)."""
     if sp.issparse(y_true):  # a multi-label indicator
         return y_true, y_pred
     truth = np.asarray(y_true)
-    refuse_mixed_label_types(truth)  # (scikit-learn's metrics: a TypeError from sorting)
-    if not untyped_labels(truth):
+    refuse_mixed_label_types(truth)
+    if not (untyped_labels(truth) or untyped_labels(np.asarray(classes))):
         return y_true, y_pred
-    lookup = {label: k for k, label in enumerate(classes.tolist())}
-    codes = [[lookup.get(label, -1) for label in labels] for labels in (truth.tolist(), y_pred)]
-    return (np.array(labels, dtype=np.int64) for labels in codes)
+    truth = column_or_1d(truth, warn=True)
+    if truth.dtype == object:
+        _refuse_missing_labels(truth)
+    if truth.dtype.kind in "fO" and any(label != label for label in truth.tolist()):
+        raise ValueError("Input y contains NaN.")
+    both = np.concatenate([np.asarray(classes, dtype=object), truth.astype(object)])
+    message = mixed_label_types_message(both, name="y and the classes", verb="hold")
+    if message is not None:
+        raise ValueError(message)
+    return class_codes(classes, truth), class_codes(classes, y_pred)
+
+
+def class_codes(classes: np.ndarray, labels) -> np.ndarray:
+    """Each label's position among ``classes`` (int64); -1 for a label none of them is."""
+    lookup = {label: k for k, label in enumerate(np.asarray(classes).tolist())}
+    return np.array([lookup.get(label, -1) for label in np.asarray(labels).tolist()], np.int64)
 
 
 def untyped_labels(y: np.ndarray) -> bool:
-    """Whether ``y`` is 1-D labels of arbitrary Python objects: an object array that
+    """Whether ``y`` is labels of arbitrary Python objects (1-D or a column): an object array that
     scikit-learn's ``type_of_target`` calls ``'unknown'`` (numbers, booleans or other
     hashables; not strings), which :func:`encode_labels` accepts and scikit-learn's
     metrics refuse."""
-    return y.dtype == object and y.ndim == 1 and type_of_target(y) == "unknown"
-
-
-def refuse_untyped_labels_for(scoring, y: np.ndarray) -> None:
-    """ValueError, before any fit, where a scorer given as ``scoring`` (not the estimator's
-    own accuracy) would meet :func:`untyped_labels`: scikit-learn's metrics refuse them
-    only after the folds are fitted ("unknown is not supported")."""
-    if untyped_labels(y):
-        example = y[0]
-        raise ValueError(
-            f"scoring={scoring!r} cannot score labels held as Python objects in an object "
-            f"array (scikit-learn types them 'unknown'; y[0] = {example!r} of type "
-            f"{type(example).__name__}): pass y as a numeric or string array, or leave "
-            "scoring=None (accuracy)"
-        )
+    if y.dtype != object or not (y.ndim == 1 or y.shape[1:] == (1,)):
+        return False
+    return type_of_target(y.ravel()) == "unknown"

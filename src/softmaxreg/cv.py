@@ -9,6 +9,7 @@ all the data. Parameters, attributes and their layouts are scikit-learn's
 
 from __future__ import annotations
 
+import copy
 import inspect
 import numbers
 import warnings
@@ -27,7 +28,7 @@ from sklearn.utils.metadata_routing import (
 from sklearn.utils.validation import _check_method_params, check_is_fitted, validate_data
 
 from softmaxreg._arrays import dense_array
-from softmaxreg._labels import encode_labels, refuse_untyped_labels_for
+from softmaxreg._labels import class_codes, encode_labels, untyped_labels
 from softmaxreg._validation import check_parameters, check_solver
 from softmaxreg._weights import balanced_class_weight, check_sample_weight
 from softmaxreg.estimator import LogisticRegression
@@ -255,8 +256,13 @@ class LogisticRegressionCV(LogisticRegression):
             )
         labels = encode_labels(y)
         classes = labels.classes
-        if scoring is not None:
-            refuse_untyped_labels_for(scoring, y)
+        # labels held as Python objects, which scikit-learn's splitters and metrics cannot
+        # type: split and scored as their class indices (the same folds and scores as the
+        # same labels in a typed array)
+        coded = untyped_labels(y)
+        y_scored, scored_classes = (
+            (labels.indices, np.arange(len(classes))) if coded else (y, classes)
+        )
         if len(classes) < 2:
             raise ValueError(
                 "This solver needs samples of at least 2 classes in the data, but the data "
@@ -274,8 +280,12 @@ class LogisticRegressionCV(LogisticRegression):
             class_weight = dict(zip(classes.tolist(), balanced, strict=True))
         Cs = self._grid_of_Cs()
         routed = self._routed_fit_params(sample_weight, params)
-        folds = list(check_cv(self.cv, y, classifier=True).split(X, y, **routed["split"]))
-        scorer = None if scoring is None else _scorer_with_labels(get_scorer(scoring), classes)
+        folds = list(
+            check_cv(self.cv, y_scored, classifier=True).split(X, y_scored, **routed["split"])
+        )
+        scorer = (
+            None if scoring is None else _scorer_with_labels(get_scorer(scoring), scored_classes)
+        )
         inner = self._inner_params(class_weight)
         n_dof = X.shape[1] + int(bool(self.fit_intercept))
         n_outputs = 1 if len(classes) == 2 else len(classes)
@@ -308,7 +318,10 @@ class LogisticRegressionCV(LogisticRegression):
                     if scorer is None:
                         scores[f, c, r] = model.score(X_test, y_test, **score_kwargs)
                     else:
-                        scores[f, c, r] = scorer(model, X_test, y_test, **score_kwargs)
+                        scores[f, c, r] = scorer(
+                            _with_coded_classes(model) if coded else model,
+                            X_test, y_scored[test], **score_kwargs,
+                        )  # fmt: skip
         ratios = np.array([_PENALTY_RATIO.get(penalty, r or 0.0) for r in grid])
         if self.refit:
             total = scores.sum(axis=0)
@@ -434,8 +447,19 @@ class LogisticRegressionCV(LogisticRegression):
         if self.scoring is None or (isinstance(self.scoring, str) and self.scoring == "warn"):
             # the default accuracy: the estimator's own (labels of any hashable kind)
             return super().score(X, y, **score_params)
-        refuse_untyped_labels_for(self.scoring, np.asarray(y))
+        if untyped_labels(self.classes_):  # scored as class indices (see fit)
+            coded_y = class_codes(self.classes_, np.ravel(y))
+            return self._get_scorer()(_with_coded_classes(self), X, coded_y, **score_params)
         return self._get_scorer()(self, X, y, **score_params)
+
+
+def _with_coded_classes(model):
+    """A shallow copy of ``model`` whose ``classes_`` are their indices ``0 .. K - 1``: its
+    predictions are class indices, as a scorer given the indices of labels held as Python
+    objects compares them (the same coefficients, probabilities and scores)."""
+    coded = copy.copy(model)
+    coded.classes_ = np.arange(len(model.classes_))
+    return coded
 
 
 def _scorer_with_labels(scorer, classes: np.ndarray):
