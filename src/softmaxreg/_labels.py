@@ -212,11 +212,12 @@ def _unique_in_order_of_appearance(y: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 def class_indices_of(classes: np.ndarray, labels) -> np.ndarray:
     """Indices ``k`` with ``classes[k] == label`` for each of ``labels`` (KeyError names misses)."""
-    lookup = {label: k for k, label in enumerate(classes.tolist())}
-    missing = [label for label in labels if label not in lookup]
+    labels = labels.tolist() if isinstance(labels, np.ndarray) else list(labels)
+    indices = class_codes(classes, labels)
+    missing = [label for label, k in zip(labels, indices.tolist(), strict=True) if k < 0]
     if missing:
         raise KeyError(missing)
-    return np.array([lookup[label] for label in labels], dtype=np.int64)
+    return indices
 
 
 def scorable_labels(y_true, y_pred, classes: np.ndarray):
@@ -248,9 +249,11 @@ def scorable_labels(y_true, y_pred, classes: np.ndarray):
 
 
 def class_codes(classes: np.ndarray, labels) -> np.ndarray:
-    """Each label's position among ``classes`` (int64); -1 for a label none of them is."""
+    """Each label's position among ``classes`` (int64); -1 for a label none of them is.
+    ``labels``: an array (its elements) or an iterable of labels."""
     lookup = {label: k for k, label in enumerate(np.asarray(classes).tolist())}
-    return np.array([lookup.get(label, -1) for label in np.asarray(labels).tolist()], np.int64)
+    labels = labels.tolist() if isinstance(labels, np.ndarray) else labels
+    return np.array([lookup.get(label, -1) for label in labels], dtype=np.int64)
 
 
 def untyped_labels(y: np.ndarray) -> bool:

