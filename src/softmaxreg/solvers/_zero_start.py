@@ -22,9 +22,12 @@ iterations against 7). Text-like L1 (100,000 rows, 20 classes, 256 working colum
 a third of the non-zeros): the first model took ten sweeps over the data at 0.2-0.4 s
 each; MNIST L1's first iteration 2.75 -> 0.94 s (one thread).
 
-``Gx`` (``q x q``, float64) is formed once from dense blocks of ``X_F``'s rows (``n q^2 / 2``
-multiply-adds by BLAS); the change of the net inputs ``Q = X_F D^T + db`` needs one pass
-over ``F``'s non-zeros at the end.
+``Gx`` (``q x q``, float64) is formed once, from dense blocks of ``X_F``'s rows (``n q^2 /
+2`` multiply-adds by BLAS) or from the pairs of non-zeros within rows, whichever costs less
+(:func:`feature_gram`); where it overflows float64 the model is left to the column sweeps.
+The change of the net inputs ``Q = X_F D^T + db`` needs one pass over ``F``'s non-zeros at
+the end. The proximal Newton solver uses this for softmax models only (sigmoid outputs form
+their blocks on the active columns at once, for less); the functions hold for both.
 """
 
 from __future__ import annotations
