@@ -87,42 +87,35 @@ def curvature_at(problem, a: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True)
-def kronecker_sweeps(gram, curvature, grad, P, lam, alpha, penalised, tolerance, max_sweeps):
-    """Cyclic coordinate descent on ``q(P) = g_0^T D + 0.5 vec(D)^T (gram (x) curvature +
-    alpha I) vec(D) + lam ||P[:, :penalised]||_1`` (``D = P - P_0``; columns from
-    ``penalised`` on, the intercepts, unpenalised): ``grad`` (the smooth part's gradient
-    at ``P``, ``K x q``) and ``P`` updated in place. Sweeps until the largest ``|delta|
-    h`` of a sweep is at most ``tolerance`` or ``max_sweeps``; returns the number of
-    sweeps and the last one's largest change."""
+def kronecker_sweep(gram, curvature, grad, P, lam, alpha, penalised):
+    """One cycle of coordinate descent on ``q(P) = g_0^T D + 0.5 vec(D)^T (gram (x)
+    curvature + alpha I) vec(D) + lam ||P[:, :penalised]||_1`` (``D = P - P_0``; columns
+    from ``penalised`` on, the intercepts, unpenalised): ``grad`` (the smooth part's
+    gradient at ``P``, ``K x q``) and ``P`` updated in place. Returns the largest ``|delta|
+    h`` of the cycle."""
     K, q = P.shape
-    sweeps = 0
-    largest = np.inf
-    while sweeps < max_sweeps:
-        sweeps += 1
-        largest = 0.0
-        for j in range(q):
-            own = alpha if j < penalised else 0.0
-            threshold = lam if j < penalised else 0.0
-            for k in range(K):
-                h = curvature[k, k] * gram[j, j] + own
-                if h <= 0.0:
-                    continue
-                old = P[k, j]
-                new = soft_threshold(old - grad[k, j] / h, threshold / h)
-                step = new - old
-                if step == 0.0:
-                    continue
-                P[k, j] = new
-                for other in range(K):
-                    weight = curvature[other, k] * step
-                    if weight != 0.0:
-                        for t in range(q):
-                            grad[other, t] += weight * gram[j, t]
-                grad[k, j] += own * step
-                largest = max(largest, abs(step) * h)
-        if largest <= tolerance:
-            break
-    return sweeps, largest
+    largest = 0.0
+    for j in range(q):
+        own = alpha if j < penalised else 0.0
+        threshold = lam if j < penalised else 0.0
+        for k in range(K):
+            h = curvature[k, k] * gram[j, j] + own
+            if h <= 0.0:
+                continue
+            old = P[k, j]
+            new = soft_threshold(old - grad[k, j] / h, threshold / h)
+            step = new - old
+            if step == 0.0:
+                continue
+            P[k, j] = new
+            for other in range(K):
+                weight = curvature[other, k] * step
+                if weight != 0.0:
+                    for t in range(q):
+                        grad[other, t] += weight * gram[j, t]
+            grad[k, j] += own * step
+            largest = max(largest, abs(step) * h)
+    return largest
 
 
 def _solve_on_active(problem, gram, curvature, grad, P, lam, p, tolerance, max_sweeps) -> int:
@@ -185,10 +178,8 @@ def solve_at_zero(model, tolerance: float, max_sweeps: int) -> int:
     P, grad = np.array(start, order="C"), np.ascontiguousarray(grad)  # (P: a copy)
     sweeps = 0
     while sweeps < max_sweeps:
-        used, largest = kronecker_sweeps(
-            gram, curvature, grad, P, model.lam, problem.alpha, p, tolerance, 1
-        )
-        sweeps += used
+        sweeps += 1
+        largest = kronecker_sweep(gram, curvature, grad, P, model.lam, problem.alpha, p)
         if largest <= tolerance or sweeps >= max_sweeps:
             break
         sweeps += _solve_on_active(
