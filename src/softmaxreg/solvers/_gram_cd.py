@@ -264,15 +264,7 @@ def solve_on_gram(
     for k in range(problem.K):
         used = minimise(kernels, G[k], grad[k], u[k], lam, tolerance, max_sweeps)
         sweeps = max(sweeps, used)
-    delta = u - start
-    model.U[:, columns] = u[:, :p]
-    kernels.add_selected(
-        *problem.columns(), columns, np.ascontiguousarray(delta[:, :p]), model.Q,
-        threads=problem.threads,
-    )  # fmt: skip
-    if q > p:
-        model.Ub[:] = u[:, p]
-        model.Q += delta[:, p]
+    model.move_columns(columns, start, u)
     return sweeps
 
 
@@ -410,10 +402,7 @@ def _solve_softmax(model, columns, method, classes, tolerance: float, max_sweeps
     lam = np.zeros(m + intercepts)
     lam[:m] = model.lam
     u = start.copy()
-    flat = ()
-    if problem.alpha == 0:  # columns with all K coefficients in N: flat along their shift
-        first = np.concatenate([[0], np.cumsum(classes.sum(axis=0))])
-        flat = [np.arange(first[t], first[t] + K) for t in np.flatnonzero(classes.all(axis=0))]
+    flat = flat_columns(classes) if problem.alpha == 0 else ()
     sweeps = minimise(kernels, G, grad, u, lam, tolerance, max_sweeps, flat)
     delta = np.zeros((len(columns), K))
     delta[order] = u[:m] - start[:m]
@@ -432,6 +421,15 @@ def _solve_softmax(model, columns, method, classes, tolerance: float, max_sweeps
     model.Q += change
     model.S += (model.A * change).sum(axis=1)
     return sweeps
+
+
+def flat_columns(classes: np.ndarray) -> list[np.ndarray]:
+    """For coordinates numbered column by column (the classes ``classes[:, t]`` holds,
+    ascending): the numbers of each column's K coefficients where it holds all K. Without
+    L2 the softmax is flat along their common shift (:func:`minimise`'s ``flat``)."""
+    first = np.concatenate([[0], np.cumsum(classes.sum(axis=0))])
+    K = classes.shape[0]
+    return [np.arange(first[t], first[t] + K) for t in np.flatnonzero(classes.all(axis=0))]
 
 
 def minimise(kernels, G, grad, u, lam, tolerance: float, max_sweeps: int, flat=()) -> int:

@@ -41,6 +41,7 @@ from softmaxreg.solvers._gram_cd import (
     MAX_COLUMNS,
     SPARSE_BLOCK_ROWS,
     SPARSE_SPEEDUP,
+    flat_columns,
     minimise,
 )
 
@@ -141,10 +142,8 @@ def _solve_on_active(problem, gram, curvature, grad, P, lam, p, tolerance, max_s
     diagonal = np.flatnonzero(penalised)
     G[diagonal, diagonal] += problem.alpha
     g, u = grad[classes, columns], P[classes, columns]
-    flat = ()
-    if problem.softmax and problem.alpha == 0:  # a column with all K held: flat along them
-        first = np.concatenate([[0], np.cumsum(held.sum(axis=0))])
-        flat = [np.arange(first[j], first[j] + K) for j in np.flatnonzero(held[:, :p].all(axis=0))]
+    # (the intercepts come last: the columns' numbers are flat_columns' of the coefficients)
+    flat = flat_columns(held[:, :p]) if problem.softmax and problem.alpha == 0 else ()
     sweeps = minimise(
         problem.kernels, G, g, u, np.where(penalised, lam, 0.0), tolerance, max_sweeps, flat
     )
@@ -185,15 +184,5 @@ def solve_at_zero(model, tolerance: float, max_sweeps: int) -> int:
         sweeps += _solve_on_active(
             problem, gram, curvature, grad, P, model.lam, p, tolerance, max_sweeps - sweeps
         )
-    delta = P - start
-    model.U[:, features] = P[:, :p]
-    problem.kernels.add_selected(
-        *problem.columns(), features, np.ascontiguousarray(delta[:, :p]), model.Q,
-        threads=problem.threads,
-    )  # fmt: skip
-    if intercept:
-        model.Ub[:] = P[:, p]
-        model.Q += delta[:, p]
-    if problem.softmax:
-        model.S += (model.A * model.Q).sum(axis=1)
+    model.move_columns(features, start, P)
     return sweeps

@@ -330,6 +330,25 @@ class QuadraticModel:
             threads=torch.get_num_threads(),
         )
 
+    def move_columns(self, columns: np.ndarray, start: np.ndarray, moved: np.ndarray) -> None:
+        """Set ``U[:, columns]`` (and ``Ub``, where ``moved`` has one more column: the
+        intercepts) from ``start`` to ``moved`` (``(K, len(columns) [+ 1])``), with ``Q``
+        (and, softmax, ``S``) following: one pass over the columns' non-zeros."""
+        p, problem = len(columns), self.problem
+        delta = moved - start
+        self.U[:, columns] = moved[:, :p]
+        change = np.zeros_like(self.Q) if problem.softmax else self.Q
+        problem.kernels.add_selected(
+            *problem.columns(), columns, np.ascontiguousarray(delta[:, :p]), change,
+            threads=problem.threads,
+        )  # fmt: skip
+        if moved.shape[1] > p:
+            self.Ub[:] = moved[:, p]
+            change += delta[:, p]
+        if problem.softmax:
+            self.Q += change
+            self.S += (self.A * change).sum(axis=1)
+
     def value(self, U, Q, S) -> float:
         """``q`` up to its constant, from the net-input change ``Q`` (and ``S``): its data
         terms in one compiled pass over the rows, its coefficient terms over the working
