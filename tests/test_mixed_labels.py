@@ -220,3 +220,21 @@ def test_labels_without_a_total_order_are_classes_once_each():
         cv=3, Cs=2, l1_ratios=(0.0,), scoring=None, use_legacy_attributes=False
     ).fit(_X(60), y)
     assert cv.classes_.tolist() == model.classes_.tolist()
+
+
+def test_a_given_scoring_checks_labels_held_as_objects_as_score_does():
+    """LogisticRegressionCV.score with a given scoring codes the true labels through the
+    same checks as the default accuracy (a None label was scored as a wrong answer)."""
+    y = np.array([1, 2, 3] * 20, dtype=object)
+    model = LogisticRegressionCV(
+        cv=2, Cs=2, l1_ratios=(0.0,), scoring="f1_macro", use_legacy_attributes=False
+    ).fit(_X(60), y)
+    missing = y.copy()
+    missing[2] = None
+    message = "y holds None (a missing label) at position 2;"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        model.score(_X(60), missing)
+    column = y.reshape(-1, 1).tolist()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataConversionWarning)  # (the column's)
+        assert model.score(_X(60), column) == pytest.approx(model.score(_X(60), y))

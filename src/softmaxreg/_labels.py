@@ -226,17 +226,24 @@ def scorable_labels(y_true, y_pred, classes: np.ndarray):
     (:func:`untyped_labels`: :func:`encode_labels` accepts them, ``accuracy_score`` refuses
     them with "unknown is not supported" or "can't handle a mix of multiclass and unknown
     targets"): then both as their positions among ``classes`` (a true label outside them:
-    -1, never predicted). ``y_true`` is checked as ``fit`` checks ``y``: a column vector is
-    raveled (``column_or_1d``, scikit-learn's warning), ``None`` or NaN labels and labels
-    mixing strings, booleans and numbers with each other or with ``classes`` are a
-    ValueError (scikit-learn's metrics raise a TypeError from sorting some of them)."""
+    -1, never predicted; ``y_true`` checked by :func:`true_label_codes`). Labels mixing
+    strings, booleans and numbers are a ValueError (scikit-learn's metrics raise a
+    TypeError from sorting some of them)."""
     if sp.issparse(y_true):  # a multi-label indicator
         return y_true, y_pred
     truth = np.asarray(y_true)
     refuse_mixed_label_types(truth)
     if not (untyped_labels(truth) or untyped_labels(np.asarray(classes))):
         return y_true, y_pred
-    truth = column_or_1d(truth, warn=True)
+    return true_label_codes(truth, classes), class_codes(classes, y_pred)
+
+
+def true_label_codes(y_true, classes: np.ndarray) -> np.ndarray:
+    """:func:`class_codes` of true labels to score, checked as ``fit`` checks ``y``: a
+    column vector raveled (``column_or_1d``, scikit-learn's warning); ``None`` or NaN
+    labels and labels mixing strings, booleans and numbers with each other or with
+    ``classes``: ValueError."""
+    truth = column_or_1d(np.asarray(y_true), warn=True)
     if truth.dtype == object:
         _refuse_missing_labels(truth)
     if truth.dtype.kind in "fO" and any(label != label for label in truth.tolist()):
@@ -245,7 +252,7 @@ def scorable_labels(y_true, y_pred, classes: np.ndarray):
     message = mixed_label_types_message(both, name="y and the classes", verb="hold")
     if message is not None:
         raise ValueError(message)
-    return class_codes(classes, truth), class_codes(classes, y_pred)
+    return class_codes(classes, truth)
 
 
 def class_codes(classes: np.ndarray, labels) -> np.ndarray:

@@ -28,7 +28,7 @@ from sklearn.utils.metadata_routing import (
 from sklearn.utils.validation import _check_method_params, check_is_fitted, validate_data
 
 from softmaxreg._arrays import dense_array
-from softmaxreg._labels import class_codes, encode_labels, untyped_labels
+from softmaxreg._labels import encode_labels, true_label_codes, untyped_labels
 from softmaxreg._validation import check_parameters, check_solver
 from softmaxreg._weights import balanced_class_weight, check_sample_weight
 from softmaxreg.estimator import LogisticRegression
@@ -448,7 +448,7 @@ class LogisticRegressionCV(LogisticRegression):
             # the default accuracy: the estimator's own (labels of any hashable kind)
             return super().score(X, y, **score_params)
         if untyped_labels(self.classes_):  # scored as class indices (see fit)
-            coded_y = class_codes(self.classes_, np.ravel(y))
+            coded_y = true_label_codes(y, self.classes_)
             return self._get_scorer()(_with_coded_classes(self), X, coded_y, **score_params)
         return self._get_scorer()(self, X, y, **score_params)
 
