@@ -17,7 +17,7 @@ import torch
 from softmaxreg.bench.synthetic import text_like
 from softmaxreg.objective import LinearObjective
 from softmaxreg.penalties import L1Penalty
-from softmaxreg.solvers import _column_kernels, _gram_cd, solve
+from softmaxreg.solvers import _column_kernels, _gram_cd, _rare_coordinates, solve
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 proximal_newton = importlib.import_module("softmaxreg.solvers.proximal_newton")
@@ -119,16 +119,20 @@ def _softmax_hessian(B, klass, A, c):
     return H
 
 
-@pytest.mark.parametrize("way", ["dense", "sparse"])
+@pytest.mark.parametrize(("way", "rare_share"), [
+    ("dense", 0.0), ("dense", 0.2), ("dense", 1.0), ("sparse", None)
+])  # fmt: skip
 @pytest.mark.parametrize("block_rows", [7, 8192])
 @pytest.mark.parametrize(("C", "scale"), [(3.0, 1.0), (1e40, 1.0), (1e40, 1e20), (3.0, 1e150)])
 def test_both_ways_form_the_softmax_hessian_on_its_coefficients(
-    monkeypatch, way, block_rows, C, scale
+    monkeypatch, way, rare_share, block_rows, C, scale
 ):
     """The coefficients ``classes`` holds, column by column, then K - 1 intercepts; exact
     where a_ik nears 1 (the same-class blocks are not a difference of two sums), and no
     float32 overflow at C = 1e40 or with a column's values beyond float32's (``scale``;
-    compared relative to the diagonal's square roots)."""
+    compared relative to the diagonal's square roots). The dense way with no rare column,
+    some (their entries from their non-zeros, ``_rare_coordinates``), and all rare."""
+    monkeypatch.setattr(_rare_coordinates, "RARE_SHARE", rare_share)
     monkeypatch.setattr(_gram_cd, "SPARSE_BLOCK_ROWS", block_rows)
     monkeypatch.setattr(_gram_cd, "SOFTMAX_BLOCK_ELEMENTS", block_rows * 12)
     monkeypatch.setattr(_gram_cd, "EXACT_PRODUCTS", 0.0)  # float32 where X's values fit it
@@ -171,6 +175,36 @@ def test_both_ways_form_the_softmax_hessian_on_its_coefficients(
         G / np.outer(roots, roots), expected / np.outer(roots, roots), **tolerance
     )
     assert np.linalg.eigvalsh(G / np.abs(G).max()).min() > -1e-6  # positive semidefinite
+
+
+@pytest.mark.parametrize("rare_share", [0.0, 0.1, 1.0])
+def test_rare_columns_without_intercepts_form_the_same_hessian(monkeypatch, rare_share):
+    """Without intercepts and with every column rare the product has no coordinate: the
+    block comes from the rare columns' non-zeros alone (a column in every row, column 0,
+    stays dense below a share of 1). The rows where a column is absent count."""
+    monkeypatch.setattr(_rare_coordinates, "RARE_SHARE", rare_share)
+    monkeypatch.setattr(_gram_cd, "SOFTMAX_BLOCK_ELEMENTS", 64)  # blocks of rows
+    n, K, m = 200, 3, 12
+    rng = np.random.default_rng(5)
+    X = sp.random(n, m, density=0.1, random_state=4, format="lil")
+    X[:, 0] = rng.uniform(1.0, 2.0, (n, 1))
+    X = X.tocsr()
+    y = np.arange(n) % K
+    objective = LinearObjective(X, y, "multinomial", C=2.0, fit_intercept=False)
+    problem = proximal_newton.ColumnProblem(objective)
+    A = rng.dirichlet(np.ones(K), n)
+    features = np.arange(m, dtype=np.int64)
+    model = proximal_newton.QuadraticModel(
+        problem, np.zeros((K, m)), np.zeros(K), A, np.zeros_like(A), features, 1.0
+    )
+    columns = np.array([0, 2, 3, 7, 11], dtype=np.int64)
+    classes = rng.random((K, len(columns))) < 0.6
+    classes[:, 0] = True
+    position, klass = np.nonzero(classes.T)
+    dense = X[:, columns].toarray()[:, position]
+    G = _gram_cd._softmax_dense_gram(model, columns, classes, 0)
+    expected = _softmax_hessian(dense, klass, A, problem.c)
+    np.testing.assert_allclose(G, expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
 
 
 def test_the_softmax_forms_its_hessian_where_it_costs_a_few_sweeps():

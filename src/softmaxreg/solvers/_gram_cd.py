@@ -60,6 +60,7 @@ from threadpoolctl import threadpool_limits
 
 from softmaxreg.solvers._curved_rows import curved_rows, restore_own_blocks
 from softmaxreg.solvers._nearby_support import FactoredSupport, definite_cholesky, nearby_solver
+from softmaxreg.solvers._rare_coordinates import RareCoordinates, rare_columns
 from softmaxreg.solvers._support_newton import (
     FLOAT32_PEAK,
     as_factor,
@@ -292,22 +293,35 @@ def _softmax_dense_gram(model, columns, classes, intercepts: int, wanted=None) -
     klass = np.concatenate([klass, np.arange(intercepts)])
     by_class = np.lexsort((position, klass))
     klass, position = klass[by_class], position[by_class]
-    bounds = np.searchsorted(klass, np.arange(K + 1))
-    q = len(klass)
     order = np.lexsort((klass, position))  # column by column, classes ascending
+    # the rare columns' coordinates leave the product (their entries from their non-zeros,
+    # _rare_coordinates); with wanted, every coordinate is in it
+    rare_column = np.zeros(p + 1, dtype=bool)  # (the last: the intercepts' ones, dense)
+    if wanted is None:
+        rare_column[:p] = rare_columns(indptr[source + 1] - indptr[source], n)
+    rare = rare_column[position]
+    dense = np.flatnonzero(~rare)  # in the class order, as the product's coordinates
+    d_klass, d_position = klass[dense], position[dense]
+    bounds = np.searchsorted(d_klass, np.arange(K + 1))
     # the columns of G formed: their positions in the class order, ascending
-    chosen = np.arange(q) if wanted is None else np.sort(order[wanted])
-    dtype = _product_dtype(problem, q, n)
+    chosen = np.arange(len(dense)) if wanted is None else np.sort(order[wanted])
+    dtype = _product_dtype(problem, len(dense), n)
     # float32 holds each product's terms (x a sqrt(c))^2 and c a (1 - a) x^2
     peak = FLOAT32_PEAK**0.5 / max(1.0, problem.magnitudes[1])
-    G = np.zeros((q, len(chosen)))
-    rows = max(1, SOFTMAX_BLOCK_ELEMENTS // q)
+    G = np.zeros((len(dense), len(chosen)))
+    rows = max(1, SOFTMAX_BLOCK_ELEMENTS // max(1, len(dense)))
     positions = indptr[source].copy()
+    rare_at = np.flatnonzero(rare)
+    if len(rare_at):
+        rare_part = RareCoordinates(
+            indptr, indices, data, source[position[rare]], klass[rare], d_klass, n
+        )
     block = np.ones((rows, p + 1), dtype=dtype)  # X's rows, then a column of ones
     # each coordinate's column of X times sqrt(c) a_k (Z) and times sqrt(c a_k (1 - a_k)) (Y)
     # of its class k: Z^T Z holds the cross-class terms, Y_k^T Y_k class k's own block
-    weighted, own_weighted = np.empty((rows, q), dtype=dtype), np.empty((rows, q), dtype=dtype)
-    for start in range(0, n, rows):
+    weighted = np.empty((rows, len(dense)), dtype=dtype)
+    own_weighted = np.empty((rows, len(dense)), dtype=dtype)
+    for start in range(0, n if len(dense) else 0, rows):
         stop = min(n, start + rows)
         B = block[: stop - start]
         problem.kernels.dense_rows(indptr, indices, data, source, positions, stop, B)
@@ -315,7 +329,9 @@ def _softmax_dense_gram(model, columns, classes, intercepts: int, wanted=None) -
         cross, shift = as_factor(A * np.sqrt(weights)[:, None], dtype, peak)
         same, scale = as_factor(np.sqrt(weights[:, None] * (A * (1 - A))), dtype, peak)
         Z, Y = weighted[: stop - start], own_weighted[: stop - start]
-        problem.kernels.coordinate_columns(B, position, klass, cross, same, Z, Y)
+        problem.kernels.coordinate_columns(B, d_position, d_klass, cross, same, Z, Y)
+        if len(rare_at):
+            rare_part.add_rows(start, stop, cross, shift, same, scale, Z, Y)
         product = Z.T @ Z if wanted is None else Z.T @ Z[:, chosen]  # syrk
         for k in range(K):
             own = slice(bounds[k], bounds[k + 1])
@@ -328,6 +344,14 @@ def _softmax_dense_gram(model, columns, classes, intercepts: int, wanted=None) -
             G -= product  # (cast block by block: no float64 copy of the product)
         else:
             G -= product.astype(np.float64) / (shift * shift)
+    if len(rare_at):  # between rare ones: the sparse way's pairs (column by column)
+        pairs = np.zeros((len(rare_at), len(rare_at)))
+        problem.kernels.softmax_sparse_gram(
+            indptr, indices, data, source[rare_column[:p]], classes[:, rare_column[:p]],
+            activations, c, 0, SPARSE_BLOCK_ROWS, pairs,
+        )  # fmt: skip
+        by_column = np.lexsort((klass[rare], position[rare]))
+        G = rare_part.joined(G, dense, rare_at, pairs, by_column)
     G = G[np.ix_(order, order)] if wanted is None else (
         G[order][:, np.searchsorted(chosen, order[wanted])]
     )
