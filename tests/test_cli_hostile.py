@@ -3,6 +3,7 @@ it writes its results, out-of-range integer options, an unnameable shards folder
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -527,3 +528,31 @@ def test_a_run_on_two_string_labels_writes_its_report(tmp_path):
     assert {"report.html", "reliability.png", "model.safetensors"} <= {
         path.name for path in out.iterdir()
     }
+
+
+def test_a_symlinked_run_file_is_written_through_and_a_folder_in_place_refuses_the_run(
+    tmp_path, capsys
+):
+    """A run file that is a symlink is written through (the link stays, the file it points
+    to is replaced), as every softmaxreg write; a folder where a run file goes refuses the
+    run in one line before any file of the folder is replaced (none half-written)."""
+    out, elsewhere = tmp_path / "r", tmp_path / "elsewhere.json"
+    assert run_cli("train", "toy", "--epochs", "2", "--out", out, "-q") == 0
+    (out / "metrics.json").rename(elsewhere)
+    (out / "metrics.json").symlink_to(elsewhere)
+    assert run_cli("train", "toy", "--epochs", "3", "--out", out, "-q") == 0
+    assert (out / "metrics.json").is_symlink()
+    assert json.loads(elsewhere.read_text())["history"]["epoch"] == [1, 2, 3]  # this run's
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    (out / "loss_curve.png").unlink()
+    (out / "loss_curve.png").mkdir()
+    capsys.readouterr()
+    assert run_cli("train", "toy", "--epochs", "4", "--out", out, "-q") == 1
+    assert capsys.readouterr().err == (
+        f"error: cannot write {str(out / 'loss_curve.png')!r}: a folder is in its place; "
+        "move it away or choose another run folder (--out)\n"
+    )
+    after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    del before["loss_curve.png"]
+    assert after == before  # nothing replaced
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []

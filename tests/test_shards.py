@@ -259,3 +259,23 @@ def test_global_order_sgd_equals_in_memory_sgd(tmp_path):
     reference = softmaxreg.LogisticRegression(**params).fit(X, y)
     np.testing.assert_allclose(model.coef_, reference.coef_, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(model.loss_history_, reference.loss_history_, rtol=1e-10)
+
+
+def test_a_symlinked_shards_folder_is_written_through(tmp_path):
+    """As for files (``_atomic``): the folder a symlink points to is written or replaced,
+    the link stays, and nothing else is left beside either (no stale ``.old`` entry)."""
+    X, y = _data(60)
+    real, link = tmp_path / "real", tmp_path / "link"
+    real.mkdir()
+    write_shards((X, y), real / "s", 20)
+    link.symlink_to(real / "s")
+    replaced = write_shards((X[:30], y[:30]), link, 10, overwrite=True)
+    assert link.is_symlink() and replaced.n_rows == 30 and Shards(real / "s").n_shards == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"]
+    assert sorted(p.name for p in real.iterdir()) == ["s"]
+    (tmp_path / "new").symlink_to(real / "t")  # dangling: the folder is made there
+    assert write_shards((X, y), tmp_path / "new", 30).n_shards == 2
+    assert (real / "t" / "manifest.json").is_file()
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    with pytest.raises(DataError, match="a symlink whose links form a loop"):
+        write_shards((X, y), tmp_path / "loop", 30)

@@ -61,7 +61,7 @@ def check_output_path(path: str | os.PathLike) -> Path:
             f"cannot write to {str(target)!r}: it is a folder; give a file path such as "
             f"{str(target / 'model.safetensors')!r}"
         )
-    destination = _destination(target)
+    destination = write_destination(target)
     shown = _shown(target, destination)
     try:
         mode = os.stat(destination).st_mode
@@ -82,9 +82,10 @@ def check_output_path(path: str | os.PathLike) -> Path:
     return target
 
 
-def _destination(target: Path) -> Path:
+def write_destination(target: Path) -> Path:
     """The path whose directory entry a write to ``target`` replaces: ``target`` itself, or
-    for a symlink the file it finally points to (which may not exist yet)."""
+    for a symlink the file (or shards folder) it finally points to (which may not exist
+    yet). ``DataError`` for a symlink loop."""
     if not os.path.islink(target):
         return target
     destination = Path(os.path.realpath(target))
@@ -352,7 +353,7 @@ def atomic_write(
     if mode not in ("wb", "w"):
         raise ValueError(f"atomic_write writes files: mode 'wb' or 'w', not {mode!r}")
     target = check_output_path(path)
-    destination = _destination(target)
+    destination = write_destination(target)
     shown = _shown(target, destination)
     temporary = _temporary_path(destination)
     # ``handle.name`` is the temporary file's path (a download checks its content there)

@@ -30,9 +30,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from softmaxreg._atomic import (
+    check_output_path,
     fsync_folder,
     named_as_final,
     remove_stale_temporaries,
+    write_bytes_atomic,
 )
 from softmaxreg._model_file import MODEL_FILE
 from softmaxreg.errors import DataError
@@ -156,6 +158,28 @@ def is_shards_folder(location: str | Path) -> bool:
     return path.is_dir() and (path / MANIFEST_NAME).is_file()
 
 
+def _check_replaceable(final: Path) -> None:
+    """Refuse (``DataError``) a run file's place that a file cannot take: a folder there
+    (an earlier run's picture is a file), a device, FIFO or socket, a symlink loop."""
+    if final.is_dir() and not final.is_symlink():
+        raise DataError(
+            f"cannot write {str(final)!r}: a folder is in its place; move it away or choose "
+            "another run folder (--out)"
+        )
+    check_output_path(final)
+
+
+def _move_into_place(staged: Path, final: Path) -> None:
+    """``staged`` renamed to ``final``; where ``final`` is a symlink, written through it
+    (the file it points to replaced atomically, the link kept), as every softmaxreg
+    write does (``_atomic``)."""
+    if final.is_symlink():
+        write_bytes_atomic(final, staged.read_bytes())
+        staged.unlink()
+    else:
+        os.replace(staged, final)
+
+
 @contextlib.contextmanager
 def staged_run_files(folder: Path, remove: tuple[str, ...] = ()) -> Iterator[Path]:
     """A new hidden folder inside the run ``folder`` to write the run's files into.
@@ -179,10 +203,15 @@ def staged_run_files(folder: Path, remove: tuple[str, ...] = ()) -> Iterator[Pat
         with signals_deferred():
             names = sorted(entry.name for entry in staging.iterdir())
             names.sort(key=lambda name: name not in _FIRST_FILES)  # stable: model, metrics
-            for name in names:
-                os.replace(staging / name, Path(folder) / name)
-            for name in set(remove).difference(names):
-                (Path(folder) / name).unlink(missing_ok=True)
+            for name in names:  # all checked before any moves: none or all replaced
+                _check_replaceable(Path(folder) / name)
+            with named_as_final(staging, Path(folder)):
+                for name in names:
+                    _move_into_place(staging / name, Path(folder) / name)
+                for name in set(remove).difference(names):
+                    earlier = Path(folder) / name
+                    if earlier.is_symlink() or earlier.is_file():  # (a folder is not a run's)
+                        earlier.unlink()
             fsync_folder(Path(folder))
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -31,6 +31,7 @@ from softmaxreg._atomic import (
     open_regular_file,
     read_regular_file,
     remove_stale_temporaries,
+    write_destination,
 )
 from softmaxreg._exact_json import plain_value
 from softmaxreg.datasets._npy import load_npy_file, npy_file_header
@@ -341,7 +342,9 @@ def write_shards(
     :func:`softmaxreg.datasets.read_tabular`), an ``(X, y)`` pair of arrays, or an iterable
     of ``(X_block, y_block)`` pairs (e.g. a generator, for data made on the fly). Memory
     holds one shard plus one read block; everything is written into a temporary directory
-    beside ``out_dir``, the manifest last, and renamed into place only when complete.
+    beside ``out_dir``, the manifest last, and renamed into place only when complete. An
+    ``out_dir`` that is a symlink is written through: the folder it points to is written or
+    replaced, the link stays (as for files, ``softmaxreg._atomic``).
     """
     if (
         isinstance(rows_per_shard, bool)
@@ -353,7 +356,9 @@ def write_shards(
         raise DataError(f"format must be one of {SHARD_FORMATS}, got {format!r}")
     if dtype not in FEATURE_DTYPES:
         raise DataError(f"dtype must be one of {FEATURE_DTYPES}, got {dtype!r}")
-    out_dir = Path(out_dir).expanduser()
+    given = Path(out_dir).expanduser()
+    # a symlink is written through: the folder it points to is replaced, the link stays
+    out_dir = write_destination(given)
     if out_dir.exists() and not overwrite:
         raise DataError(
             f"{out_dir} already exists; choose a new directory or pass "
@@ -389,7 +394,7 @@ def write_shards(
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
-    return Shards(out_dir)
+    return Shards(given)
 
 
 class _ShardWriter:
