@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import tracemalloc
 import warnings
 
 import numpy as np
@@ -178,12 +179,18 @@ def test_both_ways_form_the_softmax_hessian_on_its_coefficients(
 
 
 @pytest.mark.parametrize("rare_share", [0.0, 0.1, 1.0])
-def test_rare_columns_without_intercepts_form_the_same_hessian(monkeypatch, rare_share):
+@pytest.mark.parametrize("block_elements", [64, None])
+def test_rare_columns_without_intercepts_form_the_same_hessian(
+    monkeypatch, rare_share, block_elements
+):
     """Without intercepts and with every column rare the product has no coordinate: the
     block comes from the rare columns' non-zeros alone (a column in every row, column 0,
-    stays dense below a share of 1). The rows where a column is absent count."""
+    stays dense below a share of 1). The rows where a column is absent count. Blocks of
+    rows (64 elements) or the default size: no block of more rows than X has (a 16 GB
+    block of 4 million rows with one dense coordinate, before)."""
     monkeypatch.setattr(_rare_coordinates, "RARE_SHARE", rare_share)
-    monkeypatch.setattr(_gram_cd, "SOFTMAX_BLOCK_ELEMENTS", 64)  # blocks of rows
+    if block_elements is not None:
+        monkeypatch.setattr(_gram_cd, "SOFTMAX_BLOCK_ELEMENTS", block_elements)
     n, K, m = 200, 3, 12
     rng = np.random.default_rng(5)
     X = sp.random(n, m, density=0.1, random_state=4, format="lil")
@@ -202,7 +209,11 @@ def test_rare_columns_without_intercepts_form_the_same_hessian(monkeypatch, rare
     classes[:, 0] = True
     position, klass = np.nonzero(classes.T)
     dense = X[:, columns].toarray()[:, position]
+    tracemalloc.start()
     G = _gram_cd._softmax_dense_gram(model, columns, classes, 0)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 2**20  # bytes: X's block of 200 rows, not of SOFTMAX_BLOCK_ELEMENTS
     expected = _softmax_hessian(dense, klass, A, problem.c)
     np.testing.assert_allclose(G, expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
 

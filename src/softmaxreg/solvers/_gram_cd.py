@@ -309,14 +309,19 @@ def _softmax_dense_gram(model, columns, classes, intercepts: int, wanted=None) -
     # float32 holds each product's terms (x a sqrt(c))^2 and c a (1 - a) x^2
     peak = FLOAT32_PEAK**0.5 / max(1.0, problem.magnitudes[1])
     G = np.zeros((len(dense), len(chosen)))
-    rows = max(1, SOFTMAX_BLOCK_ELEMENTS // max(1, len(dense)))
-    positions = indptr[source].copy()
+    rows = max(1, min(n, SOFTMAX_BLOCK_ELEMENTS // max(1, len(dense))))
+    # the block of X's rows holds the dense coordinates' columns only (then the ones)
+    in_block = np.unique(d_position[d_position < p])
+    column_of = np.full(p + 1, len(in_block))
+    column_of[in_block] = np.arange(len(in_block))
+    d_column, in_block = column_of[d_position], source[in_block]
+    positions = indptr[in_block]  # (a new array: dense_rows advances it)
     rare_at = np.flatnonzero(rare)
     if len(rare_at):
         rare_part = RareCoordinates(
             indptr, indices, data, source[position[rare]], klass[rare], d_klass, n
         )
-    block = np.ones((rows, p + 1), dtype=dtype)  # X's rows, then a column of ones
+    block = np.ones((rows, len(in_block) + 1), dtype=dtype)  # X's rows, then ones
     # each coordinate's column of X times sqrt(c) a_k (Z) and times sqrt(c a_k (1 - a_k)) (Y)
     # of its class k: Z^T Z holds the cross-class terms, Y_k^T Y_k class k's own block
     weighted = np.empty((rows, len(dense)), dtype=dtype)
@@ -324,12 +329,12 @@ def _softmax_dense_gram(model, columns, classes, intercepts: int, wanted=None) -
     for start in range(0, n if len(dense) else 0, rows):
         stop = min(n, start + rows)
         B = block[: stop - start]
-        problem.kernels.dense_rows(indptr, indices, data, source, positions, stop, B)
+        problem.kernels.dense_rows(indptr, indices, data, in_block, positions, stop, B)
         weights, A = c[start:stop], activations[start:stop]
         cross, shift = as_factor(A * np.sqrt(weights)[:, None], dtype, peak)
         same, scale = as_factor(np.sqrt(weights[:, None] * (A * (1 - A))), dtype, peak)
         Z, Y = weighted[: stop - start], own_weighted[: stop - start]
-        problem.kernels.coordinate_columns(B, d_position, d_klass, cross, same, Z, Y)
+        problem.kernels.coordinate_columns(B, d_column, d_klass, cross, same, Z, Y)
         if len(rare_at):
             rare_part.add_rows(start, stop, cross, shift, same, scale, Z, Y)
         product = Z.T @ Z if wanted is None else Z.T @ Z[:, chosen]  # syrk

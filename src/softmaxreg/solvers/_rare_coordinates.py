@@ -15,9 +15,11 @@ need only the rows where ``x_ij != 0``. So the coordinates of columns with at mo
 block of rows at a time from the rare columns' rows as a sparse matrix weighted as ``Z``
 and ``Y`` (:class:`RareCoordinates`: ``Z_R^T Z_D`` between classes, ``Y_R^T Y_D`` within
 one, the block's own factors and dtype), ``G_RR`` from the pairs of their non-zeros within
-rows (the sparse way's kernel on the rare columns, float64). The formed matrix is the same
-to the products' rounding; that model's block took 0.43 -> 0.29 s on two cores (703 dense
-coordinates of 1,179), and the fit to glmnet's objective spent 5.1 -> 4.0 s forming blocks.
+rows (the sparse way's kernel on the rare columns, float64); the block of ``X``'s rows that
+the product reads holds the dense coordinates' columns only. The formed matrix is the same
+to the products' rounding; that model's block took 0.39-0.43 -> 0.21 s on two cores (703
+dense coordinates of 1,179), and the fit to glmnet's objective spent 4.8 -> 3.3 s forming
+blocks (in process, 13.3-13.7 -> 11.8 s in all).
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ import scipy.sparse as sp
 
 # a column is rare where its non-zeros are at most this share of the rows the block is
 # formed on (a rare coordinate costs 2 |D| multiply-adds a non-zero in the sparse products,
-# a dense one n |D| in the syrk). The model above: 0.43 s with none rare; 0.31, 0.29, 0.31
-# and 0.39 s with shares of 0.02, 0.05, 0.1 and 0.2
+# a dense one n |D| in the syrk). The model above: 0.39 s with none rare; 0.22, 0.21, 0.21
+# and 0.26 s with shares of 0.02, 0.05, 0.1 and 0.2
 RARE_SHARE = 0.05
 
 
