@@ -37,7 +37,9 @@ less for these columns:
 - sparse: the pairs of non-zeros within each row of ``X_S`` (``sum_i nnz_i^2 / 2``), in
   float64: many rare text features with a few frequent ones.
 
-The softmax's dense way forms ``G_NN`` on the rows that carry its curvature only, with each
+The softmax's dense way leaves the coordinates of rare columns (non-zero in at most 5% of the
+rows) out of its product and forms their entries from their non-zeros
+(``_rare_coordinates``). It forms ``G_NN`` on the rows that carry its curvature only, with each
 column's own block and the intercepts' put back exactly from every row (``_curved_rows``:
 positive semidefinite, exact on the diagonal, late in a text-like fit a third of the rows);
 the sparse way forms it exactly, from every row.
@@ -277,7 +279,8 @@ def _softmax_dense_gram(model, columns, classes, intercepts: int, wanted=None) -
     :func:`_solve_softmax`'s order (column by column, then the intercepts); with
     ``wanted`` (bool over that order) only its columns ``G_NN[:, wanted]`` (a product, not
     a ``syrk``: ``n q w`` multiply-adds for ``w`` of them). Formed on the rows that carry
-    the curvature (``_curved_rows``: late in a fit a third of them)."""
+    the curvature (``_curved_rows``: late in a fit a third of them); without ``wanted``, the
+    coordinates of rare columns from their non-zeros (``_rare_coordinates``)."""
     problem = model.problem
     K, p = classes.shape
     curved = curved_rows(model, columns, model.flat_rows)
