@@ -556,3 +556,35 @@ def test_a_symlinked_run_file_is_written_through_and_a_folder_in_place_refuses_t
     del before["loss_curve.png"]
     assert after == before  # nothing replaced
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
+
+
+def test_run_files_that_lead_to_one_file_or_a_folder_refuse_the_run(tmp_path, capsys):
+    """Two run files that lead to the same file (a symlink to another run file) would
+    overwrite one with the other (the metrics lost, exit 0); a run file that is a symlink to
+    a folder is refused as a folder, saying where it leads. Both before any file is
+    replaced."""
+    out = tmp_path / "r"
+    assert run_cli("train", "toy", "--epochs", "2", "--out", out, "-q") == 0
+    (out / "metrics.json").unlink()
+    (out / "metrics.json").symlink_to("model.safetensors")
+    before = (out / "model.safetensors").read_bytes()
+    capsys.readouterr()
+    assert run_cli("train", "toy", "--epochs", "3", "--out", out, "-q") == 1
+    assert capsys.readouterr().err == (
+        f"error: cannot write {str(out / 'metrics.json')!r} (a symlink to "
+        f"{str(out / 'model.safetensors')!r}): it leads to the same file as "
+        f"{str(out / 'model.safetensors')!r}, which this run also writes; remove the symlink "
+        "or choose another run folder (--out)\n"
+    )
+    assert (out / "model.safetensors").read_bytes() == before
+    (out / "metrics.json").unlink()
+    (tmp_path / "other").mkdir()
+    (out / "loss_curve.png").unlink()
+    (out / "loss_curve.png").symlink_to(tmp_path / "other")
+    assert run_cli("train", "toy", "--epochs", "3", "--out", out, "-q") == 1
+    assert capsys.readouterr().err == (
+        f"error: cannot write {str(out / 'loss_curve.png')!r} (a symlink to "
+        f"{str(tmp_path / 'other')!r}): a folder is in its place; move it away or choose "
+        "another run folder (--out)\n"
+    )
+    assert (out / "model.safetensors").read_bytes() == before

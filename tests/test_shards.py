@@ -276,6 +276,18 @@ def test_a_symlinked_shards_folder_is_written_through(tmp_path):
     (tmp_path / "new").symlink_to(real / "t")  # dangling: the folder is made there
     assert write_shards((X, y), tmp_path / "new", 30).n_shards == 2
     assert (real / "t" / "manifest.json").is_file()
+    (real / "notes").mkdir()
+    (real / "notes" / "p.txt").write_text("keep")
+    (tmp_path / "notes").symlink_to(real / "notes")
+    with pytest.raises(DataError) as refused:  # no hint of overwrite: it would be refused
+        write_shards((X, y), tmp_path / "notes", 30)
+    assert str(refused.value) == (
+        f"{tmp_path / 'notes'} (a symlink to {real / 'notes'}) already exists; it is not a "
+        "shards folder, so it is never replaced; choose a new directory"
+    )
+    with pytest.raises(DataError, match="not a shards directory"):
+        write_shards((X, y), tmp_path / "notes", 30, overwrite=True)
+    assert (real / "notes" / "p.txt").read_text() == "keep"
     (tmp_path / "loop").symlink_to(tmp_path / "loop")
     with pytest.raises(DataError, match="a symlink whose links form a loop"):
         write_shards((X, y), tmp_path / "loop", 30)

@@ -35,6 +35,7 @@ from softmaxreg._atomic import (
     named_as_final,
     remove_stale_temporaries,
     write_bytes_atomic,
+    write_destination,
 )
 from softmaxreg._model_file import MODEL_FILE
 from softmaxreg.errors import DataError
@@ -158,15 +159,30 @@ def is_shards_folder(location: str | Path) -> bool:
     return path.is_dir() and (path / MANIFEST_NAME).is_file()
 
 
-def _check_replaceable(final: Path) -> None:
-    """Refuse (``DataError``) a run file's place that a file cannot take: a folder there
-    (an earlier run's picture is a file), a device, FIFO or socket, a symlink loop."""
-    if final.is_dir() and not final.is_symlink():
-        raise DataError(
-            f"cannot write {str(final)!r}: a folder is in its place; move it away or choose "
-            "another run folder (--out)"
-        )
-    check_output_path(final)
+def _check_replaceable(folder: Path, names: list[str]) -> None:
+    """Refuse (``DataError``) run files ``names`` in ``folder`` whose places a file cannot
+    take: a folder there (an earlier run's picture is a file; also behind a symlink), a
+    device, FIFO or socket, a symlink loop, or two of them that lead to the same file
+    (symlinks: one would overwrite the other)."""
+    written: dict[str, Path] = {}
+    for final in sorted((folder / name for name in names), key=Path.is_symlink):
+        destination = write_destination(final)  # (plain files first: a link is named)
+        shown = repr(str(final))
+        if destination != final:
+            shown += f" (a symlink to {str(destination)!r})"
+        if destination.is_dir():
+            raise DataError(
+                f"cannot write {shown}: a folder is in its place; move it away or choose "
+                "another run folder (--out)"
+            )
+        check_output_path(final)
+        other = written.setdefault(os.path.realpath(final), final)
+        if other != final:
+            raise DataError(
+                f"cannot write {shown}: it leads to the same file as {str(other)!r}, which "
+                "this run also writes; remove the symlink or choose another run folder "
+                "(--out)"
+            )
 
 
 def _move_into_place(staged: Path, final: Path) -> None:
@@ -203,8 +219,7 @@ def staged_run_files(folder: Path, remove: tuple[str, ...] = ()) -> Iterator[Pat
         with signals_deferred():
             names = sorted(entry.name for entry in staging.iterdir())
             names.sort(key=lambda name: name not in _FIRST_FILES)  # stable: model, metrics
-            for name in names:  # all checked before any moves: none or all replaced
-                _check_replaceable(Path(folder) / name)
+            _check_replaceable(Path(folder), names)  # before any move: none or all replaced
             with named_as_final(staging, Path(folder)):
                 for name in names:
                     _move_into_place(staging / name, Path(folder) / name)

@@ -359,11 +359,13 @@ def write_shards(
     given = Path(out_dir).expanduser()
     # a symlink is written through: the folder it points to is replaced, the link stays
     out_dir = write_destination(given)
+    shown = str(given) if out_dir == given else f"{given} (a symlink to {out_dir})"
     if out_dir.exists() and not overwrite:
-        raise DataError(
-            f"{out_dir} already exists; choose a new directory or pass "
-            "overwrite=True (--overwrite) to replace it"
-        )
+        if out_dir.is_dir() and (out_dir / MANIFEST_NAME).is_file():
+            hint = "choose a new directory or pass overwrite=True (--overwrite) to replace it"
+        else:  # (overwrite would be refused: check_replaceable)
+            hint = "it is not a shards folder, so it is never replaced; choose a new directory"
+        raise DataError(f"{shown} already exists; {hint}")
     if not out_dir.parent.is_dir():
         raise DataNotFoundError(
             f"cannot write shards to {out_dir}: the folder {out_dir.parent} does not exist"
