@@ -62,7 +62,7 @@ def check_output_path(path: str | os.PathLike) -> Path:
             f"{str(target / 'model.safetensors')!r}"
         )
     destination = write_destination(target)
-    shown = _shown(target, destination)
+    shown = shown_target(target, destination)
     try:
         mode = os.stat(destination).st_mode
     except (FileNotFoundError, NotADirectoryError):  # a new file (or a dangling link)
@@ -94,7 +94,7 @@ def write_destination(target: Path) -> Path:
     return destination
 
 
-def _shown(target: Path, destination: Path) -> str:
+def shown_target(target: Path, destination: Path) -> str:
     """How errors name the target: its path, and where a symlink leads."""
     if destination == target:
         return repr(str(target))
@@ -354,7 +354,7 @@ def atomic_write(
         raise ValueError(f"atomic_write writes files: mode 'wb' or 'w', not {mode!r}")
     target = check_output_path(path)
     destination = write_destination(target)
-    shown = _shown(target, destination)
+    shown = shown_target(target, destination)
     temporary = _temporary_path(destination)
     # ``handle.name`` is the temporary file's path (a download checks its content there)
     handle = _create_temporary(temporary, mode, encoding, newline, shown)

@@ -34,6 +34,7 @@ from softmaxreg._atomic import (
     fsync_folder,
     named_as_final,
     remove_stale_temporaries,
+    shown_target,
     write_bytes_atomic,
     write_destination,
 )
@@ -167,9 +168,7 @@ def _check_replaceable(folder: Path, names: list[str]) -> None:
     written: dict[str, Path] = {}
     for final in sorted((folder / name for name in names), key=Path.is_symlink):
         destination = write_destination(final)  # (plain files first: a link is named)
-        shown = repr(str(final))
-        if destination != final:
-            shown += f" (a symlink to {str(destination)!r})"
+        shown = shown_target(final, destination)
         if destination.is_dir():
             raise DataError(
                 f"cannot write {shown}: a folder is in its place; move it away or choose "

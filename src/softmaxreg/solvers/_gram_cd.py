@@ -189,12 +189,18 @@ class RentOrBuy:
             weights = np.ones(len(self.columns), dtype=np.int64)
             extra, outputs = 0, problem.K
         dense = dense / DENSE_SPEEDUP + self.sweep
-        indptr, indices = problem.columns()[:2]
-        counts = problem.kernels.row_counts(indptr, indices, self.columns, problem.n, weights)
-        counts += extra
-        pairs = float((counts * (counts + 1)).sum()) / 2
+        pairs = row_pairs(problem, self.columns, weights, extra)
         sparse = pairs * outputs / SPARSE_SPEEDUP + 2 * self.sweep
         return min((dense, "dense"), (sparse, "sparse"))
+
+
+def row_pairs(problem, columns: np.ndarray, weights: np.ndarray, extra: int) -> float:
+    """The sparse way's multiply-adds: ``sum_i s_i (s_i + 1) / 2`` for row ``i``'s ``s_i``
+    coordinates, ``weights[t]`` for each non-zero of ``columns[t]`` (int64) and ``extra``
+    (the intercepts)."""
+    indptr, indices = problem.columns()[:2]
+    counts = problem.kernels.row_counts(indptr, indices, columns, problem.n, weights) + extra
+    return float((counts * (counts + 1)).sum()) / 2
 
 
 def form(model, columns: np.ndarray, method: str) -> np.ndarray:
@@ -320,10 +326,9 @@ def _softmax_dense_gram(model, columns, classes, intercepts: int, wanted=None) -
     d_column, in_block = column_of[d_position], source[in_block]
     positions = indptr[in_block]  # (a new array: dense_rows advances it)
     rare_at = np.flatnonzero(rare)
+    r_klass, r_position = klass[rare_at], position[rare_at]
     if len(rare_at):
-        rare_part = RareCoordinates(
-            indptr, indices, data, source[position[rare]], klass[rare], d_klass, n
-        )
+        rare_part = RareCoordinates(indptr, indices, data, source[r_position], r_klass, d_klass, n)
     block = np.ones((rows, len(in_block) + 1), dtype=dtype)  # X's rows, then ones
     # each coordinate's column of X times sqrt(c) a_k (Z) and times sqrt(c a_k (1 - a_k)) (Y)
     # of its class k: Z^T Z holds the cross-class terms, Y_k^T Y_k class k's own block
@@ -358,7 +363,7 @@ def _softmax_dense_gram(model, columns, classes, intercepts: int, wanted=None) -
             indptr, indices, data, source[rare_column[:p]], classes[:, rare_column[:p]],
             activations, c, 0, SPARSE_BLOCK_ROWS, pairs,
         )  # fmt: skip
-        by_column = np.lexsort((klass[rare], position[rare]))
+        by_column = np.lexsort((r_klass, r_position))
         G = rare_part.joined(G, dense, rare_at, pairs, by_column)
     G = G[np.ix_(order, order)] if wanted is None else (
         G[order][:, np.searchsorted(chosen, order[wanted])]
