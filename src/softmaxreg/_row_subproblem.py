@@ -33,11 +33,18 @@ from softmaxreg.objective import PARAM_DTYPE, LinearObjective
 @dataclass
 class RowSubproblem:
     """The rows' problem (``objective``) and the columns of the full problem it keeps
-    (``columns``, sorted)."""
+    (``columns``: the full problem's column of each of its columns, in its order)."""
 
     objective: LinearObjective
     columns: torch.Tensor
     full: LinearObjective
+    net_inputs_t: torch.Tensor
+
+    def hessian_operator(self, **options):
+        """The rows' problem's :meth:`~softmaxreg.objective.LinearObjective.hessian_operator`
+        at the full problem's point, from its rows' net inputs (no product, no compacted
+        point)."""
+        return self.objective.hessian_operator(None, net_inputs_t=self.net_inputs_t, **options)
 
     def compact(self, vector: torch.Tensor) -> torch.Tensor:
         """A parameter vector of the full problem (``[vec W, b]``) restricted to the kept
@@ -66,10 +73,13 @@ class RowSubproblem:
         return out
 
 
-def row_subproblem(objective: LinearObjective, rows: torch.Tensor) -> RowSubproblem | None:
-    """The subsampled Hessian's problem for ``rows`` of a sparse design; None for dense
-    designs (whose rows use every column), objectives without one design (sharded data) and
-    rows that weigh nothing."""
+def row_subproblem(objective: LinearObjective, rows: torch.Tensor, theta: torch.Tensor,
+                   at_last_pass: bool = False) -> RowSubproblem | None:
+    """The subsampled Hessian's problem for ``rows`` of a sparse design at ``theta``; None
+    for dense designs (whose rows use every column), objectives without one design (sharded
+    data) and rows that weigh nothing. ``at_last_pass``: the caller's promise that ``theta``
+    is the tensor of the objective's last pass (its rows' net inputs are then gathered from
+    that pass's, see ``LinearObjective.rows_net_inputs``)."""
     design = getattr(objective, "design", None)  # sharded objectives have none
     if not isinstance(design, SparseDesign):
         return None
@@ -79,9 +89,13 @@ def row_subproblem(objective: LinearObjective, rows: torch.Tensor) -> RowSubprob
     scaled_C = objective.C * objective.weight_sum / part if part > 0 else np.inf
     if not np.isfinite(scaled_C):
         return None
-    subset = design.scipy[index]
+    # the rows as the full products run on them (on large, wide X their columns by
+    # frequency, and the rows' problem's columns in that order: its products then read the
+    # frequent columns' rows together; compact and expand gather in any order)
+    subset, order = design.rows_in_product_order(index)
     used = np.bincount(subset.indices, minlength=objective.n_features) > 0
-    columns = np.flatnonzero(used)
+    kept = np.flatnonzero(used)
+    columns = kept if order is None else order[kept]
     renumber = np.cumsum(used, dtype=subset.indices.dtype) - 1
     compact = sp.csr_matrix(
         (subset.data, renumber[subset.indices], subset.indptr),
@@ -102,4 +116,5 @@ def row_subproblem(objective: LinearObjective, rows: torch.Tensor) -> RowSubprob
         n_classes=objective.n_outputs if kind == "multinomial" else None,
     )
     columns = torch.from_numpy(columns).to(objective.device)
-    return RowSubproblem(rows_objective, columns, objective)
+    net_inputs_t = objective.rows_net_inputs(theta, rows, at_last_pass)
+    return RowSubproblem(rows_objective, columns, objective, net_inputs_t)

@@ -341,6 +341,18 @@ class LinearObjective:
             return last[2]
         return None
 
+    def rows_net_inputs(self, theta: torch.Tensor, rows: torch.Tensor,
+                        at_last_pass: bool = False) -> torch.Tensor:
+        """``Z_r^T`` (``(K, |rows|)``, the data's dtype): the net inputs of ``rows`` at
+        ``theta``, taken from the last pass where the caller promises ``theta`` is its
+        tensor (``at_last_pass``, see :meth:`_full_activations`), else a product with those
+        rows of ``X``."""
+        rows = rows.to(self.device)
+        Z_t = self._last_net_inputs(theta) if at_last_pass else None
+        if Z_t is not None:
+            return Z_t[:, rows]
+        return self._net_input(self.design.rows(rows), theta).T.contiguous()
+
     def along(self, theta: torch.Tensor, direction: torch.Tensor) -> NetInputLine:
         """``f`` along ``theta + alpha d`` from the net inputs (``_objective_line.py``): a
         line search's trials cost ``O(n K)`` each and the step it takes one product
@@ -433,6 +445,7 @@ class LinearObjective:
         low_precision: bool = False,
         at_last_pass: bool = False,
         features_major: bool = False,
+        net_inputs_t: torch.Tensor | None = None,
     ) -> tuple[Callable[[torch.Tensor], torch.Tensor], torch.Tensor | None]:
         """The Hessian at ``theta`` as a function ``v -> H v``, and (if asked) its diagonal.
 
@@ -449,10 +462,18 @@ class LinearObjective:
         ``features_major``: ``v``, ``H v`` and the diagonal hold ``W`` transposed (``W^T``
         flattened, ``(m, K)``) before ``b``, the layout of the sparse products
         (:attr:`prefers_features_major`): CG's vectors then need no transposes.
+        ``net_inputs_t``: the net inputs at ``theta`` on every row, classes-major
+        ``(K, n)``, where the caller has them (a subsampled Hessian's rows' problem takes
+        them from the full problem's last pass, ``_row_subproblem``); ``theta`` is then not
+        read (None is accepted) and ``rows`` must be None.
         """
-        theta = theta.to(device=self.device, dtype=PARAM_DTYPE)
         design, weights, scale = self.design, self.sample_weight, self.C
-        if rows is not None:
+        if net_inputs_t is not None:
+            if rows is not None:
+                raise ValueError("net_inputs_t are those of every row: give no rows with them")
+            A = self._activations(net_inputs_t.T)
+        elif rows is not None:
+            theta = theta.to(device=self.device, dtype=PARAM_DTYPE)
             rows = rows.to(self.device)
             design = design.rows(rows)
             weights = None if weights is None else weights[rows]
@@ -460,7 +481,8 @@ class LinearObjective:
             scale = self.C * self.weight_sum / max(part, 1e-300)
             A = self._activations(self._net_input(design, theta))
         else:
-            A = self._full_activations(theta, at_last_pass)
+            A = self._full_activations(theta.to(device=self.device, dtype=PARAM_DTYPE),
+                                       at_last_pass)
         # the data's dtype carries s_i a (1 - a) and the products; the factor C (or the
         # subsample's) is applied to their float64 sums, where C x a float32 product may
         # overflow float32 (C=1e34)

@@ -275,6 +275,17 @@ class SparseDesign:
         R = block_fn(self.linear(W, b).T.contiguous(), slice(0, self.n_samples)).T
         return self.transposed_product(R), R.sum(dim=0, dtype=torch.float64)
 
+    def rows_in_product_order(
+        self, index: np.ndarray
+    ) -> tuple[sp.csr_matrix, np.ndarray | None]:
+        """``(X_r, order)``: the rows ``index`` as a CSR matrix whose column ``j`` is
+        ``X``'s column ``order[j]`` (None: ``X``'s own numbering), each row's entries in
+        increasing column order. On CPU in the order the products run in (on large, wide
+        ``X`` the columns by frequency, ``sparse_products.RowBlocks.rows``)."""
+        if self.on_cpu:
+            return self.blocks.rows_in_product_order(index)
+        return self.scipy[index], None
+
     def squared_transposed_product(self, G: torch.Tensor) -> torch.Tensor:
         """``G^T (X * X)``: ``X * X`` shares ``X``'s pattern, so only its values are new (no
         dense copy, no second copy of the indices)."""

@@ -297,16 +297,20 @@ def newton_cg(
             )
             # a subsampled Hessian of sparse data: its Newton system on the columns its rows
             # use, as a problem of its own (exact on the others, see _row_subproblem)
-            sub = None if rows is None else row_subproblem(objective, rows)
+            # (at theta, the tensor of the last pass: its rows' net inputs from that pass)
+            sub = None if rows is None else row_subproblem(
+                objective, rows, theta, at_last_pass=True
+            )
             system = objective if sub is None else sub.objective
-            at = theta if sub is None else sub.compact(theta)
             system_grad = grad if sub is None else sub.compact(grad)
-            system_rows = rows if sub is None else None
             # Jacobi's CG on sparse data runs on W^T's layout (no transposes per product)
             layout = _Layout(system, not use_kronecker)
-            hvp, diagonal = system.hessian_operator(
-                at, system_rows, with_diagonal=not use_kronecker, low_precision=low_precision,
-                at_last_pass=sub is None, **layout.option,
+            system_hessian = (
+                partial(objective.hessian_operator, theta, rows, at_last_pass=True)
+                if sub is None else sub.hessian_operator
+            )
+            hvp, diagonal = system_hessian(
+                with_diagonal=not use_kronecker, low_precision=low_precision, **layout.option
             )
             cg_dtype = _cg_dtype(objective, grad, relative_forcing, use_kronecker or converged)
             if not use_kronecker:
@@ -324,10 +328,9 @@ def newton_cg(
                 hvp, layout.negated(system_grad, cg_dtype), precondition, forcing, limit
             )
             if direction is None and cg_dtype != torch.float64:  # a float32 product overflowed
-                precondition = _jacobi(system.hessian_operator(
-                    at, system_rows, with_diagonal=True, at_last_pass=sub is None,
-                    **layout.option,
-                )[1], torch.float64)
+                precondition = _jacobi(
+                    system_hessian(with_diagonal=True, **layout.option)[1], torch.float64
+                )
                 direction, cg_iter = preconditioned_cg(
                     hvp, layout.negated(system_grad, torch.float64), precondition, forcing,
                     limit,
@@ -337,7 +340,7 @@ def newton_cg(
             direction = -system_grad if direction is None else layout.in_theta_order(direction)
             if sub is not None:
                 direction = sub.expand(direction, grad)
-                sub = system = at = system_grad = None
+                sub = system = system_hessian = system_grad = None
         cg_total += cg_iter
         # the Jacobi preconditioner would otherwise drift along f's flat directions (both
         # in place: the direction is this iteration's own tensor)
