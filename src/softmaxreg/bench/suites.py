@@ -236,13 +236,13 @@ SUITES = {
         "sparse",
         load_sparse,
         (
-            _plain("sklearn-lbfgs", partial(fits.sklearn, max_iter=1000), (900.0, 8.0)),
+            _plain("sklearn-lbfgs", partial(fits.sklearn, max_iter=1000), (120.0, 8.0)),
             _plain(
-                "sklearn-saga", partial(fits.sklearn, solver="saga", max_iter=100), (300.0, 3.0)
+                "sklearn-saga", partial(fits.sklearn, solver="saga", max_iter=100), (70.0, 3.0)
             ),
-            _plain("cyanure", fits.cyanure, (60.0, 1.0), needs="cyanure"),
-            _plain("softmaxreg-default", fits.softmaxreg, (15.0, 1.0)),
-            AT_REFERENCE,
+            _plain("cyanure", fits.cyanure, (130.0, 1.0), needs="cyanure"),
+            _plain("softmaxreg-default", fits.softmaxreg, (7.0, 1.0)),
+            dataclasses.replace(AT_REFERENCE, typical_seconds=(12.0, 0.5)),
         ),
         100_000,
         4_000,
@@ -277,12 +277,12 @@ SUITES = {
         load_sparse_l1,
         (
             _plain(
-                "sklearn-saga", partial(fits.sklearn, solver="saga", max_iter=100), (300.0, 5.0)
+                "sklearn-saga", partial(fits.sklearn, solver="saga", max_iter=100), (380.0, 5.0)
             ),
-            _plain("cyanure", fits.cyanure, (60.0, 2.0), needs="cyanure"),
-            _plain("glmnet", fits.glmnet, (172.0, 5.0), needs="glmnet"),
-            _plain("softmaxreg-default", fits.softmaxreg, (15.0, 1.0)),
-            AT_REFERENCE,
+            _plain("cyanure", fits.cyanure, (170.0, 2.0), needs="cyanure"),
+            _plain("glmnet", fits.glmnet, (140.0, 5.0), needs="glmnet"),
+            _plain("softmaxreg-default", fits.softmaxreg, (4.0, 1.0)),
+            dataclasses.replace(AT_REFERENCE, typical_seconds=(13.0, 0.5)),
         ),
         100_000,
         4_000,
