@@ -182,3 +182,15 @@ def test_the_rows_problem_runs_in_the_products_frequency_order(monkeypatch):
     grad = objective.value_and_grad(theta)[1]
     direction = sub.expand(sub.compact(v), grad)
     np.testing.assert_array_equal(sub.compact(direction).numpy(), sub.compact(v).numpy())
+
+
+def test_net_inputs_are_those_of_every_row():
+    objective, theta, _ = _problem("multinomial", 3)
+    Z_t = objective.rows_net_inputs(theta, torch.arange(objective.n_samples))
+    with pytest.raises(ValueError, match="net_inputs_t are those of every row: give no rows"):
+        objective.hessian_operator(theta, torch.arange(5), net_inputs_t=Z_t)
+    v = torch.ones(objective.n_params, dtype=torch.float64)
+    np.testing.assert_allclose(
+        objective.hessian_operator(None, net_inputs_t=Z_t)[0](v).numpy(),
+        objective.hessian_operator(theta)[0](v).numpy(), rtol=1e-12,
+    )

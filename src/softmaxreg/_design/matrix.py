@@ -281,7 +281,7 @@ class SparseDesign:
         """``(X_r, order)``: the rows ``index`` as a CSR matrix whose column ``j`` is
         ``X``'s column ``order[j]`` (None: ``X``'s own numbering), each row's entries in
         increasing column order. On CPU in the order the products run in (on large, wide
-        ``X`` the columns by frequency, ``sparse_products.RowBlocks.rows``)."""
+        ``X`` the columns by frequency, ``RowBlocks.rows_in_product_order``)."""
         if self.on_cpu:
             return self.blocks.rows_in_product_order(index)
         return self.scipy[index], None
