@@ -164,8 +164,8 @@ def test_rows_net_inputs_come_from_the_last_pass_only_at_its_point():
 
 def test_the_rows_problem_runs_in_the_products_frequency_order(monkeypatch):
     """On a design whose products run on its columns by frequency, the rows' problem takes
-    its columns in that order (``columns`` maps them back), and is still the subsampled
-    Hessian; its products and CG give the same direction as on X's own order."""
+    its columns in that order (``columns`` maps them back), is still the subsampled
+    Hessian, and ``compact`` / ``expand`` map its vectors to and from the full problem's."""
     monkeypatch.setattr(sparse_products, "FREQUENCY_ORDER_MIN_NONZEROS", 1)
     monkeypatch.setattr(sparse_products, "FREQUENCY_ORDER_MIN_COLUMNS", 1)
     objective, theta, rng = _problem("multinomial", 3, n=400, m=300, seed=2)

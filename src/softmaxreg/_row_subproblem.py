@@ -52,7 +52,8 @@ class RowSubproblem:
         full = self.full
         size = full.n_outputs * full.n_features
         # (indexing, not index_select: 3.6-3.8 against 6.7-9.2 ms for 97,000 of 2^18
-        # columns x 20 classes on two cores)
+        # columns x 20 classes on two cores, columns sorted; in the products' frequency
+        # order the same gather takes about 22 ms alone, 27-35 ms within a fit)
         W = vector[:size].view(full.n_outputs, full.n_features)[:, self.columns]
         return torch.cat([W.reshape(-1), vector[size:]])
 

@@ -439,7 +439,7 @@ class LinearObjective:
     # ------------------------------------------------------------------ second order
     def hessian_operator(
         self,
-        theta: torch.Tensor,
+        theta: torch.Tensor | None,
         rows: torch.Tensor | None = None,
         with_diagonal: bool = False,
         low_precision: bool = False,
